@@ -110,7 +110,10 @@ pub enum DecodeError {
     #[error("no format version (field `v`)")]
     MissingVersion,
     /// A format version this build does not read.
-    #[error("payload format version {found} is not supported (this build reads version {})", crate::codec::VERSION)]
+    #[error(
+        "payload format version {found} is not supported (this build reads version {})",
+        crate::codec::VERSION
+    )]
     UnsupportedVersion {
         /// The version the payload claims.
         found: u32,

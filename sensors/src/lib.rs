@@ -34,5 +34,7 @@ pub use channels::{Channel, ChannelKind, DeformReport};
 pub use codec::Format;
 pub use error::{DecodeError, EncodeError, FieldError, Reason};
 pub use id::Id;
-pub use reading::{Body, Contact, DeviceState, Header, HeartRateReport, NoiseReport, Reading, StatusReport, Timestamp};
+pub use reading::{
+    Body, Contact, DeviceState, Header, HeartRateReport, NoiseReport, Reading, StatusReport, Timestamp,
+};
 pub use topic::{Stream, Topic};

@@ -5,8 +5,8 @@
 //! are fixed-size (heapless) so firmware can build them without an allocator, and
 //! [`Reading::validate`] holds the invariants that both codecs check on encode and decode.
 
-use crate::error::{FieldError, Reason};
 use crate::channels::{ChannelKind, DeformReport};
+use crate::error::{FieldError, Reason};
 use crate::id::Id;
 use crate::topic::Stream;
 use serde::{Deserialize, Serialize};

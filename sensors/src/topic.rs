@@ -16,8 +16,7 @@ pub const TOPIC_MAX: usize = PREFIX.len() + 2 * ID_MAX + 2 + 6;
 pub const FILTER_ALL: &str = "gs/v1/+/+/+";
 
 /// What a topic carries; also the InfluxDB measurement name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     /// Plaza noise box reports.
@@ -116,7 +115,8 @@ impl Topic {
             return Err(TopicError::Levels(levels + 2));
         }
         let mut it = rest.split('/');
-        let (site, device, stream) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let (site, device, stream) =
+            (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
         Ok(Topic {
             site: Id::new(site).map_err(TopicError::Site)?,
             device: Id::new(device).map_err(TopicError::Device)?,

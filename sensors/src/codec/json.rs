@@ -73,7 +73,8 @@ pub fn decode_json_core(payload: &[u8]) -> Result<Reading, DecodeError> {
     }
     // Strings longer than an id or a firmware version are rejected anyway.
     let mut scratch = [0u8; 64];
-    let (probe, _) = serde_json_core::from_slice_escaped::<Probe>(payload, &mut scratch).map_err(core_error)?;
+    let (probe, _) =
+        serde_json_core::from_slice_escaped::<Probe>(payload, &mut scratch).map_err(core_error)?;
     check_version(probe.v)?;
     let (wire, _) = serde_json_core::from_slice_escaped::<Wire>(payload, &mut scratch).map_err(core_error)?;
     from_wire(wire)
@@ -140,17 +141,23 @@ fn from_wire(w: Wire) -> Result<Reading, DecodeError> {
     let time = match (w.ts, w.mono) {
         (Some(ms), None) => Timestamp::Utc(ms),
         (None, Some(ms)) => Timestamp::Unsynced(ms),
-        (None, None) => return Err(FieldError::new("ts", Reason::Missing).with_detail("need ts or mono").into()),
-        (Some(_), Some(_)) => return Err(FieldError::new("ts", Reason::Conflict).with_detail("both ts and mono").into()),
+        (None, None) => {
+            return Err(FieldError::new("ts", Reason::Missing).with_detail("need ts or mono").into())
+        }
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new("ts", Reason::Conflict).with_detail("both ts and mono").into())
+        }
     };
-    let bodies = [w.noise.is_some(), w.hr.is_some(), w.deform.is_some(), w.rain.is_some(), w.status.is_some()];
+    let bodies =
+        [w.noise.is_some(), w.hr.is_some(), w.deform.is_some(), w.rain.is_some(), w.status.is_some()];
     let detail = "need exactly one of noise, hr, deform, rain, status";
     let body = match bodies.iter().filter(|b| **b).count() {
         0 => return Err(FieldError::new("body", Reason::Missing).with_detail(detail).into()),
         1 => pick_body(w.noise, w.hr, w.deform, w.rain, w.status),
         _ => return Err(FieldError::new("body", Reason::Conflict).with_detail(detail).into()),
     };
-    let header = Header { site: w.site, device: w.dev, boot_id: w.boot, seq: w.seq, time, historical: w.hist };
+    let header =
+        Header { site: w.site, device: w.dev, boot_id: w.boot, seq: w.seq, time, historical: w.hist };
     let reading = Reading { header, body };
     reading.validate()?;
     Ok(reading)
