@@ -125,11 +125,10 @@ impl DeformReport {
 
 impl Serialize for DeformReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let s_is_text = s.is_human_readable();
+        let text = s.is_human_readable();
         let mut m = s.serialize_map(Some(self.channels.len()))?;
         // Text formats get the name as a string key (serde-json-core cannot write enum keys);
         // binary formats get the variant index.
-        let text = s_is_text;
         for c in &self.channels {
             if text {
                 m.serialize_entry(c.kind.as_str(), &c.value)?;
@@ -143,7 +142,9 @@ impl Serialize for DeformReport {
 
 impl<'de> Deserialize<'de> for DeformReport {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+        struct V {
+            text: bool,
+        }
         impl<'de> de::Visitor<'de> for V {
             type Value = DeformReport;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,17 +152,48 @@ impl<'de> Deserialize<'de> for DeformReport {
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<DeformReport, A::Error> {
                 let mut out = DeformReport::default();
-                while let Some((kind, value)) = map.next_entry::<ChannelKind, f64>()? {
+                loop {
+                    // serde-json-core can only read map keys as strings: text formats get the
+                    // name, binary formats the variant index.
+                    let kind = match self.text {
+                        true => map.next_key::<ChannelName>()?.map(|n| n.0),
+                        false => map.next_key::<ChannelKind>()?,
+                    };
+                    let Some(kind) = kind else { return Ok(out) };
+                    let value: f64 = map.next_value()?;
                     if out.get(kind).is_some() {
-                        return Err(de::Error::custom(format_args!("duplicate channel {}", kind.as_str())));
+                        return Err(de::Error::custom("duplicate channel"));
                     }
                     if out.channels.push(Channel { kind, value }).is_err() {
                         return Err(de::Error::invalid_length(CHANNELS_MAX + 1, &self));
                     }
                 }
-                Ok(out)
             }
         }
-        d.deserialize_map(V)
+        let text = d.is_human_readable();
+        d.deserialize_map(V { text })
+    }
+}
+
+/// A channel kind read from its name (JSON map keys).
+struct ChannelName(ChannelKind);
+
+impl<'de> Deserialize<'de> for ChannelName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ChannelName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a channel name such as disp_mm or temp_c")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ChannelName, E> {
+                ChannelKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == v)
+                    .map(ChannelName)
+                    .ok_or_else(|| E::custom("unknown variant: not a channel name"))
+            }
+        }
+        d.deserialize_str(V)
     }
 }

@@ -1,8 +1,8 @@
 //! Turns the text of a serde error into a [`Reason`] and, where the text names it, a field.
 //!
-//! serde's derive writes fixed phrases ("missing field `bpm`", "invalid type: ...") and both
-//! JSON decoders pass them through, so classifying the phrase gives the same reason whichever
-//! decoder ran.
+//! serde's derive writes fixed phrases ("missing field `bpm`", "invalid type: ...") and
+//! serde_json passes them through with the path that serde_path_to_error tracked, so a phrase and
+//! a path are enough to say which field failed and why (std only: see `json.rs`).
 
 use crate::error::{truncated, FieldError, Reason};
 

@@ -7,8 +7,13 @@
 //! `ts` (UTC ms) or `mono` (ms since boot, clock unsynced) — exactly one; `hist` only when true;
 //! body key `noise` | `hr` | `deform` | `rain` | `status`. Unknown keys are ignored so that a
 //! version-1 device may add fields; a change of meaning bumps `v`.
+//!
+//! serde-json-core is used without its `custom-error-messages` feature: that feature formats
+//! serde's message into a 64-byte string with `unwrap()`, so a long message (e.g. one quoting a
+//! long string from the payload) panics (found by review; the fuzz target covers it). Without
+//! the text, the no_std decoder reports *that* a field was wrong but not which; the daemon uses
+//! serde_json, which names the field.
 
-use super::classify::field_error;
 use super::VERSION;
 use crate::channels::DeformReport;
 use crate::error::{DecodeError, EncodeError, FieldError, Reason};
@@ -99,8 +104,8 @@ fn core_error(e: serde_json_core::de::Error) -> DecodeError {
         E::TrailingCharacters => "trailing characters after the JSON object",
         E::InvalidType => return DecodeError::Field(FieldError::new("", Reason::WrongType)),
         E::InvalidNumber => return DecodeError::Field(FieldError::new("", Reason::WrongType)),
+        // Without an allocator serde's message text is not kept: see the module doc.
         E::CustomError => return DecodeError::Field(FieldError::new("", Reason::Invalid)),
-        E::CustomErrorWithMessage(msg) => return DecodeError::Field(field_error("", &msg)),
         _ => "invalid JSON",
     };
     DecodeError::Syntax(syntax)
@@ -183,6 +188,7 @@ fn pick_body(
 
 #[cfg(feature = "std")]
 mod std_json {
+    use super::super::classify::field_error;
     use super::*;
 
     pub(super) fn decode(payload: &[u8]) -> Result<Reading, DecodeError> {

@@ -7,6 +7,7 @@
 //! bad field. Encoding always uses serde-json-core, so device and daemon write identical bytes.
 
 mod binary;
+#[cfg(feature = "std")]
 mod classify;
 mod json;
 
