@@ -1,16 +1,19 @@
 //! The gridsentry edge daemon. Only the foundation exists so far: the daemon spine (MQTT ingest,
-//! rules, work orders, webhooks, `gridsentry demo`) is the next issue. Until then this binary
-//! decodes payloads so that the wire contract can be tried by hand:
+//! rules, work orders, webhooks, the full `gridsentry demo`) is the next issue. Until then this
+//! binary shows the wire contract (`demo`) and decodes payloads so it can be tried by hand:
 //!
 //! ```text
 //! mosquitto_sub -t 'gs/v1/#' -v | gridsentry decode
 //! ```
 
+mod demo;
+
 use gridsentry_sensors::{codec, Topic};
 use std::io::BufRead;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gridsentry decode   (reads `TOPIC PAYLOAD` lines, as `mosquitto_sub -v` prints)
+const USAGE: &str = "usage: gridsentry demo     (sample readings: topic, payloads, InfluxDB line)
+       gridsentry decode   (reads `TOPIC PAYLOAD` lines, as `mosquitto_sub -v` prints)
        gridsentry --version
 The daemon itself (run, demo, check) is not built yet.";
 
@@ -22,6 +25,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("decode") => decode_lines(),
+        Some("demo") => match demo::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

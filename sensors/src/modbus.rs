@@ -43,14 +43,14 @@ pub enum Word {
 
 impl Word {
     /// Registers the value occupies.
-    pub const fn len(self) -> u16 {
+    pub const fn registers(self) -> u16 {
         match self {
             Word::U16 | Word::I16 => 1,
             _ => 2,
         }
     }
 
-    /// The raw value of `regs` (exactly [`Word::len`] registers).
+    /// The raw value of `regs` (exactly [`Word::registers`] registers).
     fn raw(self, regs: &[u16]) -> f64 {
         let pair = |hi: u16, lo: u16| (u32::from(hi) << 16) | u32::from(lo);
         match self {
@@ -142,11 +142,11 @@ impl RegisterMap {
         for f in self.fields {
             if let Some(last) = out.last_mut() {
                 if last.function == f.function && last.address.checked_add(last.count) == Some(f.address) {
-                    last.count += f.word.len();
+                    last.count += f.word.registers();
                     continue;
                 }
             }
-            let block = Block { function: f.function, address: f.address, count: f.word.len() };
+            let block = Block { function: f.function, address: f.address, count: f.word.registers() };
             // The static maps below need at most two blocks; a test checks every map.
             let _ = out.push(block);
         }
@@ -174,7 +174,7 @@ impl RegisterMap {
                 })
                 .expect("blocks() covers every field");
             let at = usize::from(f.address - b.address);
-            let value = f.word.raw(&words[i][at..at + usize::from(f.word.len())]) / f.divisor;
+            let value = f.word.raw(&words[i][at..at + usize::from(f.word.registers())]) / f.divisor;
             if !value.is_finite() {
                 return Err(ModbusDecodeError::NotFinite(f.channel));
             }

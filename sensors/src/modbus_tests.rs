@@ -5,7 +5,7 @@ fn every_map_is_well_formed() {
     for map in MAPS {
         let blocks = map.blocks();
         let covered: u16 = blocks.iter().map(|b| b.count).sum();
-        let needed: u16 = map.fields.iter().map(|f| f.word.len()).sum();
+        let needed: u16 = map.fields.iter().map(|f| f.word.registers()).sum();
         assert_eq!(covered, needed, "{}: blocks cover exactly the fields", map.kind);
         for (i, f) in map.fields.iter().enumerate() {
             assert!(map.fields[..i].iter().all(|p| p.channel != f.channel), "{}: channel twice", map.kind);

@@ -19,20 +19,58 @@ fn db() -> impl Strategy<Value = f32> {
 
 fn header() -> impl Strategy<Value = Header> {
     let time = prop_oneof![any::<u64>().prop_map(Timestamp::Utc), any::<u64>().prop_map(Timestamp::Unsynced)];
-    (id(), id(), any::<u32>(), any::<u32>(), time, any::<bool>()).prop_map(|(site, device, boot_id, seq, time, historical)| {
-        Header { site, device, boot_id, seq, time, historical }
-    })
+    (id(), id(), any::<u32>(), any::<u32>(), time, any::<bool>()).prop_map(
+        |(site, device, boot_id, seq, time, historical)| Header {
+            site,
+            device,
+            boot_id,
+            seq,
+            time,
+            historical,
+        },
+    )
 }
 
 fn noise() -> impl Strategy<Value = NoiseReport> {
-    (1u32.., db(), db(), proptest::option::of(db()), proptest::option::of(db()), proptest::option::of(db()), any::<(bool, bool)>(), -60.0f32..=60.0)
-        .prop_map(|(interval_ms, laeq_db, lafmax_db, lcpeak_db, l10_db, l90_db, (overload, under_range), cal_offset_db)| {
-            NoiseReport { interval_ms, laeq_db, lafmax_db, lcpeak_db, l10_db, l90_db, overload, under_range, cal_offset_db }
-        })
+    (
+        1u32..,
+        db(),
+        db(),
+        proptest::option::of(db()),
+        proptest::option::of(db()),
+        proptest::option::of(db()),
+        any::<(bool, bool)>(),
+        -60.0f32..=60.0,
+    )
+        .prop_map(
+            |(
+                interval_ms,
+                laeq_db,
+                lafmax_db,
+                lcpeak_db,
+                l10_db,
+                l90_db,
+                (overload, under_range),
+                cal_offset_db,
+            )| {
+                NoiseReport {
+                    interval_ms,
+                    laeq_db,
+                    lafmax_db,
+                    lcpeak_db,
+                    l10_db,
+                    l90_db,
+                    overload,
+                    under_range,
+                    cal_offset_db,
+                }
+            },
+        )
 }
 
 fn heart_rate() -> impl Strategy<Value = HeartRateReport> {
-    let contact = prop_oneof![Just(Contact::Detected), Just(Contact::NotDetected), Just(Contact::Unsupported)];
+    let contact =
+        prop_oneof![Just(Contact::Detected), Just(Contact::NotDetected), Just(Contact::Unsupported)];
     let rr = proptest::collection::vec(any::<u16>(), 0..=RR_MAX);
     (id(), 0u16..=300, contact, rr, any::<Option<u16>>(), proptest::option::of(0u8..=100)).prop_map(
         |(band, bpm, contact, rr, energy_kj, battery_pct)| HeartRateReport {
@@ -48,8 +86,8 @@ fn heart_rate() -> impl Strategy<Value = HeartRateReport> {
 
 fn channels(rain: bool) -> impl Strategy<Value = DeformReport> {
     let finite = any::<f64>().prop_filter("finite", |v| v.is_finite());
-    proptest::collection::btree_map(proptest::sample::select(ChannelKind::ALL.to_vec()), finite, 1..=9).prop_map(
-        move |m| {
+    proptest::collection::btree_map(proptest::sample::select(ChannelKind::ALL.to_vec()), finite, 1..=9)
+        .prop_map(move |m| {
             let mut d = DeformReport::default();
             for (k, v) in m {
                 d.push(k, v).unwrap();
@@ -58,8 +96,7 @@ fn channels(rain: bool) -> impl Strategy<Value = DeformReport> {
                 d.channels[0].kind = ChannelKind::RainCumulativeMm;
             }
             d
-        },
-    )
+        })
 }
 
 fn status() -> impl Strategy<Value = StatusReport> {

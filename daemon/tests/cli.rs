@@ -1,0 +1,44 @@
+//! The binary as a user runs it: `demo` succeeds, `decode` reads `mosquitto_sub -v` lines.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn gridsentry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gridsentry"))
+}
+
+#[test]
+fn demo_prints_every_family_and_a_rejection() {
+    let out = gridsentry().arg("demo").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for topic in ["gs/v1/plaza-3/nb-01/noise", "gs/v1/home-12/gw-1/hr", "gs/v1/slope-7/incl-2/deform"] {
+        assert!(text.contains(&format!("topic   {topic}")), "{topic} missing in:\n{text}");
+    }
+    assert!(text.contains("field `hr.bpm`: missing"), "{text}");
+}
+
+#[test]
+fn decode_reports_each_line() {
+    let mut child = gridsentry()
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let good =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/payloads/valid/rain.json"))
+            .unwrap();
+    let input =
+        format!("gs/v1/slope-7/rg-1/rain {}gs/v1/slope-7/rg-1/#  {{}}\ngs/v1/a/b/noise {{\"v\":9}}\n", good);
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("gs/v1/slope-7/rg-1/rain Reading"), "{}", lines[0]);
+    assert!(lines[1].contains("REJECTED topic: contains an MQTT wildcard"), "{}", lines[1]);
+    assert!(lines[2].contains("REJECTED payload: payload format version 9 is not supported"), "{}", lines[2]);
+    assert_eq!(String::from_utf8(out.stderr).unwrap().trim(), "2 rejected");
+}
