@@ -47,7 +47,7 @@ fn decode_lines() -> ExitCode {
         let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let result = Topic::parse(topic)
             .map_err(|e| format!("topic: {e}"))
-            .and_then(|_| codec::decode(payload.as_bytes()).map_err(|e| format!("payload: {e}")));
+            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
         match result {
             Ok(reading) => println!("{topic} {reading:?}"),
             Err(why) => {

@@ -42,3 +42,20 @@ fn decode_reports_each_line() {
     assert!(lines[2].contains("REJECTED payload: payload format version 9 is not supported"), "{}", lines[2]);
     assert_eq!(String::from_utf8(out.stderr).unwrap().trim(), "2 rejected");
 }
+
+#[test]
+fn decode_rejects_a_payload_on_another_devices_topic() {
+    let mut child = gridsentry()
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let good =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/payloads/valid/rain.json"))
+            .unwrap();
+    child.stdin.take().unwrap().write_all(format!("gs/v1/slope-7/rg-2/rain {good}").as_bytes()).unwrap();
+    let text = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(text.contains("REJECTED payload: field `dev`: conflict"), "{text}");
+}

@@ -8,7 +8,7 @@
 use crate::channels::{ChannelKind, DeformReport};
 use crate::error::{FieldError, Reason};
 use crate::id::Id;
-use crate::topic::Stream;
+use crate::topic::{Stream, Topic};
 use serde::{Deserialize, Serialize};
 
 /// Most RR intervals one heart-rate report carries (a 1 s report holds 1–4 at rest).
@@ -164,6 +164,22 @@ impl Reading {
             Timestamp::Utc(ms) => Some(ms),
             Timestamp::Unsynced(_) => None,
         }
+    }
+
+    /// Checks that the reading belongs on `topic`: same site and device, body of the topic's
+    /// stream. A payload on someone else's topic is rejected, never filed under either device.
+    pub fn check_topic(&self, topic: &Topic) -> Result<(), FieldError> {
+        let conflict = |field, detail| Err(FieldError::new(field, Reason::Conflict).with_detail(detail));
+        if self.header.site != topic.site {
+            return conflict("site", "differs from the topic's site");
+        }
+        if self.header.device != topic.device {
+            return conflict("dev", "differs from the topic's device");
+        }
+        if self.body.stream() != topic.stream {
+            return conflict("body", "does not match the topic's stream");
+        }
+        Ok(())
     }
 
     /// Checks the invariants both codecs rely on (finite values, plausible ranges, no

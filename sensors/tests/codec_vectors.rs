@@ -233,3 +233,22 @@ fn long_error_messages_do_not_panic_without_std() {
     assert_eq!(decode_json_core(p.as_bytes()).unwrap_err().reason(), "invalid");
     assert_eq!(decode_json(p.as_bytes()).unwrap_err().reason(), "invalid");
 }
+
+#[test]
+fn a_payload_must_belong_to_its_topic() {
+    let payload = json(&noise());
+    let topic = |s: &str| Topic::parse(s).unwrap();
+    assert_eq!(codec::decode_on(&topic("gs/v1/plaza-3/nb-01/noise"), payload.as_bytes()).unwrap(), noise());
+    for (t, field) in [
+        ("gs/v1/plaza-4/nb-01/noise", "site"),
+        ("gs/v1/plaza-3/nb-02/noise", "dev"),
+        ("gs/v1/plaza-3/nb-01/hr", "body"),
+    ] {
+        match codec::decode_on(&topic(t), payload.as_bytes()) {
+            Err(DecodeError::Field(f)) => {
+                assert_eq!((f.field.as_str(), f.reason), (field, Reason::Conflict), "{t}")
+            }
+            other => panic!("{t}: {other:?}"),
+        }
+    }
+}

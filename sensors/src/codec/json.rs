@@ -153,37 +153,28 @@ fn from_wire(w: Wire) -> Result<Reading, DecodeError> {
             return Err(FieldError::new("ts", Reason::Conflict).with_detail("both ts and mono").into())
         }
     };
-    let bodies =
-        [w.noise.is_some(), w.hr.is_some(), w.deform.is_some(), w.rain.is_some(), w.status.is_some()];
     let detail = "need exactly one of noise, hr, deform, rain, status";
-    let body = match bodies.iter().filter(|b| **b).count() {
-        0 => return Err(FieldError::new("body", Reason::Missing).with_detail(detail).into()),
-        1 => pick_body(w.noise, w.hr, w.deform, w.rain, w.status),
-        _ => return Err(FieldError::new("body", Reason::Conflict).with_detail(detail).into()),
+    let mut bodies = [
+        w.noise.map(Body::Noise),
+        w.hr.map(Body::HeartRate),
+        w.deform.map(Body::Deform),
+        w.rain.map(Body::Rain),
+        w.status.map(Body::Status),
+    ]
+    .into_iter()
+    .flatten();
+    let body = match (bodies.next(), bodies.next()) {
+        (Some(body), None) => body,
+        (None, _) => return Err(FieldError::new("body", Reason::Missing).with_detail(detail).into()),
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new("body", Reason::Conflict).with_detail(detail).into())
+        }
     };
     let header =
         Header { site: w.site, device: w.dev, boot_id: w.boot, seq: w.seq, time, historical: w.hist };
     let reading = Reading { header, body };
     reading.validate()?;
     Ok(reading)
-}
-
-fn pick_body(
-    noise: Option<NoiseReport>,
-    hr: Option<HeartRateReport>,
-    deform: Option<DeformReport>,
-    rain: Option<DeformReport>,
-    status: Option<StatusReport>,
-) -> Body {
-    match (noise, hr, deform, rain, status) {
-        (Some(n), ..) => Body::Noise(n),
-        (_, Some(h), ..) => Body::HeartRate(h),
-        (_, _, Some(d), ..) => Body::Deform(d),
-        (_, _, _, Some(d), _) => Body::Rain(d),
-        (.., Some(s)) => Body::Status(s),
-        // from_wire counted exactly one body before calling.
-        (None, None, None, None, None) => unreachable!("from_wire checks that one body is present"),
-    }
 }
 
 #[cfg(feature = "std")]

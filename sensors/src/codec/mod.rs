@@ -60,6 +60,14 @@ pub fn decode(payload: &[u8]) -> Result<Reading, DecodeError> {
     }
 }
 
+/// Decodes a payload received on `topic` and checks that it belongs there
+/// ([`Reading::check_topic`]): what the daemon calls for every MQTT message.
+pub fn decode_on(topic: &crate::topic::Topic, payload: &[u8]) -> Result<Reading, DecodeError> {
+    let reading = decode(payload)?;
+    reading.check_topic(topic)?;
+    Ok(reading)
+}
+
 /// Encodes into a new vector.
 #[cfg(feature = "std")]
 pub fn encode_vec(format: Format, reading: &Reading) -> Result<std::vec::Vec<u8>, EncodeError> {
