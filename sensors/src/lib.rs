@@ -30,6 +30,9 @@ pub mod modbus;
 pub mod reading;
 pub mod topic;
 
+/// The fixed-capacity collections the reading types are made of.
+pub use heapless;
+
 pub use channels::{Channel, ChannelKind, DeformReport};
 pub use codec::Format;
 pub use error::{DecodeError, EncodeError, FieldError, Reason};

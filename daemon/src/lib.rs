@@ -1,0 +1,6 @@
+//! gridsentry, the edge daemon: field devices in, colour-graded work orders out.
+//!
+//! The data path shows in the module names: `ingest` → `rules` → `orders` → `notify`, with
+//! `store` beside it and `api` on top. Each stage has one job and one error enum.
+
+pub mod rules;
