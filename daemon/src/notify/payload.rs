@@ -1,0 +1,32 @@
+//! The generic webhook payload, version 1 (documented in the README).
+
+use crate::orders::{Change, Order};
+use serde_json::json;
+
+/// The payload's schema name and version.
+pub const SCHEMA: &str = "gridsentry.order.v1";
+
+/// The JSON body for one order transition.
+pub fn payload(order: &Order, change: &Change, evidence: Option<&str>) -> String {
+    let evidence: Option<serde_json::Value> = evidence.and_then(|e| serde_json::from_str(e).ok());
+    json!({
+        "schema": SCHEMA,
+        "idempotency_key": format!("{}-{}", order.id, order.seq),
+        "order_id": order.id,
+        "transition": order.seq,
+        "event": change.event,
+        "state": order.state.as_str(),
+        "colour": order.colour.as_str(),
+        "tier": order.tier,
+        "rule": order.rule,
+        "site": order.site,
+        "device": order.device,
+        "subject": order.subject,
+        "summary": change.summary,
+        "late": order.late,
+        "at": change.at,
+        "opened_at": crate::orders::rfc3339(order.opened_ms),
+        "evidence": evidence,
+    })
+    .to_string()
+}

@@ -1,0 +1,19 @@
+//! Work orders: the durable record of what needs a person.
+//!
+//! One open order per (rule, subject). States run raised → dispatched → acknowledged → on_site
+//! → resolved → closed; a rule's clear resolves a non-red order by itself, while a red order is
+//! latched: it stays open after the reading recovers until a person resolves it. Every
+//! transition is an appended event (who, when, why, evidence) and, in the same SQLite
+//! transaction, outbox rows for the notifier, so nothing is announced that was not recorded and
+//! nothing recorded goes unannounced. Rule state and per-device sequence numbers are written in
+//! that transaction too: a crash loses nothing that was acknowledged to the broker.
+
+mod model;
+mod schema;
+mod sla;
+mod store;
+
+pub use model::{Action, ActionError, Order, OrderEvent, State};
+pub use sla::{Sla, SlaTable};
+pub(crate) use store::rfc3339;
+pub use store::{Batch, Change, Filter, OutboxRow, Receiver, Store, StoreError};

@@ -1,0 +1,202 @@
+//! The order store on real SQLite files: transitions, latching, late raises, deadlines,
+//! outbox bookkeeping, and what survives reopening.
+
+use gridsentry::orders::*;
+use gridsentry::rules::{Colour, Event, EventKind, Subject};
+use gridsentry_sensors::Id;
+use std::sync::Arc;
+
+const T: i64 = 1_764_072_000_000;
+
+fn store(dir: &tempfile::TempDir) -> Store {
+    let receivers = vec![
+        Receiver { name: "grid-worker".into(), tier: 0 },
+        Receiver { name: "duty-officer".into(), tier: 1 },
+        Receiver { name: "street-chief".into(), tier: 2 },
+    ];
+    Store::open(&dir.path().join("orders.db"), SlaTable::default(), receivers).unwrap()
+}
+
+fn subject() -> Subject {
+    Subject {
+        site: Id::new("home-12").unwrap(),
+        device: Id::new("gw-1").unwrap(),
+        band: Some(Id::new("band-1").unwrap()),
+    }
+}
+
+fn event(kind: EventKind, at: i64, late: bool) -> (Event, Option<String>) {
+    let e = Event {
+        rule: Arc::from("hr-drop"),
+        subject: subject(),
+        at_ms: at as u64,
+        kind,
+        late,
+        summary: "sharp drop".into(),
+        value: Some(50.0),
+    };
+    (e, Some(r#"{"bpm":50}"#.into()))
+}
+
+fn raise(colour: Colour, at: i64) -> (Event, Option<String>) {
+    event(EventKind::Raise { colour, flapping: false }, at, false)
+}
+
+fn commit(s: &mut Store, events: Vec<(Event, Option<String>)>, at: i64) -> Vec<Change> {
+    s.commit(&Batch { events, ..Batch::default() }, at).unwrap()
+}
+
+fn states(changes: &[Change]) -> Vec<(&str, &str)> {
+    changes.iter().map(|c| (c.event.as_str(), c.state.as_str())).collect()
+}
+
+#[test]
+fn a_raise_opens_one_order_and_queues_its_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let c = commit(&mut s, vec![raise(Colour::Red, T), raise(Colour::Red, T + 1000)], T);
+    assert_eq!(states(&c), vec![("raised", "raised"), ("reactivated", "raised")]);
+    let open = s.orders(&Filter { open: true, ..Filter::default() }).unwrap();
+    assert_eq!(open.len(), 1, "one open order per rule and subject");
+    assert_eq!(open[0].subject, "home-12/gw-1/band-1");
+    let due = s.due_outbox(T + 1000, 10).unwrap();
+    assert_eq!(
+        due.iter().map(|r| (r.seq, r.receiver.as_str())).collect::<Vec<_>>(),
+        vec![(1, "grid-worker"), (2, "grid-worker")]
+    );
+    let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+    assert_eq!(body["schema"], "gridsentry.order.v1");
+    assert_eq!(body["idempotency_key"], format!("{}-1", open[0].id));
+    assert_eq!(body["colour"], "red");
+    assert_eq!(body["evidence"]["bpm"], 50);
+    assert_eq!(body["at"], "2025-11-25T12:00:00Z");
+}
+
+#[test]
+fn red_is_latched_until_a_person_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    commit(&mut s, vec![raise(Colour::Red, T)], T);
+    let c = commit(&mut s, vec![event(EventKind::Clear, T + 5000, false)], T + 5000);
+    assert_eq!(states(&c), vec![("condition_cleared", "raised")]);
+    let id = c[0].order_id;
+    let err = s.act(id, Action::Close, "op", "", T + 6000).unwrap_err();
+    assert_eq!(err.to_string(), "cannot close an order that is raised");
+    for (action, state) in [
+        (Action::Ack, "acknowledged"),
+        (Action::OnSite, "on_site"),
+        (Action::Resolve, "resolved"),
+        (Action::Close, "closed"),
+    ] {
+        assert_eq!(s.act(id, action, "op-li", "checked", T + 7000).unwrap().state, state);
+    }
+    let (order, events) = s.order(id).unwrap().unwrap();
+    assert_eq!(order.state, State::Closed);
+    let kinds: Vec<_> = events.iter().map(|e| (e.seq, e.kind.as_str(), e.who.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, "raised", "rule:hr-drop"),
+            (2, "condition_cleared", "rule:hr-drop"),
+            (3, "acknowledged", "op-li"),
+            (4, "on_site", "op-li"),
+            (5, "resolved", "op-li"),
+            (6, "closed", "op-li"),
+        ]
+    );
+    assert_eq!(events[0].evidence.as_deref(), Some(r#"{"bpm":50}"#));
+}
+
+#[test]
+fn other_colours_resolve_when_the_condition_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    commit(&mut s, vec![raise(Colour::Yellow, T)], T);
+    let c = commit(&mut s, vec![event(EventKind::Clear, T + 5000, false)], T + 5000);
+    assert_eq!(states(&c), vec![("resolved", "resolved")]);
+    // a new raise after that opens a new order
+    let c = commit(&mut s, vec![raise(Colour::Yellow, T + 9000)], T + 9000);
+    assert_ne!(
+        c[0].order_id,
+        s.orders(&Filter { state: Some(State::Resolved), ..Filter::default() }).unwrap()[0].id
+    );
+}
+
+#[test]
+fn late_raises_page_nobody_until_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    commit(&mut s, vec![event(EventKind::Raise { colour: Colour::Orange, flapping: false }, T, true)], T);
+    assert!(s.due_outbox(T, 10).unwrap().is_empty());
+    assert!(s.sla_tick(T + 3_600_000).unwrap().is_empty(), "no deadlines for an unconfirmed late order");
+    commit(&mut s, vec![event(EventKind::Confirm, T + 10_000, false)], T + 10_000);
+    let due = s.due_outbox(T + 10_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(due[0].payload.contains(r#""event":"confirmed""#));
+}
+
+#[test]
+fn missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let id = commit(&mut s, vec![raise(Colour::Red, T)], T)[0].order_id;
+    assert!(s.sla_tick(T + 59_000).unwrap().is_empty());
+    let c = s.sla_tick(T + 60_000).unwrap();
+    assert_eq!(states(&c), vec![("escalated", "escalated")]);
+    assert_eq!(c[0].summary, "sharp drop: dispatch deadline (60 s) missed");
+    let due = s.due_outbox(T + 60_000, 10).unwrap();
+    assert_eq!(due.last().unwrap().receiver, "duty-officer");
+    assert_eq!(states(&s.sla_tick(T + 120_000).unwrap()), vec![("reminder", "raised")]);
+    s.act(id, Action::Ack, "op", "", T + 130_000).unwrap();
+    assert!(s.sla_tick(T + 250_000).unwrap().is_empty(), "no reminders once acknowledged");
+    let c = s.sla_tick(T + 300_000).unwrap();
+    assert_eq!(c[0].summary, "sharp drop: on-site deadline (300 s) missed");
+    assert_eq!(s.due_outbox(T + 300_000, 10).unwrap().last().unwrap().receiver, "street-chief");
+}
+
+#[test]
+fn outbox_retry_dead_letter_replay_and_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    commit(&mut s, vec![raise(Colour::Red, T)], T);
+    let row = s.due_outbox(T, 10).unwrap().remove(0);
+    s.retry_at(row.id, T + 5000, "HTTP 500").unwrap();
+    assert!(s.due_outbox(T + 4999, 10).unwrap().is_empty());
+    assert_eq!(s.next_outbox_ms().unwrap(), Some(T + 5000));
+    s.dead(row.id, "HTTP 500 after 8 attempts").unwrap();
+    let dead = s.dead_letters().unwrap();
+    assert_eq!(
+        (dead.len(), dead[0].attempts, dead[0].last_error.as_deref()),
+        (1, 2, Some("HTTP 500 after 8 attempts"))
+    );
+    assert!(s.reroute(&dead[0], "duty-officer", T + 6000).unwrap());
+    assert!(!s.reroute(&dead[0], "duty-officer", T + 6000).unwrap(), "one copy per receiver");
+    assert!(s.replay(row.id, T + 7000).unwrap());
+    assert!(!s.replay(row.id, T + 7000).unwrap(), "only dead letters replay");
+    let due = s.due_outbox(T + 7000, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(due.iter().all(|r| r.payload == row.payload), "same bytes, same idempotency key");
+    s.delivered(due[0].id).unwrap();
+    assert_eq!(s.due_outbox(T + 7000, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn rule_state_and_sequence_numbers_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = store(&dir);
+        let batch = Batch {
+            events: vec![raise(Colour::Red, T)],
+            rule_state: vec![("hr-drop|home-12/gw-1/band-1".into(), r#"{"active":true}"#.into())],
+            device_seqs: vec![("home-12/gw-1".into(), 7, 42)],
+        };
+        s.commit(&batch, T).unwrap();
+    }
+    let s = store(&dir);
+    assert_eq!(
+        s.rule_states().unwrap(),
+        vec![("hr-drop|home-12/gw-1/band-1".to_string(), r#"{"active":true}"#.to_string())]
+    );
+    assert_eq!(s.device_seqs().unwrap()["home-12/gw-1"], (7, 42));
+    assert_eq!(s.orders(&Filter::default()).unwrap().len(), 1);
+}
