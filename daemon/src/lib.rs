@@ -3,6 +3,7 @@
 //! The data path shows in the module names: `ingest` → `rules` → `orders` → `notify`, with
 //! `store` beside it and `api` on top. Each stage has one job and one error enum.
 
+pub mod config;
 pub mod notify;
 pub mod orders;
 pub mod rules;

@@ -1,0 +1,106 @@
+//! Parsing and validation with `FILE:LINE:COL` positions.
+
+use super::Config;
+use crate::rules::Engine;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+/// A config error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: name.clone(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&name, &text)
+}
+
+/// Parses and checks config text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = position(text, span.start);
+        ConfigError { file: file.to_string(), line, column, message }
+    };
+    let config: Config =
+        toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+    let tz = &config.daemon.timezone;
+    if jiff::tz::TimeZone::get(tz.get_ref()).is_err() {
+        return Err(at(
+            tz.span(),
+            format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", tz.get_ref()),
+        ));
+    }
+    for rule in &config.rules {
+        if let Err(e) = Engine::new(vec![rule.get_ref().clone()], jiff::tz::TimeZone::UTC) {
+            return Err(at(rule.span(), e.to_string()));
+        }
+    }
+    for (i, rule) in config.rules.iter().enumerate() {
+        if config.rules[..i].iter().any(|r| r.get_ref().id == rule.get_ref().id) {
+            return Err(at(rule.span(), format!("rule `{}`: duplicate rule id", rule.get_ref().id)));
+        }
+    }
+    check_receivers(&config).map_err(|(span, m)| at(span, m))?;
+    Ok(config)
+}
+
+fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
+    let names: Vec<&str> = config.receivers.iter().map(|r| r.get_ref().name.as_str()).collect();
+    for (i, r) in config.receivers.iter().enumerate() {
+        let (span, rc) = (r.span(), r.get_ref());
+        if names[..i].contains(&rc.name.as_str()) {
+            return Err((span, format!("receiver `{}`: duplicate name", rc.name)));
+        }
+        if !(rc.url.starts_with("http://") || rc.url.starts_with("https://")) {
+            return Err((span, format!("receiver `{}`: url must start with http:// or https://", rc.name)));
+        }
+        if rc.tier < 0 || rc.max_attempts == 0 || rc.timeout_ms == 0 {
+            return Err((
+                span,
+                format!("receiver `{}`: tier >= 0, max_attempts >= 1, timeout_ms >= 1", rc.name),
+            ));
+        }
+        if let Some(f) = &rc.fallback {
+            if !names.contains(&f.as_str()) || f == &rc.name {
+                return Err((
+                    span,
+                    format!("receiver `{}`: fallback `{f}` is not another receiver", rc.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

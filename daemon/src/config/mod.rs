@@ -1,0 +1,142 @@
+//! The config file: one TOML file, unknown keys rejected, unit-suffixed names.
+//!
+//! Every error is reported as `FILE:LINE:COL: message` (see [`load`]), semantic ones included
+//! (an impossible rule points at its `[[rule]]` table). Secrets never sit in the file: tokens
+//! and webhook secrets name an environment variable or a file.
+
+mod load;
+mod secret;
+
+pub use load::{load, parse, ConfigError};
+pub use secret::Secret;
+
+use crate::orders::SlaTable;
+use crate::rules::RuleConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Process-wide settings.
+    #[serde(default)]
+    pub daemon: Daemon,
+    /// External broker; absent: an embedded broker is started.
+    #[serde(default)]
+    pub mqtt: Option<Mqtt>,
+    /// Service-level deadlines per colour.
+    #[serde(default)]
+    pub sla: SlaTable,
+    /// Webhook receivers.
+    #[serde(default, rename = "receiver")]
+    pub receivers: Vec<Spanned<ReceiverConfig>>,
+    /// Rules.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Spanned<RuleConfig>>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Daemon {
+    /// Where the order database lives.
+    pub data_dir: PathBuf,
+    /// API and console address.
+    pub http: String,
+    /// IANA time zone for time-of-day limits.
+    pub timezone: Spanned<String>,
+    /// Bearer token for the API.
+    pub api_token: Option<Secret>,
+    /// Most readings per group commit.
+    pub batch_max: usize,
+    /// Longest wait for a batch to fill, ms.
+    pub batch_linger_ms: u64,
+    /// Port of the embedded broker (used when `[mqtt]` is absent).
+    pub embedded_broker_port: u16,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            data_dir: PathBuf::from("gridsentry-data"),
+            http: "127.0.0.1:8080".into(),
+            timezone: Spanned::new(0..0, "Asia/Shanghai".into()),
+            api_token: None,
+            batch_max: 512,
+            batch_linger_ms: 2,
+            embedded_broker_port: 1883,
+        }
+    }
+}
+
+/// `[mqtt]`: an external broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mqtt {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    #[serde(default = "mqtt_port")]
+    pub port: u16,
+    /// Stable client id: the broker keeps the session (and unacked messages) under it.
+    #[serde(default = "client_id")]
+    pub client_id: String,
+    /// User name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// CA certificate (PEM) for TLS; TLS is on when set.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Keep-alive, seconds.
+    #[serde(default = "keepalive_s")]
+    pub keepalive_s: u64,
+}
+
+fn mqtt_port() -> u16 {
+    1883
+}
+
+fn client_id() -> String {
+    "gridsentry".into()
+}
+
+fn keepalive_s() -> u64 {
+    30
+}
+
+/// `[[receiver]]`: a webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// Name (orders' notifications refer to it).
+    pub name: String,
+    /// `http://` or `https://` URL to POST to.
+    pub url: String,
+    /// Escalation tier: 0 first; a missed deadline moves an order to the next tier.
+    #[serde(default)]
+    pub tier: i64,
+    /// HMAC-SHA256 key for `X-Gridsentry-Signature`.
+    pub secret: Secret,
+    /// Per-request timeout, ms.
+    #[serde(default = "timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts before a notification becomes a dead letter.
+    #[serde(default = "max_attempts")]
+    pub max_attempts: u32,
+    /// Receiver that gets a copy of what this one could not take.
+    #[serde(default)]
+    pub fallback: Option<String>,
+}
+
+fn timeout_ms() -> u64 {
+    5000
+}
+
+fn max_attempts() -> u32 {
+    8
+}

@@ -1,0 +1,77 @@
+//! Config files: the examples in config/ parse; every error names FILE:LINE:COL.
+
+use gridsentry::config::parse;
+
+#[test]
+fn every_example_config_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let cfg = parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!cfg.rules.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert_eq!(n, 4);
+}
+
+fn err(text: &str) -> String {
+    parse("test.toml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn unknown_keys_are_rejected_at_their_position() {
+    let e = err("[daemon]\nhttp = \"127.0.0.1:1\"\nlinger = 3\n");
+    assert!(e.starts_with("test.toml:3:1: unknown field `linger`"), "{e}");
+}
+
+#[test]
+fn type_errors_point_at_the_value() {
+    let e = err("[daemon]\nbatch_max = \"many\"\n");
+    assert!(e.starts_with("test.toml:2:13: "), "{e}");
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let e = err("[daemon\n");
+    assert!(e.starts_with("test.toml:1:"), "{e}");
+}
+
+#[test]
+fn bad_time_zone_points_at_its_value() {
+    let e = err("[daemon]\ntimezone = \"Mars/Olympus\"\n");
+    assert_eq!(
+        e,
+        "test.toml:2:12: unknown time zone `Mars/Olympus` (use an IANA name such as Asia/Shanghai)"
+    );
+}
+
+#[test]
+fn impossible_rules_point_at_their_table() {
+    let text = "[[rule]]\nid = \"a\"\ncolour = \"red\"\ncondition = { type = \"hr_low\", below_bpm = 40 }\n\n\
+                [[rule]]\nid = \"noise\"\ncolour = \"yellow\"\n\
+                condition = { type = \"threshold\", stream = \"noise\", field = \"laeq_db\", above = 70.0, clear = 75.0 }\n";
+    let e = err(text);
+    assert_eq!(e, "test.toml:6:1: rule `noise`: `clear` must be on the safe side of the limit (hysteresis)");
+    let dup = "[[rule]]\nid = \"a\"\ncolour = \"red\"\ncondition = { type = \"band_removed\" }\n\
+               [[rule]]\nid = \"a\"\ncolour = \"red\"\ncondition = { type = \"band_removed\" }\n";
+    assert_eq!(err(dup), "test.toml:5:1: rule `a`: duplicate rule id");
+    let unknown = "[[rule]]\nid = \"a\"\ncolour = \"purple\"\ncondition = { type = \"band_removed\" }\n";
+    assert!(err(unknown).starts_with("test.toml:3:10: unknown variant `purple`"), "{}", err(unknown));
+}
+
+#[test]
+fn receivers_are_checked() {
+    let r = |extra: &str| {
+        format!("[[receiver]]\nname = \"a\"\nurl = \"http://x\"\nsecret = {{ env = \"S\" }}\n{extra}")
+    };
+    assert_eq!(
+        err(&r("fallback = \"b\"\n")),
+        "test.toml:1:1: receiver `a`: fallback `b` is not another receiver"
+    );
+    let inline = "[[receiver]]\nname = \"a\"\nurl = \"http://x\"\nsecret = \"hunter2\"\n";
+    assert!(err(inline).starts_with("test.toml:4:10: "), "secrets are never inline: {}", err(inline));
+}
