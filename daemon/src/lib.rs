@@ -3,7 +3,14 @@
 //! The data path shows in the module names: `ingest` → `rules` → `orders` → `notify`, with
 //! `store` beside it and `api` on top. Each stage has one job and one error enum.
 
+pub mod api;
+pub mod app;
+pub mod broker;
 pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
 pub mod notify;
 pub mod orders;
+pub mod pipeline;
 pub mod rules;

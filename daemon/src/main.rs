@@ -1,61 +1,31 @@
-//! The gridsentry edge daemon. Only the foundation exists so far: the daemon spine (MQTT ingest,
-//! rules, work orders, webhooks, the full `gridsentry demo`) is the next issue. Until then this
-//! binary shows the wire contract (`demo`) and decodes payloads so it can be tried by hand:
-//!
-//! ```text
-//! mosquitto_sub -t 'gs/v1/#' -v | gridsentry decode
-//! ```
+//! The `gridsentry` command: run the daemon, check a config, run the demo, work orders.
 
-mod demo;
+mod cli;
+mod samples;
 
-use gridsentry_sensors::{codec, Topic};
-use std::io::BufRead;
+use clap::Parser;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gridsentry demo     (sample readings: topic, payloads, InfluxDB line)
-       gridsentry decode   (reads `TOPIC PAYLOAD` lines, as `mosquitto_sub -v` prints)
-       gridsentry --version
-The daemon itself (run, demo, check) is not built yet.";
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version") => {
-            println!("gridsentry {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some("decode") => decode_lines(),
-        Some("demo") => match demo::run() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
+    let args = cli::Args::parse();
+    if matches!(args.command, cli::Command::Demo { .. }) {
+        gridsentry::demo::prepare_env();
     }
-}
-
-/// Decodes `TOPIC PAYLOAD` lines from stdin; prints the reading or the reason it was rejected.
-fn decode_lines() -> ExitCode {
-    let mut bad = 0u64;
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let result = Topic::parse(topic)
-            .map_err(|e| format!("topic: {e}"))
-            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
-        match result {
-            Ok(reading) => println!("{topic} {reading:?}"),
-            Err(why) => {
-                bad += 1;
-                println!("{topic} REJECTED {why}");
-            }
+    // The demo's product is its stdout; its stderr keeps warnings only (rumqttd logs every
+    // closed connection as an error).
+    let default = match args.command {
+        cli::Command::Demo { .. } => "warn,rumqttd=off",
+        _ => "info",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("GRIDSENTRY_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gridsentry: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
         }
-    }
-    eprintln!("{bad} rejected");
-    ExitCode::SUCCESS
+    };
+    rt.block_on(cli::dispatch(args))
 }

@@ -1,4 +1,4 @@
-//! The binary as a user runs it: `demo` succeeds, `decode` reads `mosquitto_sub -v` lines.
+//! The binary as a user runs it: `samples`, `check`, and `decode` reading `mosquitto_sub -v` lines.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -8,8 +8,8 @@ fn gridsentry() -> Command {
 }
 
 #[test]
-fn demo_prints_every_family_and_a_rejection() {
-    let out = gridsentry().arg("demo").output().unwrap();
+fn samples_print_every_family_and_a_rejection() {
+    let out = gridsentry().arg("samples").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for topic in ["gs/v1/plaza-3/nb-01/noise", "gs/v1/home-12/gw-1/hr", "gs/v1/slope-7/incl-2/deform"] {
@@ -58,4 +58,25 @@ fn decode_rejects_a_payload_on_another_devices_topic() {
     child.stdin.take().unwrap().write_all(format!("gs/v1/slope-7/rg-2/rain {good}").as_bytes()).unwrap();
     let text = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
     assert!(text.contains("REJECTED payload: field `dev`: conflict"), "{text}");
+}
+
+#[test]
+fn check_prints_what_would_run_or_the_error_position() {
+    let ok = gridsentry()
+        .args(["check", concat!(env!("CARGO_MANIFEST_DIR"), "/../config/plaza.toml")])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let text = String::from_utf8(ok.stdout).unwrap();
+    assert!(text.contains("rule     plaza-noise-gb3096-class1 [yellow]"), "{text}");
+    assert!(text.ends_with("ok: 2 rules, 2 receivers\n"), "{text}");
+    let dir = std::env::temp_dir().join(format!("gridsentry-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[daemon]\nhttp = 8080\n").unwrap();
+    let out = gridsentry().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with(&format!("{}:2:8: ", bad.display())), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

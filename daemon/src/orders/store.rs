@@ -1,10 +1,14 @@
 //! The order store: SQLite through rusqlite, one transaction per batch of readings.
+//!
+//! Several connections share the file (pipeline, API, one per notifier). Write transactions
+//! start IMMEDIATE: a deferred one that reads first and then writes fails at once with "database
+//! is locked" when another connection committed in between, instead of waiting its turn.
 
 use super::model::{Action, ActionError, Order, OrderEvent, State};
 use super::schema;
 use super::sla::{self, SlaTable};
 use crate::rules::{Colour, Event, EventKind};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -142,7 +146,7 @@ impl Store {
 
     /// Writes a batch in one transaction; returns the order transitions it caused.
     pub fn commit(&mut self, batch: &Batch, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changes = Vec::new();
         for (event, evidence) in &batch.events {
             on_rule_event(&tx, &self.receivers, event, evidence.as_deref(), now_ms, &mut changes)?;
@@ -173,7 +177,7 @@ impl Store {
         why: &str,
         now_ms: i64,
     ) -> Result<Change, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut order = load(&tx, "id = ?1", params![id])?.ok_or(ActionError::NotFound(id))?;
         order.state = action.apply(order.state)?;
         let kind = order.state.as_str();
@@ -184,7 +188,7 @@ impl Store {
 
     /// Escalates missed deadlines and sends reminders due at `now_ms`.
     pub fn sla_tick(&mut self, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open = list(&tx, &Filter { open: true, ..Filter::default() })?;
         let mut changes = Vec::new();
         for mut order in open.into_iter().filter(|o| !o.late) {
@@ -260,6 +264,39 @@ impl Store {
             "status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
             params![now_ms, limit as i64],
         )
+    }
+
+    /// Pending notifications of one receiver due at `now_ms`, oldest first.
+    pub fn due_outbox_for(
+        &self,
+        receiver: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let clause = "status = 'pending' AND receiver = ?1 AND next_ms <= ?2 ORDER BY id LIMIT ?3";
+        self.outbox_where(clause, params![receiver, now_ms, limit as i64])
+    }
+
+    /// The soonest time a pending notification of `receiver` is due, if any.
+    pub fn next_outbox_ms_for(&self, receiver: &str) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT MIN(next_ms) FROM outbox WHERE status = 'pending' AND receiver = ?1";
+        Ok(self.conn.query_row(sql, [receiver], |r| r.get(0))?)
+    }
+
+    /// Counts of notifications by status (`pending`, `delivered`, `dead`).
+    pub fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Open orders by colour.
+    pub fn open_by_colour(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql =
+            "SELECT colour, COUNT(*) FROM orders WHERE state NOT IN ('resolved', 'closed') GROUP BY colour";
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The soonest time a pending notification is due, if any.

@@ -1,9 +1,8 @@
-//! `gridsentry demo` for now: the wire contract on sample readings of every device family.
+//! `gridsentry samples`: the wire contract on sample readings of every device family.
 //!
-//! The full story (simulated devices → MQTT → rules → work orders → webhooks) replaces this with
-//! the daemon-spine issue. Until then the demo shows what a device sends and what the daemon
-//! stores: topic, JSON payload, binary size and InfluxDB line, plus a malformed payload rejected
-//! with its reason.
+//! For installers checking a device by eye: what a device sends and what the daemon stores
+//! (topic, JSON payload, binary size, InfluxDB line), plus a malformed payload rejected with its
+//! reason.
 
 use gridsentry_sensors::codec::{self, Format};
 use gridsentry_sensors::line_protocol::write_reading;
@@ -74,6 +73,5 @@ pub fn run() -> Result<(), String> {
         Err(e) => println!("rejected {} -> {e} (counted as `{}`)", String::from_utf8_lossy(bad), e.reason()),
         Ok(_) => return Err("the malformed sample was accepted".into()),
     }
-    println!("\nThe full demo (MQTT, rules, work orders, webhooks) arrives with the daemon spine.");
     Ok(())
 }

@@ -1,0 +1,163 @@
+//! Request handlers.
+
+use super::ApiState;
+use crate::ingest::now_ms;
+use crate::orders::{Action, ActionError, Filter, State as OrderState, StoreError};
+use crate::rules::Colour;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+type Shared = State<Arc<ApiState>>;
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::Action(ActionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
+        StoreError::Action(_) => error(StatusCode::CONFLICT, e),
+        e => {
+            tracing::error!(error = %e, "api: store error");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "store error")
+        }
+    }
+}
+
+/// `GET /readyz`: 200 once connected to the broker.
+pub async fn ready(State(s): Shared) -> Response {
+    match s.metrics.mqtt_connected.load(Relaxed) {
+        1 => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not connected to the broker\n").into_response(),
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(s): Shared) -> Response {
+    let (colours, outbox) = {
+        let store = s.store.lock().unwrap_or_else(|p| p.into_inner());
+        (store.open_by_colour().unwrap_or_default(), store.outbox_counts().unwrap_or_default())
+    };
+    let mut extra: Vec<(String, i64)> = Vec::new();
+    for c in [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue] {
+        let n = colours.iter().find(|(k, _)| k == c.as_str()).map_or(0, |(_, n)| *n);
+        extra.push((format!("gridsentry_open_orders{{colour=\"{}\"}}", c.as_str()), n));
+    }
+    for status in ["pending", "delivered", "dead"] {
+        let n = outbox.iter().find(|(k, _)| k == status).map_or(0, |(_, n)| *n);
+        extra.push((format!("gridsentry_outbox{{status=\"{status}\"}}"), n));
+    }
+    let extra: Vec<(&str, &str, i64)> = extra.iter().map(|(k, v)| (k.as_str(), "", *v)).collect();
+    ([("content-type", "text/plain; version=0.0.4")], s.metrics.render(&extra)).into_response()
+}
+
+/// Query of `GET /api/v1/orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    colour: Option<String>,
+    site: Option<String>,
+    #[serde(default)]
+    open: bool,
+}
+
+/// `GET /api/v1/orders?state=&colour=&site=&open=true`.
+pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
+    let state = match q.state.as_deref().map(OrderState::parse) {
+        Some(None) => return error(StatusCode::BAD_REQUEST, "unknown state"),
+        other => other.flatten(),
+    };
+    let colour = match q.colour.as_deref() {
+        None => None,
+        Some(c) => match serde_json::from_value::<Colour>(json!(c)) {
+            Ok(c) => Some(c),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "unknown colour"),
+        },
+    };
+    let filter = Filter { state, colour, site: q.site, open: q.open };
+    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).orders(&filter);
+    match result {
+        Ok(orders) => Json(json!({ "orders": orders })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `GET /api/v1/orders/{id}`: the order and its events.
+pub async fn one(State(s): Shared, Path(id): Path<i64>) -> Response {
+    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).order(id);
+    match result {
+        Ok(Some((order, events))) => Json(json!({ "order": order, "events": events })).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+/// Body of an action (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActBody {
+    #[serde(default)]
+    who: Option<String>,
+    #[serde(default)]
+    why: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/{ack|dispatch|on-site|resolve|close}`.
+pub async fn act(
+    State(s): Shared,
+    Path((id, action)): Path<(i64, String)>,
+    body: Option<Json<ActBody>>,
+) -> Response {
+    let Some(action) = Action::parse(&action) else {
+        return error(StatusCode::NOT_FOUND, "unknown action (ack, dispatch, on-site, resolve, close)");
+    };
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let who = body.who.unwrap_or_else(|| "api".into());
+    let why = body.why.unwrap_or_default();
+    let result =
+        s.store.lock().unwrap_or_else(|p| p.into_inner()).act(id, action, &who, &why, now_ms() as i64);
+    match result {
+        Ok(change) => {
+            s.metrics.transitions.fetch_add(1, Relaxed);
+            s.outbox.send_modify(|n| *n += 1);
+            let _ = s.changes.send(change.clone());
+            Json(change).into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// `GET /api/v1/dead-letters`.
+pub async fn dead_letters(State(s): Shared) -> Response {
+    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).dead_letters();
+    match result {
+        Ok(rows) => {
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|r| json!({ "id": r.id, "order_id": r.order_id, "transition": r.seq, "receiver": r.receiver, "attempts": r.attempts, "last_error": r.last_error }))
+                .collect();
+            Json(json!({ "dead_letters": rows })).into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// `POST /api/v1/dead-letters/{id}/replay`.
+pub async fn replay(State(s): Shared, Path(id): Path<i64>) -> Response {
+    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).replay(id, now_ms() as i64);
+    match result {
+        Ok(true) => {
+            s.outbox.send_modify(|n| *n += 1);
+            Json(json!({ "replayed": id })).into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no dead letter {id}")),
+        Err(e) => store_error(e),
+    }
+}

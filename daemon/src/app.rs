@@ -1,0 +1,208 @@
+//! Wiring: starts every stage of the daemon from a config and stops them on a shutdown signal.
+//!
+//! ```text
+//! broker ─▶ ingest ─(bounded channel)─▶ pipeline thread: rules → orders (SQLite) ─▶ acks
+//!                                               │ outbox rows
+//!                                               ▼
+//!                                 notify workers (one per receiver) ─▶ webhooks
+//! api (axum): orders, actions, dead letters, health, metrics ─▶ same SQLite file
+//! ```
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::ingest::mqtt::{self, Settings};
+use crate::metrics::Metrics;
+use crate::notify::deliver::{self, Backoff, Endpoint};
+use crate::orders::{Change, Receiver, Store, StoreError};
+use crate::pipeline::{Control, Outputs, Pipeline, Tuning};
+use crate::rules::{Engine, RuleError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The order store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A rule is impossible (normally caught by the config check).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// MQTT could not be set up.
+    #[error(transparent)]
+    Ingest(#[from] mqtt::IngestError),
+    /// A secret could not be read.
+    #[error("{0}")]
+    Secret(String),
+    /// Files, sockets, threads.
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+    /// The pipeline thread died.
+    #[error("pipeline stopped: {0}")]
+    Pipeline(String),
+}
+
+/// Settings that the command line (or the demo) overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// API address instead of `daemon.http`.
+    pub http: Option<String>,
+    /// Data directory instead of `daemon.data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// Receiver URLs by name.
+    pub receiver_urls: HashMap<String, String>,
+    /// Wall-clock check interval (default 1 s).
+    pub tick: Option<Duration>,
+    /// Webhook retry timing.
+    pub backoff: Option<Backoff>,
+}
+
+/// A running daemon.
+pub struct Running {
+    /// Where the API listens.
+    pub http: SocketAddr,
+    /// The broker's port (the embedded one, or the configured one).
+    pub mqtt_port: u16,
+    /// Every order transition.
+    pub changes: broadcast::Sender<Change>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Config reloads go here.
+    pub control: mpsc::UnboundedSender<Control>,
+    pipeline: std::thread::JoinHandle<Result<(), StoreError>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the daemon; it stops when `shutdown` turns true.
+pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -> Result<Running, AppError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
+    std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
+    let db = data_dir.join("orders.db");
+    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
+        .map_err(|e| AppError::Secret(e.to_string()))?;
+    let engine = Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?;
+    let (endpoints, routing) = endpoints(&cfg, &o)?;
+    let metrics = Arc::new(Metrics::default());
+    let (changes, _) = broadcast::channel(4096);
+    let (outbox, outbox_rx) = watch::channel(0u64);
+    let outputs = Outputs { changes: changes.clone(), outbox: outbox.clone(), metrics: metrics.clone() };
+    let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?;
+
+    let (settings, mqtt_port) = match &cfg.mqtt {
+        Some(m) => (Settings::from_config(m)?, m.port),
+        None => {
+            let port = match cfg.daemon.embedded_broker_port {
+                0 => crate::broker::free_port().map_err(|e| AppError::Io("choosing a broker port", e))?,
+                p => p,
+            };
+            crate::broker::start(port).map_err(|e| AppError::Io("starting the embedded broker", e))?;
+            tracing::info!(port, "embedded MQTT broker listening on 127.0.0.1");
+            (Settings::local("gridsentry", port), port)
+        }
+    };
+    let (inbound_tx, inbound_rx) = mpsc::channel(8192);
+    let (acks, ingest) = mqtt::spawn(settings, inbound_tx, metrics.clone(), shutdown.clone());
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let tuning = Tuning {
+        batch_max: cfg.daemon.batch_max.max(1),
+        linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
+        tick: o.tick.unwrap_or(Duration::from_secs(1)),
+    };
+    let rt = tokio::runtime::Handle::current();
+    let pipeline = std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || pipeline.run(rt, inbound_rx, control_rx, acks, tuning))
+        .map_err(|e| AppError::Io("starting the pipeline thread", e))?;
+
+    let mut tasks = vec![ingest];
+    let backoff = o.backoff.unwrap_or_default();
+    tasks.extend(deliver::spawn(
+        endpoints,
+        db.clone(),
+        backoff,
+        metrics.clone(),
+        outbox_rx,
+        shutdown.clone(),
+    )?);
+
+    let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
+    if token.is_none() {
+        tracing::warn!("no api_token configured: the /api endpoints refuse every request");
+    }
+    let state = ApiState {
+        store: Mutex::new(Store::open(&db, cfg.sla, routing)?),
+        token,
+        metrics: metrics.clone(),
+        changes: changes.clone(),
+        outbox,
+    };
+    let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.clone());
+    let listener =
+        tokio::net::TcpListener::bind(&addr).await.map_err(|e| AppError::Io("binding the API address", e))?;
+    let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;
+    let mut stop = shutdown.clone();
+    let router = api::router(Arc::new(state));
+    tasks.push(tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(graceful).await {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    }));
+    tracing::info!(%http, "api listening");
+    Ok(Running { http, mqtt_port, changes, metrics, control, pipeline, tasks })
+}
+
+impl Running {
+    /// Waits until every stage has stopped (after shutdown), or the pipeline failed.
+    pub async fn wait(self) -> Result<(), AppError> {
+        let pipeline = self.pipeline;
+        let result = tokio::task::spawn_blocking(move || pipeline.join())
+            .await
+            .map_err(|e| AppError::Pipeline(e.to_string()))?
+            .map_err(|_| AppError::Pipeline("panicked".into()))?;
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+        Ok(result?)
+    }
+}
+
+fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {
+    let mut endpoints = Vec::new();
+    let mut routing = Vec::new();
+    for r in cfg.receivers.iter().map(|r| r.get_ref()) {
+        let secret =
+            r.secret.resolve().map_err(|e| AppError::Secret(format!("receiver `{}`: {e}", r.name)))?;
+        endpoints.push(Endpoint {
+            name: r.name.clone(),
+            url: o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone()),
+            secret: secret.into_bytes(),
+            timeout: Duration::from_millis(r.timeout_ms),
+            max_attempts: r.max_attempts,
+            fallback: r.fallback.clone(),
+        });
+        routing.push(Receiver { name: r.name.clone(), tier: r.tier });
+    }
+    Ok((endpoints, routing))
+}
+
+/// The rules, deadlines and routing of a config, for a reload.
+pub fn reload_of(cfg: &Config) -> Control {
+    Control::Reload {
+        rules: cfg.rules.iter().map(|r| r.get_ref().clone()).collect(),
+        sla: cfg.sla,
+        receivers: cfg
+            .receivers
+            .iter()
+            .map(|r| Receiver { name: r.get_ref().name.clone(), tier: r.get_ref().tier })
+            .collect(),
+    }
+}

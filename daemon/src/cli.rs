@@ -1,0 +1,280 @@
+//! Command-line parsing and the subcommands.
+
+use clap::{Parser, Subcommand};
+use gridsentry::app::{self, Overrides};
+use gridsentry::config;
+use gridsentry_sensors::{codec, Topic};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// gridsentry: field devices in, colour-graded work orders out.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check a config file and print what would run.
+    Check {
+        /// Config file.
+        file: PathBuf,
+    },
+    /// The whole story on one machine in about a minute (embedded broker, simulated devices).
+    Demo {
+        /// How long to run, seconds.
+        #[arg(long, default_value_t = 60)]
+        duration_s: u64,
+        /// API address (default: a free loopback port).
+        #[arg(long)]
+        http: Option<String>,
+        /// Data directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Work orders through the API.
+    Orders {
+        /// API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// Environment variable holding the API token.
+        #[arg(long, default_value = "GRIDSENTRY_API_TOKEN")]
+        token_env: String,
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::cli::OrdersCommand,
+    },
+    /// Sample readings of every device family: topic, payloads, InfluxDB line.
+    Samples,
+    /// Decode `TOPIC PAYLOAD` lines from stdin, as `mosquitto_sub -v` prints them.
+    Decode,
+}
+
+/// `gridsentry orders ...`.
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// List orders.
+    List {
+        /// Only this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this colour.
+        #[arg(long)]
+        colour: Option<String>,
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// Only open orders.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Show one order with its events.
+    Show {
+        /// Order id.
+        id: i64,
+    },
+    /// Acknowledge.
+    Ack(ActArgs),
+    /// Dispatch.
+    Dispatch(ActArgs),
+    /// Mark on site.
+    OnSite(ActArgs),
+    /// Resolve.
+    Resolve(ActArgs),
+    /// Close.
+    Close(ActArgs),
+}
+
+/// Arguments of an order action.
+#[derive(Debug, clap::Args)]
+pub struct ActArgs {
+    /// Order id.
+    id: i64,
+    /// Who acts.
+    #[arg(long, default_value = "cli")]
+    who: String,
+    /// Why, for the record.
+    #[arg(long, default_value = "")]
+    why: String,
+}
+
+/// Runs the chosen command.
+pub async fn dispatch(args: Args) -> ExitCode {
+    match args.command {
+        Command::Run { config } => run(config).await,
+        Command::Check { file } => check(&file),
+        Command::Demo { duration_s, http, data_dir } => {
+            let opts =
+                gridsentry::demo::Options { duration: Duration::from_secs(duration_s), http, data_dir };
+            match gridsentry::demo::run(opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("demo: {e}")),
+            }
+        }
+        Command::Orders { api, token_env, action } => orders(&api, &token_env, action).await,
+        Command::Samples => match crate::samples::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Decode => decode_lines(),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("gridsentry: {message}");
+    ExitCode::FAILURE
+}
+
+fn check(file: &std::path::Path) -> ExitCode {
+    let cfg = match config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match &cfg.mqtt {
+        Some(m) => {
+            println!("broker   {}:{} as {} (tls: {})", m.host, m.port, m.client_id, m.tls_ca_file.is_some())
+        }
+        None => println!("broker   embedded, 127.0.0.1:{}", cfg.daemon.embedded_broker_port),
+    }
+    println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
+    println!(
+        "api      http://{} (token: {})",
+        cfg.daemon.http,
+        if cfg.daemon.api_token.is_some() { "set" } else { "NONE: /api refuses requests" }
+    );
+    println!("timezone {}", cfg.daemon.timezone.get_ref());
+    for r in &cfg.receivers {
+        let r = r.get_ref();
+        println!(
+            "receiver {} tier {} -> {}{}",
+            r.name,
+            r.tier,
+            r.url,
+            r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"))
+        );
+    }
+    for r in &cfg.rules {
+        let r = r.get_ref();
+        let condition = serde_json::to_string(&r.condition).unwrap_or_default();
+        println!("rule     {} [{}] {}", r.id, r.colour.as_str(), condition);
+    }
+    println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
+    ExitCode::SUCCESS
+}
+
+async fn run(path: PathBuf) -> ExitCode {
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let running = match app::start(cfg, Overrides::default(), stop).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let control = running.control.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match config::load(&path) {
+                Ok(cfg) => {
+                    let _ = control.send(app::reload_of(&cfg));
+                }
+                Err(e) => tracing::error!("reload refused: {e}"),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    match running.wait().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn orders(api: &str, token_env: &str, cmd: OrdersCommand) -> ExitCode {
+    let Ok(token) = std::env::var(token_env) else { return fail(&format!("{token_env} is not set")) };
+    let http = reqwest::Client::new();
+    let (method, path, body) = match &cmd {
+        OrdersCommand::List { state, colour, site, open } => {
+            let mut q = vec![format!("open={open}")];
+            q.extend(state.as_ref().map(|s| format!("state={s}")));
+            q.extend(colour.as_ref().map(|s| format!("colour={s}")));
+            q.extend(site.as_ref().map(|s| format!("site={s}")));
+            (reqwest::Method::GET, format!("/api/v1/orders?{}", q.join("&")), None)
+        }
+        OrdersCommand::Show { id } => (reqwest::Method::GET, format!("/api/v1/orders/{id}"), None),
+        OrdersCommand::Ack(a) => act("ack", a),
+        OrdersCommand::Dispatch(a) => act("dispatch", a),
+        OrdersCommand::OnSite(a) => act("on-site", a),
+        OrdersCommand::Resolve(a) => act("resolve", a),
+        OrdersCommand::Close(a) => act("close", a),
+    };
+    let mut req = http.request(method, format!("{api}{path}")).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            println!("{}", r.text().await.unwrap_or_default());
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&format!("{api}: {e}")),
+    }
+}
+
+fn act(action: &str, a: &ActArgs) -> (reqwest::Method, String, Option<serde_json::Value>) {
+    let body = serde_json::json!({ "who": a.who, "why": a.why });
+    (reqwest::Method::POST, format!("/api/v1/orders/{}/{action}", a.id), Some(body))
+}
+
+/// Decodes `TOPIC PAYLOAD` lines from stdin; prints the reading or the reason it was rejected.
+fn decode_lines() -> ExitCode {
+    let mut bad = 0u64;
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        let result = Topic::parse(topic)
+            .map_err(|e| format!("topic: {e}"))
+            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
+        match result {
+            Ok(reading) => println!("{topic} {reading:?}"),
+            Err(why) => {
+                bad += 1;
+                println!("{topic} REJECTED {why}");
+            }
+        }
+    }
+    eprintln!("{bad} rejected");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,206 @@
+//! Webhook delivery: one worker per receiver, so a hanging endpoint delays nobody else.
+//!
+//! Each POST carries the payload bytes stored with the transition, `X-Gridsentry-Signature:
+//! sha256=<hex HMAC-SHA256 of the body>` and `Idempotency-Key: <order>-<transition>`. Failures
+//! back off exponentially with jitter up to a cap; five failures in a row open the endpoint's
+//! circuit for a cool-down (one probe request then decides); after `max_attempts` a
+//! notification becomes a dead letter, is copied to the fallback receiver if there is one, and
+//! stays listed for an operator to replay.
+
+use crate::ingest::now_ms;
+use crate::metrics::Metrics;
+use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A receiver ready to deliver to.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Name (outbox rows refer to it).
+    pub name: String,
+    /// URL to POST to.
+    pub url: String,
+    /// HMAC key.
+    pub secret: Vec<u8>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Attempts before a dead letter.
+    pub max_attempts: u32,
+    /// Receiver that gets a copy of dead letters.
+    pub fallback: Option<String>,
+}
+
+/// Retry timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First retry delay.
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+    /// Consecutive failures that open the circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit waits before a probe.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before attempt `attempts + 1`: base·2^attempts, capped, times a jitter in [0.5, 1].
+    pub fn delay(&self, attempts: i64) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempts.clamp(0, 20) as u32).min(self.cap);
+        exp.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    }
+}
+
+/// `sha256=<hex>` of `body` under `secret`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Spawns one delivery worker per endpoint.
+pub fn spawn(
+    endpoints: Vec<Endpoint>,
+    db: PathBuf,
+    backoff: Backoff,
+    metrics: Arc<Metrics>,
+    wake: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, StoreError> {
+    let mut tasks = Vec::new();
+    for ep in endpoints {
+        let store = Store::open(&db, SlaTable::default(), Vec::new())?;
+        let store = std::sync::Mutex::new(store);
+        let worker = Worker {
+            ep,
+            store,
+            backoff,
+            metrics: metrics.clone(),
+            failures: 0,
+            http: reqwest::Client::new(),
+        };
+        tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));
+    }
+    Ok(tasks)
+}
+
+struct Worker {
+    ep: Endpoint,
+    /// Locked only around synchronous calls, never across an await.
+    store: std::sync::Mutex<Store>,
+    backoff: Backoff,
+    metrics: Arc<Metrics>,
+    failures: u32,
+    http: reqwest::Client,
+}
+
+impl Worker {
+    async fn run(mut self, mut wake: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.round().await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(receiver = %self.ep.name, error = %e, "outbox unreadable; retrying");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Delivers what is due; returns how long to wait before the next round.
+    async fn round(&mut self) -> Result<Duration, StoreError> {
+        let rows = self.db().due_outbox_for(&self.ep.name, now_ms() as i64, 32)?;
+        for row in &rows {
+            match self.post(row).await {
+                Ok(()) => {
+                    self.failures = 0;
+                    self.db().delivered(row.id)?;
+                    self.metrics.webhooks_delivered.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    self.metrics.webhooks_failed.fetch_add(1, Relaxed);
+                    self.failed(row, &e)?;
+                    if self.failures >= self.backoff.breaker_failures {
+                        tracing::warn!(receiver = %self.ep.name, "circuit open after {} failures", self.failures);
+                        return Ok(self.backoff.breaker_cooldown);
+                    }
+                }
+            }
+        }
+        if rows.len() == 32 {
+            return Ok(Duration::ZERO);
+        }
+        let next = self.db().next_outbox_ms_for(&self.ep.name)?;
+        let now = now_ms() as i64;
+        Ok(next.map_or(Duration::from_secs(1), |n| {
+            Duration::from_millis(n.saturating_sub(now).clamp(0, 1000) as u64)
+        }))
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failed(&mut self, row: &OutboxRow, error: &str) -> Result<(), StoreError> {
+        let now = now_ms() as i64;
+        if row.attempts + 1 >= i64::from(self.ep.max_attempts) {
+            tracing::error!(receiver = %self.ep.name, order = row.order_id, transition = row.seq, %error, "notification dead-lettered");
+            self.db().dead(row.id, error)?;
+            self.metrics.webhooks_dead.fetch_add(1, Relaxed);
+            if let Some(fallback) = &self.ep.fallback {
+                self.db().reroute(row, fallback, now)?;
+            }
+        } else {
+            let next = now + self.backoff.delay(row.attempts).as_millis() as i64;
+            tracing::warn!(receiver = %self.ep.name, order = row.order_id, attempt = row.attempts + 1, %error, "webhook failed; retrying");
+            self.db().retry_at(row.id, next, error)?;
+        }
+        Ok(())
+    }
+
+    async fn post(&self, row: &OutboxRow) -> Result<(), String> {
+        let body = row.payload.clone().into_bytes();
+        let response = self
+            .http
+            .post(&self.ep.url)
+            .timeout(self.ep.timeout)
+            .header("content-type", "application/json")
+            .header("x-gridsentry-signature", signature(&self.ep.secret, &body))
+            .header("idempotency-key", format!("{}-{}", row.order_id, row.seq))
+            .body(body)
+            .send()
+            .await
+            .map_err(
+                |e| if e.is_timeout() { "timeout".to_string() } else { format!("request failed: {e}") },
+            )?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(format!("HTTP {}", s.as_u16())),
+        }
+    }
+}

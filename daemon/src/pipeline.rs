@@ -1,0 +1,225 @@
+//! The spine: readings → rules → orders, in group commits, acknowledged after commit.
+//!
+//! One thread owns the rule engine and the order store (both synchronous). It takes a batch
+//! (closed by size or a short linger), applies every reading to the rules, writes the rule state
+//! changes, sequence numbers and order transitions in one SQLite transaction, and only then
+//! hands the batch's acks back to ingest. A crash before the commit loses nothing: the broker
+//! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
+//! store cannot commit (disk full, I/O error) the pipeline stops the daemon instead of acking
+//! what it could not record: fail-stop, never lose.
+
+use crate::ingest::{mqtt::AckSender, now_ms, Ack, Inbound};
+use crate::metrics::Metrics;
+use crate::orders::{Batch, Change, Store, StoreError};
+use crate::rules::{Engine, Event};
+use gridsentry_sensors::{codec, Body, Format};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Batching and timing knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Most readings per commit.
+    pub batch_max: usize,
+    /// Longest wait for a batch to fill.
+    pub linger: Duration,
+    /// Interval of wall-clock checks (no-data, deadlines).
+    pub tick: Duration,
+}
+
+/// Where the pipeline reports.
+#[derive(Clone)]
+pub struct Outputs {
+    /// Every order transition (demo output, console).
+    pub changes: broadcast::Sender<Change>,
+    /// Bumped after every commit that queued notifications.
+    pub outbox: watch::Sender<u64>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Changes made while running (config reload).
+#[derive(Debug)]
+pub enum Control {
+    /// New rules and deadlines: rule state of surviving rule ids and open orders are kept.
+    Reload {
+        /// The new rules.
+        rules: Vec<crate::rules::RuleConfig>,
+        /// The new deadlines.
+        sla: crate::orders::SlaTable,
+        /// Receivers (names and tiers) for routing.
+        receivers: Vec<crate::orders::Receiver>,
+    },
+}
+
+/// The running pipeline's state.
+pub struct Pipeline {
+    engine: Engine,
+    store: Store,
+    seqs: HashMap<String, (u32, u32)>,
+    dirty_seqs: HashSet<String>,
+    out: Outputs,
+}
+
+impl Pipeline {
+    /// Restores rule state and sequence numbers from the store.
+    pub fn new(mut engine: Engine, store: Store, out: Outputs) -> Result<Pipeline, StoreError> {
+        for (key, json) in store.rule_states()? {
+            if let Err(e) = engine.restore(&key, &json) {
+                tracing::warn!(%key, error = %e, "rule state row ignored");
+            }
+        }
+        let seqs = store.device_seqs()?;
+        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out })
+    }
+
+    /// Runs on the calling thread until the channel closes; `Err` when a commit failed.
+    pub fn run(
+        mut self,
+        rt: tokio::runtime::Handle,
+        mut rx: mpsc::Receiver<Inbound>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        acks: AckSender,
+        tuning: Tuning,
+    ) -> Result<(), StoreError> {
+        let mut next_tick = Instant::now();
+        loop {
+            while let Ok(c) = control.try_recv() {
+                self.control(c);
+            }
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let first = rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await });
+            let mut inbound = Vec::new();
+            match first {
+                Ok(None) => return Ok(()),
+                Ok(Some(m)) => inbound.push(m),
+                Err(_) => {}
+            }
+            if !inbound.is_empty() {
+                let deadline = Instant::now() + tuning.linger;
+                while inbound.len() < tuning.batch_max {
+                    match rx.try_recv() {
+                        Ok(m) => inbound.push(m),
+                        Err(_) if Instant::now() >= deadline => break,
+                        Err(_) => {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                                Ok(Some(m)) => inbound.push(m),
+                                _ => break,
+                            }
+                        }
+                    }
+                }
+            }
+            let tick = Instant::now() >= next_tick;
+            if tick {
+                next_tick = Instant::now() + tuning.tick;
+            }
+            let done = self.step(inbound, tick)?;
+            if !done.is_empty() {
+                let _ = acks.send(done);
+            }
+        }
+    }
+
+    fn control(&mut self, c: Control) {
+        match c {
+            Control::Reload { rules, sla, receivers } => match self.engine.reload(rules) {
+                Ok(()) => {
+                    self.store.reconfigure(sla, receivers);
+                    tracing::info!("configuration reloaded; rule state and open orders kept");
+                }
+                Err(e) => tracing::error!(error = %e, "reload refused; the running rules stay"),
+            },
+        }
+    }
+
+    /// Applies one batch (and a tick when due), commits, and returns the acks to send.
+    pub fn step(&mut self, inbound: Vec<Inbound>, tick: bool) -> Result<Vec<Ack>, StoreError> {
+        let mut events: Vec<(Event, Option<String>)> = Vec::new();
+        let mut acks = Vec::with_capacity(inbound.len());
+        let mut fresh = Vec::new();
+        for m in inbound {
+            if self.is_duplicate(&m) {
+                self.out.metrics.duplicates.fetch_add(1, Relaxed);
+            } else {
+                self.out.metrics.readings[stream_index(&m.reading.body)].fetch_add(1, Relaxed);
+                self.engine.apply(&m.reading, m.received_ms, &mut fresh);
+                if !fresh.is_empty() {
+                    let evidence = evidence(&m);
+                    events.extend(fresh.drain(..).map(|e| (e, evidence.clone())));
+                }
+            }
+            acks.push(m.ack);
+        }
+        let now = now_ms();
+        if tick {
+            self.engine.tick(now, &mut fresh);
+            events.extend(fresh.drain(..).map(|e| (e, None)));
+        }
+        self.out.metrics.stale.store(self.engine.stats().stale, Relaxed);
+        let device_seqs =
+            self.dirty_seqs.drain().filter_map(|k| self.seqs.get(&k).map(|&(b, s)| (k, b, s))).collect();
+        let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
+        let mut changes = self.store.commit(&batch, now as i64)?;
+        if tick {
+            changes.extend(self.store.sla_tick(now as i64)?);
+        }
+        self.out.metrics.batches.fetch_add(1, Relaxed);
+        self.publish(changes);
+        Ok(acks)
+    }
+
+    fn publish(&self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        self.out.metrics.transitions.fetch_add(changes.len() as u64, Relaxed);
+        self.out.outbox.send_modify(|n| *n += 1);
+        for c in changes {
+            tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "{}", c.summary);
+            let _ = self.out.changes.send(c);
+        }
+    }
+
+    /// Same boot and a sequence number not above the last applied one: already applied.
+    /// Status messages (birth, last will) carry no running sequence and are always applied.
+    fn is_duplicate(&mut self, m: &Inbound) -> bool {
+        if matches!(m.reading.body, Body::Status(_)) {
+            return false;
+        }
+        let h = &m.reading.header;
+        let key = format!("{}/{}", h.site, h.device);
+        match self.seqs.get(&key) {
+            Some(&(boot, seq)) if boot == h.boot_id && h.seq <= seq => true,
+            _ => {
+                self.seqs.insert(key.clone(), (h.boot_id, h.seq));
+                self.dirty_seqs.insert(key);
+                false
+            }
+        }
+    }
+}
+
+fn stream_index(b: &Body) -> usize {
+    match b {
+        Body::Noise(_) => 0,
+        Body::HeartRate(_) => 1,
+        Body::Deform(_) => 2,
+        Body::Rain(_) => 3,
+        Body::Status(_) => 4,
+    }
+}
+
+/// The reading as JSON (binary payloads are re-encoded), attached to order events.
+fn evidence(m: &Inbound) -> Option<String> {
+    match Format::sniff(&m.raw) {
+        Format::Json => String::from_utf8(m.raw.clone()).ok(),
+        Format::Binary => {
+            codec::encode_vec(Format::Json, &m.reading).ok().and_then(|v| String::from_utf8(v).ok())
+        }
+    }
+}
