@@ -200,3 +200,14 @@ fn rule_state_and_sequence_numbers_survive_reopening() {
     assert_eq!(s.device_seqs().unwrap()["home-12/gw-1"], (7, 42));
     assert_eq!(s.orders(&Filter::default()).unwrap().len(), 1);
 }
+
+#[test]
+fn deadlines_run_from_when_the_order_was_raised_here_not_from_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let day = 86_400_000;
+    // A reading measured a day ago (backfilled, or a device clock far behind) raises now.
+    commit(&mut s, vec![raise(Colour::Red, T - day)], T);
+    assert!(s.sla_tick(T + 59_000).unwrap().is_empty());
+    assert_eq!(states(&s.sla_tick(T + 60_000).unwrap()), vec![("escalated", "escalated")]);
+}

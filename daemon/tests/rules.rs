@@ -222,18 +222,22 @@ fn flapping_input_gives_one_flapping_order() {
     let levels = (0..20).map(|s| if s % 2 == 0 { 75.0 } else { 60.0 }).chain((0..70).map(|_| 60.0));
     let events = run(&mut e, levels.enumerate().map(|(s, db)| noise(T0 + s as u64 * 1000, db)));
     let k = kinds(&events);
-    // raise, clear, raise (3 transitions), then the 4th makes it flap: the open order stays,
-    // the rest is folded; after a quiet minute below the clear level it clears once.
+    // raise, clear, raise (3 transitions), then the 4th makes it flap: the open order is marked
+    // flapping and stays, the rest is folded; after a quiet minute below the clear level it
+    // clears once.
+    let flapping = EventKind::Raise { colour: Colour::Yellow, flapping: true };
     assert_eq!(
         k,
         vec![
             (0, raise(Colour::Yellow)),
             (1, EventKind::Clear),
             (2, raise(Colour::Yellow)),
+            (3, flapping),
             (79, EventKind::Clear)
         ]
     );
-    assert_eq!(events[3].summary, "stopped flapping");
+    assert_eq!(events[3].summary, "flapping: laeq_db above 70 (60.0)");
+    assert_eq!(events[4].summary, "stopped flapping");
 }
 
 #[test]

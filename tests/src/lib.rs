@@ -1,2 +1,255 @@
-//! Harness for the workspace integration tests in `tests/tests/`: each test starts the real
-//! servers it needs on free loopback ports. Servers arrive with the issues that need them.
+//! Harness for the workspace integration tests in `tests/tests/`: real servers on free loopback
+//! ports, started by the test and stopped when dropped.
+//!
+//! - [`Mosquitto`]: Debian's broker with `max_queued_messages` raised (its default of 1000
+//!   drops QoS 1 messages to a slow subscriber) and persistence on (sessions survive a restart).
+//! - [`Hooks`]: an HTTP webhook receiver that records every request, checks its HMAC signature
+//!   independently of the daemon's code, and can be told to fail or hang.
+//! - [`config`]: a daemon config for these servers.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The HMAC key the test config gives every receiver.
+pub const SECRET: &str = "test-webhook-secret";
+/// The API token of the test config.
+pub const TOKEN: &str = "test-api-token";
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something accepts TCP connections on `port` (a server's readiness signal).
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A mosquitto process.
+pub struct Mosquitto {
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port (fails loudly if it is not installed).
+    pub fn start() -> Mosquitto {
+        let mut m = Mosquitto { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let conf = self.dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\n\
+             max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
+            port = self.port,
+            dir = self.dir.path().display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (Debian package `mosquitto`; scripts/test installs it)");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+
+    /// Stops the broker (SIGTERM: it saves its sessions) and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Stops the broker.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One webhook request as received.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// Path segment: the receiver's name.
+    pub receiver: String,
+    /// `Idempotency-Key` header.
+    pub key: String,
+    /// The signature header matched an HMAC computed here.
+    pub signed: bool,
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// The status this receiver answered.
+    pub status: u16,
+}
+
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// 204.
+    Ok,
+    /// This status.
+    Fail(u16),
+    /// Never answers (the client's timeout fires).
+    Hang,
+}
+
+type HookState = (Arc<Mutex<Vec<Hook>>>, Arc<Mutex<Mode>>, watch::Sender<usize>);
+
+/// A webhook receiver.
+pub struct Hooks {
+    /// Base URL; receivers post to `{url}/{name}`.
+    pub url: String,
+    hooks: Arc<Mutex<Vec<Hook>>>,
+    mode: Arc<Mutex<Mode>>,
+    count: watch::Receiver<usize>,
+}
+
+impl Hooks {
+    /// Serves on a free port.
+    pub async fn start() -> Hooks {
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let mode = Arc::new(Mutex::new(Mode::Ok));
+        let (tx, count) = watch::channel(0);
+        let state: HookState = (hooks.clone(), mode.clone(), tx);
+        let app = axum::Router::new().route("/{receiver}", axum::routing::post(receive)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Hooks { url, hooks, mode, count }
+    }
+
+    /// Changes how it answers from now on.
+    pub fn set_mode(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    /// Every request so far.
+    pub fn all(&self) -> Vec<Hook> {
+        self.hooks.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests have arrived (panics after `timeout`).
+    pub async fn wait_for(&mut self, n: usize, timeout: Duration) -> Vec<Hook> {
+        let waited = tokio::time::timeout(timeout, self.count.wait_for(|c| *c >= n)).await.is_ok();
+        assert!(waited, "expected {n} webhook requests, got {}: {:#?}", self.all().len(), self.all());
+        self.all()
+    }
+}
+
+async fn receive(
+    State((hooks, mode, count)): State<HookState>,
+    Path(receiver): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mode = *mode.lock().unwrap();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let signed =
+        header("x-gridsentry-signature") == format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let status = match mode {
+        Mode::Ok => 204,
+        Mode::Fail(s) => s,
+        Mode::Hang => 0,
+    };
+    let hook = Hook {
+        receiver,
+        key: header("idempotency-key"),
+        signed,
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        status,
+    };
+    {
+        let mut all = hooks.lock().unwrap();
+        all.push(hook);
+        count.send_replace(all.len());
+    }
+    match mode {
+        Mode::Hang => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        _ => StatusCode::from_u16(status).unwrap(),
+    }
+}
+
+/// Writes the secret file and returns a config (TOML) for a broker on `mqtt_port`, webhooks to
+/// `hooks_url` and the given `[[rule]]` tables.
+pub fn config(dir: &std::path::Path, mqtt_port: u16, hooks_url: &str, rules: &str) -> String {
+    let secret = dir.join("secret");
+    let token = dir.join("token");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::write(&token, TOKEN).unwrap();
+    format!(
+        r#"[daemon]
+data_dir = "{data}"
+http = "127.0.0.1:0"
+api_token = {{ file = "{token}" }}
+batch_linger_ms = 2
+
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+client_id = "gridsentry-test"
+
+[[receiver]]
+name = "grid"
+url = "{hooks_url}/grid"
+secret = {{ file = "{secret}" }}
+timeout_ms = 500
+max_attempts = 4
+
+[[receiver]]
+name = "duty"
+url = "{hooks_url}/duty"
+tier = 1
+secret = {{ file = "{secret}" }}
+timeout_ms = 500
+
+{rules}
+"#,
+        data = dir.join("data").display(),
+        token = token.display(),
+        secret = secret.display(),
+    )
+}
+
+/// The `gridsentry` binary built next to this test (`cargo test --workspace` builds it).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|p| p.parent()).unwrap().join("gridsentry");
+    assert!(bin.exists(), "{} not built: run `cargo build -p gridsentry` (scripts/test does)", bin.display());
+    bin
+}

@@ -28,7 +28,8 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             summary TEXT NOT NULL,
             late INTEGER NOT NULL,
             active INTEGER NOT NULL,
-            opened_ms INTEGER NOT NULL,
+            opened_ms INTEGER NOT NULL,  -- event time of the raise
+            created_ms INTEGER NOT NULL, -- wall clock of the raise: deadlines run from here
             updated_ms INTEGER NOT NULL,
             seq INTEGER NOT NULL,
             tier INTEGER NOT NULL DEFAULT 0,

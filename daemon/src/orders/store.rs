@@ -181,7 +181,8 @@ impl Store {
         let mut order = load(&tx, "id = ?1", params![id])?.ok_or(ActionError::NotFound(id))?;
         order.state = action.apply(order.state)?;
         let kind = order.state.as_str();
-        let change = record(&tx, &self.receivers, &mut order, kind, who, why, None, true, now_ms)?;
+        let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
+        let change = record(&tx, &self.receivers, &mut order, &entry, now_ms)?;
         tx.commit()?;
         Ok(change)
     }
@@ -193,39 +194,28 @@ impl Store {
         let mut changes = Vec::new();
         for mut order in open.into_iter().filter(|o| !o.late) {
             let deadlines = self.sla.get(order.colour);
-            let (missed_bits, last_notice) =
-                tx.query_row("SELECT missed, last_notice_ms FROM orders WHERE id = ?1", [order.id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                })?;
-            let missed = sla::missed(&deadlines, order.state, order.opened_ms, missed_bits, now_ms);
-            if let Some((_, why)) = missed.last() {
+            let (missed_bits, last_notice, created) = tx.query_row(
+                "SELECT missed, last_notice_ms, created_ms FROM orders WHERE id = ?1",
+                [order.id],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            )?;
+            // Deadlines run from when the order was raised here (wall clock), not from the
+            // device's event time: people could not act before the daemon knew.
+            let missed = sla::missed(&deadlines, order.state, created, missed_bits, now_ms);
+            let why = if let Some((_, why)) = missed.last() {
                 let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
                 tx.execute("UPDATE orders SET missed = ?1 WHERE id = ?2", params![bits, order.id])?;
                 order.tier += 1;
-                changes.push(record(
-                    &tx,
-                    &self.receivers,
-                    &mut order,
-                    "escalated",
-                    "sla",
-                    why,
-                    None,
-                    true,
-                    now_ms,
-                )?);
+                Some(("escalated", why.clone()))
             } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
-                let why = format!("not acknowledged after {} s", (now_ms - order.opened_ms) / 1000);
-                changes.push(record(
-                    &tx,
-                    &self.receivers,
-                    &mut order,
-                    "reminder",
-                    "sla",
-                    &why,
-                    None,
-                    true,
-                    now_ms,
-                )?);
+                Some(("reminder", format!("not acknowledged after {} s", (now_ms - created) / 1000)))
+            } else {
+                None
+            };
+            if let Some((kind, why)) = why {
+                let entry =
+                    Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
+                changes.push(record(&tx, &self.receivers, &mut order, &entry, now_ms)?);
             }
         }
         tx.commit()?;
@@ -389,40 +379,45 @@ fn on_rule_event(
         "rule = ?1 AND subject = ?2 AND state NOT IN ('resolved', 'closed')",
         params![&*e.rule, subject],
     )?;
-    let who = format!("rule:{}", e.rule);
-    let at = e.at_ms as i64;
-    let notify = !e.late;
-    let change = match (e.kind, open) {
+    let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
-            let mut order = insert(tx, e, colour, &subject, now_ms)?;
-            record(tx, receivers, &mut order, "raised", &who, &e.summary, evidence, notify, at)?
+            (insert(tx, e, colour, &subject, now_ms)?, "raised", e.summary.as_str(), !e.late)
         }
-        (EventKind::Raise { .. }, Some(mut order)) => {
+        (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
-            record(tx, receivers, &mut order, "reactivated", &who, &e.summary, evidence, notify, at)?
+            if flapping {
+                order.summary.clone_from(&e.summary);
+            }
+            (order, if flapping { "flapping" } else { "reactivated" }, e.summary.as_str(), !e.late)
         }
         (EventKind::Confirm, Some(mut order)) => {
             order.late = false;
-            record(tx, receivers, &mut order, "confirmed", &who, &e.summary, evidence, true, at)?
+            (order, "confirmed", e.summary.as_str(), true)
         }
         (EventKind::Escalate { colour }, Some(mut order)) => {
             order.colour = order.colour.max(colour);
-            record(tx, receivers, &mut order, "escalated", &who, &e.summary, evidence, notify, at)?
+            (order, "escalated", e.summary.as_str(), !e.late)
         }
         (EventKind::Clear, Some(mut order)) if order.colour == Colour::Red => {
             order.active = false;
-            let why = "condition cleared; red is latched until a person resolves it";
-            record(tx, receivers, &mut order, "condition_cleared", &who, why, evidence, notify, at)?
+            (
+                order,
+                "condition_cleared",
+                "condition cleared; red is latched until a person resolves it",
+                !e.late,
+            )
         }
         (EventKind::Clear, Some(mut order)) => {
             order.active = false;
             order.state = State::Resolved;
-            record(tx, receivers, &mut order, "resolved", &who, &e.summary, evidence, notify, at)?
+            (order, "resolved", e.summary.as_str(), !e.late)
         }
         // Nothing open: a person already resolved it, or it never reached the store.
         (_, None) => return Ok(()),
     };
-    changes.push(change);
+    let who = format!("rule:{}", e.rule);
+    let entry = Entry { kind, who: &who, why, evidence, notify, at_ms: e.at_ms as i64 };
+    changes.push(record(tx, receivers, &mut order, &entry, now_ms)?);
     Ok(())
 }
 
@@ -435,29 +430,38 @@ fn insert(
 ) -> Result<Order, StoreError> {
     let at = e.at_ms as i64;
     tx.execute(
-        "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, updated_ms, seq, last_notice_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, 0, ?9)",
+        "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
+         updated_ms, seq, last_notice_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9)",
         params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms],
     )?;
     load(tx, "id = ?1", params![tx.last_insert_rowid()])?
         .ok_or_else(|| StoreError::Corrupt("inserted order vanished".into()))
 }
 
+/// One appended order event.
+struct Entry<'a> {
+    kind: &'a str,
+    who: &'a str,
+    why: &'a str,
+    evidence: Option<&'a str>,
+    /// Queue notifications for it.
+    notify: bool,
+    /// When it happened (event time for rule events).
+    at_ms: i64,
+}
+
 /// Appends an event, updates the order row and, when `notify`, queues the notification.
-#[allow(clippy::too_many_arguments)]
+/// `now_ms` (wall clock) stamps the bookkeeping that deadlines and reminders are measured on.
 fn record(
     tx: &Transaction<'_>,
     receivers: &[Receiver],
     order: &mut Order,
-    kind: &str,
-    who: &str,
-    why: &str,
-    evidence: Option<&str>,
-    notify: bool,
-    at_ms: i64,
+    e: &Entry<'_>,
+    now_ms: i64,
 ) -> Result<Change, StoreError> {
+    let Entry { kind, who, why, evidence, notify, at_ms } = *e;
     order.seq += 1;
-    order.updated_ms = at_ms;
+    order.updated_ms = now_ms;
     tx.execute(
         "INSERT INTO order_events (order_id, seq, at_ms, kind, state, colour, who, why, evidence)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -473,11 +477,22 @@ fn record(
             evidence
         ],
     )?;
-    let notice = if notify { at_ms } else { -1 };
+    let notice = if notify { now_ms } else { -1 };
     tx.execute(
         "UPDATE orders SET colour = ?2, state = ?3, late = ?4, active = ?5, updated_ms = ?6, seq = ?7, tier = ?8,
-         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END WHERE id = ?1",
-        params![order.id, order.colour.as_str(), order.state.as_str(), order.late, order.active, at_ms, order.seq, order.tier, notice],
+         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10 WHERE id = ?1",
+        params![
+            order.id,
+            order.colour.as_str(),
+            order.state.as_str(),
+            order.late,
+            order.active,
+            now_ms,
+            order.seq,
+            order.tier,
+            notice,
+            order.summary
+        ],
     )?;
     let change = change(order, kind, why, at_ms);
     if notify {
@@ -486,7 +501,7 @@ fn record(
             "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for r in route(receivers, order.tier) {
-            put.execute(params![order.id, order.seq, r.name, payload, at_ms])?;
+            put.execute(params![order.id, order.seq, r.name, payload, now_ms])?;
         }
     }
     Ok(change)

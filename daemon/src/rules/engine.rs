@@ -287,10 +287,15 @@ impl Ctx<'_> {
     ) {
         let flap = self.cfg.flap.as_ref();
         if st.note_transition(at, flap) && !st.flapping {
+            // One flapping order: opened now, or the open one is marked as flapping.
             st.flapping = true;
-            if st.open.is_none() {
-                let summary = condition::describe(&self.cfg.condition, value, true);
-                self.raise_as(st, at, summary, value, true, out);
+            let summary = condition::describe(&self.cfg.condition, value, true);
+            match st.open {
+                None => self.raise_as(st, at, summary, value, true, out),
+                Some(open) => {
+                    let kind = EventKind::Raise { colour: open.colour, flapping: true };
+                    out.push(self.event(at, kind, self.late || open.late, summary, value));
+                }
             }
             return;
         }
