@@ -39,7 +39,7 @@ async fn ready(http: u16) {
 }
 
 fn noise(seq: u32) -> Vec<u8> {
-    let db = if seq % 2 == 0 { 75.0 } else { 60.0 };
+    let db = if seq.is_multiple_of(2) { 75.0 } else { 60.0 };
     let body = Body::Noise(NoiseReport {
         interval_ms: 1000,
         laeq_db: db,
