@@ -12,7 +12,7 @@ use crate::ingest::{mqtt::AckSender, now_ms, Ack, Inbound};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
-use gridsentry_sensors::{codec, Body, Format};
+use gridsentry_sensors::{codec, Body, Format, Id};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -59,8 +59,8 @@ pub enum Control {
 pub struct Pipeline {
     engine: Engine,
     store: Store,
-    seqs: HashMap<String, (u32, u32)>,
-    dirty_seqs: HashSet<String>,
+    seqs: HashMap<(Id, Id), (u32, u32)>,
+    dirty_seqs: HashSet<(Id, Id)>,
     out: Outputs,
 }
 
@@ -72,7 +72,14 @@ impl Pipeline {
                 tracing::warn!(%key, error = %e, "rule state row ignored");
             }
         }
-        let seqs = store.device_seqs()?;
+        let seqs = store
+            .device_seqs()?
+            .into_iter()
+            .filter_map(|(key, v)| {
+                let (site, device) = key.split_once('/')?;
+                Some(((Id::new(site).ok()?, Id::new(device).ok()?), v))
+            })
+            .collect();
         Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out })
     }
 
@@ -161,8 +168,11 @@ impl Pipeline {
             events.extend(fresh.drain(..).map(|e| (e, None)));
         }
         self.out.metrics.stale.store(self.engine.stats().stale, Relaxed);
-        let device_seqs =
-            self.dirty_seqs.drain().filter_map(|k| self.seqs.get(&k).map(|&(b, s)| (k, b, s))).collect();
+        let device_seqs = self
+            .dirty_seqs
+            .drain()
+            .filter_map(|k| self.seqs.get(&k).map(|&(b, s)| (format!("{}/{}", k.0, k.1), b, s)))
+            .collect();
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
         let mut changes = self.store.commit(&batch, now as i64)?;
         if tick {
@@ -192,15 +202,15 @@ impl Pipeline {
             return false;
         }
         let h = &m.reading.header;
-        let key = format!("{}/{}", h.site, h.device);
-        match self.seqs.get(&key) {
-            Some(&(boot, seq)) if boot == h.boot_id && h.seq <= seq => true,
-            _ => {
-                self.seqs.insert(key.clone(), (h.boot_id, h.seq));
-                self.dirty_seqs.insert(key);
-                false
+        match self.seqs.get_mut(&(h.site.clone(), h.device.clone())) {
+            Some((boot, seq)) if *boot == h.boot_id && h.seq <= *seq => return true,
+            Some(last) => *last = (h.boot_id, h.seq),
+            None => {
+                self.seqs.insert((h.site.clone(), h.device.clone()), (h.boot_id, h.seq));
             }
         }
+        self.dirty_seqs.insert((h.site.clone(), h.device.clone()));
+        false
     }
 }
 

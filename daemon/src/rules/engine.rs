@@ -31,7 +31,6 @@ struct Rule {
     id: Arc<str>,
     cfg: RuleConfig,
     states: HashMap<Subject, SubjectState>,
-    dirty: HashSet<Subject>,
 }
 
 /// All rules and their state.
@@ -53,12 +52,7 @@ impl Engine {
         }
         let rules = configs
             .into_iter()
-            .map(|cfg| Rule {
-                id: cfg.id.as_str().into(),
-                cfg,
-                states: HashMap::new(),
-                dirty: HashSet::new(),
-            })
+            .map(|cfg| Rule { id: cfg.id.as_str().into(), cfg, states: HashMap::new() })
             .collect();
         Ok(Engine { rules, tz, stats: Stats::default() })
     }
@@ -69,7 +63,6 @@ impl Engine {
         for rule in &mut fresh.rules {
             if let Some(old) = self.rules.iter_mut().find(|o| o.id == rule.id) {
                 rule.states = std::mem::take(&mut old.states);
-                rule.dirty = std::mem::take(&mut old.dirty);
             }
         }
         self.rules = fresh.rules;
@@ -91,21 +84,23 @@ impl Engine {
                 _ => None,
             };
             let subj = subject(&r.header.site, &r.header.device, band);
-            let st = rule.states.entry(subj.clone()).or_default();
+            if !rule.states.contains_key(&subj) {
+                rule.states.insert(subj.clone(), SubjectState::default());
+            }
+            let Some(st) = rule.states.get_mut(&subj) else { continue };
+            let before = st.fingerprint();
             if let Condition::NoData(_) = rule.cfg.condition {
                 no_data_message(&rule.id, &rule.cfg, st, &subj, r, received_ms, out);
-                rule.dirty.insert(subj);
-                continue;
-            }
-            if at < st.last_ms {
+            } else if at < st.last_ms {
                 stats.stale += 1;
-                continue;
+            } else {
+                st.last_ms = at;
+                if let Some(sig) = signal(&rule.cfg.condition, st, r, at, tz) {
+                    let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
+                    ctx.step(st, at, sig, out);
+                }
             }
-            st.last_ms = at;
-            rule.dirty.insert(subj.clone());
-            let Some(sig) = signal(&rule.cfg.condition, st, r, at, tz) else { continue };
-            let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
-            ctx.step(st, at, sig, out);
+            st.note_change(&before);
         }
     }
 
@@ -114,7 +109,7 @@ impl Engine {
         for rule in &mut self.rules {
             for (subj, st) in rule.states.iter_mut() {
                 let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj, late: false };
-                let before = out.len();
+                let before = st.fingerprint();
                 if let Condition::NoData(n) = &rule.cfg.condition {
                     let silent = now_ms.saturating_sub(st.seen_ms) >= n.silent_s * MS;
                     if st.open.is_none() && silent {
@@ -126,9 +121,7 @@ impl Engine {
                     ctx.end_flapping(st, now_ms, out);
                 }
                 ctx.escalate(st, now_ms, out);
-                if out.len() > before {
-                    rule.dirty.insert(subj.clone());
-                }
+                st.note_change(&before);
             }
         }
     }
@@ -137,11 +130,11 @@ impl Engine {
     pub fn take_dirty(&mut self) -> Vec<(String, String)> {
         let mut rows = Vec::new();
         for rule in &mut self.rules {
-            for subj in rule.dirty.drain() {
-                if let Some(st) = rule.states.get(&subj) {
-                    let json = serde_json::to_string(st).expect("rule state serialises");
-                    rows.push((format!("{}|{subj}", rule.id), json));
-                }
+            for (subj, st) in rule.states.iter_mut().filter(|(_, st)| st.dirty) {
+                st.dirty = false;
+                st.saved_seen_ms = st.seen_ms;
+                let json = serde_json::to_string(st).expect("rule state serialises");
+                rows.push((format!("{}|{subj}", rule.id), json));
             }
         }
         rows

@@ -83,7 +83,22 @@ pub struct SubjectState {
     /// The device's last will said offline (no-data rules).
     #[serde(default)]
     pub offline: bool,
+    /// Changed since last persisted.
+    #[serde(skip)]
+    pub(crate) dirty: bool,
+    /// `seen_ms` as last persisted.
+    #[serde(skip)]
+    pub(crate) saved_seen_ms: u64,
 }
+
+/// What must be persisted when it changes. `last_ms` (an ordering guard: redeliveries after a
+/// restart are caught by sequence numbers) and small advances of `seen_ms` are left out, so a
+/// steady stream does not rewrite its state on every reading.
+pub(crate) type Fingerprint =
+    (bool, Option<u64>, Option<(u64, Colour, bool)>, bool, Option<u64>, Option<(u64, u16)>, bool);
+
+/// How stale a persisted `seen_ms` may get (no-data rules), ms.
+const SEEN_SLACK_MS: u64 = 10_000;
 
 /// A debounced transition of the condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +108,25 @@ pub(crate) enum Edge {
 }
 
 impl SubjectState {
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        (
+            self.active,
+            self.pending_since,
+            self.open.map(|o| (o.since_ms, o.colour, o.late)),
+            self.flapping,
+            self.transitions.back().copied(),
+            self.window.back().copied(),
+            self.offline,
+        )
+    }
+
+    /// Marks the state for persistence if it changed materially since `before`.
+    pub(crate) fn note_change(&mut self, before: &Fingerprint) {
+        if self.fingerprint() != *before || self.seen_ms >= self.saved_seen_ms + SEEN_SLACK_MS {
+            self.dirty = true;
+        }
+    }
+
     /// Debounces: `trigger` must hold `for_ms` to rise, `release` must hold `clear_for_ms` to
     /// fall. A reading that breaks the streak restarts it.
     pub(crate) fn debounce(

@@ -78,10 +78,17 @@ pub fn decode_json_core(payload: &[u8]) -> Result<Reading, DecodeError> {
     }
     // Strings longer than an id or a firmware version are rejected anyway.
     let mut scratch = [0u8; 64];
-    let (probe, _) =
-        serde_json_core::from_slice_escaped::<Probe>(payload, &mut scratch).map_err(core_error)?;
-    check_version(probe.v)?;
-    let (wire, _) = serde_json_core::from_slice_escaped::<Wire>(payload, &mut scratch).map_err(core_error)?;
+    let wire = match serde_json_core::from_slice_escaped::<Wire>(payload, &mut scratch) {
+        Ok((wire, _)) => wire,
+        Err(e) => {
+            // Rejected: a wrong version explains it better than the field that failed.
+            let (probe, _) =
+                serde_json_core::from_slice_escaped::<Probe>(payload, &mut scratch).map_err(core_error)?;
+            check_version(probe.v)?;
+            return Err(core_error(e));
+        }
+    };
+    check_version(Some(wire.v))?;
     from_wire(wire)
 }
 
@@ -185,6 +192,12 @@ mod std_json {
     pub(super) fn decode(payload: &[u8]) -> Result<Reading, DecodeError> {
         if payload.is_empty() {
             return Err(DecodeError::Empty);
+        }
+        // One plain parse on the accepting path; the rejecting path parses again to say
+        // whether the version or which field was wrong.
+        if let Ok(wire) = serde_json::from_slice::<Wire>(payload) {
+            check_version(Some(wire.v))?;
+            return from_wire(wire);
         }
         let probe: Probe = parse(payload)?;
         check_version(probe.v)?;
