@@ -94,9 +94,6 @@ impl Pipeline {
     ) -> Result<(), StoreError> {
         let mut next_tick = Instant::now();
         loop {
-            while let Ok(c) = control.try_recv() {
-                self.control(c);
-            }
             let wait = next_tick.saturating_duration_since(Instant::now());
             let first = rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await });
             let mut inbound = Vec::new();
@@ -124,6 +121,10 @@ impl Pipeline {
             let tick = Instant::now() >= next_tick;
             if tick {
                 next_tick = Instant::now() + tuning.tick;
+            }
+            // Reloads sent before these readings arrived apply to them.
+            while let Ok(c) = control.try_recv() {
+                self.control(c);
             }
             let done = self.step(inbound, tick)?;
             if !done.is_empty() {

@@ -111,6 +111,8 @@ pub struct Hook {
     pub body: serde_json::Value,
     /// The status this receiver answered.
     pub status: u16,
+    /// When it arrived, UTC ms.
+    pub received_ms: u64,
 }
 
 /// How the receiver answers.
@@ -184,7 +186,10 @@ async fn receive(
         Mode::Fail(s) => s,
         Mode::Hang => 0,
     };
+    let received_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let hook = Hook {
+        received_ms,
         receiver,
         key: header("idempotency-key"),
         signed,

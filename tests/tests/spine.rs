@@ -391,3 +391,30 @@ async fn broker_restart_reconnects_resubscribes_and_loses_nothing() {
     d.applied(21).await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_swaps_rules_and_keeps_a_pending_timer() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let mut d = Daemon::start(broker.port, &hooks, NOISE_RULE).await;
+    let b = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    for seq in 0..6 {
+        b.send(seq, noise(75.0)).await;
+    }
+    d.applied(6).await;
+    // Same rule id, new colour (and a config error elsewhere would have been refused by `check`).
+    let text = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"orange\"");
+    let cfg = gridsentry::config::parse("reload.toml", &config(d.dir.path(), broker.port, &hooks.url, &text))
+        .unwrap();
+    d.running().control.send(app::reload_of(&cfg)).unwrap();
+    for seq in 6..12 {
+        b.send(seq, noise(75.0)).await;
+    }
+    let c = d.next_change().await;
+    assert_eq!(
+        (c.colour.as_str(), c.at.as_str()),
+        ("orange", "2025-11-25T12:00:10Z"),
+        "the 10 s timer started before the reload"
+    );
+    d.stop().await;
+}
