@@ -258,3 +258,33 @@ pub fn binary() -> PathBuf {
     assert!(bin.exists(), "{} not built: run `cargo build -p gridsentry` (scripts/test does)", bin.display());
     bin
 }
+
+/// A noise report at `db` dB(A) (LAeq = LAFmax, no optional levels, no flags).
+pub fn noise(db: f32) -> gridsentry_sensors::Body {
+    gridsentry_sensors::Body::Noise(gridsentry_sensors::NoiseReport {
+        interval_ms: 1000,
+        laeq_db: db,
+        lafmax_db: db,
+        lcpeak_db: None,
+        l10_db: None,
+        l90_db: None,
+        overload: false,
+        under_range: false,
+        cal_offset_db: 0.0,
+    })
+}
+
+/// Waits until the daemon's `/readyz` on `port` answers 200 (panics after 20 s).
+pub async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "daemon not ready on port {port}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -3,7 +3,7 @@
 //! delivered are sent after the restart with the same idempotency key.
 
 use gridsentry_sensors::*;
-use gridsentry_tests::{binary, config, free_port, Hooks, Mosquitto};
+use gridsentry_tests::{binary, config, free_port, wait_ready, Hooks, Mosquitto};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -24,21 +24,7 @@ fn start(cfg: &std::path::Path, log: &std::path::Path) -> Child {
         .unwrap()
 }
 
-async fn ready(http: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let url = format!("http://127.0.0.1:{http}/readyz");
-    loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "daemon not ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn noise(seq: u32) -> Vec<u8> {
+fn payload(seq: u32) -> Vec<u8> {
     let db = if seq.is_multiple_of(2) { 75.0 } else { 60.0 };
     let body = Body::Noise(NoiseReport {
         interval_ms: 1000,
@@ -85,14 +71,14 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("daemon.log");
     let mut daemon = start(&cfg, &log);
-    ready(http).await;
+    wait_ready(http).await;
 
     let (client, mut events) =
         AsyncClient::new(MqttOptions::new("crash-publisher", "127.0.0.1", broker.port), 2000);
     let driver = tokio::spawn(async move { while events.poll().await.is_ok() {} });
     let topic = "gs/v1/plaza-3/nb-01/noise";
     for seq in 0..N {
-        client.publish(topic, QoS::AtLeastOnce, false, noise(seq)).await.unwrap();
+        client.publish(topic, QoS::AtLeastOnce, false, payload(seq)).await.unwrap();
         if seq == N / 3 {
             daemon.kill().unwrap(); // SIGKILL
             daemon.wait().unwrap();

@@ -6,7 +6,7 @@ use gridsentry::notify::deliver::Backoff;
 use gridsentry::orders::Change;
 use gridsentry_sensors::heapless;
 use gridsentry_sensors::*;
-use gridsentry_tests::{config, Hooks, Mode, Mosquitto, TOKEN};
+use gridsentry_tests::{config, noise, Hooks, Mode, Mosquitto, TOKEN};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -161,20 +161,6 @@ fn status_payload(site: &Id, device: &Id, state: DeviceState) -> Vec<u8> {
         historical: false,
     };
     codec::encode_vec(Format::Json, &Reading { header, body }).unwrap()
-}
-
-fn noise(db: f32) -> Body {
-    Body::Noise(NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db,
-        lcpeak_db: None,
-        l10_db: None,
-        l90_db: None,
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
-    })
 }
 
 fn hr(band: &str, bpm: u16, contact: Contact) -> Body {

@@ -9,11 +9,15 @@
 //! that transaction too: a crash loses nothing that was acknowledged to the broker.
 
 mod model;
+mod outbox;
+mod rows;
 mod schema;
 mod sla;
 mod store;
+mod transition;
 
 pub use model::{Action, ActionError, Order, OrderEvent, State};
+pub use outbox::OutboxRow;
 pub use sla::{Sla, SlaTable};
-pub(crate) use store::rfc3339;
-pub use store::{Batch, Change, Filter, OutboxRow, Receiver, Store, StoreError};
+pub use store::{Batch, Change, Filter, Receiver, Store, StoreError};
+pub(crate) use transition::rfc3339;

@@ -11,10 +11,12 @@
 //! move the state, but what they raise is marked `late`; it is confirmed (and pages someone)
 //! only if a live reading finds the condition still active.
 
+mod bookkeeping;
 mod condition;
 mod config;
 mod engine;
 mod state;
+mod validate;
 
 pub use config::{
     BandRemoved, Colour, Condition, FlapConfig, HrDrop, HrLow, Night, NoData, RuleConfig, Step, Threshold,

@@ -5,7 +5,7 @@
 //! usage: e2e-bench GRIDSENTRY_BINARY [--quick]
 
 use gridsentry_sensors::*;
-use gridsentry_tests::{config, free_port, Hooks, Mosquitto};
+use gridsentry_tests::{config, free_port, wait_ready, Hooks, Mosquitto};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -136,14 +136,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
         .spawn()
         .unwrap();
     let pid = daemon.id();
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_ready(http).await;
     println!("gridsentry_ready_ms {}", started.elapsed().as_millis());
 
     // Throughput: the same publisher and load as the ceiling run.

@@ -1,0 +1,184 @@
+//! Order transitions: what a rule event or a person does to an order, recorded as an appended
+//! event, an updated row and (when someone must hear of it) outbox rows, in the caller's
+//! transaction.
+
+use super::model::{Order, State};
+use super::rows::load;
+use super::store::{Change, Receiver, StoreError};
+use crate::rules::{Colour, Event, EventKind};
+use rusqlite::{params, Transaction};
+
+pub(crate) fn on_rule_event(
+    tx: &Transaction<'_>,
+    receivers: &[Receiver],
+    e: &Event,
+    evidence: Option<&str>,
+    now_ms: i64,
+    changes: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let subject = e.subject.to_string();
+    let open = load(
+        tx,
+        "rule = ?1 AND subject = ?2 AND state NOT IN ('resolved', 'closed')",
+        params![&*e.rule, subject],
+    )?;
+    let (mut order, kind, why, notify) = match (e.kind, open) {
+        (EventKind::Raise { colour, .. }, None) => {
+            (insert(tx, e, colour, &subject, now_ms)?, "raised", e.summary.as_str(), !e.late)
+        }
+        (EventKind::Raise { flapping, .. }, Some(mut order)) => {
+            order.active = true;
+            if flapping {
+                order.summary.clone_from(&e.summary);
+            }
+            (order, if flapping { "flapping" } else { "reactivated" }, e.summary.as_str(), !e.late)
+        }
+        (EventKind::Confirm, Some(mut order)) => {
+            order.late = false;
+            (order, "confirmed", e.summary.as_str(), true)
+        }
+        (EventKind::Escalate { colour }, Some(mut order)) => {
+            order.colour = order.colour.max(colour);
+            (order, "escalated", e.summary.as_str(), !e.late)
+        }
+        (EventKind::Clear, Some(mut order)) if order.colour == Colour::Red => {
+            order.active = false;
+            (
+                order,
+                "condition_cleared",
+                "condition cleared; red is latched until a person resolves it",
+                !e.late,
+            )
+        }
+        (EventKind::Clear, Some(mut order)) => {
+            order.active = false;
+            order.state = State::Resolved;
+            (order, "resolved", e.summary.as_str(), !e.late)
+        }
+        // Nothing open: a person already resolved it, or it never reached the store.
+        (_, None) => return Ok(()),
+    };
+    let who = format!("rule:{}", e.rule);
+    let entry = Entry { kind, who: &who, why, evidence, notify, at_ms: e.at_ms as i64 };
+    changes.push(record(tx, receivers, &mut order, &entry, now_ms)?);
+    Ok(())
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    e: &Event,
+    colour: Colour,
+    subject: &str,
+    now_ms: i64,
+) -> Result<Order, StoreError> {
+    let at = e.at_ms as i64;
+    tx.execute(
+        "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
+         updated_ms, seq, last_notice_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9)",
+        params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms],
+    )?;
+    load(tx, "id = ?1", params![tx.last_insert_rowid()])?
+        .ok_or_else(|| StoreError::Corrupt("inserted order vanished".into()))
+}
+
+/// One appended order event.
+pub(crate) struct Entry<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) who: &'a str,
+    pub(crate) why: &'a str,
+    pub(crate) evidence: Option<&'a str>,
+    /// Queue notifications for it.
+    pub(crate) notify: bool,
+    /// When it happened (event time for rule events).
+    pub(crate) at_ms: i64,
+}
+
+/// Appends an event, updates the order row and, when `notify`, queues the notification.
+/// `now_ms` (wall clock) stamps the bookkeeping that deadlines and reminders are measured on.
+pub(crate) fn record(
+    tx: &Transaction<'_>,
+    receivers: &[Receiver],
+    order: &mut Order,
+    e: &Entry<'_>,
+    now_ms: i64,
+) -> Result<Change, StoreError> {
+    let Entry { kind, who, why, evidence, notify, at_ms } = *e;
+    order.seq += 1;
+    order.updated_ms = now_ms;
+    tx.execute(
+        "INSERT INTO order_events (order_id, seq, at_ms, kind, state, colour, who, why, evidence)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            order.id,
+            order.seq,
+            at_ms,
+            kind,
+            order.state.as_str(),
+            order.colour.as_str(),
+            who,
+            why,
+            evidence
+        ],
+    )?;
+    let notice = if notify { now_ms } else { -1 };
+    tx.execute(
+        "UPDATE orders SET colour = ?2, state = ?3, late = ?4, active = ?5, updated_ms = ?6, seq = ?7, tier = ?8,
+         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10 WHERE id = ?1",
+        params![
+            order.id,
+            order.colour.as_str(),
+            order.state.as_str(),
+            order.late,
+            order.active,
+            now_ms,
+            order.seq,
+            order.tier,
+            notice,
+            order.summary
+        ],
+    )?;
+    let change = change(order, kind, why, at_ms);
+    if notify {
+        let payload = crate::notify::payload(order, &change, evidence);
+        let mut put = tx.prepare_cached(
+            "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for r in route(receivers, order.tier) {
+            put.execute(params![order.id, order.seq, r.name, payload, now_ms])?;
+        }
+    }
+    Ok(change)
+}
+
+/// Receivers of the highest configured tier not above `tier`.
+fn route(receivers: &[Receiver], tier: i64) -> impl Iterator<Item = &Receiver> {
+    let best = receivers.iter().map(|r| r.tier).filter(|&t| t <= tier).max();
+    receivers.iter().filter(move |r| Some(r.tier) == best)
+}
+
+fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
+    let state = if kind == "escalated" { "escalated".to_string() } else { order.state.as_str().to_string() };
+    let summary = if matches!(kind, "escalated" | "reminder") {
+        format!("{}: {why}", order.summary)
+    } else {
+        order.summary.clone()
+    };
+    Change {
+        order_id: order.id,
+        seq: order.seq,
+        rule: order.rule.clone(),
+        site: order.site.clone(),
+        device: order.device.clone(),
+        subject: order.subject.clone(),
+        colour: order.colour,
+        state,
+        event: kind.to_string(),
+        at: rfc3339(at_ms),
+        summary,
+    }
+}
+
+/// UTC ms as RFC 3339.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}

@@ -1,0 +1,184 @@
+//! The bookkeeping every condition shares: debounce edges into raises and clears, flapping,
+//! colour steps, late raises and their confirmation.
+
+use super::condition::{self, Signal};
+use super::config::{Condition, RuleConfig};
+use super::state::{Edge, Open, Subject, SubjectState};
+use super::{Event, EventKind, MS};
+use gridsentry_sensors::{Body, DeviceState, Reading};
+use std::sync::Arc;
+
+pub(crate) fn no_data_message(
+    id: &Arc<str>,
+    cfg: &RuleConfig,
+    st: &mut SubjectState,
+    subj: &Subject,
+    r: &Reading,
+    received_ms: u64,
+    out: &mut Vec<Event>,
+) {
+    let ctx = Ctx { id, cfg, subj, late: false };
+    st.seen_ms = st.seen_ms.max(received_ms);
+    let offline = matches!(&r.body, Body::Status(s) if s.state == DeviceState::Offline);
+    if offline && !r.header.historical {
+        st.offline = true;
+        if st.open.is_none() {
+            ctx.raise(
+                st,
+                received_ms,
+                false,
+                "gateway reported the device offline (last will)".into(),
+                None,
+                out,
+            );
+        }
+    } else if !offline {
+        st.offline = false;
+        if st.open.is_some() {
+            ctx.clear(st, received_ms, "data again".into(), out);
+        }
+    }
+}
+
+/// One rule looking at one subject.
+pub(crate) struct Ctx<'a> {
+    pub(crate) id: &'a Arc<str>,
+    pub(crate) cfg: &'a RuleConfig,
+    pub(crate) subj: &'a Subject,
+    pub(crate) late: bool,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn step(&self, st: &mut SubjectState, at: u64, sig: Signal, out: &mut Vec<Event>) {
+        let (for_s, clear_for_s) = timing(&self.cfg.condition);
+        if let (Some(open), false) = (st.open, self.late) {
+            if open.late {
+                st.open = Some(Open { late: false, ..open });
+                out.push(self.event(
+                    at,
+                    EventKind::Confirm,
+                    false,
+                    "still active on live data".into(),
+                    sig.value,
+                ));
+            }
+        }
+        match st.debounce(at, sig.trigger, sig.release, for_s * MS, clear_for_s * MS) {
+            Some(edge) => self.transition(st, at, edge, sig.value, out),
+            None => self.end_flapping(st, at, out),
+        }
+        self.escalate(st, at, out);
+    }
+
+    fn transition(
+        &self,
+        st: &mut SubjectState,
+        at: u64,
+        edge: Edge,
+        value: Option<f64>,
+        out: &mut Vec<Event>,
+    ) {
+        let flap = self.cfg.flap.as_ref();
+        if st.note_transition(at, flap) && !st.flapping {
+            // One flapping order: opened now, or the open one is marked as flapping.
+            st.flapping = true;
+            let summary = condition::describe(&self.cfg.condition, value, true);
+            match st.open {
+                None => self.raise_as(st, at, summary, value, true, out),
+                Some(open) => {
+                    let kind = EventKind::Raise { colour: open.colour, flapping: true };
+                    out.push(self.event(at, kind, self.late || open.late, summary, value));
+                }
+            }
+            return;
+        }
+        if st.flapping {
+            return;
+        }
+        match edge {
+            Edge::Rise if st.open.is_none() => {
+                let summary = condition::describe(&self.cfg.condition, value, false);
+                self.raise(st, at, self.late, summary, value, out);
+            }
+            Edge::Fall if st.open.is_some() => self.clear(st, at, "back to normal".into(), out),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn end_flapping(&self, st: &mut SubjectState, at: u64, out: &mut Vec<Event>) {
+        if !st.flapping || !st.flap_quiet(at, self.cfg.flap.as_ref()) {
+            return;
+        }
+        st.flapping = false;
+        st.transitions.clear();
+        if !st.active && st.open.is_some() {
+            self.clear(st, at, "stopped flapping".into(), out);
+        }
+    }
+
+    pub(crate) fn escalate(&self, st: &mut SubjectState, at: u64, out: &mut Vec<Event>) {
+        if let (Some(colour), Some(open)) = (st.due_colour(at, &self.cfg.escalate), st.open) {
+            st.open = Some(Open { colour, ..open });
+            let summary = format!("still active after {} s", at.saturating_sub(open.since_ms) / MS);
+            out.push(self.event(at, EventKind::Escalate { colour }, open.late, summary, None));
+        }
+    }
+
+    pub(crate) fn raise(
+        &self,
+        st: &mut SubjectState,
+        at: u64,
+        late: bool,
+        summary: String,
+        v: Option<f64>,
+        out: &mut Vec<Event>,
+    ) {
+        st.open = Some(Open { since_ms: at, colour: self.cfg.colour, late });
+        out.push(self.event(
+            at,
+            EventKind::Raise { colour: self.cfg.colour, flapping: false },
+            late,
+            summary,
+            v,
+        ));
+    }
+
+    fn raise_as(
+        &self,
+        st: &mut SubjectState,
+        at: u64,
+        summary: String,
+        v: Option<f64>,
+        flapping: bool,
+        out: &mut Vec<Event>,
+    ) {
+        st.open = Some(Open { since_ms: at, colour: self.cfg.colour, late: self.late });
+        out.push(self.event(
+            at,
+            EventKind::Raise { colour: self.cfg.colour, flapping },
+            self.late,
+            summary,
+            v,
+        ));
+    }
+
+    fn clear(&self, st: &mut SubjectState, at: u64, summary: String, out: &mut Vec<Event>) {
+        let late = st.open.is_some_and(|o| o.late);
+        st.open = None;
+        out.push(self.event(at, EventKind::Clear, late, summary, None));
+    }
+
+    fn event(&self, at: u64, kind: EventKind, late: bool, summary: String, value: Option<f64>) -> Event {
+        Event { rule: self.id.clone(), subject: self.subj.clone(), at_ms: at, kind, late, summary, value }
+    }
+}
+
+fn timing(c: &Condition) -> (u64, u64) {
+    match c {
+        Condition::Threshold(t) => (t.for_s, t.clear_for_s),
+        Condition::HrDrop(d) => (0, d.clear_for_s),
+        Condition::HrLow(l) => (l.for_s, l.clear_for_s),
+        Condition::BandRemoved(b) => (b.for_s, 0),
+        Condition::NoData(_) => (0, 0),
+    }
+}
