@@ -44,20 +44,49 @@ pub struct Mosquitto {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    auth: Option<(String, String)>,
 }
 
 impl Mosquitto {
     /// Starts mosquitto on a free port (fails loudly if it is not installed).
     pub fn start() -> Mosquitto {
-        let mut m = Mosquitto { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        let mut m =
+            Mosquitto { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None, auth: None };
+        m.spawn();
+        m
+    }
+
+    /// Starts mosquitto that accepts only `user` with `password` (a `mosquitto_passwd` file).
+    pub fn start_with_password(user: &str, password: &str) -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passwd");
+        let ok = Command::new("mosquitto_passwd")
+            .arg("-c")
+            .arg("-b")
+            .arg(&file)
+            .arg(user)
+            .arg(password)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mosquitto_passwd failed");
+        let mut m = Mosquitto {
+            port: free_port(),
+            dir,
+            child: None,
+            auth: Some((user.into(), file.display().to_string())),
+        };
         m.spawn();
         m
     }
 
     fn spawn(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
+        let auth = match &self.auth {
+            Some((_, file)) => format!("allow_anonymous false\npassword_file {file}\n"),
+            None => "allow_anonymous true\n".to_string(),
+        };
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\n\
+            "listener {port} 127.0.0.1\n{auth}persistence true\npersistence_location {dir}/\n\
              max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
             dir = self.dir.path().display()

@@ -124,6 +124,10 @@ impl Device {
                 true,
             ));
         }
+        Device::with_options(o, site, device)
+    }
+
+    fn with_options(o: MqttOptions, site: Id, device: Id) -> Device {
         let (client, mut events) = AsyncClient::new(o, 1000);
         let driver = tokio::spawn(async move { while events.poll().await.is_ok() {} });
         Device { client, site, device, _driver: driver }
@@ -403,4 +407,78 @@ async fn reload_swaps_rules_and_keeps_a_pending_timer() {
         "the 10 s timer started before the reload"
     );
     d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_counted_acked_and_dropped() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let d = Daemon::start(broker.port, &hooks, NOISE_RULE).await;
+    let b = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    let garbage: [(&str, &[u8]); 4] = [
+        ("gs/v1/plaza-3/nb-01/noise", b"{\"v\":1,\"site\":"),
+        ("gs/v1/plaza-3/nb-01/noise", b"\x01\xff\xff\xff"),
+        ("gs/v1/plaza-3/nb-01/noise", b"{\"v\":7}"),
+        ("gs/v1/plaza-3/nb-01/weather", b"{}"),
+    ];
+    for (topic, payload) in garbage {
+        b.client.publish(topic, QoS::AtLeastOnce, false, payload.to_vec()).await.unwrap();
+    }
+    // A reading on another device's topic is refused too.
+    let header = Header {
+        site: Id::new("plaza-9").unwrap(),
+        device: Id::new("nb-01").unwrap(),
+        boot_id: 7,
+        seq: 0,
+        time: Timestamp::Utc(T0),
+        historical: false,
+    };
+    let spoofed = codec::encode_vec(Format::Json, &Reading { header, body: noise(90.0) }).unwrap();
+    b.client.publish("gs/v1/plaza-3/nb-01/noise", QoS::AtLeastOnce, false, spoofed).await.unwrap();
+    b.send(1, noise(50.0)).await;
+    d.applied(1).await;
+    let m = reqwest::get(format!("{}/metrics", d.api)).await.unwrap().text().await.unwrap();
+    for line in [
+        "gridsentry_malformed_total{reason=\"payload_syntax\"} 2",
+        "gridsentry_malformed_total{reason=\"payload_unsupported_version\"} 1",
+        "gridsentry_malformed_total{reason=\"topic\"} 1",
+        "gridsentry_malformed_total{reason=\"payload_conflict\"} 1",
+        "gridsentry_readings_total{stream=\"noise\"} 1",
+    ] {
+        assert!(m.contains(line), "{line} missing in:\n{m}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn username_and_password_from_a_secret_file() {
+    let broker = Mosquitto::start_with_password("gridsentry", "s3cret-pw");
+    let hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mqtt-password"), "s3cret-pw\n").unwrap();
+    let text = config(dir.path(), broker.port, &hooks.url, NOISE_RULE).replace(
+        "client_id = \"gridsentry-test\"",
+        &format!(
+            "client_id = \"gridsentry-test\"\nusername = \"gridsentry\"\npassword = {{ file = \"{}\" }}",
+            dir.path().join("mqtt-password").display()
+        ),
+    );
+    let cfg = gridsentry::config::parse("auth.toml", &text).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let running = app::start(cfg, Overrides::default(), rx).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while running.metrics.mqtt_connected.load(Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "not connected with username and password");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut o = MqttOptions::new("dev-auth", "127.0.0.1", broker.port);
+    o.set_credentials("gridsentry", "s3cret-pw");
+    let b = Device::with_options(o, Id::new("plaza-3").unwrap(), Id::new("nb-01").unwrap());
+    b.send(0, noise(50.0)).await;
+    while running.metrics.readings[0].load(Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "reading not applied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(true);
+    running.wait().await.unwrap();
 }

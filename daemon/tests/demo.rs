@@ -1,0 +1,38 @@
+//! The README's first command: `gridsentry demo` tells the whole story on stdout, one JSON
+//! object per order transition. (Shortened to 40 s; the devices' timeline is wall-clock.)
+
+use std::collections::HashMap;
+use std::process::Command;
+
+#[test]
+fn demo_tells_the_story_in_json_lines() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_gridsentry")).args(["demo", "--duration-s", "40"]).output().unwrap();
+    assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    for l in &lines {
+        for key in ["order_id", "rule", "device", "site", "colour", "state", "at", "summary"] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+    }
+    let mut by_rule: HashMap<&str, Vec<&str>> = HashMap::new();
+    for l in &lines {
+        by_rule.entry(l["rule"].as_str().unwrap()).or_default().push(l["state"].as_str().unwrap());
+    }
+    let heart = &by_rule["heart-rate-drop"];
+    assert_eq!(heart[..4], ["raised", "acknowledged", "on_site", "resolved"], "{stdout}");
+    assert!(lines.iter().any(|l| l["rule"] == "heart-rate-drop" && l["colour"] == "red"));
+    assert!(
+        by_rule["plaza-noise"].contains(&"escalated"),
+        "the unacknowledged noise order escalates:\n{stdout}"
+    );
+    assert_eq!(by_rule["band-removed"][0], "raised");
+    assert_eq!(by_rule["noise-box-silent"][0], "raised");
+    assert!(!by_rule.contains_key("heart-rate-low"), "a removed band is not a low heart rate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
+}
