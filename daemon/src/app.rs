@@ -96,13 +96,18 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (settings, mqtt_port) = match &cfg.mqtt {
         Some(m) => (Settings::from_config(m)?, m.port),
         None => {
-            let port = match cfg.daemon.embedded_broker_port {
-                0 => crate::broker::free_port().map_err(|e| AppError::Io("choosing a broker port", e))?,
-                p => p,
-            };
-            crate::broker::start(port).map_err(|e| AppError::Io("starting the embedded broker", e))?;
-            tracing::info!(port, "embedded MQTT broker listening on 127.0.0.1");
-            (Settings::local("gridsentry", port), port)
+            let mut listen: std::net::SocketAddr =
+                cfg.daemon.embedded_broker.get_ref().parse().map_err(|_| {
+                    AppError::Io("embedded_broker", std::io::Error::other("not an IP:port address"))
+                })?;
+            if listen.port() == 0 {
+                listen.set_port(
+                    crate::broker::free_port().map_err(|e| AppError::Io("choosing a broker port", e))?,
+                );
+            }
+            crate::broker::start(listen).map_err(|e| AppError::Io("starting the embedded broker", e))?;
+            tracing::info!(%listen, "embedded MQTT broker listening");
+            (Settings::local("gridsentry", listen.port()), listen.port())
         }
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);

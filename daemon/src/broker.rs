@@ -12,12 +12,11 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts the broker on `127.0.0.1:port` on its own thread and waits until it accepts
-/// connections.
+/// Starts the broker on `listen` on its own thread and waits until it accepts connections on
+/// loopback (where the daemon's own client connects).
 #[cfg(feature = "embedded-broker")]
-pub fn start(port: u16) -> std::io::Result<()> {
+pub fn start(listen: SocketAddr) -> std::io::Result<()> {
     use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
-    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let connections = ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: 64 * 1024,
@@ -56,7 +55,7 @@ pub fn start(port: u16) -> std::io::Result<()> {
         }
     })?;
     for _ in 0..200 {
-        if std::net::TcpStream::connect(listen).is_ok() {
+        if std::net::TcpStream::connect(("127.0.0.1", listen.port())).is_ok() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -66,6 +65,6 @@ pub fn start(port: u16) -> std::io::Result<()> {
 
 /// Without the `embedded-broker` feature a broker must be configured.
 #[cfg(not(feature = "embedded-broker"))]
-pub fn start(_port: u16) -> std::io::Result<()> {
+pub fn start(_listen: SocketAddr) -> std::io::Result<()> {
     Err(std::io::Error::other("built without the embedded broker: configure [mqtt]"))
 }

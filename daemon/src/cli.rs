@@ -150,7 +150,7 @@ fn check(file: &std::path::Path) -> ExitCode {
         Some(m) => {
             println!("broker   {}:{} as {} (tls: {})", m.host, m.port, m.client_id, m.tls_ca_file.is_some())
         }
-        None => println!("broker   embedded, 127.0.0.1:{}", cfg.daemon.embedded_broker_port),
+        None => println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref()),
     }
     println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
     println!(

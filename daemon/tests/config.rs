@@ -75,3 +75,11 @@ fn receivers_are_checked() {
     let inline = "[[receiver]]\nname = \"a\"\nurl = \"http://x\"\nsecret = \"hunter2\"\n";
     assert!(err(inline).starts_with("test.toml:4:10: "), "secrets are never inline: {}", err(inline));
 }
+
+#[test]
+fn embedded_broker_address_is_checked() {
+    assert_eq!(
+        err("[daemon]\nembedded_broker = \"everywhere\"\n"),
+        "test.toml:2:19: `everywhere` is not an IP:port address"
+    );
+}

@@ -54,6 +54,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", tz.get_ref()),
         ));
     }
+    let broker = &config.daemon.embedded_broker;
+    if broker.get_ref().parse::<std::net::SocketAddr>().is_err() {
+        return Err(at(broker.span(), format!("`{}` is not an IP:port address", broker.get_ref())));
+    }
     for rule in &config.rules {
         if let Err(e) = Engine::new(vec![rule.get_ref().clone()], jiff::tz::TimeZone::UTC) {
             return Err(at(rule.span(), e.to_string()));

@@ -53,8 +53,9 @@ pub struct Daemon {
     pub batch_max: usize,
     /// Longest wait for a batch to fill, ms.
     pub batch_linger_ms: u64,
-    /// Port of the embedded broker (used when `[mqtt]` is absent).
-    pub embedded_broker_port: u16,
+    /// Listen address of the embedded broker (used when `[mqtt]` is absent). Loopback by
+    /// default: it has no authentication, so open it to the devices' network deliberately.
+    pub embedded_broker: Spanned<String>,
 }
 
 impl Default for Daemon {
@@ -66,7 +67,7 @@ impl Default for Daemon {
             api_token: None,
             batch_max: 512,
             batch_linger_ms: 2,
-            embedded_broker_port: 1883,
+            embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn prepare_env() {
 /// Runs the demo.
 pub async fn run(opts: Options) -> Result<(), String> {
     let mut cfg = config::parse("config/demo.toml", CONFIG).map_err(|e| e.to_string())?;
-    cfg.daemon.embedded_broker_port = 0;
+    cfg.daemon.embedded_broker = toml::Spanned::new(0..0, "127.0.0.1:0".into());
     let temp = opts
         .data_dir
         .is_none()

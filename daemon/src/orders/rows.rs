@@ -18,6 +18,7 @@ pub(crate) fn load(
     Ok(conn.query_row(&sql, p, order_from_row).optional()?)
 }
 
+/// Orders matching `f`, newest first, at most 1000 (the API's page).
 pub(crate) fn list(conn: &Connection, f: &Filter) -> Result<Vec<Order>, StoreError> {
     let sql = format!(
         "SELECT {ORDER_COLS} FROM orders WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR colour = ?2)
@@ -62,4 +63,13 @@ pub(crate) fn parse_colour(r: &Row<'_>, i: usize) -> rusqlite::Result<Colour> {
         .into_iter()
         .find(|c| c.as_str() == s)
         .ok_or_else(|| bad(i, "unknown colour"))
+}
+
+/// Every open order, oldest first (no page limit: deadlines must reach all of them).
+pub(crate) fn open_orders(conn: &Connection) -> Result<Vec<Order>, StoreError> {
+    let sql =
+        format!("SELECT {ORDER_COLS} FROM orders WHERE state NOT IN ('resolved', 'closed') ORDER BY id");
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map([], order_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

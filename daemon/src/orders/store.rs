@@ -5,7 +5,7 @@
 //! is locked" when another connection committed in between, instead of waiting its turn.
 
 use super::model::{Action, ActionError, Order, OrderEvent, State};
-use super::rows::{list, load, parse_colour, parse_state};
+use super::rows::{list, load, open_orders, parse_colour, parse_state};
 use super::schema;
 use super::sla::{self, SlaTable};
 use super::transition::{on_rule_event, record, Entry};
@@ -170,7 +170,7 @@ impl Store {
     /// Escalates missed deadlines and sends reminders due at `now_ms`.
     pub fn sla_tick(&mut self, now_ms: i64) -> Result<Vec<Change>, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let open = list(&tx, &Filter { open: true, ..Filter::default() })?;
+        let open = open_orders(&tx)?;
         let mut changes = Vec::new();
         for mut order in open.into_iter().filter(|o| !o.late) {
             let deadlines = self.sla.get(order.colour);
