@@ -176,7 +176,7 @@ fn outbox_retry_dead_letter_replay_and_fallback() {
     let due = s.due_outbox(T + 7000, 10).unwrap();
     assert_eq!(due.len(), 2);
     assert!(due.iter().all(|r| r.payload == row.payload), "same bytes, same idempotency key");
-    s.delivered(due[0].id).unwrap();
+    s.delivered(&[due[0].id]).unwrap();
     assert_eq!(s.due_outbox(T + 7000, 10).unwrap().len(), 1);
 }
 

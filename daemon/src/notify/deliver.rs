@@ -134,12 +134,13 @@ impl Worker {
     /// Delivers what is due; returns how long to wait before the next round.
     async fn round(&mut self) -> Result<Duration, StoreError> {
         let rows = self.db().due_outbox_for(&self.ep.name, now_ms() as i64, 32)?;
+        let mut delivered = Vec::with_capacity(rows.len());
+        let mut breaker_open = false;
         for row in &rows {
             match self.post(row).await {
                 Ok(()) => {
                     self.failures = 0;
-                    self.db().delivered(row.id)?;
-                    self.metrics.webhooks_delivered.fetch_add(1, Relaxed);
+                    delivered.push(row.id);
                 }
                 Err(e) => {
                     self.failures += 1;
@@ -147,10 +148,18 @@ impl Worker {
                     self.failed(row, &e)?;
                     if self.failures >= self.backoff.breaker_failures {
                         tracing::warn!(receiver = %self.ep.name, "circuit open after {} failures", self.failures);
-                        return Ok(self.backoff.breaker_cooldown);
+                        breaker_open = true;
+                        break;
                     }
                 }
             }
+        }
+        // One write per round, not per delivery: fewer fsyncs competing with the pipeline's
+        // commits. A crash before it re-sends these under the same idempotency keys.
+        self.db().delivered(&delivered)?;
+        self.metrics.webhooks_delivered.fetch_add(delivered.len() as u64, Relaxed);
+        if breaker_open {
+            return Ok(self.backoff.breaker_cooldown);
         }
         if rows.len() == 32 {
             return Ok(Duration::ZERO);

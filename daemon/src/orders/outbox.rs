@@ -76,10 +76,21 @@ impl Store {
         self.outbox_where("status = 'dead' ORDER BY id LIMIT ?1 OFFSET ?2", params![10_000, 0])
     }
 
-    /// Marks a notification delivered.
-    pub fn delivered(&self, id: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1", [id])?;
+    /// Marks notifications delivered, in one transaction.
+    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut mark = tx.prepare_cached(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1",
+            )?;
+            for id in ids {
+                mark.execute([id])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
