@@ -7,6 +7,8 @@
 //!   independently of the daemon's code, and can be told to fail or hang.
 //! - [`config`]: a daemon config for these servers.
 
+pub mod daemon;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -316,4 +318,17 @@ pub async fn wait_ready(port: u16) {
         assert!(Instant::now() < deadline, "daemon not ready on port {port}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// Starts `gridsentry run --config CFG` as a child process, appending its stderr to `log`.
+pub fn spawn_daemon(bin: &std::path::Path, cfg: &std::path::Path, log: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(bin)
+        .args(["run", "--config"])
+        .arg(cfg)
+        .env("GRIDSENTRY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }

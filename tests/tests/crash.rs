@@ -3,40 +3,16 @@
 //! delivered are sent after the restart with the same idempotency key.
 
 use gridsentry_sensors::*;
-use gridsentry_tests::{binary, config, free_port, wait_ready, Hooks, Mosquitto};
+use gridsentry_tests::{binary, config, free_port, spawn_daemon, wait_ready, Hooks, Mosquitto};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: u32 = 600;
 const T0: u64 = 1_764_072_000_000;
 
-fn start(cfg: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(binary())
-        .args(["run", "--config"])
-        .arg(cfg)
-        .env("GRIDSENTRY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
 fn payload(seq: u32) -> Vec<u8> {
-    let db = if seq.is_multiple_of(2) { 75.0 } else { 60.0 };
-    let body = Body::Noise(NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db,
-        lcpeak_db: None,
-        l10_db: None,
-        l90_db: None,
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
-    });
+    let body = gridsentry_tests::noise(if seq.is_multiple_of(2) { 75.0 } else { 60.0 });
     let header = Header {
         site: Id::new("plaza-3").unwrap(),
         device: Id::new("nb-01").unwrap(),
@@ -70,7 +46,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     let cfg = dir.path().join("gridsentry.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("daemon.log");
-    let mut daemon = start(&cfg, &log);
+    let mut daemon = spawn_daemon(&binary(), &cfg, &log);
     wait_ready(http).await;
 
     let (client, mut events) =
@@ -82,7 +58,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
         if seq == N / 3 {
             daemon.kill().unwrap(); // SIGKILL
             daemon.wait().unwrap();
-            daemon = start(&cfg, &log);
+            daemon = spawn_daemon(&binary(), &cfg, &log);
         }
     }
 

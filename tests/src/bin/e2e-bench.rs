@@ -5,9 +5,8 @@
 //! usage: e2e-bench GRIDSENTRY_BINARY [--quick]
 
 use gridsentry_sensors::*;
-use gridsentry_tests::{config, free_port, wait_ready, Hooks, Mosquitto};
+use gridsentry_tests::{config, free_port, spawn_daemon, wait_ready, Hooks, Mosquitto};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEVICES: u32 = 1000;
@@ -128,13 +127,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, text).unwrap();
     let started = Instant::now();
-    let mut daemon = Command::new(&bin)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("GRIDSENTRY_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &dir.path().join("daemon.log"));
     let pid = daemon.id();
     wait_ready(http).await;
     println!("gridsentry_ready_ms {}", started.elapsed().as_millis());

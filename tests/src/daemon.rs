@@ -1,0 +1,196 @@
+//! The daemon in-process on a test config, and simulated devices (used by `tests/tests/`).
+
+use crate::{config, Hooks, TOKEN};
+use gridsentry::app::{self, Overrides, Running};
+use gridsentry::notify::deliver::Backoff;
+use gridsentry::orders::Change;
+use gridsentry_sensors::heapless;
+use gridsentry_sensors::*;
+use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+/// Event time of the first test reading (2025-11-25 12:00:00 UTC).
+pub const T0: u64 = 1_764_072_000_000;
+/// How long a test waits for anything.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The daemon running in-process on a test config.
+pub struct Daemon {
+    running: Option<Running>,
+    stop: watch::Sender<bool>,
+    changes: broadcast::Receiver<Change>,
+    /// API base URL.
+    pub api: String,
+    /// Its directory (config, secrets, data).
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub async fn start(broker: u16, hooks: &Hooks, rules: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config(dir.path(), broker, &hooks.url, rules);
+        let cfg = gridsentry::config::parse("test.toml", &text).unwrap();
+        let (stop, rx) = watch::channel(false);
+        let backoff = Backoff {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+            breaker_failures: 50,
+            breaker_cooldown: Duration::from_millis(300),
+        };
+        let o = Overrides {
+            tick: Some(Duration::from_millis(100)),
+            backoff: Some(backoff),
+            ..Overrides::default()
+        };
+        let running = app::start(cfg, o, rx).await.unwrap();
+        let changes = running.changes.subscribe();
+        let api = format!("http://{}", running.http);
+        let d = Daemon { running: Some(running), stop, changes, api, dir };
+        d.wait(|r| r.metrics.mqtt_connected.load(Relaxed) == 1).await;
+        d
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    /// Waits (polling the daemon's own counters) until `cond` holds.
+    pub async fn wait(&self, cond: impl Fn(&Running) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !cond(self.running()) {
+            assert!(Instant::now() < deadline, "condition not reached in {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn applied(&self, n: u64) {
+        self.wait(|r| r.metrics.readings.iter().map(|c| c.load(Relaxed)).sum::<u64>() >= n).await;
+    }
+
+    /// The next order transition (announced by the daemon).
+    pub async fn next_change(&mut self) -> Change {
+        tokio::time::timeout(WAIT, self.changes.recv()).await.expect("an order transition").unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().get(format!("{}{path}", self.api));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(&self, path: &str) -> u16 {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("data/orders.db")).unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        self.running.take().unwrap().wait().await.unwrap();
+    }
+}
+
+/// The single integer a query returns.
+pub fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// A simulated device on its own MQTT connection.
+pub struct Device {
+    /// Its client.
+    pub client: AsyncClient,
+    site: Id,
+    device: Id,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Device {
+    pub async fn connect(port: u16, site: &str, device: &str, will: bool) -> Device {
+        let (site, device) = (Id::new(site).unwrap(), Id::new(device).unwrap());
+        let mut o = MqttOptions::new(format!("dev-{site}-{device}"), "127.0.0.1", port);
+        if will {
+            let topic = Topic::new(site.clone(), device.clone(), Stream::Status).to_string();
+            o.set_last_will(LastWill::new(
+                topic,
+                status_payload(&site, &device, DeviceState::Offline),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        }
+        Device::with_options(o, site, device)
+    }
+
+    pub fn with_options(o: MqttOptions, site: Id, device: Id) -> Device {
+        let (client, mut events) = AsyncClient::new(o, 1000);
+        let driver = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+        Device { client, site, device, driver }
+    }
+
+    pub async fn send(&self, seq: u32, body: Body) {
+        let header = Header {
+            site: self.site.clone(),
+            device: self.device.clone(),
+            boot_id: 7,
+            seq,
+            time: Timestamp::Utc(T0 + u64::from(seq) * 1000),
+            historical: false,
+        };
+        let topic = Topic::new(self.site.clone(), self.device.clone(), body.stream()).to_string();
+        let payload = codec::encode_vec(Format::Json, &Reading { header, body }).unwrap();
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.unwrap();
+    }
+
+    /// Drops the connection without DISCONNECT (power cut): the broker publishes the will.
+    pub fn cut(self) {
+        self.driver.abort();
+    }
+}
+
+/// A status (birth / last will) payload.
+pub fn status_payload(site: &Id, device: &Id, state: DeviceState) -> Vec<u8> {
+    let body =
+        Body::Status(StatusReport { state, firmware: heapless::String::try_from("t").unwrap(), dropped: 0 });
+    let header = Header {
+        site: site.clone(),
+        device: device.clone(),
+        boot_id: 7,
+        seq: 0,
+        time: Timestamp::Unsynced(0),
+        historical: false,
+    };
+    codec::encode_vec(Format::Json, &Reading { header, body }).unwrap()
+}
+
+/// A heart-rate report.
+pub fn hr(band: &str, bpm: u16, contact: Contact) -> Body {
+    Body::HeartRate(HeartRateReport {
+        band: Id::new(band).unwrap(),
+        bpm,
+        contact,
+        rr_1024: heapless::Vec::new(),
+        energy_kj: None,
+        battery_pct: None,
+    })
+}
+
+/// Noise over 70 dB(A) for 10 s raises a yellow order; below 65 for 5 s clears it.
+pub const NOISE_RULE: &str = r#"
+[[rule]]
+id = "plaza-noise"
+colour = "yellow"
+condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0, for_s = 10, clear_for_s = 5 }
+"#;
