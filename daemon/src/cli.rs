@@ -153,20 +153,21 @@ fn check(file: &std::path::Path) -> ExitCode {
         None => println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref()),
     }
     println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
-    println!(
-        "api      http://{} (token: {})",
-        cfg.daemon.http,
-        if cfg.daemon.api_token.is_some() { "set" } else { "NONE: /api refuses requests" }
-    );
+    let token = match &cfg.daemon.api_token {
+        Some(t) => secret_state(t),
+        None => "NONE: /api refuses requests".into(),
+    };
+    println!("api      http://{} (token: {token})", cfg.daemon.http);
     println!("timezone {}", cfg.daemon.timezone.get_ref());
     for r in &cfg.receivers {
         let r = r.get_ref();
+        let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
         println!(
-            "receiver {} tier {} -> {}{}",
+            "receiver {} tier {} -> {}{fallback} (secret: {})",
             r.name,
             r.tier,
             r.url,
-            r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"))
+            secret_state(&r.secret)
         );
     }
     for r in &cfg.rules {
@@ -176,6 +177,14 @@ fn check(file: &std::path::Path) -> ExitCode {
     }
     println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
     ExitCode::SUCCESS
+}
+
+/// `readable`, or why not: `check` may run where the secrets are not, so this only warns.
+fn secret_state(s: &config::Secret) -> String {
+    match s.resolve() {
+        Ok(_) => "readable".into(),
+        Err(e) => format!("NOT READABLE HERE: {e}"),
+    }
 }
 
 async fn run(path: PathBuf) -> ExitCode {
