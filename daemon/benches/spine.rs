@@ -43,15 +43,9 @@ fn message(i: u32) -> (String, Vec<u8>) {
     let seq = i / DEVICES;
     let db = if i.is_multiple_of(100) { 75.0 } else { 55.0 };
     let body = Body::Noise(NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db + 5.0,
-        lcpeak_db: None,
         l10_db: Some(db + 2.0),
         l90_db: Some(db - 5.0),
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
+        ..NoiseReport::levels(db, db + 5.0)
     });
     let header = Header {
         site: Id::new("plaza-1").unwrap(),

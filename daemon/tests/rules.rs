@@ -29,17 +29,7 @@ fn header(seq: u32, at: u64) -> Header {
 }
 
 fn noise(at: u64, db: f32) -> Reading {
-    let n = NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db,
-        lcpeak_db: None,
-        l10_db: None,
-        l90_db: None,
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
-    };
+    let n = NoiseReport::levels(db, db);
     Reading { header: header(0, at), body: Body::Noise(n) }
 }
 

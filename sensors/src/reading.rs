@@ -92,6 +92,23 @@ pub struct NoiseReport {
     pub cal_offset_db: f32,
 }
 
+impl NoiseReport {
+    /// A 1 s report with these levels: no C peak or percentiles, no flags, no calibration offset.
+    pub fn levels(laeq_db: f32, lafmax_db: f32) -> NoiseReport {
+        NoiseReport {
+            interval_ms: 1000,
+            laeq_db,
+            lafmax_db,
+            lcpeak_db: None,
+            l10_db: None,
+            l90_db: None,
+            overload: false,
+            under_range: false,
+            cal_offset_db: 0.0,
+        }
+    }
+}
+
 /// Whether the band is on the wrist (BLE HRS sensor-contact bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

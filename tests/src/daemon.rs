@@ -30,7 +30,7 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(broker: u16, hooks: &Hooks, rules: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let text = config(dir.path(), broker, &hooks.url, rules);
+        let text = config(dir.path(), broker, 0, &hooks.url, rules);
         let cfg = gridsentry::config::parse("test.toml", &text).unwrap();
         let (stop, rx) = watch::channel(false);
         let backoff = Backoff {

@@ -242,8 +242,8 @@ async fn receive(
 }
 
 /// Writes the secret file and returns a config (TOML) for a broker on `mqtt_port`, webhooks to
-/// `hooks_url` and the given `[[rule]]` tables.
-pub fn config(dir: &std::path::Path, mqtt_port: u16, hooks_url: &str, rules: &str) -> String {
+/// `hooks_url`, the API on `http_port` (0: any free port) and the given `[[rule]]` tables.
+pub fn config(dir: &std::path::Path, mqtt_port: u16, http_port: u16, hooks_url: &str, rules: &str) -> String {
     let secret = dir.join("secret");
     let token = dir.join("token");
     std::fs::write(&secret, SECRET).unwrap();
@@ -251,7 +251,7 @@ pub fn config(dir: &std::path::Path, mqtt_port: u16, hooks_url: &str, rules: &st
     format!(
         r#"[daemon]
 data_dir = "{data}"
-http = "127.0.0.1:0"
+http = "127.0.0.1:{http_port}"
 api_token = {{ file = "{token}" }}
 batch_linger_ms = 2
 
@@ -292,17 +292,7 @@ pub fn binary() -> PathBuf {
 
 /// A noise report at `db` dB(A) (LAeq = LAFmax, no optional levels, no flags).
 pub fn noise(db: f32) -> gridsentry_sensors::Body {
-    gridsentry_sensors::Body::Noise(gridsentry_sensors::NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db,
-        lcpeak_db: None,
-        l10_db: None,
-        l90_db: None,
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
-    })
+    gridsentry_sensors::Body::Noise(gridsentry_sensors::NoiseReport::levels(db, db))
 }
 
 /// Waits until the daemon's `/readyz` on `port` answers 200 (panics after 20 s).

@@ -41,8 +41,7 @@ colour = "yellow"
 condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0 }
 "#;
     let http = free_port();
-    let text = config(dir.path(), broker.port, &hooks.url, rules)
-        .replace("http = \"127.0.0.1:0\"", &format!("http = \"127.0.0.1:{http}\""));
+    let text = config(dir.path(), broker.port, http, &hooks.url, rules);
     let cfg = dir.path().join("gridsentry.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("daemon.log");

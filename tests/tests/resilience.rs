@@ -91,8 +91,9 @@ async fn reload_swaps_rules_and_keeps_a_pending_timer() {
     d.applied(6).await;
     // Same rule id, new colour (and a config error elsewhere would have been refused by `check`).
     let text = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"orange\"");
-    let cfg = gridsentry::config::parse("reload.toml", &config(d.dir.path(), broker.port, &hooks.url, &text))
-        .unwrap();
+    let cfg =
+        gridsentry::config::parse("reload.toml", &config(d.dir.path(), broker.port, 0, &hooks.url, &text))
+            .unwrap();
     d.running().control.send(app::reload_of(&cfg)).unwrap();
     for seq in 6..12 {
         b.send(seq, noise(75.0)).await;
@@ -112,7 +113,7 @@ async fn username_and_password_from_a_secret_file() {
     let hooks = Hooks::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("mqtt-password"), "s3cret-pw\n").unwrap();
-    let text = config(dir.path(), broker.port, &hooks.url, NOISE_RULE).replace(
+    let text = config(dir.path(), broker.port, 0, &hooks.url, NOISE_RULE).replace(
         "client_id = \"gridsentry-test\"",
         &format!(
             "client_id = \"gridsentry-test\"\nusername = \"gridsentry\"\npassword = {{ file = \"{}\" }}",

@@ -22,15 +22,9 @@ pub struct Device {
 
 fn noise(db: f32) -> Body {
     Body::Noise(NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db + 6.0,
-        lcpeak_db: None,
         l10_db: Some(db + 2.0),
         l90_db: Some(db - 6.0),
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
+        ..NoiseReport::levels(db, db + 6.0)
     })
 }
 

@@ -17,17 +17,7 @@ fn now_ms() -> u64 {
 
 fn payload(i: u32, db: f32) -> (String, Vec<u8>) {
     let dev = i % DEVICES;
-    let body = Body::Noise(NoiseReport {
-        interval_ms: 1000,
-        laeq_db: db,
-        lafmax_db: db + 5.0,
-        lcpeak_db: None,
-        l10_db: None,
-        l90_db: None,
-        overload: false,
-        under_range: false,
-        cal_offset_db: 0.0,
-    });
+    let body = Body::Noise(NoiseReport::levels(db, db + 5.0));
     let header = Header {
         site: Id::new("bench").unwrap(),
         device: Id::new(&format!("d{dev}")).unwrap(),
@@ -121,8 +111,7 @@ colour = "yellow"
 condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0 }
 "#;
     let http = free_port();
-    let text = config(dir.path(), broker.port, &hooks.url, rules)
-        .replace("http = \"127.0.0.1:0\"", &format!("http = \"127.0.0.1:{http}\""))
+    let text = config(dir.path(), broker.port, http, &hooks.url, rules)
         .replace("client_id = \"gridsentry-test\"", "client_id = \"gridsentry-bench\"");
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, text).unwrap();
