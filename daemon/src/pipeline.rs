@@ -149,12 +149,13 @@ impl Pipeline {
     pub fn step(&mut self, inbound: Vec<Inbound>, tick: bool) -> Result<Vec<Ack>, StoreError> {
         let mut events: Vec<(Event, Option<String>)> = Vec::new();
         let mut acks = Vec::with_capacity(inbound.len());
+        let mut applied = [0u64; 5];
         let mut fresh = Vec::new();
         for m in inbound {
             if self.is_duplicate(&m) {
                 self.out.metrics.duplicates.fetch_add(1, Relaxed);
             } else {
-                self.out.metrics.readings[stream_index(&m.reading.body)].fetch_add(1, Relaxed);
+                applied[stream_index(&m.reading.body)] += 1;
                 self.engine.apply(&m.reading, m.received_ms, &mut fresh);
                 if !fresh.is_empty() {
                     let evidence = evidence(&m);
@@ -178,6 +179,10 @@ impl Pipeline {
         let mut changes = self.store.commit(&batch, now as i64)?;
         if tick {
             changes.extend(self.store.sla_tick(now as i64)?);
+        }
+        // Counted once committed: "applied" means durable.
+        for (counter, n) in self.out.metrics.readings.iter().zip(applied) {
+            counter.fetch_add(n, Relaxed);
         }
         self.out.metrics.batches.fetch_add(1, Relaxed);
         self.publish(changes);
