@@ -155,8 +155,8 @@ fn pipeline_commit(c: &mut Criterion) {
                             received_ms: T0,
                             ack: Ack::None,
                         })
-                        .collect();
-                    p.step(inbound, false).unwrap();
+                        .collect::<Vec<_>>();
+                    p.step(&inbound, false).unwrap();
                 }
             },
             BatchSize::PerIteration,

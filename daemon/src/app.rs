@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! broker ─▶ ingest ─(bounded channel)─▶ pipeline thread: rules → orders (SQLite) ─▶ acks
-//!                                               │ outbox rows
-//!                                               ▼
-//!                                 notify workers (one per receiver) ─▶ webhooks
+//!                                               │ outbox rows    │ (with [influx]:)
+//!                                               ▼                ▼
+//!                  notify workers (one per receiver)   series thread: batches → InfluxDB
+//!                                   ─▶ webhooks        (or disk spool, replayed) ─▶ acks
 //! api (axum): orders, actions, dead letters, health, metrics ─▶ same SQLite file
 //! ```
 
@@ -14,7 +15,7 @@ use crate::ingest::mqtt::{self, Settings};
 use crate::metrics::Metrics;
 use crate::notify::deliver::{self, Backoff, Endpoint};
 use crate::orders::{Change, Receiver, Store, StoreError};
-use crate::pipeline::{Control, Outputs, Pipeline, Tuning};
+use crate::pipeline::{Control, Outputs, Pipeline, PipelineError, Sink, Tuning};
 use crate::rules::{Engine, RuleError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,6 +45,9 @@ pub enum AppError {
     /// The pipeline thread died.
     #[error("pipeline stopped: {0}")]
     Pipeline(String),
+    /// The store stage could not start.
+    #[error(transparent)]
+    Series(#[from] crate::series::SeriesError),
 }
 
 /// Settings that the command line (or the demo) overrides.
@@ -59,6 +63,8 @@ pub struct Overrides {
     pub tick: Option<Duration>,
     /// Webhook retry timing.
     pub backoff: Option<Backoff>,
+    /// Time-series server instead of `[influx]` (the demo's `--influx-url`).
+    pub influx: Option<crate::config::Influx>,
 }
 
 /// A running daemon.
@@ -73,7 +79,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Config reloads go here.
     pub control: mpsc::UnboundedSender<Control>,
-    pipeline: std::thread::JoinHandle<Result<(), StoreError>>,
+    pipeline: std::thread::JoinHandle<Result<(), PipelineError>>,
+    series: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -118,10 +125,18 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
         tick: o.tick.unwrap_or(Duration::from_secs(1)),
     };
+    let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
+    let (sink, series) = match influx {
+        Some(i) => {
+            let (tx, handle) = series(&i, &data_dir, acks, metrics.clone())?;
+            (Sink::Series(tx), Some(handle))
+        }
+        None => (Sink::Ack(acks), None),
+    };
     let rt = tokio::runtime::Handle::current();
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())
-        .spawn(move || pipeline.run(rt, inbound_rx, control_rx, acks, tuning))
+        .spawn(move || pipeline.run(rt, inbound_rx, control_rx, sink, tuning))
         .map_err(|e| AppError::Io("starting the pipeline thread", e))?;
 
     let mut tasks = vec![ingest];
@@ -161,7 +176,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         }
     }));
     tracing::info!(%http, "api listening");
-    Ok(Running { http, mqtt_port, changes, metrics, control, pipeline, tasks })
+    Ok(Running { http, mqtt_port, changes, metrics, control, pipeline, series, tasks })
 }
 
 impl Running {
@@ -172,12 +187,42 @@ impl Running {
             .await
             .map_err(|e| AppError::Pipeline(e.to_string()))?
             .map_err(|_| AppError::Pipeline("panicked".into()))?;
+        if let Some(s) = self.series {
+            // The pipeline dropped its sender: the stage spills what is pending and ends.
+            let _ = tokio::task::spawn_blocking(move || s.join()).await;
+        }
         for t in self.tasks {
             t.abort();
             let _ = t.await;
         }
-        Ok(result?)
+        result.map_err(|e| AppError::Pipeline(e.to_string()))
     }
+}
+
+fn series(
+    i: &crate::config::Influx,
+    data_dir: &std::path::Path,
+    acks: mqtt::AckSender,
+    metrics: Arc<Metrics>,
+) -> Result<(crate::series::SeriesSender, std::thread::JoinHandle<()>), AppError> {
+    let token = match &i.token {
+        Some(t) => t.resolve().map_err(|e| AppError::Secret(format!("[influx] token: {e}")))?,
+        None => String::new(),
+    };
+    let writer =
+        crate::series::Influx::new(&i.url, &i.org, &i.bucket, &token, Duration::from_millis(i.timeout_ms))
+            .map_err(crate::series::SeriesError::Client)?;
+    let settings = crate::series::Settings {
+        batch_lines: i.batch_lines,
+        linger: Duration::from_millis(i.linger_ms),
+        retry_initial: Duration::from_millis(i.retry_initial_ms),
+        retry_max: Duration::from_millis(i.retry_max_ms),
+        spool_dir: data_dir.join("spool"),
+        spool_max_bytes: i.spool_max_mb << 20,
+        tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    };
+    tracing::info!(url = %i.url, bucket = %i.bucket, "storing readings in the time-series server");
+    Ok(crate::series::spawn(writer, settings, acks, metrics)?)
 }
 
 fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {

@@ -44,6 +44,18 @@ pub enum Command {
         /// Data directory (default: a temporary one, removed afterwards).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Write every reading to this InfluxDB v2 write API (e.g. http://127.0.0.1:8086).
+        #[arg(long)]
+        influx_url: Option<String>,
+        /// InfluxDB organisation.
+        #[arg(long, default_value = "gridsentry", requires = "influx_url")]
+        influx_org: String,
+        /// InfluxDB bucket.
+        #[arg(long, default_value = "gridsentry", requires = "influx_url")]
+        influx_bucket: String,
+        /// InfluxDB token; better through GRIDSENTRY_INFLUX_TOKEN, which `ps` does not show.
+        #[arg(long, env = "GRIDSENTRY_INFLUX_TOKEN", hide_env_values = true)]
+        influx_token: Option<String>,
     },
     /// Work orders through the API.
     Orders {
@@ -56,6 +68,19 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: crate::cli::OrdersCommand,
+    },
+    /// Replay recorded readings (line protocol, as `influx` exports) through a config's rules
+    /// and print the order transitions they would have caused, as JSON lines.
+    Backtest {
+        /// Config file (its rules, time zone).
+        #[arg(long)]
+        config: PathBuf,
+        /// Line-protocol file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Timestamp unit of the input.
+        #[arg(long, default_value = "auto")]
+        precision: gridsentry_sensors::line_protocol_read::Precision,
     },
     /// Sample readings of every device family: topic, payloads, InfluxDB line.
     Samples,
@@ -116,20 +141,59 @@ pub async fn dispatch(args: Args) -> ExitCode {
     match args.command {
         Command::Run { config } => run(config).await,
         Command::Check { file } => check(&file),
-        Command::Demo { duration_s, http, data_dir } => {
-            let opts =
-                gridsentry::demo::Options { duration: Duration::from_secs(duration_s), http, data_dir };
+        Command::Demo { duration_s, http, data_dir, influx_url, influx_org, influx_bucket, influx_token } => {
+            let influx = influx_url.map(|url| config::Influx {
+                org: influx_org,
+                bucket: influx_bucket,
+                token: influx_token.map(config::Secret::Value),
+                ..config::Influx::at(&url)
+            });
+            if let Some(i) = &influx {
+                if let Err(e) = url::Url::parse(&i.url) {
+                    return fail(&format!("--influx-url `{}`: {e}", i.url));
+                }
+            }
+            let opts = gridsentry::demo::Options {
+                duration: Duration::from_secs(duration_s),
+                http,
+                data_dir,
+                influx,
+            };
             match gridsentry::demo::run(opts).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("demo: {e}")),
             }
         }
         Command::Orders { api, token_env, action } => orders(&api, &token_env, action).await,
+        Command::Backtest { config, input, precision } => backtest(&config, &input, precision),
         Command::Samples => match crate::samples::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
         Command::Decode => decode_lines(),
+    }
+}
+
+fn backtest(
+    cfg: &std::path::Path,
+    input: &std::path::Path,
+    precision: gridsentry_sensors::line_protocol_read::Precision,
+) -> ExitCode {
+    let cfg = match config::load(cfg) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mut out = std::io::stdout().lock();
+    match gridsentry::backtest::run(&cfg, input, precision, &mut out) {
+        Ok(s) => {
+            let skipped: u64 = s.skipped.values().sum();
+            eprintln!(
+                "gridsentry backtest: {} readings, {} orders raised, {} transitions, {skipped} lines skipped {:?}",
+                s.readings, s.raised, s.transitions, s.skipped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("backtest: {e}")),
     }
 }
 
@@ -159,6 +223,18 @@ fn check(file: &std::path::Path) -> ExitCode {
     };
     println!("api      http://{} (token: {token})", cfg.daemon.http);
     println!("timezone {}", cfg.daemon.timezone.get_ref());
+    match cfg.influx.as_ref().map(|i| i.get_ref()) {
+        Some(i) => println!(
+            "influx   {} org {} bucket {} (token: {}; spool {} up to {} MiB)",
+            i.url,
+            i.org,
+            i.bucket,
+            i.token.as_ref().map_or("none".into(), secret_state),
+            cfg.daemon.data_dir.join("spool").display(),
+            i.spool_max_mb
+        ),
+        None => println!("influx   none: readings are not stored"),
+    }
     for r in &cfg.receivers {
         let r = r.get_ref();
         let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));

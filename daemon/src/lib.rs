@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backtest;
 pub mod broker;
 pub mod config;
 pub mod demo;
@@ -14,3 +15,4 @@ pub mod notify;
 pub mod orders;
 pub mod pipeline;
 pub mod rules;
+pub mod series;

@@ -32,6 +32,28 @@ pub struct Metrics {
     pub webhooks_failed: AtomicU64,
     /// Notifications given up (dead letters).
     pub webhooks_dead: AtomicU64,
+    /// Points the time-series server accepted (replays included).
+    pub series_written: AtomicU64,
+    /// Points sent from the disk spool.
+    pub series_replayed: AtomicU64,
+    /// Points spilled to disk.
+    pub series_spilled: AtomicU64,
+    /// Bytes spilled to disk.
+    pub series_spilled_bytes: AtomicU64,
+    /// Points dropped because the spool was full (lost).
+    pub series_dropped: AtomicU64,
+    /// Points the server refused as malformed (lost).
+    pub series_rejected: AtomicU64,
+    /// Failed writes (each is retried).
+    pub series_write_errors: AtomicU64,
+    /// Batches waiting on disk.
+    pub series_queue_batches: AtomicU64,
+    /// Points not yet accepted (disk and memory).
+    pub series_queue_points: AtomicU64,
+    /// Bytes waiting on disk.
+    pub series_queue_bytes: AtomicU64,
+    /// Formation time (UTC ms) of the oldest unsent batch; 0 when nothing waits.
+    pub series_oldest_unsent_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -66,6 +88,13 @@ impl Metrics {
             ("gridsentry_webhooks_delivered_total", &self.webhooks_delivered),
             ("gridsentry_webhooks_failed_total", &self.webhooks_failed),
             ("gridsentry_webhooks_dead_total", &self.webhooks_dead),
+            ("gridsentry_series_written_points_total", &self.series_written),
+            ("gridsentry_series_replayed_points_total", &self.series_replayed),
+            ("gridsentry_series_spilled_points_total", &self.series_spilled),
+            ("gridsentry_series_spilled_bytes_total", &self.series_spilled_bytes),
+            ("gridsentry_series_dropped_points_total", &self.series_dropped),
+            ("gridsentry_series_rejected_points_total", &self.series_rejected),
+            ("gridsentry_series_write_errors_total", &self.series_write_errors),
         ];
         for (name, v) in plain {
             let _ = writeln!(s, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
@@ -74,6 +103,21 @@ impl Metrics {
             s,
             "# TYPE gridsentry_mqtt_connected gauge\ngridsentry_mqtt_connected {}",
             self.mqtt_connected.load(Relaxed)
+        );
+        let gauges = [
+            ("gridsentry_series_queue_batches", &self.series_queue_batches),
+            ("gridsentry_series_queue_points", &self.series_queue_points),
+            ("gridsentry_series_queue_bytes", &self.series_queue_bytes),
+        ];
+        for (name, v) in gauges {
+            let _ = writeln!(s, "# TYPE {name} gauge\n{name} {}", v.load(Relaxed));
+        }
+        let oldest = self.series_oldest_unsent_ms.load(Relaxed);
+        let age =
+            if oldest == 0 { 0.0 } else { crate::ingest::now_ms().saturating_sub(oldest) as f64 / 1000.0 };
+        let _ = writeln!(
+            s,
+            "# TYPE gridsentry_series_oldest_unsent_age_seconds gauge\ngridsentry_series_oldest_unsent_age_seconds {age}"
         );
         for (name, labels, v) in extra {
             let _ = writeln!(s, "{name}{labels} {v}");

@@ -6,9 +6,10 @@
 //! hands the batch's acks back to ingest. A crash before the commit loses nothing: the broker
 //! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
 //! store cannot commit (disk full, I/O error) the pipeline stops the daemon instead of acking
-//! what it could not record: fail-stop, never lose.
+//! what it could not record: fail-stop, never lose. With a time-series server configured the
+//! committed batch goes on to the store stage ([`crate::series`]), which acks it once stored.
 
-use crate::ingest::{mqtt::AckSender, now_ms, Ack, Inbound};
+use crate::ingest::{mqtt::AckSender, now_ms, Inbound};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
@@ -39,6 +40,25 @@ pub struct Outputs {
     pub outbox: watch::Sender<u64>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+}
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A commit failed: nothing more is acked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store stage is gone; committed readings could no longer be stored.
+    #[error("the time-series stage stopped")]
+    SeriesStopped,
+}
+
+/// Where committed batches go.
+pub enum Sink {
+    /// Straight back to ingest as acks (no time-series server).
+    Ack(AckSender),
+    /// To the store stage, which acks once the readings are stored or spilled.
+    Series(crate::series::SeriesSender),
 }
 
 /// Changes made while running (config reload).
@@ -89,9 +109,9 @@ impl Pipeline {
         rt: tokio::runtime::Handle,
         mut rx: mpsc::Receiver<Inbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
-        acks: AckSender,
+        sink: Sink,
         tuning: Tuning,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), PipelineError> {
         let mut next_tick = Instant::now();
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -126,9 +146,19 @@ impl Pipeline {
             while let Ok(c) = control.try_recv() {
                 self.control(c);
             }
-            let done = self.step(inbound, tick)?;
-            if !done.is_empty() {
-                let _ = acks.send(done);
+            self.step(&inbound, tick)?;
+            if inbound.is_empty() {
+                continue;
+            }
+            match &sink {
+                Sink::Ack(acks) => {
+                    let _ = acks.send(inbound.into_iter().map(|m| m.ack).collect());
+                }
+                Sink::Series(tx) => {
+                    if tx.blocking_send(inbound).is_err() {
+                        return Err(PipelineError::SeriesStopped);
+                    }
+                }
             }
         }
     }
@@ -145,24 +175,23 @@ impl Pipeline {
         }
     }
 
-    /// Applies one batch (and a tick when due), commits, and returns the acks to send.
-    pub fn step(&mut self, inbound: Vec<Inbound>, tick: bool) -> Result<Vec<Ack>, StoreError> {
+    /// Applies one batch (and a tick when due) and commits. The readings' acks are the
+    /// caller's to send (or to pass on) once this returns `Ok`.
+    pub fn step(&mut self, inbound: &[Inbound], tick: bool) -> Result<(), StoreError> {
         let mut events: Vec<(Event, Option<String>)> = Vec::new();
-        let mut acks = Vec::with_capacity(inbound.len());
         let mut applied = [0u64; 5];
         let mut fresh = Vec::new();
         for m in inbound {
-            if self.is_duplicate(&m) {
+            if self.is_duplicate(m) {
                 self.out.metrics.duplicates.fetch_add(1, Relaxed);
             } else {
                 applied[stream_index(&m.reading.body)] += 1;
                 self.engine.apply(&m.reading, m.received_ms, &mut fresh);
                 if !fresh.is_empty() {
-                    let evidence = evidence(&m);
+                    let evidence = evidence(m);
                     events.extend(fresh.drain(..).map(|e| (e, evidence.clone())));
                 }
             }
-            acks.push(m.ack);
         }
         let now = now_ms();
         if tick {
@@ -186,7 +215,7 @@ impl Pipeline {
         }
         self.out.metrics.batches.fetch_add(1, Relaxed);
         self.publish(changes);
-        Ok(acks)
+        Ok(())
     }
 
     fn publish(&self, changes: Vec<Change>) {

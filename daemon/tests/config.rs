@@ -83,3 +83,23 @@ fn embedded_broker_address_is_checked() {
         "test.toml:2:19: `everywhere` is not an IP:port address"
     );
 }
+
+#[test]
+fn influx_settings_are_checked() {
+    let base = "[daemon]\nhttp = \"127.0.0.1:1\"\n\n[influx]\n";
+    let e = err(&format!("{base}url = \"influx:8086\"\n"));
+    assert!(e.starts_with("test.toml:4:1: [influx]: url `influx:8086` is not an http"), "{e}");
+    let e = err(&format!("{base}url = \"http://db:8086\"\ntags = {{ device = \"x\" }}\n"));
+    assert!(e.contains("[influx]: tag `device`"), "{e}");
+    let e = err(&format!("{base}url = \"http://db:8086\"\nbatch_lines = 0\n"));
+    assert!(e.contains("batch_lines"), "{e}");
+    let e = err(&format!("{base}url = \"http://db:8086\"\ntoken = \"inline\"\n"));
+    assert!(e.starts_with("test.toml:6:9: "), "tokens are never inline: {e}");
+    let ok =
+        parse("t.toml", &format!("{base}url = \"http://db:8086\"\ntoken = {{ env = \"T\" }}\n")).unwrap();
+    let i = ok.influx.unwrap().into_inner();
+    assert_eq!(
+        (i.org.as_str(), i.bucket.as_str(), i.batch_lines, i.linger_ms),
+        ("gridsentry", "gridsentry", 5000, 20)
+    );
+}

@@ -26,6 +26,8 @@ pub mod error;
 pub mod hrs;
 pub mod id;
 pub mod line_protocol;
+#[cfg(feature = "std")]
+pub mod line_protocol_read;
 pub mod modbus;
 pub mod reading;
 pub mod topic;

@@ -196,3 +196,46 @@ proptest! {
         prop_assert_eq!(m.rr_1024.as_slice(), want);
     }
 }
+
+/// What a line-protocol round trip keeps: the device time (ms), the last RR interval only (as
+/// ms), no calibration offset; channels come back in kind order.
+fn as_stored(mut r: Reading) -> Reading {
+    if let Timestamp::Unsynced(t) = r.header.time {
+        r.header.time = Timestamp::Utc(t);
+    }
+    match &mut r.body {
+        Body::Noise(n) => n.cal_offset_db = 0.0,
+        Body::HeartRate(h) => {
+            let last = h.rr_1024.last().map(|rr| (hrs::rr_ms(*rr) * 1.024).round() as u16);
+            h.rr_1024 = last.into_iter().collect();
+        }
+        Body::Deform(d) | Body::Rain(d) => d.channels.sort_unstable_by_key(|c| c.kind),
+        _ => {}
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn line_protocol_reads_back_what_it_wrote(mut r in reading(), t in 0u64..4_000_000_000_000) {
+        use gridsentry_sensors::line_protocol_read::{parse, Precision};
+        r.header.time = match r.header.time { Timestamp::Utc(_) => Timestamp::Utc(t), Timestamp::Unsynced(_) => Timestamp::Unsynced(t) };
+        let mut line = String::new();
+        line_protocol::write_reading(&mut line, &r, &[("grid", "g 1")], t as i64).unwrap();
+        let got: Vec<_> = parse(&line, Precision::Ms).collect();
+        prop_assert_eq!(got.len(), 1);
+        let (ts, back) = got[0].1.clone().unwrap();
+        prop_assert_eq!(ts, t as i64);
+        prop_assert_eq!(back, as_stored(r));
+    }
+
+    #[test]
+    fn line_protocol_reader_never_panics(text in "[ -~\n]{0,200}") {
+        use gridsentry_sensors::line_protocol_read::{parse, Precision};
+        for (_, r) in parse(&text, Precision::Auto) {
+            let _ = r;
+        }
+    }
+}

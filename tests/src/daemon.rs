@@ -74,6 +74,11 @@ impl Daemon {
         tokio::time::timeout(WAIT, self.changes.recv()).await.expect("an order transition").unwrap()
     }
 
+    /// Every order transition announced so far and not yet taken.
+    pub fn drain_changes(&mut self) -> Vec<Change> {
+        std::iter::from_fn(|| self.changes.try_recv().ok()).collect()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         let mut req = reqwest::Client::new().get(format!("{}{path}", self.api));
         if let Some(t) = token {

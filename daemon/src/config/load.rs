@@ -69,6 +69,9 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     check_receivers(&config).map_err(|(span, m)| at(span, m))?;
+    if let Some(i) = &config.influx {
+        check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
+    }
     Ok(config)
 }
 
@@ -95,6 +98,25 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
                     format!("receiver `{}`: fallback `{f}` is not another receiver", rc.name),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+fn check_influx(i: &super::Influx) -> Result<(), String> {
+    match url::Url::parse(&i.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+        _ => return Err(format!("url `{}` is not an http:// or https:// URL", i.url)),
+    }
+    if i.batch_lines == 0 || i.timeout_ms == 0 || i.retry_initial_ms == 0 || i.spool_max_mb == 0 {
+        return Err("batch_lines, timeout_ms, retry_initial_ms and spool_max_mb must be >= 1".into());
+    }
+    if i.retry_max_ms < i.retry_initial_ms {
+        return Err("retry_max_ms must be >= retry_initial_ms".into());
+    }
+    for (k, v) in &i.tags {
+        if matches!(k.as_str(), "site" | "device" | "band") || k.is_empty() || v.is_empty() {
+            return Err(format!("tag `{k}`: names must be non-empty and not site, device or band"));
         }
     }
     Ok(())

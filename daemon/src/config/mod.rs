@@ -26,6 +26,9 @@ pub struct Config {
     /// External broker; absent: an embedded broker is started.
     #[serde(default)]
     pub mqtt: Option<Mqtt>,
+    /// Time-series server; absent: readings are not stored (rules and orders still run).
+    #[serde(default)]
+    pub influx: Option<Spanned<Influx>>,
     /// Service-level deadlines per colour.
     #[serde(default)]
     pub sla: SlaTable,
@@ -108,6 +111,87 @@ fn client_id() -> String {
 
 fn keepalive_s() -> u64 {
     30
+}
+
+/// `[influx]`: an InfluxDB v2 write API (InfluxDB 2/3, VictoriaMetrics, ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Influx {
+    /// Base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    /// Organisation.
+    #[serde(default = "influx_name")]
+    pub org: String,
+    /// Bucket.
+    #[serde(default = "influx_name")]
+    pub bucket: String,
+    /// API token (absent: no Authorization header).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Most points per write.
+    #[serde(default = "batch_lines")]
+    pub batch_lines: usize,
+    /// Longest a point waits for its batch, ms (its MQTT ack waits too).
+    #[serde(default = "linger_ms")]
+    pub linger_ms: u64,
+    /// Per-write timeout, ms.
+    #[serde(default = "timeout_ms")]
+    pub timeout_ms: u64,
+    /// First retry delay, ms (doubles, with jitter).
+    #[serde(default = "retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, ms.
+    #[serde(default = "retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// Disk spool bound, MiB; beyond it the oldest spilled batches are dropped (counted).
+    #[serde(default = "spool_max_mb")]
+    pub spool_max_mb: u64,
+    /// Tags on every point, e.g. `{ grid = "g12", street = "xinhua-rd" }`.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl Influx {
+    /// A server at `url` with every other setting at its default.
+    pub fn at(url: &str) -> Influx {
+        Influx {
+            url: url.into(),
+            org: influx_name(),
+            bucket: influx_name(),
+            token: None,
+            batch_lines: batch_lines(),
+            linger_ms: linger_ms(),
+            timeout_ms: timeout_ms(),
+            retry_initial_ms: retry_initial_ms(),
+            retry_max_ms: retry_max_ms(),
+            spool_max_mb: spool_max_mb(),
+            tags: Default::default(),
+        }
+    }
+}
+
+fn influx_name() -> String {
+    "gridsentry".into()
+}
+
+fn batch_lines() -> usize {
+    5000
+}
+
+fn linger_ms() -> u64 {
+    20
+}
+
+fn retry_initial_ms() -> u64 {
+    500
+}
+
+fn retry_max_ms() -> u64 {
+    30_000
+}
+
+fn spool_max_mb() -> u64 {
+    1024
 }
 
 /// `[[receiver]]`: a webhook endpoint.

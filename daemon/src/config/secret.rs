@@ -11,6 +11,9 @@ pub enum Secret {
     Env(String),
     /// A file (its first line; trailing whitespace is dropped).
     File(PathBuf),
+    /// A value given on the command line or through its environment (never from the file).
+    #[serde(skip)]
+    Value(String),
 }
 
 impl Secret {
@@ -22,6 +25,7 @@ impl Secret {
             }
             Secret::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
+            Secret::Value(v) => v.clone(),
         };
         let value = value.lines().next().unwrap_or("").trim_end().to_string();
         match value.is_empty() {

@@ -32,6 +32,8 @@ pub struct Options {
     pub http: Option<String>,
     /// Data directory (default: a fresh temporary one, removed afterwards).
     pub data_dir: Option<PathBuf>,
+    /// Time-series server to write every reading to.
+    pub influx: Option<config::Influx>,
 }
 
 /// Sets the demo's token and webhook secret in the environment. Call before any thread starts.
@@ -68,6 +70,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         receiver_urls,
         tick: Some(Duration::from_millis(250)),
         backoff: None,
+        influx: opts.influx.clone(),
     };
     let (stop_tx, stop) = watch::channel(false);
     let running = app::start(cfg, overrides, stop.clone()).await.map_err(|e| e.to_string())?;
@@ -100,6 +103,15 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let metrics = running.metrics.clone();
     let result = running.wait().await.map_err(|e| e.to_string());
     printer.abort();
+    if let Some(i) = &opts.influx {
+        eprintln!(
+            "gridsentry demo: {} points written to {} (bucket {}), {} waiting on disk",
+            metrics.series_written.load(Relaxed),
+            i.url,
+            i.bucket,
+            metrics.series_queue_points.load(Relaxed),
+        );
+    }
     eprintln!(
         "gridsentry demo: {} readings applied, {} order transitions, {} webhooks delivered ({} with a valid signature, {} rejected)",
         metrics.readings.iter().map(|r| r.load(Relaxed)).sum::<u64>(),

@@ -1,0 +1,299 @@
+//! The store stage's loop: batch, write, spill, replay — and hand the acks back.
+//!
+//! A reading's MQTT ack waits here until its batch is accepted by the server or safely spilled,
+//! so nothing the broker forgets is missing from the time series. The loop never makes the rules
+//! wait on the server: while a write is out, new readings gather in the next batch, and a batch
+//! that fills before the write comes back goes to disk. While anything is on disk, new batches
+//! queue behind it there, so the server receives batches in the order they were formed.
+
+use super::spool::Spool;
+use super::writer::{WriteError, Writer};
+use super::Settings;
+use crate::ingest::{mqtt::AckSender, now_ms, Ack, Inbound};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Readings gathered for the next batch.
+#[derive(Default)]
+struct Pending {
+    body: String,
+    points: u64,
+    acks: Vec<Ack>,
+    since: Option<Instant>,
+    created_ms: u64,
+}
+
+/// A batch formed from `Pending`, with its number.
+struct Batch {
+    number: u64,
+    created_ms: u64,
+    points: u64,
+    body: Bytes,
+    acks: Vec<Ack>,
+}
+
+enum Flight {
+    Fresh(Batch),
+    Spooled { number: u64, points: u64 },
+}
+
+pub(super) struct Stage<W: Writer> {
+    pub writer: Arc<W>,
+    pub spool: Spool,
+    pub settings: Settings,
+    pub acks: AckSender,
+    pub metrics: Arc<Metrics>,
+    pub next_number: u64,
+    pending: Pending,
+    flight: Option<(Flight, JoinHandle<Result<(), WriteError>>)>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Time of the last spool I/O failure: spilling pauses for a while (readings stay unacked).
+    spool_failed: Option<Instant>,
+}
+
+impl<W: Writer> Stage<W> {
+    pub fn new(writer: W, spool: Spool, settings: Settings, acks: AckSender, metrics: Arc<Metrics>) -> Self {
+        let next_number = spool.last_number().map_or(0, |n| n + 1);
+        let backoff = settings.retry_initial;
+        Stage {
+            writer: Arc::new(writer),
+            spool,
+            settings,
+            acks,
+            metrics,
+            next_number,
+            pending: Pending::default(),
+            flight: None,
+            retry_at: None,
+            backoff,
+            spool_failed: None,
+        }
+    }
+
+    /// Runs until the pipeline closes the channel; what is still pending then goes to disk.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<Inbound>>) {
+        if !self.spool.is_empty() {
+            tracing::warn!(
+                batches = self.spool.len(),
+                points = self.spool.points(),
+                "time-series batches left on disk by an earlier run; replaying them first"
+            );
+        }
+        let mut open = true;
+        while open || self.flight.is_some() {
+            self.advance(open);
+            self.gauges();
+            let accepting = open && (self.pending.points as usize) < self.settings.batch_lines * 4;
+            let wake = self.next_wake();
+            tokio::select! {
+                m = rx.recv(), if accepting => match m {
+                    Some(batch) => self.add(batch),
+                    None => open = false,
+                },
+                r = async { (&mut self.flight.as_mut().expect("guarded").1).await }, if self.flight.is_some() => {
+                    let (flight, _) = self.flight.take().expect("guarded");
+                    self.landed(flight, r.unwrap_or_else(|e| Err(WriteError::Retry(e.to_string()))));
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        if self.pending.points > 0 {
+            let b = self.form();
+            self.spill(b);
+        }
+        self.gauges();
+    }
+
+    fn add(&mut self, batch: Vec<Inbound>) {
+        let p = &mut self.pending;
+        if p.since.is_none() {
+            p.since = Some(Instant::now());
+            p.created_ms = now_ms();
+        }
+        let tags: Vec<(&str, &str)> =
+            self.settings.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for m in batch {
+            let ts = m.reading.utc_ms().unwrap_or(m.received_ms) as i64;
+            let start = p.body.len();
+            match gridsentry_sensors::line_protocol::write_reading(&mut p.body, &m.reading, &tags, ts) {
+                Ok(()) => {
+                    p.body.push('\n');
+                    p.points += 1;
+                }
+                Err(e) => {
+                    p.body.truncate(start);
+                    tracing::error!(topic = %m.topic, error = ?e, "reading cannot be written as line protocol; not stored");
+                    self.metrics.series_rejected.fetch_add(1, Relaxed);
+                }
+            }
+            p.acks.push(m.ack);
+        }
+    }
+
+    /// Starts writes and spills whatever the state allows.
+    fn advance(&mut self, open: bool) {
+        let now = Instant::now();
+        let full = self.pending.points as usize >= self.settings.batch_lines;
+        let ripe = full || self.pending.since.is_some_and(|s| now >= s + self.settings.linger);
+        let spill_ok = self.spool_failed.is_none_or(|t| now >= t + self.settings.retry_max);
+        let due = self.retry_at.is_none_or(|t| now >= t);
+        if open && self.flight.is_none() && !self.spool.is_empty() && due {
+            match self.spool.oldest() {
+                Ok(Some((e, body))) => {
+                    self.launch(Flight::Spooled { number: e.number, points: e.points }, body.into())
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "reading the time-series spool failed");
+                    self.retry_at = Some(now + self.settings.retry_max);
+                }
+            }
+        }
+        if open && ripe && self.flight.is_none() && self.spool.is_empty() {
+            let b = self.form();
+            let body = b.body.clone();
+            self.launch(Flight::Fresh(b), body);
+        } else if ripe && spill_ok && (full || !self.spool.is_empty()) {
+            // Behind a write in flight with a full batch, or behind data already on disk.
+            let b = self.form();
+            self.spill(b);
+        }
+    }
+
+    fn form(&mut self) -> Batch {
+        let p = std::mem::take(&mut self.pending);
+        let number = self.next_number;
+        self.next_number += 1;
+        Batch { number, created_ms: p.created_ms, points: p.points, body: p.body.into(), acks: p.acks }
+    }
+
+    fn launch(&mut self, flight: Flight, body: Bytes) {
+        let w = self.writer.clone();
+        let task = tokio::spawn(async move { w.write(body).await });
+        self.flight = Some((flight, task));
+    }
+
+    fn landed(&mut self, flight: Flight, r: Result<(), WriteError>) {
+        let m = &self.metrics;
+        match (flight, r) {
+            (Flight::Fresh(b), Ok(())) => {
+                m.series_written.fetch_add(b.points, Relaxed);
+                self.ack(b.acks);
+            }
+            (Flight::Spooled { number, points }, Ok(())) => {
+                m.series_written.fetch_add(points, Relaxed);
+                m.series_replayed.fetch_add(points, Relaxed);
+                if let Err(e) = self.spool.remove(number) {
+                    tracing::error!(error = %e, "removing a replayed batch failed; it will be sent again");
+                }
+                self.backoff = self.settings.retry_initial;
+                if self.spool.is_empty() {
+                    tracing::info!("time-series replay complete; writing directly again");
+                }
+            }
+            (flight, Err(WriteError::Rejected(e))) => {
+                let (points, number) = match &flight {
+                    Flight::Fresh(b) => (b.points, None),
+                    Flight::Spooled { number, points } => (*points, Some(*number)),
+                };
+                tracing::error!(points, error = %e, "time-series server rejected a batch; its points are not stored");
+                m.series_rejected.fetch_add(points, Relaxed);
+                if let Some(n) = number {
+                    let _ = self.spool.remove(n);
+                }
+                if let Flight::Fresh(b) = flight {
+                    self.ack(b.acks);
+                }
+            }
+            (flight, Err(WriteError::Retry(e))) => {
+                m.series_write_errors.fetch_add(1, Relaxed);
+                let jitter = rand::random_range(0.5..1.0);
+                self.retry_at = Some(Instant::now() + self.backoff.mul_f64(jitter));
+                self.backoff = (self.backoff * 2).min(self.settings.retry_max);
+                if let Flight::Fresh(b) = flight {
+                    tracing::warn!(error = %e, points = b.points, "time-series write failed; spilling to disk");
+                    self.spill(b);
+                } else {
+                    tracing::warn!(error = %e, "time-series replay failed; retrying later");
+                }
+            }
+        }
+    }
+
+    /// Puts a batch on disk and acks it; on an I/O error it stays in memory, unacked.
+    fn spill(&mut self, b: Batch) {
+        match self.spool.push(b.number, b.created_ms, b.points, &b.body) {
+            Ok(dropped) => {
+                self.metrics.series_spilled.fetch_add(b.points, Relaxed);
+                self.metrics.series_spilled_bytes.fetch_add(b.body.len() as u64, Relaxed);
+                for d in dropped {
+                    self.metrics.series_dropped.fetch_add(d.points, Relaxed);
+                    tracing::error!(
+                        points = d.points,
+                        formed_ms = d.created_ms,
+                        max_mb = self.settings.spool_max_bytes >> 20,
+                        "time-series spool full: dropped its oldest batch (these points are lost)"
+                    );
+                }
+                self.spool_failed = None;
+                self.ack(b.acks);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "spilling to disk failed; readings stay unacknowledged");
+                self.spool_failed = Some(Instant::now());
+                // Back in front of what is pending now, keeping its acks (the broker holds them).
+                let rest = std::mem::take(&mut self.pending);
+                let mut body = String::from_utf8_lossy(&b.body).into_owned();
+                body.push_str(&rest.body);
+                let mut acks = b.acks;
+                acks.extend(rest.acks);
+                self.pending = Pending {
+                    body,
+                    points: b.points + rest.points,
+                    acks,
+                    since: Some(Instant::now()),
+                    created_ms: b.created_ms,
+                };
+            }
+        }
+    }
+
+    fn ack(&self, acks: Vec<Ack>) {
+        if !acks.is_empty() {
+            let _ = self.acks.send(acks);
+        }
+    }
+
+    /// The next time something may become possible. Called right after [`Self::advance`], so a
+    /// deadline already past is waiting on something else (a write in flight): not a reason to
+    /// wake.
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let linger = self.pending.since.map(|s| s + self.settings.linger);
+        let spill = self.spool_failed.map(|t| t + self.settings.retry_max);
+        let retry = self.retry_at.filter(|_| !self.spool.is_empty());
+        let next = [linger, spill, retry].into_iter().flatten().filter(|t| *t > now).min();
+        next.unwrap_or(now + Duration::from_secs(3600))
+    }
+
+    fn gauges(&self) {
+        let m = &self.metrics;
+        m.series_queue_batches.store(self.spool.len() as u64, Relaxed);
+        m.series_queue_points.store(self.spool.points() + self.pending.points, Relaxed);
+        m.series_queue_bytes.store(self.spool.bytes(), Relaxed);
+        let flight = match &self.flight {
+            Some((Flight::Fresh(b), _)) => Some(b.created_ms),
+            _ => None,
+        };
+        let pending = self.pending.since.map(|_| self.pending.created_ms);
+        let oldest = [flight, pending, self.spool.oldest_created_ms()].into_iter().flatten().min();
+        m.series_oldest_unsent_ms.store(oldest.unwrap_or(0), Relaxed);
+    }
+}

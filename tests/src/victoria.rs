@@ -1,0 +1,117 @@
+//! VictoriaMetrics (Debian `victoria-metrics`) as the time-series server: it accepts the
+//! InfluxDB v2 write API (`/api/v2/write`) that the influxdb2 crate speaks, and its export API
+//! reads back every sample.
+//!
+//! Started with `-dedup.minScrapeInterval=1ms`: two writes of the same series at the same
+//! millisecond keep one sample, which is what InfluxDB does (a point with the same series and
+//! timestamp overwrites). A replay after a crash may send a batch twice; this makes the test see
+//! what InfluxDB would store. `-retentionPeriod=100y` keeps readings with old event times.
+
+use crate::{free_port, wait_port};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+
+/// A victoria-metrics process with its own storage directory.
+pub struct Victoria {
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// One exported series: its labels (`__name__` is `{measurement}_{field}`) and samples.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// (timestamp ms, value), in time order.
+    pub samples: Vec<(i64, f64)>,
+}
+
+impl Victoria {
+    /// Starts it on a free port (fails loudly if it is not installed).
+    pub fn start() -> Victoria {
+        let mut v = Victoria { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        v.spawn();
+        v
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("victoria-metrics")
+            .arg(format!("-storageDataPath={}", self.dir.path().display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
+            .args(["-dedup.minScrapeInterval=1ms", "-retentionPeriod=100y", "-loggerLevel=ERROR"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("victoria-metrics must be installed (Debian package `victoria-metrics`; scripts/test installs it)");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+
+    /// Stops the server (SIGTERM). Not SIGKILL: VictoriaMetrics keeps the last second of
+    /// accepted samples in memory, and losing what a server acknowledged is not the outage under
+    /// test; the daemon only sees its writes fail, either way.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Every series whose name matches the regex `name` (after a flush, so that what was
+    /// written is searchable).
+    pub async fn export(&self, name: &str) -> Vec<Series> {
+        let c = reqwest::Client::new();
+        let flush = c.get(format!("{}/internal/force_flush", self.url())).send().await.unwrap();
+        assert!(flush.status().is_success());
+        let r = c
+            .get(format!("{}/api/v1/export", self.url()))
+            .query(&[("match[]", format!("{{__name__=~\"{name}\"}}")), ("start", "0".to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "export: {}", r.status());
+        let text = r.text().await.unwrap();
+        let mut out: Vec<Series> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let labels = v["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect();
+                let ts = v["timestamps"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap());
+                let vals = v["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN));
+                let mut samples: Vec<(i64, f64)> = ts.zip(vals).collect();
+                samples.sort_by_key(|s| s.0);
+                Series { labels, samples }
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}
+
+impl Drop for Victoria {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
