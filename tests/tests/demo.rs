@@ -1,13 +1,24 @@
 //! The README's first command: `gridsentry demo` tells the whole story on stdout, one JSON
-//! object per order transition. (Shortened to 40 s; the devices' timeline is wall-clock.)
+//! object per order transition, and (with `--influx-url`) stores every reading. (Shortened to
+//! 40 s; the devices' timeline is wall-clock.)
 
+use gridsentry_tests::victoria::Victoria;
 use std::collections::HashMap;
 use std::process::Command;
 
-#[test]
-fn demo_tells_the_story_in_json_lines() {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_gridsentry")).args(["demo", "--duration-s", "40"]).output().unwrap();
+/// The number before `marker` in `text`.
+fn number_before(text: &str, marker: &str) -> u64 {
+    let at = text.find(marker).unwrap_or_else(|| panic!("`{marker}` not in:\n{text}"));
+    text[..at].split_whitespace().last().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn demo_tells_the_story_in_json_lines() {
+    let vm = Victoria::start();
+    let out = Command::new(gridsentry_tests::binary())
+        .args(["demo", "--duration-s", "40", "--influx-url", &vm.url()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout
@@ -35,4 +46,12 @@ fn demo_tells_the_story_in_json_lines() {
     assert!(!by_rule.contains_key("heart-rate-low"), "a removed band is not a low heart rate");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
+
+    let applied = number_before(&stderr, "readings applied");
+    let written = number_before(&stderr, "points written to");
+    assert!(applied > 100, "{stderr}");
+    assert_eq!(written, applied, "every reading stored:\n{stderr}");
+    assert_eq!(number_before(&stderr, "waiting on disk"), 0);
+    let stored: usize = vm.export("(noise|hr|deform|rain|status)_seq").await.iter().map(|s| s.samples.len()).sum();
+    assert!(stored > 0 && stored as u64 <= written, "{stored} stored, {written} written");
 }
