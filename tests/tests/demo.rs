@@ -52,6 +52,7 @@ async fn demo_tells_the_story_in_json_lines() {
     assert!(applied > 100, "{stderr}");
     assert_eq!(written, applied, "every reading stored:\n{stderr}");
     assert_eq!(number_before(&stderr, "waiting on disk"), 0);
-    let stored: usize = vm.export("(noise|hr|deform|rain|status)_seq").await.iter().map(|s| s.samples.len()).sum();
+    let stored: usize =
+        vm.export("(noise|hr|deform|rain|status)_seq").await.iter().map(|s| s.samples.len()).sum();
     assert!(stored > 0 && stored as u64 <= written, "{stored} stored, {written} written");
 }
