@@ -118,6 +118,12 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         }
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
+    let field = crate::ingest::modbus::spawn(
+        &cfg.modbus.iter().map(|m| m.get_ref().clone()).collect::<Vec<_>>(),
+        inbound_tx.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let (acks, ingest) = mqtt::spawn(settings, inbound_tx, metrics.clone(), shutdown.clone());
     let (control, control_rx) = mpsc::unbounded_channel();
     let tuning = Tuning {
@@ -140,6 +146,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         .map_err(|e| AppError::Io("starting the pipeline thread", e))?;
 
     let mut tasks = vec![ingest];
+    tasks.extend(field);
     let backoff = o.backoff.unwrap_or_default();
     tasks.extend(deliver::spawn(
         endpoints,

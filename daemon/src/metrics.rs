@@ -14,6 +14,10 @@ pub struct Metrics {
     pub readings: [AtomicU64; 5],
     /// Messages dropped as malformed, by reason (topic or payload reason).
     pub malformed: Mutex<BTreeMap<String, u64>>,
+    /// Field-bus failures (Modbus, serial), by reason.
+    pub field_errors: Mutex<BTreeMap<String, u64>>,
+    /// Successful Modbus polls.
+    pub modbus_polls: AtomicU64,
     /// Readings already applied before (redelivered after a restart): acked, not re-applied.
     pub duplicates: AtomicU64,
     /// Readings older than one already applied for the same rule and subject.
@@ -63,6 +67,12 @@ impl Metrics {
         *m.entry(reason.to_string()).or_default() += 1;
     }
 
+    /// Counts a field-bus failure.
+    pub fn field_error(&self, reason: &str) {
+        let mut m = self.field_errors.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(reason.to_string()).or_default() += 1;
+    }
+
     /// Prometheus text format; `extra` adds gauges read at scrape time.
     pub fn render(&self, extra: &[(&str, &str, i64)]) -> String {
         let mut s = String::new();
@@ -79,7 +89,12 @@ impl Metrics {
         for (reason, n) in self.malformed.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(s, "gridsentry_malformed_total{{reason=\"{reason}\"}} {n}");
         }
+        let _ = writeln!(s, "# TYPE gridsentry_field_errors_total counter");
+        for (reason, n) in self.field_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(s, "gridsentry_field_errors_total{{reason=\"{reason}\"}} {n}");
+        }
         let plain = [
+            ("gridsentry_modbus_polls_total", &self.modbus_polls),
             ("gridsentry_duplicates_total", &self.duplicates),
             ("gridsentry_stale_total", &self.stale),
             ("gridsentry_batches_total", &self.batches),

@@ -103,3 +103,32 @@ fn influx_settings_are_checked() {
         ("gridsentry", "gridsentry", 5000, 20)
     );
 }
+
+#[test]
+fn modbus_devices_are_checked() {
+    let dev = |extra: &str| {
+        format!("[[modbus]]\nsite = \"slope\"\ndevice = \"ext-01\"\nkind = \"wire_extensometer\"\n{extra}\n")
+    };
+    assert!(parse("t.toml", &dev("tcp = \"10.0.0.5:502\"")).is_ok());
+    let e = err(&dev(""));
+    assert_eq!(e, "test.toml:1:1: modbus device `slope/ext-01`: give exactly one of tcp or rtu");
+    let e = err(&dev("tcp = \"10.0.0.5\""));
+    assert!(e.contains("is not host:port"), "{e}");
+    let e = err(&dev("tcp = \"h:502\"\nkind2 = 1"));
+    assert!(e.starts_with("test.toml:6:1: unknown field `kind2`"), "{e}");
+    let bus = |unit: u8, baud: u32| {
+        format!("[[modbus]]\nsite = \"s\"\ndevice = \"d{unit}{baud}\"\nkind = \"inclinometer\"\nrtu = \"/dev/ttyUSB0\"\nunit = {unit}\nbaud = {baud}\n")
+    };
+    assert!(parse("t.toml", &format!("{}{}", bus(1, 9600), bus(2, 9600))).is_ok());
+    let e = err(&format!("{}{}", bus(1, 9600), bus(2, 19200)));
+    assert!(e.starts_with("test.toml:8:1: ") && e.contains("other baud"), "{e}");
+    let e = err(&format!("{}{}", bus(1, 9600), bus(1, 9601)));
+    assert!(e.contains("other baud"), "{e}");
+    let mut t = dev("tcp = \"h:502\"");
+    t = t.replace("wire_extensometer", "seismograph");
+    assert!(
+        err(&t).contains("unknown kind `seismograph` (one of wire_extensometer, inclinometer"),
+        "{}",
+        err(&t)
+    );
+}

@@ -5,10 +5,13 @@
 //!   drops QoS 1 messages to a slow subscriber) and persistence on (sessions survive a restart).
 //! - [`Hooks`]: an HTTP webhook receiver that records every request, checks its HMAC signature
 //!   independently of the daemon's code, and can be told to fail or hang.
+//! - [`modbus::Station`]: simulated Modbus devices (tokio-modbus servers, TCP or RTU on a socat
+//!   pseudo-terminal pair).
 //! - [`victoria::Victoria`]: Debian's VictoriaMetrics as the InfluxDB-v2-write server.
 //! - [`config`]: a daemon config for these servers.
 
 pub mod daemon;
+pub mod modbus;
 pub mod victoria;
 
 use axum::body::Bytes;

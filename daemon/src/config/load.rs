@@ -69,6 +69,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     check_receivers(&config).map_err(|(span, m)| at(span, m))?;
+    for (i, m) in config.modbus.iter().enumerate() {
+        let before: Vec<_> = config.modbus[..i].iter().map(|b| b.get_ref()).collect();
+        m.get_ref().check(&before).map_err(|e| at(m.span(), e))?;
+    }
     if let Some(i) = &config.influx {
         check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
     }

@@ -4,9 +4,11 @@
 //! (an impossible rule points at its `[[rule]]` table). Secrets never sit in the file: tokens
 //! and webhook secrets name an environment variable or a file.
 
+mod field;
 mod load;
 mod secret;
 
+pub use field::ModbusDevice;
 pub use load::{load, parse, ConfigError};
 pub use secret::Secret;
 
@@ -32,6 +34,9 @@ pub struct Config {
     /// Service-level deadlines per colour.
     #[serde(default)]
     pub sla: SlaTable,
+    /// Polled Modbus devices.
+    #[serde(default, rename = "modbus")]
+    pub modbus: Vec<Spanned<ModbusDevice>>,
     /// Webhook receivers.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<Spanned<ReceiverConfig>>,

@@ -5,6 +5,7 @@
 //! messages are counted by reason, logged with their topic and acked at once (a broker must not
 //! redeliver them forever).
 
+pub mod modbus;
 pub mod mqtt;
 
 use gridsentry_sensors::{Reading, Topic};
