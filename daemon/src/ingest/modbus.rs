@@ -53,7 +53,9 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let boot = (now_ms() / 1000) as u32;
+    // A fresh boot id per start (sequence numbers restart at 0): the pipeline's (boot, seq)
+    // dedup must never take a restarted poller's readings for ones already applied.
+    let boot: u32 = rand::random();
     let mut buses: Vec<(Link, Vec<Polled>)> = Vec::new();
     for d in devices {
         let (Some(map), Ok(site), Ok(device)) =
