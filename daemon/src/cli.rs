@@ -148,10 +148,8 @@ pub async fn dispatch(args: Args) -> ExitCode {
                 token: influx_token.map(config::Secret::Value),
                 ..config::Influx::at(&url)
             });
-            if let Some(i) = &influx {
-                if let Err(e) = url::Url::parse(&i.url) {
-                    return fail(&format!("--influx-url `{}`: {e}", i.url));
-                }
+            if let Some(Err(e)) = influx.as_ref().map(|i| gridsentry::series::check_url(&i.url)) {
+                return fail(&format!("--influx-url: {e}"));
             }
             let opts = gridsentry::demo::Options {
                 duration: Duration::from_secs(duration_s),

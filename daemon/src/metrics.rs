@@ -63,14 +63,12 @@ pub struct Metrics {
 impl Metrics {
     /// Counts a dropped message.
     pub fn malformed(&self, reason: &str) {
-        let mut m = self.malformed.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry(reason.to_string()).or_default() += 1;
+        bump(&self.malformed, reason);
     }
 
     /// Counts a field-bus failure.
     pub fn field_error(&self, reason: &str) {
-        let mut m = self.field_errors.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry(reason.to_string()).or_default() += 1;
+        bump(&self.field_errors, reason);
     }
 
     /// Prometheus text format; `extra` adds gauges read at scrape time.
@@ -85,13 +83,14 @@ impl Metrics {
                 self.readings[i].load(Relaxed)
             );
         }
-        let _ = writeln!(s, "# TYPE gridsentry_malformed_total counter");
-        for (reason, n) in self.malformed.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "gridsentry_malformed_total{{reason=\"{reason}\"}} {n}");
-        }
-        let _ = writeln!(s, "# TYPE gridsentry_field_errors_total counter");
-        for (reason, n) in self.field_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "gridsentry_field_errors_total{{reason=\"{reason}\"}} {n}");
+        for (name, map) in [
+            ("gridsentry_malformed_total", &self.malformed),
+            ("gridsentry_field_errors_total", &self.field_errors),
+        ] {
+            let _ = writeln!(s, "# TYPE {name} counter");
+            for (reason, n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = writeln!(s, "{name}{{reason=\"{reason}\"}} {n}");
+            }
         }
         let plain = [
             ("gridsentry_modbus_polls_total", &self.modbus_polls),
@@ -139,4 +138,10 @@ impl Metrics {
         }
         s
     }
+}
+
+/// Adds one to `reason`'s count.
+fn bump(map: &Mutex<BTreeMap<String, u64>>, reason: &str) {
+    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    *m.entry(reason.to_string()).or_default() += 1;
 }

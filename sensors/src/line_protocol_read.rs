@@ -234,7 +234,7 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
                 dropped: int("dropped", u32::MAX as f64)?.unwrap_or(0),
             })
         }
-        _ => unreachable!("checked above"),
+        other => return Err(PointError::Measurement(other.to_string())),
     };
     Ok((ts, Reading { header, body }))
 }

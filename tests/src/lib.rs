@@ -45,6 +45,22 @@ pub fn wait_port(port: u16) {
     }
 }
 
+/// Stops a server process politely (SIGTERM, so it can save its state) and waits for it.
+pub fn terminate(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = c.wait();
+    }
+}
+
+/// Kills a server process (SIGKILL) and waits for it: what a test leaves behind when it ends.
+pub fn kill(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 /// A mosquitto process.
 pub struct Mosquitto {
     /// Its port.
@@ -118,19 +134,13 @@ impl Mosquitto {
 
     /// Stops the broker.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
+        terminate(&mut self.child);
     }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill(&mut self.child);
     }
 }
 

@@ -3,7 +3,7 @@
 //! answers for several unit ids with its own registers, and can be told to answer with an
 //! exception, to hang, or to answer late.
 
-use crate::free_port;
+use crate::{free_port, kill};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -171,7 +171,7 @@ pub struct Pty {
     pub daemon: std::path::PathBuf,
     /// The device's end.
     pub device: std::path::PathBuf,
-    child: Child,
+    child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
@@ -192,13 +192,12 @@ impl Pty {
             assert!(std::time::Instant::now() < deadline, "socat made no pty pair");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Pty { daemon, device, child, _dir: dir }
+        Pty { daemon, device, child: Some(child), _dir: dir }
     }
 }
 
 impl Drop for Pty {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
 }

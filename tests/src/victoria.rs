@@ -7,7 +7,7 @@
 //! timestamp overwrites). A replay after a crash may send a batch twice; this makes the test see
 //! what InfluxDB would store. `-retentionPeriod=100y` keeps readings with old event times.
 
-use crate::{free_port, wait_port};
+use crate::{free_port, kill, terminate, wait_port};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 
@@ -58,10 +58,7 @@ impl Victoria {
     /// accepted samples in memory, and losing what a server acknowledged is not the outage under
     /// test; the daemon only sees its writes fail, either way.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
+        terminate(&mut self.child);
     }
 
     /// Starts it again on the same port and storage.
@@ -109,9 +106,6 @@ impl Victoria {
 
 impl Drop for Victoria {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill(&mut self.child);
     }
 }

@@ -126,10 +126,10 @@ async fn late_replies_exceptions_and_garbage_are_counted_and_recovered() {
     d.wait(|_| errors(&d, "modbus_exception_illegal_data_address") >= 2).await;
     d.wait(|_| errors(&d, "modbus_garbled") + errors(&d, "modbus_io") >= 2).await;
     // After the late replies the connection was re-opened: the value read is the right one.
-    let (_, orders) = d.get("/api/v1/orders?open=true", Some(gridsentry_tests::TOKEN)).await;
     let mut red = None;
+    let mut orders = serde_json::Value::Null;
     for _ in 0..200 {
-        let (_, orders) = d.get("/api/v1/orders?open=true", Some(gridsentry_tests::TOKEN)).await;
+        (_, orders) = d.get("/api/v1/orders?open=true", Some(gridsentry_tests::TOKEN)).await;
         red = orders["orders"].as_array().unwrap().iter().find(|o| o["rule"] == "slope-disp").cloned();
         if red.is_some() {
             break;

@@ -108,10 +108,7 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
 }
 
 fn check_influx(i: &super::Influx) -> Result<(), String> {
-    match url::Url::parse(&i.url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
-        _ => return Err(format!("url `{}` is not an http:// or https:// URL", i.url)),
-    }
+    crate::series::check_url(&i.url)?;
     if i.batch_lines == 0 || i.timeout_ms == 0 || i.retry_initial_ms == 0 || i.spool_max_mb == 0 {
         return Err("batch_lines, timeout_ms, retry_initial_ms and spool_max_mb must be >= 1".into());
     }

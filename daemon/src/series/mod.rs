@@ -11,7 +11,7 @@ mod stage;
 mod writer;
 
 pub use spool::{Entry, Spool};
-pub use writer::{Influx, WriteError, Writer};
+pub use writer::{check_url, Influx, WriteError, Writer};
 
 use crate::ingest::{mqtt::AckSender, Inbound};
 use crate::metrics::Metrics;

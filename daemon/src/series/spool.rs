@@ -36,6 +36,7 @@ pub struct Spool {
     max_bytes: u64,
     entries: BTreeMap<u64, Entry>,
     bytes: u64,
+    points: u64,
 }
 
 impl Spool {
@@ -59,7 +60,8 @@ impl Spool {
             }
         }
         let bytes = entries.values().map(|e| e.bytes).sum();
-        Ok(Spool { dir: dir.to_path_buf(), max_bytes, entries, bytes })
+        let points = entries.values().map(|e| e.points).sum();
+        Ok(Spool { dir: dir.to_path_buf(), max_bytes, entries, bytes, points })
     }
 
     /// Highest batch number on disk (the next run continues after it).
@@ -93,6 +95,7 @@ impl Spool {
         fs::File::open(&self.dir)?.sync_all()?;
         self.entries.insert(number, Entry { number, created_ms, points, bytes });
         self.bytes += bytes;
+        self.points += points;
         Ok(dropped)
     }
 
@@ -110,6 +113,7 @@ impl Spool {
             _ => {}
         }
         self.bytes -= e.bytes;
+        self.points -= e.points;
         Ok(Some(e))
     }
 
@@ -130,7 +134,7 @@ impl Spool {
 
     /// Points waiting.
     pub fn points(&self) -> u64 {
-        self.entries.values().map(|e| e.points).sum()
+        self.points
     }
 
     /// Formation time of the oldest waiting batch.

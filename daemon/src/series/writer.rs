@@ -24,6 +24,14 @@ pub trait Writer: Send + Sync + 'static {
     fn write(&self, body: bytes::Bytes) -> impl Future<Output = Result<(), WriteError>> + Send;
 }
 
+/// `Ok` for an `http://` or `https://` URL with a host (the influxdb2 client panics on others).
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+        _ => Err(format!("url `{url}` is not an http:// or https:// URL")),
+    }
+}
+
 /// InfluxDB v2 (or anything speaking its write API, e.g. VictoriaMetrics).
 pub struct Influx {
     client: influxdb2::Client,
@@ -34,7 +42,7 @@ pub struct Influx {
 impl Influx {
     /// A client for `url` (e.g. `http://127.0.0.1:8086`); an empty token sends no header.
     pub fn new(url: &str, org: &str, bucket: &str, token: &str, timeout: Duration) -> Result<Influx, String> {
-        url::Url::parse(url).map_err(|e| format!("influx url `{url}`: {e}"))?;
+        check_url(url).map_err(|e| format!("influx {e}"))?;
         let client = influxdb2::ClientBuilder::new(url, org, token)
             .build()
             .map_err(|e| format!("influx client: {e}"))?;
