@@ -34,6 +34,7 @@ fn event(kind: EventKind, at: i64, late: bool) -> (Event, Option<String>) {
         late,
         summary: "sharp drop".into(),
         value: Some(50.0),
+        forecast: None,
     };
     (e, Some(r#"{"bpm":50}"#.into()))
 }
@@ -210,4 +211,46 @@ fn deadlines_run_from_when_the_order_was_raised_here_not_from_event_time() {
     commit(&mut s, vec![raise(Colour::Red, T - day)], T);
     assert!(s.sla_tick(T + 59_000).unwrap().is_empty());
     assert_eq!(states(&s.sla_tick(T + 60_000).unwrap()), vec![("escalated", "escalated")]);
+}
+
+#[test]
+fn a_forecast_rides_on_the_order_updates_silently_and_survives_an_old_database() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database of schema version 1 (before forecasts) is migrated in place.
+    drop(store(&dir));
+    {
+        let c = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        c.execute_batch(
+            "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
+             CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
+             INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
+             created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
+             0, 1, 1, 1, 1, 1, 1); PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut s = store(&dir);
+    let old = s.orders(&Filter::default()).unwrap();
+    assert_eq!((old[0].id, old[0].summary.as_str(), old[0].forecast), (7, "kept", None));
+    let forecast = |ms: u64| Some(gridsentry::rules::Forecast { failure_ms: ms, r2: 0.97, points: 12 });
+    let (mut e, ev) = event(EventKind::Escalate { colour: Colour::Orange, restate: true }, T + 1000, false);
+    e.forecast = forecast(T as u64 + 86_400_000);
+    e.summary = "tangent angle 82°".into();
+    let (mut f, fv) = event(EventKind::Forecast, T + 2000, false);
+    f.forecast = forecast(T as u64 + 80_000_000);
+    f.summary = "tangent angle 84°".into();
+    commit(&mut s, vec![raise(Colour::Yellow, T)], T);
+    let c = commit(&mut s, vec![(e, ev), (f, fv)], T + 2000);
+    assert_eq!(states(&c), vec![("escalated", "escalated"), ("forecast", "raised")]);
+    assert_eq!(c[0].summary, "tangent angle 82°", "restated, not appended");
+    assert_eq!(c[1].forecast.as_deref(), Some("2025-11-26T10:13:20Z"));
+    let order = &s.orders(&Filter { open: true, ..Filter::default() }).unwrap()[0];
+    assert_eq!((order.colour, order.summary.as_str()), (Colour::Orange, "tangent angle 84°"));
+    assert_eq!(order.forecast, forecast(T as u64 + 80_000_000));
+    // Raise and escalation page; the forecast update is recorded without paging.
+    let due = s.due_outbox(T + 3000, 10).unwrap();
+    assert_eq!(due.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+    let body: serde_json::Value = serde_json::from_str(&due[1].payload).unwrap();
+    assert_eq!(body["forecast"]["failure_at"], "2025-11-26T12:00:00Z");
+    assert_eq!(body["forecast"]["points"], 12);
 }

@@ -242,8 +242,8 @@ fn persisting_condition_steps_up_a_colour() {
         k,
         vec![
             (0, raise(Colour::Yellow)),
-            (300, EventKind::Escalate { colour: Colour::Orange }),
-            (900, EventKind::Escalate { colour: Colour::Red })
+            (300, EventKind::Escalate { colour: Colour::Orange, restate: false }),
+            (900, EventKind::Escalate { colour: Colour::Red, restate: false })
         ]
     );
 }

@@ -156,6 +156,8 @@ pub struct Order {
     pub seq: i64,
     /// Receiver tier notifications go to (raised by missed deadlines).
     pub tier: i64,
+    /// Forecast failure time of a slope order (latest).
+    pub forecast: Option<crate::rules::Forecast>,
 }
 
 /// One appended event of an order's history.

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
-                          opened_ms, updated_ms, seq, tier";
+                          opened_ms, updated_ms, seq, tier, forecast";
 
 pub(crate) fn load(
     conn: &Connection,
@@ -46,6 +46,7 @@ fn order_from_row(r: &Row<'_>) -> rusqlite::Result<Order> {
         updated_ms: r.get(11)?,
         seq: r.get(12)?,
         tier: r.get(13)?,
+        forecast: r.get::<_, Option<String>>(14)?.and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 

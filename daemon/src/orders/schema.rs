@@ -3,18 +3,25 @@
 
 use rusqlite::Connection;
 
-/// Schema version written to `user_version`.
-pub(crate) const VERSION: i64 = 1;
-
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version >= VERSION {
-        return Ok(());
+    if version < 1 {
+        create_v1(conn)?;
     }
+    if version < 2 {
+        // v2: the failure forecast of slope orders (JSON), shown with the order.
+        conn.execute_batch(
+            "BEGIN; ALTER TABLE orders ADD COLUMN forecast TEXT; PRAGMA user_version = 2; COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
+fn create_v1(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "BEGIN;
         CREATE TABLE orders (

@@ -74,6 +74,9 @@ pub struct Change {
     pub at: String,
     /// The order's summary (or, for escalations and reminders, why).
     pub summary: String,
+    /// Forecast failure time (slope orders), RFC 3339 UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<String>,
 }
 
 /// Order list filter.

@@ -37,9 +37,18 @@ pub(crate) fn on_rule_event(
             order.late = false;
             (order, "confirmed", e.summary.as_str(), true)
         }
-        (EventKind::Escalate { colour }, Some(mut order)) => {
+        (EventKind::Escalate { colour, restate }, Some(mut order)) => {
             order.colour = order.colour.max(colour);
+            if restate {
+                order.summary.clone_from(&e.summary);
+            }
+            order.forecast = e.forecast.or(order.forecast);
             (order, "escalated", e.summary.as_str(), !e.late)
+        }
+        (EventKind::Forecast, Some(mut order)) => {
+            order.forecast = e.forecast;
+            order.summary.clone_from(&e.summary);
+            (order, "forecast", e.summary.as_str(), false)
         }
         (EventKind::Clear, Some(mut order)) if order.colour == Colour::Red => {
             order.active = false;
@@ -74,8 +83,9 @@ fn insert(
     let at = e.at_ms as i64;
     tx.execute(
         "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-         updated_ms, seq, last_notice_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9)",
-        params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms],
+         updated_ms, seq, last_notice_ms, forecast) VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10)",
+        params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms,
+            e.forecast.map(|f| serde_json::json!(f).to_string())],
     )?;
     load(tx, "id = ?1", params![tx.last_insert_rowid()])?
         .ok_or_else(|| StoreError::Corrupt("inserted order vanished".into()))
@@ -123,7 +133,8 @@ pub(crate) fn record(
     let notice = if notify { now_ms } else { -1 };
     tx.execute(
         "UPDATE orders SET colour = ?2, state = ?3, late = ?4, active = ?5, updated_ms = ?6, seq = ?7, tier = ?8,
-         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10 WHERE id = ?1",
+         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10, forecast = ?11
+         WHERE id = ?1",
         params![
             order.id,
             order.colour.as_str(),
@@ -134,7 +145,8 @@ pub(crate) fn record(
             order.seq,
             order.tier,
             notice,
-            order.summary
+            order.summary,
+            order.forecast.map(|f| serde_json::json!(f).to_string()),
         ],
     )?;
     let change = change(order, kind, why, at_ms);
@@ -158,7 +170,7 @@ fn route(receivers: &[Receiver], tier: i64) -> impl Iterator<Item = &Receiver> {
 
 fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
     let state = if kind == "escalated" { "escalated".to_string() } else { order.state.as_str().to_string() };
-    let summary = if matches!(kind, "escalated" | "reminder") {
+    let summary = if matches!(kind, "escalated" | "reminder") && why != order.summary {
         format!("{}: {why}", order.summary)
     } else {
         order.summary.clone()
@@ -175,6 +187,7 @@ fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
         event: kind.to_string(),
         at: rfc3339(at_ms),
         summary,
+        forecast: order.forecast.map(|f| rfc3339(f.failure_ms as i64)),
     }
 }
 

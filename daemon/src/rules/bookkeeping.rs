@@ -2,7 +2,9 @@
 //! colour steps, late raises and their confirmation.
 
 use super::condition::{self, Signal};
-use super::config::{Condition, RuleConfig};
+use super::config::{Colour, Condition, RuleConfig};
+use super::landslide;
+use super::slope::Forecast;
 use super::state::{Edge, Open, Subject, SubjectState};
 use super::{Event, EventKind, MS};
 use gridsentry_sensors::{Body, DeviceState, Reading};
@@ -41,6 +43,7 @@ pub(crate) fn no_data_message(
 }
 
 /// One rule looking at one subject.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub(crate) id: &'a Arc<str>,
     pub(crate) cfg: &'a RuleConfig,
@@ -51,23 +54,73 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn step(&self, st: &mut SubjectState, at: u64, sig: Signal, out: &mut Vec<Event>) {
         let (for_s, clear_for_s) = timing(&self.cfg.condition);
-        if let (Some(open), false) = (st.open, self.late) {
-            if open.late {
-                st.open = Some(Open { late: false, ..open });
-                out.push(self.event(
-                    at,
-                    EventKind::Confirm,
-                    false,
-                    "still active on live data".into(),
-                    sig.value,
-                ));
-            }
-        }
+        self.confirm_if_live(st, at, sig.value, out);
         match st.debounce(at, sig.trigger, sig.release, for_s * MS, clear_for_s * MS) {
             Some(edge) => self.transition(st, at, edge, sig.value, out),
             None => self.end_flapping(st, at, out),
         }
         self.escalate(st, at, out);
+    }
+
+    /// A live reading finds a condition raised from backfill still active: page now.
+    pub(crate) fn confirm_if_live(
+        &self,
+        st: &mut SubjectState,
+        at: u64,
+        v: Option<f64>,
+        out: &mut Vec<Event>,
+    ) {
+        if let (Some(open), false) = (st.open, self.late) {
+            if open.late {
+                st.open = Some(Open { late: false, ..open });
+                out.push(self.event(at, EventKind::Confirm, false, "still active on live data".into(), v));
+            }
+        }
+    }
+
+    /// Multi-level conditions: opens the order at `target`, escalates it when `target` is
+    /// higher, clears it when there is no level any more; a moved forecast is recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn level(
+        &self,
+        st: &mut SubjectState,
+        at: u64,
+        target: Option<Colour>,
+        summary: String,
+        v: Option<f64>,
+        forecast: Option<Forecast>,
+        out: &mut Vec<Event>,
+    ) {
+        let last = st.slope.as_ref().and_then(|s| s.forecast);
+        let moved = forecast.is_some_and(|f| landslide::forecast_moved(last, f, at));
+        let late = self.late || st.open.is_some_and(|o| o.late);
+        let sent = match (target, st.open) {
+            (None, Some(_)) => {
+                self.clear(st, at, format!("back to normal: {summary}"), out);
+                if let Some(s) = st.slope.as_mut() {
+                    s.forecast = None;
+                }
+                return;
+            }
+            (None, None) => return,
+            (Some(colour), None) => {
+                st.open = Some(Open { since_ms: at, colour, late: self.late });
+                Some(self.event(at, EventKind::Raise { colour, flapping: false }, self.late, summary, v))
+            }
+            (Some(colour), Some(open)) if colour > open.colour => {
+                st.open = Some(Open { colour, ..open });
+                Some(self.event(at, EventKind::Escalate { colour, restate: true }, late, summary, v))
+            }
+            (Some(_), Some(_)) if moved => Some(self.event(at, EventKind::Forecast, late, summary, v)),
+            (Some(_), Some(_)) => None,
+        };
+        if let Some(mut e) = sent {
+            e.forecast = forecast;
+            out.push(e);
+            if let (Some(s), Some(f)) = (st.slope.as_mut(), forecast) {
+                s.forecast = Some(f);
+            }
+        }
     }
 
     fn transition(
@@ -120,7 +173,13 @@ impl Ctx<'_> {
         if let (Some(colour), Some(open)) = (st.due_colour(at, &self.cfg.escalate), st.open) {
             st.open = Some(Open { colour, ..open });
             let summary = format!("still active after {} s", at.saturating_sub(open.since_ms) / MS);
-            out.push(self.event(at, EventKind::Escalate { colour }, open.late, summary, None));
+            out.push(self.event(
+                at,
+                EventKind::Escalate { colour, restate: false },
+                open.late,
+                summary,
+                None,
+            ));
         }
     }
 
@@ -162,14 +221,22 @@ impl Ctx<'_> {
         ));
     }
 
-    fn clear(&self, st: &mut SubjectState, at: u64, summary: String, out: &mut Vec<Event>) {
+    pub(crate) fn clear(&self, st: &mut SubjectState, at: u64, summary: String, out: &mut Vec<Event>) {
         let late = st.open.is_some_and(|o| o.late);
         st.open = None;
         out.push(self.event(at, EventKind::Clear, late, summary, None));
     }
 
-    fn event(&self, at: u64, kind: EventKind, late: bool, summary: String, value: Option<f64>) -> Event {
-        Event { rule: self.id.clone(), subject: self.subj.clone(), at_ms: at, kind, late, summary, value }
+    pub(crate) fn event(
+        &self,
+        at: u64,
+        kind: EventKind,
+        late: bool,
+        summary: String,
+        value: Option<f64>,
+    ) -> Event {
+        let (rule, subject) = (self.id.clone(), self.subj.clone());
+        Event { rule, subject, at_ms: at, kind, late, summary, value, forecast: None }
     }
 }
 
@@ -179,6 +246,7 @@ fn timing(c: &Condition) -> (u64, u64) {
         Condition::HrDrop(d) => (0, d.clear_for_s),
         Condition::HrLow(l) => (l.for_s, l.clear_for_s),
         Condition::BandRemoved(b) => (b.for_s, 0),
-        Condition::NoData(_) => (0, 0),
+        Condition::NoData(_) | Condition::TangentAngle(_) => (0, 0),
+        Condition::Rainfall(r) => (0, r.clear_for_s),
     }
 }

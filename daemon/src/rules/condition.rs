@@ -127,6 +127,8 @@ pub(crate) fn describe(cond: &Condition, value: Option<f64>, flapping: bool) -> 
         Condition::HrLow(l) => format!("heart rate below {} bpm while worn{v}", l.below_bpm),
         Condition::BandRemoved(_) => "wristband taken off (no skin contact)".to_string(),
         Condition::NoData(n) => format!("no {} data", n.stream),
+        Condition::TangentAngle(t) => format!("{} accelerating", t.field),
+        Condition::Rainfall(r) => format!("rain over {} s above {} mm{v}", r.window_s, r.above_mm),
     };
     match flapping {
         true => format!("flapping: {what}"),

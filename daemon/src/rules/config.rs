@@ -84,6 +84,10 @@ pub enum Condition {
     BandRemoved(BandRemoved),
     /// A device stops sending a stream, or its gateway says it is offline.
     NoData(NoData),
+    /// Slope deformation: improved tangent angle levels with a failure-time forecast.
+    TangentAngle(TangentAngle),
+    /// Rain over a window from a cumulative rain gauge.
+    Rainfall(Rainfall),
 }
 
 /// `above` (or `below`) the limit for `for_s` raises; `clear` for `clear_for_s` clears.
@@ -196,4 +200,89 @@ fn sixty() -> u64 {
 
 fn thirty() -> u64 {
     30
+}
+
+/// Improved tangent angle of a displacement channel (Xu Qiang 2009): α = arctan(v / v_c).
+/// `colour` of the rule is the lowest level that opens an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TangentAngle {
+    /// Displacement channel of the deform stream (`disp_mm`, `disp_e_mm`, `crack_mm`, ...).
+    #[serde(default = "disp_mm")]
+    pub field: String,
+    /// Steady-creep velocity v_c, mm/day. Absent: learnt from the first `baseline_s` of data.
+    #[serde(default)]
+    pub creep_mm_per_day: Option<f64>,
+    /// Baseline window for learning v_c, seconds (default 7 days).
+    #[serde(default = "week")]
+    pub baseline_s: u64,
+    /// Floor of v_c, mm/day: a quiet slope's noise must not look like acceleration.
+    #[serde(default = "one")]
+    pub min_creep_mm_per_day: f64,
+    /// Velocity smoothing: least-squares slope over this trailing window, seconds.
+    #[serde(default = "six_hours")]
+    pub velocity_window_s: u64,
+    /// Angle thresholds, degrees: blue, yellow, orange, red. Steady creep sits at 45° by
+    /// construction, so the defaults put it inside blue (40–50°) rather than on the blue/yellow
+    /// edge (Xu Qiang's 45°), where measurement noise would open and close yellow orders.
+    #[serde(default = "angles")]
+    pub levels_deg: [f64; 4],
+    /// A level holds when it (or higher) appears in `hold[0]` of the last `hold[1]` evaluations.
+    #[serde(default = "three_of_five")]
+    pub hold: [u8; 2],
+    /// Inverse-velocity points needed for a forecast.
+    #[serde(default = "ten")]
+    pub forecast_min_points: u32,
+    /// Stations of the same site (this rule) at orange or above needed before red; a site with
+    /// fewer stations needs all of them.
+    #[serde(default = "one_u8")]
+    pub corroborate: u8,
+}
+
+/// Rain in the last `window_s` (from a cumulative gauge) above `above_mm` raises; below
+/// `clear_mm` for `clear_for_s` clears.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rainfall {
+    /// Window, seconds (e.g. 86400 for 24 h rain).
+    pub window_s: u64,
+    /// Raise above this many mm in the window.
+    pub above_mm: f64,
+    /// Clear below this many mm in the window.
+    pub clear_mm: f64,
+    /// Seconds below `clear_mm` before clearing.
+    #[serde(default)]
+    pub clear_for_s: u64,
+}
+
+fn disp_mm() -> String {
+    "disp_mm".into()
+}
+
+fn week() -> u64 {
+    7 * 86_400
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn six_hours() -> u64 {
+    6 * 3600
+}
+
+fn angles() -> [f64; 4] {
+    [40.0, 50.0, 80.0, 85.0]
+}
+
+fn three_of_five() -> [u8; 2] {
+    [3, 5]
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn one_u8() -> u8 {
+    1
 }

@@ -4,6 +4,7 @@
 use super::bookkeeping::{no_data_message, Ctx};
 use super::condition::{self, Signal};
 use super::config::{Condition, RuleConfig};
+use super::landslide;
 use super::state::{Subject, SubjectState};
 use super::validate::validate;
 use super::{subject, Event, MS};
@@ -95,6 +96,11 @@ impl Engine {
                 no_data_message(&rule.id, &rule.cfg, st, &subj, r, received_ms, out);
             } else if at < st.last_ms {
                 stats.stale += 1;
+            } else if let Condition::TangentAngle(t) = &rule.cfg.condition {
+                st.last_ms = at;
+                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
+                landslide::tangent(&ctx, t, &mut rule.states, r, at, out);
+                continue;
             } else {
                 st.last_ms = at;
                 if let Some(sig) = signal(&rule.cfg.condition, st, r, at, tz) {
@@ -172,6 +178,8 @@ fn applies(cfg: &RuleConfig, r: &Reading) -> bool {
         Condition::Threshold(t) => t.stream == stream,
         Condition::HrDrop(_) | Condition::HrLow(_) | Condition::BandRemoved(_) => stream == Stream::Hr,
         Condition::NoData(n) => n.stream == stream || stream == Stream::Status,
+        Condition::TangentAngle(_) => stream == Stream::Deform,
+        Condition::Rainfall(_) => stream == Stream::Rain,
     };
     wanted && site_matches(&cfg.sites, r.header.site.as_str())
 }
@@ -206,6 +214,7 @@ fn signal(cond: &Condition, st: &mut SubjectState, r: &Reading, at: u64, tz: &Ti
             let off = hr?.contact == gridsentry_sensors::Contact::NotDetected;
             Some(Signal { trigger: off, release: !off, value: None })
         }
-        Condition::NoData(_) => None,
+        Condition::Rainfall(c) => landslide::rainfall(c, st, r, at),
+        Condition::NoData(_) | Condition::TangentAngle(_) => None,
     }
 }

@@ -15,13 +15,18 @@ mod bookkeeping;
 mod condition;
 mod config;
 mod engine;
+mod landslide;
+pub mod slope;
 mod state;
 mod validate;
 
 pub use config::{
-    BandRemoved, Colour, Condition, FlapConfig, HrDrop, HrLow, Night, NoData, RuleConfig, Step, Threshold,
+    BandRemoved, Colour, Condition, FlapConfig, HrDrop, HrLow, Night, NoData, Rainfall, RuleConfig, Step,
+    TangentAngle, Threshold,
 };
 pub use engine::{Engine, RuleError, Stats};
+pub use landslide::{RainState, SlopeState};
+pub use slope::Forecast;
 pub use state::{Subject, SubjectState};
 
 use gridsentry_sensors::Id;
@@ -44,6 +49,8 @@ pub struct Event {
     pub summary: String,
     /// The value that caused it, when there is one.
     pub value: Option<f64>,
+    /// Forecast failure time (tangent-angle rules), put on the order.
+    pub forecast: Option<Forecast>,
 }
 
 /// The kinds of rule events.
@@ -62,9 +69,14 @@ pub enum EventKind {
     Escalate {
         /// The new colour.
         colour: Colour,
+        /// The event's summary replaces the order's (multi-level rules describe the new level);
+        /// otherwise it is the reason appended to it.
+        restate: bool,
     },
     /// The condition ended (cleared level held for `clear_for_s`).
     Clear,
+    /// A new failure-time forecast for the open order (recorded, not paged).
+    Forecast,
 }
 
 /// Milliseconds in a second.

@@ -83,6 +83,12 @@ pub struct SubjectState {
     /// The device's last will said offline (no-data rules).
     #[serde(default)]
     pub offline: bool,
+    /// Tangent-angle rules: displacement history, levels, forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slope: Option<Box<super::landslide::SlopeState>>,
+    /// Rainfall rules: the gauge's last total and the increments of the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rain: Option<Box<super::landslide::RainState>>,
     /// Changed since last persisted.
     #[serde(skip)]
     pub(crate) dirty: bool,

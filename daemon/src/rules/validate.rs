@@ -49,6 +49,33 @@ pub(crate) fn validate(c: &RuleConfig) -> Result<(), RuleError> {
         Condition::NoData(n) if n.silent_s == 0 || n.stream == Stream::Status => {
             return err("no_data needs silent_s > 0 and a data stream");
         }
+        Condition::TangentAngle(t) => {
+            if !condition::known_field(Stream::Deform, &t.field) || t.field == "rain_cum_mm" {
+                return err(&format!("deform stream has no displacement field `{}`", t.field));
+            }
+            let positive = |v: f64| v.is_finite() && v > 0.0;
+            if !t.creep_mm_per_day.is_none_or(positive) || !positive(t.min_creep_mm_per_day) {
+                return err("creep_mm_per_day and min_creep_mm_per_day must be > 0");
+            }
+            if t.velocity_window_s == 0 || (t.creep_mm_per_day.is_none() && t.baseline_s == 0) {
+                return err("velocity_window_s (and baseline_s without creep_mm_per_day) must be > 0");
+            }
+            if !t.levels_deg.windows(2).all(|w| w[0] < w[1])
+                || t.levels_deg[0] <= 0.0
+                || t.levels_deg[3] >= 90.0
+            {
+                return err("levels_deg must rise strictly within (0, 90)");
+            }
+            if t.hold[0] == 0 || t.hold[0] > t.hold[1] {
+                return err("hold = [k, n] needs 1 <= k <= n");
+            }
+            if t.forecast_min_points < 3 {
+                return err("forecast_min_points must be at least 3");
+            }
+        }
+        Condition::Rainfall(r) if r.window_s == 0 || !(0.0..=r.above_mm).contains(&r.clear_mm) => {
+            return err("rainfall needs window_s > 0 and 0 <= clear_mm <= above_mm");
+        }
         _ => {}
     }
     Ok(())

@@ -1,0 +1,299 @@
+//! Landslide rules: tangent-angle levels with a failure forecast, and windowed rainfall.
+//!
+//! Why the tangent-angle rule does its own bookkeeping instead of the shared debounce: it has
+//! four levels, not an on/off condition. Each reading is one evaluation (a level from the
+//! angle); the level that holds is the highest one seen (or exceeded) in `hold[0]` of the last
+//! `hold[1]` evaluations, so one noisy GNSS epoch neither raises nor clears. Rising levels open
+//! or escalate the order; falling back to nothing clears it (red stays latched in the store).
+//!
+//! Corroboration: red needs `corroborate` stations of the same site at orange or above. Until
+//! then the order stays orange with the reason in its summary, and it goes red the moment a
+//! second station confirms — a red is delayed by corroboration, never dropped.
+
+use super::bookkeeping::Ctx;
+use super::condition::{field_value, Signal};
+use super::config::{Colour, Rainfall, TangentAngle};
+use super::slope::{self, Forecast, DAY_MS};
+use super::state::{Subject, SubjectState};
+use super::{Event, EventKind, MS};
+use gridsentry_sensors::{Body, ChannelKind, Reading};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// What a tangent-angle rule remembers about one station.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlopeState {
+    /// `(event ms, displacement)` within the velocity window.
+    pub points: VecDeque<(u64, f64)>,
+    /// Running least-squares sums while v_c is being learnt.
+    pub baseline: Option<Baseline>,
+    /// v_c learnt from the baseline window, mm/day.
+    pub creep: Option<f64>,
+    /// Levels of the last evaluations (0 none, 1 blue .. 4 red), newest last.
+    pub recent: VecDeque<u8>,
+    /// The level that holds (before corroboration).
+    pub held: u8,
+    /// Held red, shown as orange until other stations corroborate.
+    pub capped: bool,
+    /// `(event ms, 1/v in day/mm)` since acceleration began.
+    pub inverse: VecDeque<(u64, f64)>,
+    /// The forecast last put on the order.
+    pub forecast: Option<Forecast>,
+    /// Last angle, degrees, and smoothed velocity, mm/day (for summaries and the console).
+    pub angle: f64,
+    /// Last smoothed velocity, mm/day.
+    pub velocity: f64,
+}
+
+/// Least-squares sums of displacement over days since `t_first`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    t_first: u64,
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+impl Baseline {
+    fn add(&mut self, t: u64, y: f64) {
+        let x = t.saturating_sub(self.t_first) as f64 / DAY_MS;
+        (self.n, self.sx, self.sy) = (self.n + 1.0, self.sx + x, self.sy + y);
+        (self.sxx, self.sxy) = (self.sxx + x * x, self.sxy + x * y);
+    }
+
+    fn velocity(&self) -> Option<f64> {
+        let d = self.n * self.sxx - self.sx * self.sx;
+        (self.n >= 3.0 && d > 0.0).then(|| (self.n * self.sxy - self.sx * self.sy) / d)
+    }
+}
+
+/// What a rainfall rule remembers: the gauge's last total and recent increments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RainState {
+    /// Last cumulative total, mm.
+    pub total: Option<f64>,
+    /// `(event ms, mm)` increments inside the window.
+    pub increments: VecDeque<(u64, f64)>,
+}
+
+const POINTS_MAX: usize = 2048;
+const INVERSE_MAX: usize = 256;
+
+/// Rain in the window ending at `at`, from a cumulative gauge. A total lower than the last one
+/// is a counter reset (gauge restarted or emptied): the new total counts as rain since then.
+pub(crate) fn rainfall(c: &Rainfall, st: &mut SubjectState, r: &Reading, at: u64) -> Option<Signal> {
+    let Body::Rain(d) = &r.body else { return None };
+    let total = d.get(ChannelKind::RainCumulativeMm)?;
+    let rs = st.rain.get_or_insert_with(Default::default);
+    let step = match rs.total {
+        Some(last) if total >= last => total - last,
+        Some(_) => total.max(0.0),
+        None => 0.0,
+    };
+    rs.total = Some(total);
+    if step > 0.0 {
+        if rs.increments.len() == POINTS_MAX {
+            rs.increments.pop_front();
+        }
+        rs.increments.push_back((at, step));
+    }
+    let horizon = at.saturating_sub(c.window_s * MS);
+    while rs.increments.front().is_some_and(|&(t, _)| t <= horizon) {
+        rs.increments.pop_front();
+    }
+    let sum: f64 = rs.increments.iter().map(|&(_, mm)| mm).sum();
+    st.dirty = true;
+    Some(Signal { trigger: sum > c.above_mm, release: sum < c.clear_mm, value: Some(sum) })
+}
+
+/// One evaluation of a station: the level it gives and what goes on the order.
+struct Verdict {
+    held: u8,
+    angle: f64,
+    velocity: f64,
+    creep: f64,
+}
+
+/// Applies one reading of `subj` to a tangent-angle rule (the caller checked ordering).
+pub(crate) fn tangent(
+    ctx: &Ctx<'_>,
+    t: &TangentAngle,
+    states: &mut HashMap<Subject, SubjectState>,
+    r: &Reading,
+    at: u64,
+    out: &mut Vec<Event>,
+) {
+    let Some(value) = field_value(&r.body, &t.field) else { return };
+    let subj = ctx.subj;
+    let Some(st) = states.get_mut(subj) else { return };
+    let Some(v) = evaluate(t, st, at, value) else { return };
+    let stations = Stations::at(states, subj);
+    let Some(st) = states.get_mut(subj) else { return };
+    let slope = st.slope.get_or_insert_with(Default::default);
+    let needed = usize::from(t.corroborate.max(1)).min(stations.total);
+    let was_capped = slope.capped;
+    slope.capped = v.held == 4 && stations.orange_or_above_besides + 1 < needed;
+    let (capped, level) = (slope.capped, if slope.capped { 3 } else { v.held });
+    let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
+    let summary = describe(&v, forecast, capped, needed);
+    ctx.confirm_if_live(st, at, Some(v.angle), out);
+    let target = colour(level).filter(|&c| c >= ctx.cfg.colour);
+    let before = out.len();
+    ctx.level(st, at, target, summary.clone(), Some(v.angle), forecast, out);
+    if capped && !was_capped && out.len() == before {
+        // The open order is already orange: people must still hear that a red level was
+        // reached and what it waits for (re-sent as an escalation that restates the summary).
+        if let Some(open) = st.open {
+            let kind = EventKind::Escalate { colour: open.colour, restate: true };
+            let mut e = ctx.event(at, kind, ctx.late || open.late, summary, Some(v.angle));
+            e.forecast = forecast;
+            out.push(e);
+        }
+    }
+    if v.held >= 3 {
+        promote_peers(ctx, t, states, at, out);
+    }
+}
+
+/// Updates the station's history and returns the held level, or `None` while there is not yet
+/// enough data (v_c still being learnt, velocity window not yet half full).
+fn evaluate(t: &TangentAngle, st: &mut SubjectState, at: u64, value: f64) -> Option<Verdict> {
+    st.dirty = true;
+    let s = st.slope.get_or_insert_with(Default::default);
+    if s.points.len() == POINTS_MAX {
+        s.points.pop_front();
+    }
+    s.points.push_back((at, value));
+    let horizon = at.saturating_sub(t.velocity_window_s * MS);
+    while s.points.front().is_some_and(|&(p, _)| p < horizon) {
+        s.points.pop_front();
+    }
+    let creep = match (t.creep_mm_per_day, s.creep) {
+        (Some(c), _) | (None, Some(c)) => c,
+        (None, None) => {
+            let b = s.baseline.get_or_insert(Baseline { t_first: at, ..Baseline::default() });
+            b.add(at, value);
+            if at.saturating_sub(b.t_first) < t.baseline_s * MS {
+                return None;
+            }
+            let learnt = b.velocity().unwrap_or(0.0).max(t.min_creep_mm_per_day);
+            (s.creep, s.baseline) = (Some(learnt), None);
+            learnt
+        }
+    }
+    .max(t.min_creep_mm_per_day);
+    let span = s.points.back()?.0 - s.points.front()?.0;
+    if span * 2 < t.velocity_window_s * MS {
+        return None;
+    }
+    let line = slope::fit(s.points.iter().copied())?;
+    let angle = slope::tangent_angle(line.per_day, creep);
+    let level = t.levels_deg.iter().filter(|&&l| angle >= l).count() as u8;
+    if s.recent.len() >= usize::from(t.hold[1].max(1)) {
+        s.recent.pop_front();
+    }
+    s.recent.push_back(level);
+    let held =
+        (1..=4).rev().find(|&l| s.recent.iter().filter(|&&e| e >= l).count() >= usize::from(t.hold[0]));
+    s.held = held.unwrap_or(0);
+    // Accelerating (beyond steady creep): collect inverse velocities for the forecast.
+    if angle >= t.levels_deg[1] && line.per_day > 0.0 {
+        if s.inverse.len() == INVERSE_MAX {
+            s.inverse.pop_front();
+        }
+        s.inverse.push_back((line.t0 as u64, 1.0 / line.per_day));
+    } else if angle < t.levels_deg[0] {
+        s.inverse.clear();
+    }
+    (s.angle, s.velocity) = (angle, line.per_day);
+    Some(Verdict { held: s.held, angle, velocity: line.per_day, creep })
+}
+
+/// Stations of one site under one rule.
+struct Stations {
+    total: usize,
+    orange_or_above_besides: usize,
+}
+
+impl Stations {
+    fn at(states: &HashMap<Subject, SubjectState>, subj: &Subject) -> Stations {
+        let site = states.iter().filter(|(s, st)| s.site == subj.site && st.slope.is_some());
+        let (mut total, mut orange) = (0, 0);
+        for (s, st) in site {
+            total += 1;
+            orange += usize::from(s != subj && st.slope.as_ref().is_some_and(|sl| sl.held >= 3));
+        }
+        Stations { total: total.max(1), orange_or_above_besides: orange }
+    }
+}
+
+/// A station at orange or above may be the corroboration a capped red elsewhere waits for.
+fn promote_peers(
+    ctx: &Ctx<'_>,
+    t: &TangentAngle,
+    states: &mut HashMap<Subject, SubjectState>,
+    at: u64,
+    out: &mut Vec<Event>,
+) {
+    let capped: Vec<Subject> = states
+        .iter()
+        .filter(|(s, _)| *s != ctx.subj && s.site == ctx.subj.site)
+        .filter(|(_, st)| st.slope.as_ref().is_some_and(|sl| sl.capped))
+        .map(|(s, _)| s.clone())
+        .collect();
+    for peer in capped {
+        let stations = Stations::at(states, &peer);
+        let needed = usize::from(t.corroborate.max(1)).min(stations.total);
+        if stations.orange_or_above_besides + 1 < needed {
+            continue;
+        }
+        let Some(st) = states.get_mut(&peer) else { continue };
+        let Some(slope) = st.slope.as_mut() else { continue };
+        slope.capped = false;
+        let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
+        let why = format!("red confirmed by {} stations of the site", stations.orange_or_above_besides + 1);
+        let peer_ctx = Ctx { subj: &peer, ..*ctx };
+        peer_ctx.level(st, at, Some(Colour::Red), why, None, forecast, out);
+        st.dirty = true;
+    }
+}
+
+fn colour(level: u8) -> Option<Colour> {
+    match level {
+        1 => Some(Colour::Blue),
+        2 => Some(Colour::Yellow),
+        3 => Some(Colour::Orange),
+        4 => Some(Colour::Red),
+        _ => None,
+    }
+}
+
+fn describe(v: &Verdict, f: Option<Forecast>, capped: bool, needed: usize) -> String {
+    let mut s = format!("tangent angle {:.1}° (v {:.2} mm/d, v_c {:.2} mm/d)", v.angle, v.velocity, v.creep);
+    if let Some(f) = f {
+        s += &format!("; failure forecast {}", describe_forecast(&f));
+    }
+    if capped {
+        s += &format!("; red level awaiting corroboration ({needed} stations needed)");
+    }
+    s
+}
+
+/// `2026-11-26T03:12:00Z (R² 0.98, 14 points)`.
+pub(crate) fn describe_forecast(f: &Forecast) -> String {
+    let when = jiff::Timestamp::from_millisecond(f.failure_ms as i64).map_or_else(
+        |_| f.failure_ms.to_string(),
+        |t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string(),
+    );
+    format!("{when} (R² {:.2}, {} points)", f.r2, f.points)
+}
+
+/// Whether a new forecast differs enough from the last one put on the order to record it:
+/// first one, or moved by more than 5 % of the remaining lead time (at least a minute).
+pub(crate) fn forecast_moved(old: Option<Forecast>, new: Forecast, at: u64) -> bool {
+    let Some(old) = old else { return true };
+    let lead = new.failure_ms.saturating_sub(at) as f64;
+    (new.failure_ms as f64 - old.failure_ms as f64).abs() >= (0.05 * lead).max(60_000.0)
+}
