@@ -118,12 +118,18 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         }
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
-    let field = crate::ingest::modbus::spawn(
+    let mut field = crate::ingest::modbus::spawn(
         &cfg.modbus.iter().map(|m| m.get_ref().clone()).collect::<Vec<_>>(),
         inbound_tx.clone(),
         metrics.clone(),
         shutdown.clone(),
     );
+    field.extend(crate::ingest::serial::spawn(
+        &cfg.serial.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>(),
+        inbound_tx.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let (acks, ingest) = mqtt::spawn(settings, inbound_tx, metrics.clone(), shutdown.clone());
     let (control, control_rx) = mpsc::unbounded_channel();
     let tuning = Tuning {

@@ -132,3 +132,49 @@ fn modbus_devices_are_checked() {
         err(&t)
     );
 }
+
+#[test]
+fn serial_devices_are_checked() {
+    let dev = |extra: &str| {
+        format!(
+            "[[serial]]\nsite = \"slope\"\ndevice = \"gnss-1\"\npath = \"/dev/ttyUSB1\"\n\
+             origin = {{ lat_deg = 30.5, lon_deg = 104.0, alt_m = 800.0 }}\n{extra}\n"
+        )
+    };
+    let ok = parse("t.toml", &dev("min_quality = \"float_rtk\"")).unwrap();
+    assert_eq!(ok.serial[0].get_ref().average_s, 60);
+    let e = err(&dev("format = \"csv\""));
+    assert_eq!(e, "test.toml:1:1: serial device `slope/gnss-1`: unknown format `csv` (one of nmea_gga)");
+    let e = err(&dev("min_quality = \"great\""));
+    assert!(e.starts_with("test.toml:6:15: unknown variant `great`"), "{e}");
+    let e = err(&dev("").replace("lat_deg = 30.5", "lat_deg = 95.0"));
+    assert!(e.contains("origin must be"), "{e}");
+    let twice = format!("{}{}", dev(""), dev("").replace("gnss-1", "gnss-2"));
+    assert!(
+        err(&twice).starts_with("test.toml:7:1: ") && err(&twice).contains("same device or port"),
+        "{}",
+        err(&twice)
+    );
+    let clash = format!(
+        "[[modbus]]\nsite = \"s\"\ndevice = \"d\"\nkind = \"inclinometer\"\nrtu = \"/dev/ttyUSB1\"\n{}",
+        dev("")
+    );
+    assert!(err(&clash).contains("same device or port as modbus device `s/d`"), "{}", err(&clash));
+}
+
+#[test]
+fn landslide_rules_are_checked() {
+    let rule =
+        |cond: &str| format!("[[rule]]\nid = \"slope\"\ncolour = \"yellow\"\ncondition = {{ {cond} }}\n");
+    let ok = parse("t.toml", &rule("type = \"tangent_angle\", creep_mm_per_day = 0.5")).unwrap();
+    assert_eq!(ok.rules.len(), 1);
+    let e = err(&rule("type = \"tangent_angle\", levels_deg = [40.0, 80.0, 50.0, 85.0]"));
+    assert_eq!(e, "test.toml:1:1: rule `slope`: levels_deg must rise strictly within (0, 90)");
+    let e =
+        err(&rule("type = \"tangent_angle\", field = \"temp_c\", hold = [3, 5]").replace("temp_c", "bpm"));
+    assert!(e.contains("no displacement field `bpm`"), "{e}");
+    let e = err(&rule("type = \"tangent_angle\", hold = [4, 3]"));
+    assert!(e.contains("hold = [k, n]"), "{e}");
+    let e = err(&rule("type = \"rainfall\", window_s = 86400, above_mm = 50.0, clear_mm = 60.0"));
+    assert!(e.contains("0 <= clear_mm <= above_mm"), "{e}");
+}

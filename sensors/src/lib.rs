@@ -9,7 +9,8 @@
 //! - [`codec`]: versioned JSON and binary (postcard) payloads;
 //! - [`hrs`]: the BLE Heart Rate Measurement characteristic (0x2A37);
 //! - [`modbus`]: register maps of real landslide instruments, as data, and their decoding;
-//! - [`line_protocol`]: InfluxDB line protocol for readings.
+//! - [`line_protocol`]: InfluxDB line protocol for readings;
+//! - [`nmea`] (std): GNSS receivers' GGA sentences into displacement readings.
 //!
 //! Nothing here does I/O, reads a clock or allocates in the core path. Every parser is fuzzed
 //! (`sensors/fuzz`) and property-tested (`sensors/tests`).
@@ -29,6 +30,8 @@ pub mod line_protocol;
 #[cfg(feature = "std")]
 pub mod line_protocol_read;
 pub mod modbus;
+#[cfg(feature = "std")]
+pub mod nmea;
 pub mod reading;
 pub mod topic;
 

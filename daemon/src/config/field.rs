@@ -112,3 +112,84 @@ impl ModbusDevice {
         Ok(())
     }
 }
+
+/// One line-oriented serial device (`[[serial]]`): a GNSS receiver printing NMEA GGA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialDevice {
+    /// Site id of its readings.
+    pub site: String,
+    /// Device id of its readings.
+    pub device: String,
+    /// Serial device, e.g. `/dev/ttyUSB1`.
+    pub path: String,
+    /// Baud rate.
+    #[serde(default = "gnss_baud")]
+    pub baud: u32,
+    /// Line format; `nmea_gga` (GNSS receivers) is the one known.
+    #[serde(default = "nmea_gga")]
+    pub format: String,
+    /// The antenna's surveyed position: displacements are measured from it.
+    pub origin: gridsentry_sensors::nmea::Origin,
+    /// Worst fix quality that counts: `rtk` (fixed, default), `float_rtk`, `dgps`, `gps`.
+    #[serde(default = "rtk")]
+    pub min_quality: gridsentry_sensors::nmea::Quality,
+    /// One reading per window: the mean of the good fixes in it, seconds.
+    #[serde(default = "average_s")]
+    pub average_s: u64,
+    /// No good fix for this long: reported offline (a `no_data` rule raises at once), seconds.
+    #[serde(default = "silent_s")]
+    pub silent_s: u64,
+    /// Longest wait between attempts to re-open a port that failed, ms (doubling from 500 ms).
+    #[serde(default = "backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+fn gnss_baud() -> u32 {
+    115_200
+}
+fn nmea_gga() -> String {
+    "nmea_gga".into()
+}
+fn rtk() -> gridsentry_sensors::nmea::Quality {
+    gridsentry_sensors::nmea::Quality::Rtk
+}
+fn average_s() -> u64 {
+    60
+}
+fn silent_s() -> u64 {
+    30
+}
+
+impl SerialDevice {
+    /// Checks one device against the serial and Modbus devices before it.
+    pub fn check(&self, before: &[&SerialDevice], modbus: &[&ModbusDevice]) -> Result<(), String> {
+        let name = format!("serial device `{}/{}`", self.site, self.device);
+        gridsentry_sensors::Id::new(&self.site).map_err(|e| format!("{name}: site: {e}"))?;
+        gridsentry_sensors::Id::new(&self.device).map_err(|e| format!("{name}: device: {e}"))?;
+        if self.format != "nmea_gga" {
+            return Err(format!("{name}: unknown format `{}` (one of nmea_gga)", self.format));
+        }
+        let o = &self.origin;
+        if !(o.lat_deg.abs() <= 90.0 && o.lon_deg.abs() <= 180.0 && o.alt_m.is_finite()) {
+            return Err(format!("{name}: origin must be a latitude, longitude and altitude"));
+        }
+        if self.baud == 0 || self.average_s == 0 || self.silent_s == 0 || self.backoff_max_ms < 500 {
+            return Err(format!("{name}: baud, average_s, silent_s >= 1 and backoff_max_ms >= 500"));
+        }
+        for b in before {
+            if (&b.site, &b.device) == (&self.site, &self.device) || b.path == self.path {
+                return Err(format!("{name}: same device or port as `{}/{}`", b.site, b.device));
+            }
+        }
+        for m in modbus {
+            if (&m.site, &m.device) == (&self.site, &self.device) || m.rtu.as_ref() == Some(&self.path) {
+                return Err(format!(
+                    "{name}: same device or port as modbus device `{}/{}`",
+                    m.site, m.device
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -73,6 +73,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let before: Vec<_> = config.modbus[..i].iter().map(|b| b.get_ref()).collect();
         m.get_ref().check(&before).map_err(|e| at(m.span(), e))?;
     }
+    let modbus: Vec<_> = config.modbus.iter().map(|m| m.get_ref()).collect();
+    for (i, s) in config.serial.iter().enumerate() {
+        let before: Vec<_> = config.serial[..i].iter().map(|b| b.get_ref()).collect();
+        s.get_ref().check(&before, &modbus).map_err(|e| at(s.span(), e))?;
+    }
     if let Some(i) = &config.influx {
         check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
     }

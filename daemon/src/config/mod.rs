@@ -8,7 +8,7 @@ mod field;
 mod load;
 mod secret;
 
-pub use field::ModbusDevice;
+pub use field::{ModbusDevice, SerialDevice};
 pub use load::{load, parse, ConfigError};
 pub use secret::Secret;
 
@@ -37,6 +37,9 @@ pub struct Config {
     /// Polled Modbus devices.
     #[serde(default, rename = "modbus")]
     pub modbus: Vec<Spanned<ModbusDevice>>,
+    /// Line-oriented serial devices (GNSS receivers).
+    #[serde(default, rename = "serial")]
+    pub serial: Vec<Spanned<SerialDevice>>,
     /// Webhook receivers.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<Spanned<ReceiverConfig>>,

@@ -7,6 +7,7 @@
 
 pub mod modbus;
 pub mod mqtt;
+pub mod serial;
 
 use gridsentry_sensors::{Reading, Topic};
 

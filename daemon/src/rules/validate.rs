@@ -50,7 +50,9 @@ pub(crate) fn validate(c: &RuleConfig) -> Result<(), RuleError> {
             return err("no_data needs silent_s > 0 and a data stream");
         }
         Condition::TangentAngle(t) => {
-            if !condition::known_field(Stream::Deform, &t.field) || t.field == "rain_cum_mm" {
+            if !condition::known_field(Stream::Deform, &t.field)
+                || ["rain_cum_mm", "temp_c"].contains(&t.field.as_str())
+            {
                 return err(&format!("deform stream has no displacement field `{}`", t.field));
             }
             let positive = |v: f64| v.is_finite() && v > 0.0;
