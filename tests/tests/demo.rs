@@ -44,6 +44,15 @@ async fn demo_tells_the_story_in_json_lines() {
     assert_eq!(by_rule["band-removed"][0], "raised");
     assert_eq!(by_rule["noise-box-silent"][0], "raised");
     assert!(!by_rule.contains_key("heart-rate-low"), "a removed band is not a low heart rate");
+    // The slope station, polled over Modbus TCP: orange, then red, carrying a forecast.
+    let slope: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["rule"] == "slope-tangent-angle").collect();
+    let colours: Vec<&str> = slope.iter().map(|l| l["colour"].as_str().unwrap()).collect();
+    let first = |c: &str| colours.iter().position(|x| *x == c).unwrap_or_else(|| panic!("no {c}:\n{stdout}"));
+    assert!(first("orange") < first("red"), "{stdout}");
+    let red = slope[first("red")];
+    assert!(red["forecast"].as_str().is_some_and(|f| f.starts_with("20")), "{red}");
+    assert!(red["summary"].as_str().unwrap().contains("failure forecast"), "{red}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
 

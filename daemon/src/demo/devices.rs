@@ -75,16 +75,6 @@ pub fn cast() -> Vec<Device> {
             device: "gw-3",
             script: |t| Some(hr("c3", 64 + (t % 2) as u16, Contact::Detected)),
         },
-        // Slope displacement accelerating: 5 + 0.03 t² mm, past 50 mm at second 39.
-        Device {
-            site: "slope-7",
-            device: "gnss-1",
-            script: |t| {
-                let mut d = DeformReport::default();
-                let _ = d.push(ChannelKind::DisplacementMm, 5.0 + 0.03 * (t * t) as f64);
-                Some(Body::Deform(d))
-            },
-        },
     ]
 }
 

@@ -1,13 +1,15 @@
 //! `gridsentry demo`: the whole story on one machine in about a minute.
 //!
 //! An embedded broker, the daemon on `config/demo.toml` (shortened timers), simulated devices
-//! speaking the real wire contract over MQTT, a webhook receiver that checks signatures, and an
-//! operator who works the red order through the API. stdout carries one JSON object per order
+//! speaking the real wire contract over MQTT, a landslide extensometer served over Modbus TCP
+//! and polled by the daemon, a webhook receiver that checks signatures, and an operator who
+//! works the red heart-rate order through the API. stdout carries one JSON object per order
 //! transition; logs go to stderr.
 
 mod devices;
 mod operator;
 mod receiver;
+mod station;
 
 use crate::app::{self, Overrides};
 use crate::config;
@@ -59,6 +61,11 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let secret = std::env::var(SECRET_ENV).map_err(|_| format!("{SECRET_ENV} not set"))?;
     let token = std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} not set"))?;
     let (hook_url, counts) = receiver::start(secret).await.map_err(|e| format!("webhook receiver: {e}"))?;
+    let station = station::serve().await.map_err(|e| format!("demo slope station: {e}"))?;
+    for m in &mut cfg.modbus {
+        let m = m.get_mut();
+        m.tcp = m.tcp.as_ref().map(|_| station.clone());
+    }
     let receiver_urls: HashMap<String, String> = cfg
         .receivers
         .iter()
