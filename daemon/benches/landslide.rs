@@ -65,13 +65,16 @@ fn series(kind: ChannelKind, mm: impl Fn(u64) -> f64) -> Vec<Reading> {
     out
 }
 
+/// Name, readings, rule.
+type Case<'a> = (&'a str, &'a Vec<Reading>, fn() -> Condition);
+
 fn bench(c: &mut Criterion) {
     let steady = series(ChannelKind::DisplacementMm, |i| i as f64 / 1440.0); // 1 mm/day
                                                                              // Tertiary creep towards failure just after the last reading (1/v linear in time).
     let t_f = PER_STATION as f64 + 30.0;
     let accel = series(ChannelKind::DisplacementMm, |i| -(t_f - i as f64).ln() * 5.0);
     let rain = series(ChannelKind::RainCumulativeMm, |i| (i / 10) as f64 * 0.2);
-    let cases: [(&str, &Vec<Reading>, fn() -> Condition); 3] = [
+    let cases: [Case; 3] = [
         ("tangent-angle/steady-creep", &steady, || tangent(1.0)),
         ("tangent-angle/accelerating+forecast", &accel, || tangent(0.2)),
         ("rainfall-24h", &rain, || {
