@@ -242,12 +242,17 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
     let mut endpoints = Vec::new();
     let mut routing = Vec::new();
     for r in cfg.receivers.iter().map(|r| r.get_ref()) {
-        let secret =
-            r.secret.resolve().map_err(|e| AppError::Secret(format!("receiver `{}`: {e}", r.name)))?;
+        let secret = match &r.secret {
+            Some(s) => {
+                Some(s.resolve().map_err(|e| AppError::Secret(format!("receiver `{}`: {e}", r.name)))?)
+            }
+            None => None,
+        };
         endpoints.push(Endpoint {
             name: r.name.clone(),
             url: o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone()),
-            secret: secret.into_bytes(),
+            format: r.format,
+            secret,
             timeout: Duration::from_millis(r.timeout_ms),
             max_attempts: r.max_attempts,
             fallback: r.fallback.clone(),

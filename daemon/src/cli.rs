@@ -237,11 +237,12 @@ fn check(file: &std::path::Path) -> ExitCode {
         let r = r.get_ref();
         let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
         println!(
-            "receiver {} tier {} -> {}{fallback} (secret: {})",
+            "receiver {} tier {} {} -> {}{fallback} (secret: {})",
             r.name,
             r.tier,
+            r.format.as_str(),
             r.url,
-            secret_state(&r.secret)
+            r.secret.as_ref().map_or("none".into(), secret_state)
         );
     }
     for r in &cfg.rules {

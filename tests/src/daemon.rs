@@ -60,7 +60,13 @@ impl Daemon {
     pub async fn wait(&self, cond: impl Fn(&Running) -> bool) {
         let deadline = Instant::now() + WAIT;
         while !cond(self.running()) {
-            assert!(Instant::now() < deadline, "condition not reached in {WAIT:?}");
+            if Instant::now() >= deadline {
+                let m = &self.running().metrics;
+                let text = m.render(&[]);
+                let interesting: Vec<&str> =
+                    text.lines().filter(|l| !l.starts_with('#') && !l.ends_with(" 0")).collect();
+                panic!("condition not reached in {WAIT:?}; metrics:\n{}", interesting.join("\n"));
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

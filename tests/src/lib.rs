@@ -15,7 +15,7 @@ pub mod modbus;
 pub mod victoria;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -151,6 +151,8 @@ pub struct Hook {
     pub receiver: String,
     /// `Idempotency-Key` header.
     pub key: String,
+    /// The query string, if any (DingTalk's signature travels there).
+    pub query: Option<String>,
     /// The signature header matched an HMAC computed here.
     pub signed: bool,
     /// The JSON body.
@@ -218,9 +220,11 @@ impl Hooks {
 async fn receive(
     State((hooks, mode, count)): State<HookState>,
     Path(receiver): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let mode = *mode.lock().unwrap();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
@@ -234,10 +238,12 @@ async fn receive(
     };
     let received_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let receiver_name = receiver.clone();
     let hook = Hook {
         received_ms,
         receiver,
         key: header("idempotency-key"),
+        query,
         signed,
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         status,
@@ -247,12 +253,17 @@ async fn receive(
         all.push(hook);
         count.send_replace(all.len());
     }
+    let chat = ["wecom", "dingtalk", "feishu"].iter().any(|c| receiver_name.starts_with(c));
     match mode {
         Mode::Hang => {
             std::future::pending::<()>().await;
             unreachable!()
         }
-        _ => StatusCode::from_u16(status).unwrap(),
+        // Chat robots answer 200 with an error code in the body (0: taken).
+        Mode::Ok if chat => {
+            (StatusCode::OK, r#"{"errcode":0,"errmsg":"ok","code":0,"msg":"success"}"#).into_response()
+        }
+        _ => StatusCode::from_u16(status).unwrap().into_response(),
     }
 }
 

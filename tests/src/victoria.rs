@@ -52,6 +52,32 @@ impl Victoria {
             .expect("victoria-metrics must be installed (Debian package `victoria-metrics`; scripts/test installs it)");
         self.child = Some(child);
         wait_port(self.port);
+        // The port answering is not enough: while it was stopped another test may have taken
+        // the port, and a second server on the same storage would exit at once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("victoria-metrics exited at start ({status}): port {} taken?", self.port);
+                }
+            }
+            let health = std::net::TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /health HTTP/1.0\r\n\r\n")?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer)?;
+                Ok(answer)
+            });
+            if health.is_ok_and(|a| a.starts_with("HTTP/1.") && a.contains(" 200 ") && a.ends_with("OK")) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "victoria-metrics on port {} not healthy",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Stops the server (SIGTERM). Not SIGKILL: VictoriaMetrics keeps the last second of

@@ -94,6 +94,12 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
         if !(rc.url.starts_with("http://") || rc.url.starts_with("https://")) {
             return Err((span, format!("receiver `{}`: url must start with http:// or https://", rc.name)));
         }
+        if rc.secret.is_none() && rc.format == crate::notify::Format::Generic {
+            return Err((
+                span,
+                format!("receiver `{}`: the generic format needs a `secret` (HMAC key)", rc.name),
+            ));
+        }
         if rc.tier < 0 || rc.max_attempts == 0 || rc.timeout_ms == 0 {
             return Err((
                 span,

@@ -213,8 +213,14 @@ pub struct ReceiverConfig {
     /// Escalation tier: 0 first; a missed deadline moves an order to the next tier.
     #[serde(default)]
     pub tier: i64,
-    /// HMAC-SHA256 key for `X-Gridsentry-Signature`.
-    pub secret: Secret,
+    /// What the receiver speaks: `generic` (default), `wecom`, `dingtalk`, `feishu`,
+    /// `alertmanager`.
+    #[serde(default)]
+    pub format: crate::notify::Format,
+    /// HMAC-SHA256 key: `X-Gridsentry-Signature` (required for `generic`), and the signing
+    /// secret of a DingTalk or Feishu robot with signature checks on.
+    #[serde(default)]
+    pub secret: Option<Secret>,
     /// Per-request timeout, ms.
     #[serde(default = "timeout_ms")]
     pub timeout_ms: u64,

@@ -25,8 +25,10 @@ pub struct Endpoint {
     pub name: String,
     /// URL to POST to.
     pub url: String,
-    /// HMAC key.
-    pub secret: Vec<u8>,
+    /// What it speaks.
+    pub format: super::Format,
+    /// HMAC key (and the robot's signing secret for DingTalk and Feishu).
+    pub secret: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Attempts before a dead letter.
@@ -193,23 +195,27 @@ impl Worker {
     }
 
     async fn post(&self, row: &OutboxRow) -> Result<(), String> {
-        let body = row.payload.clone().into_bytes();
-        let response = self
+        let ep = &self.ep;
+        let secret = ep.secret.as_deref();
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &row.payload, now_ms())?;
+        let mut request = self
             .http
-            .post(&self.ep.url)
-            .timeout(self.ep.timeout)
+            .post(&out.url)
+            .timeout(ep.timeout)
             .header("content-type", "application/json")
-            .header("x-gridsentry-signature", signature(&self.ep.secret, &body))
-            .header("idempotency-key", format!("{}-{}", row.order_id, row.seq))
-            .body(body)
-            .send()
-            .await
-            .map_err(
-                |e| if e.is_timeout() { "timeout".to_string() } else { format!("request failed: {e}") },
-            )?;
-        match response.status() {
-            s if s.is_success() => Ok(()),
-            s => Err(format!("HTTP {}", s.as_u16())),
+            .header("idempotency-key", format!("{}-{}", row.order_id, row.seq));
+        if let Some(secret) = secret {
+            request = request.header("x-gridsentry-signature", signature(secret.as_bytes(), &out.body));
         }
+        let response = request.body(out.body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timeout".to_string()
+            } else {
+                format!("request failed: {e}")
+            }
+        })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        super::formats::accepted(ep.format, status, &body)
     }
 }

@@ -4,6 +4,8 @@
 //! redelivery after a crash sends the very same bytes with the same idempotency key.
 
 pub mod deliver;
+pub mod formats;
 mod payload;
 
+pub use formats::Format;
 pub use payload::{payload, SCHEMA};

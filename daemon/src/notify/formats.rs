@@ -1,0 +1,244 @@
+//! Channel formats: the generic payload turned into what each receiving service expects.
+//!
+//! Why at delivery time: the outbox stores the generic payload (built in the transaction that
+//! recorded the transition), so a redelivery, a dead-letter replay or a copy to a fallback of
+//! another format all start from the same bytes; only the rendering — and the services'
+//! time-stamped signatures, which expire — is done per attempt.
+//!
+//! - `generic`: the payload as is (README: webhook payload schema), HMAC header.
+//! - `wecom`: WeCom (企业微信) group robot, markdown message; the robot key is in the URL.
+//! - `dingtalk`: DingTalk (钉钉) custom robot, markdown; with a secret, `timestamp` (ms) and
+//!   `sign` = Base64(HmacSHA256(key = secret, "timestamp\nsecret")) are added to the URL.
+//! - `feishu`: Feishu/Lark (飞书) custom bot, text; with a secret, `timestamp` (s) and `sign` =
+//!   Base64(HmacSHA256(key = "timestamp\nsecret", empty message)) go in the body.
+//! - `alertmanager`: the Alertmanager webhook body, version 4 (one alert per transition).
+//!
+//! The chat services answer HTTP 200 even when they refuse a message; their `errcode` / `code`
+//! field decides.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// What a receiver speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// gridsentry.order.v1 JSON.
+    #[default]
+    Generic,
+    /// WeCom group robot.
+    Wecom,
+    /// DingTalk custom robot.
+    Dingtalk,
+    /// Feishu / Lark custom bot.
+    Feishu,
+    /// Alertmanager-compatible webhook (version 4).
+    Alertmanager,
+}
+
+impl Format {
+    /// The name used in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Generic => "generic",
+            Format::Wecom => "wecom",
+            Format::Dingtalk => "dingtalk",
+            Format::Feishu => "feishu",
+            Format::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+/// One HTTP request to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Where to POST.
+    pub url: String,
+    /// JSON body.
+    pub body: Vec<u8>,
+}
+
+/// Renders the generic `payload` for `format`. `now_ms` stamps the services' signatures.
+pub fn render(
+    format: Format,
+    receiver: &str,
+    url: &str,
+    secret: Option<&str>,
+    payload: &str,
+    now_ms: u64,
+) -> Result<Outgoing, String> {
+    let generic = || Outgoing { url: url.to_string(), body: payload.as_bytes().to_vec() };
+    if format == Format::Generic {
+        return Ok(generic());
+    }
+    let p: Value = serde_json::from_str(payload).map_err(|e| format!("stored payload is not JSON: {e}"))?;
+    let (url, body) = match format {
+        Format::Generic => return Ok(generic()),
+        Format::Wecom => {
+            (url.to_string(), json!({ "msgtype": "markdown", "markdown": { "content": markdown(&p, true) } }))
+        }
+        Format::Dingtalk => {
+            let mut url = url.to_string();
+            if let Some(secret) = secret {
+                let sign = dingtalk_sign(secret, now_ms);
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let sign: String = url::form_urlencoded::byte_serialize(sign.as_bytes()).collect();
+                url = format!("{url}{sep}timestamp={now_ms}&sign={sign}");
+            }
+            let body = json!({ "msgtype": "markdown", "markdown": { "title": title(&p), "text": markdown(&p, false) } });
+            (url, body)
+        }
+        Format::Feishu => {
+            let mut body = json!({ "msg_type": "text", "content": { "text": text(&p) } });
+            if let Some(secret) = secret {
+                let ts = now_ms / 1000;
+                body["timestamp"] = json!(ts.to_string());
+                body["sign"] = json!(feishu_sign(secret, ts));
+            }
+            (url.to_string(), body)
+        }
+        Format::Alertmanager => (url.to_string(), alertmanager(&p, receiver)),
+    };
+    Ok(Outgoing { url, body: body.to_string().into_bytes() })
+}
+
+/// Whether the service took the message: 2xx, and for chat robots a zero error code.
+pub fn accepted(format: Format, status: u16, body: &[u8]) -> Result<(), String> {
+    if !(200..300).contains(&status) {
+        return Err(format!("HTTP {status}"));
+    }
+    let field = match format {
+        Format::Wecom | Format::Dingtalk => ["errcode", "errmsg"],
+        Format::Feishu => ["code", "msg"],
+        Format::Generic | Format::Alertmanager => return Ok(()),
+    };
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| format!("HTTP {status} but the answer is not JSON"))?;
+    // Older Feishu bots answer `StatusCode` instead of `code`.
+    let code = v.get(field[0]).or_else(|| v.get("StatusCode")).and_then(Value::as_i64);
+    match code {
+        Some(0) => Ok(()),
+        Some(c) => {
+            Err(format!("{} {c}: {}", field[0], v.get(field[1]).and_then(Value::as_str).unwrap_or("")))
+        }
+        None => Err(format!("HTTP {status} without {}", field[0])),
+    }
+}
+
+/// DingTalk: Base64(HmacSHA256(key = secret, message = "{timestamp_ms}\n{secret}")).
+pub fn dingtalk_sign(secret: &str, timestamp_ms: u64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Feishu: Base64(HmacSHA256(key = "{timestamp_s}\n{secret}", empty message)).
+pub fn feishu_sign(secret: &str, timestamp_s: u64) -> String {
+    let key = format!("{timestamp_s}\n{secret}");
+    let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn s<'a>(p: &'a Value, k: &str) -> &'a str {
+    p.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn colour_name(c: &str) -> &'static str {
+    match c {
+        "red" => "红色 RED",
+        "orange" => "橙色 ORANGE",
+        "yellow" => "黄色 YELLOW",
+        "blue" => "蓝色 BLUE",
+        _ => "?",
+    }
+}
+
+fn title(p: &Value) -> String {
+    format!("【{}】{} {}", colour_name(s(p, "colour")), s(p, "rule"), s(p, "subject"))
+}
+
+fn forecast(p: &Value) -> Option<String> {
+    let f = p.get("forecast")?;
+    Some(format!("{} (R² {:.2})", f.get("failure_at")?.as_str()?, f.get("r2")?.as_f64()?))
+}
+
+fn markdown(p: &Value, wecom: bool) -> String {
+    let head = match (wecom, s(p, "colour")) {
+        (true, "red" | "orange") => format!("<font color=\"warning\">**{}**</font>", title(p)),
+        _ => format!("**{}**", title(p)),
+    };
+    let mut m = format!(
+        "{head}\n\n> {}\n\n- 工单 order: #{} ({} → {})\n- 时间 at: {}\n",
+        s(p, "summary"),
+        p["order_id"],
+        s(p, "event"),
+        s(p, "state"),
+        s(p, "at")
+    );
+    if let Some(f) = forecast(p) {
+        m += &format!("- 预测失稳 failure forecast: {f}\n");
+    }
+    if p.get("late").and_then(Value::as_bool) == Some(true) {
+        m += "- 补传数据 raised from backfilled data\n";
+    }
+    m
+}
+
+fn text(p: &Value) -> String {
+    let mut t = format!(
+        "{}\n{}\n工单 order #{} ({} → {}) at {}",
+        title(p),
+        s(p, "summary"),
+        p["order_id"],
+        s(p, "event"),
+        s(p, "state"),
+        s(p, "at")
+    );
+    if let Some(f) = forecast(p) {
+        t += &format!("\n预测失稳 failure forecast: {f}");
+    }
+    t
+}
+
+fn alertmanager(p: &Value, receiver: &str) -> Value {
+    let resolved = matches!(s(p, "state"), "resolved" | "closed");
+    let status = if resolved { "resolved" } else { "firing" };
+    let labels = json!({
+        "alertname": s(p, "rule"),
+        "severity": s(p, "colour"),
+        "site": s(p, "site"),
+        "device": s(p, "device"),
+        "subject": s(p, "subject"),
+        "order_id": p["order_id"].to_string(),
+    });
+    let mut annotations =
+        json!({ "summary": s(p, "summary"), "state": s(p, "state"), "event": s(p, "event") });
+    if let Some(f) = forecast(p) {
+        annotations["failure_forecast"] = json!(f);
+    }
+    let fingerprint = hex::encode(&Sha256::digest(labels.to_string().as_bytes())[..8]);
+    let alert = json!({
+        "status": status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": s(p, "opened_at"),
+        "endsAt": if resolved { s(p, "at") } else { "0001-01-01T00:00:00Z" },
+        "generatorURL": "",
+        "fingerprint": fingerprint,
+    });
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{}\", order_id=\"{}\"}}", s(p, "rule"), p["order_id"]),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": receiver,
+        "groupLabels": { "alertname": s(p, "rule"), "order_id": p["order_id"].to_string() },
+        "commonLabels": alert["labels"],
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "",
+        "alerts": [alert],
+    })
+}
