@@ -141,6 +141,7 @@ fn pipeline_commit(c: &mut Criterion) {
                     changes: tokio::sync::broadcast::channel(1 << 16).0,
                     outbox: tokio::sync::watch::channel(0).0,
                     metrics: Arc::new(Metrics::default()),
+                    live: Arc::default(),
                 };
                 Pipeline::new(Engine::new(rules(), jiff::tz::TimeZone::UTC).unwrap(), store, out).unwrap()
             },

@@ -97,7 +97,13 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let metrics = Arc::new(Metrics::default());
     let (changes, _) = broadcast::channel(4096);
     let (outbox, outbox_rx) = watch::channel(0u64);
-    let outputs = Outputs { changes: changes.clone(), outbox: outbox.clone(), metrics: metrics.clone() };
+    let live = Arc::new(crate::live::Live::default());
+    let outputs = Outputs {
+        changes: changes.clone(),
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+        live: live.clone(),
+    };
     let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?;
 
     let (settings, mqtt_port) = match &cfg.mqtt {
@@ -173,6 +179,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         metrics: metrics.clone(),
         changes: changes.clone(),
         outbox,
+        live,
     };
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.clone());
     let listener =

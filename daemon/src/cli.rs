@@ -121,6 +121,8 @@ pub enum OrdersCommand {
     Resolve(ActArgs),
     /// Close.
     Close(ActArgs),
+    /// Replay every dead letter (after fixing the receiver), with a progress bar.
+    ReplayDeadLetters,
 }
 
 /// Arguments of an order action.
@@ -318,6 +320,7 @@ async fn orders(api: &str, token_env: &str, cmd: OrdersCommand) -> ExitCode {
         OrdersCommand::OnSite(a) => act("on-site", a),
         OrdersCommand::Resolve(a) => act("resolve", a),
         OrdersCommand::Close(a) => act("close", a),
+        OrdersCommand::ReplayDeadLetters => return replay_dead_letters(&http, api, &token).await,
     };
     let mut req = http.request(method, format!("{api}{path}")).bearer_auth(token);
     if let Some(b) = body {
@@ -334,6 +337,41 @@ async fn orders(api: &str, token_env: &str, cmd: OrdersCommand) -> ExitCode {
             }
         }
         Err(e) => fail(&format!("{api}: {e}")),
+    }
+}
+
+/// `orders replay-dead-letters`: lists the dead letters, replays each, shows progress.
+async fn replay_dead_letters(http: &reqwest::Client, api: &str, token: &str) -> ExitCode {
+    let list = match http.get(format!("{api}/api/v1/dead-letters")).bearer_auth(token).send().await {
+        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.unwrap_or_default(),
+        Ok(r) => return fail(&format!("{api}: listing dead letters: HTTP {}", r.status())),
+        Err(e) => return fail(&format!("{api}: {e}")),
+    };
+    let ids: Vec<i64> =
+        list["dead_letters"].as_array().into_iter().flatten().filter_map(|d| d["id"].as_i64()).collect();
+    let bar = gridsentry::backtest::progress(ids.len() as u64, "replay");
+    let mut failed = 0;
+    for id in &ids {
+        let url = format!("{api}/api/v1/dead-letters/{id}/replay");
+        match http.post(&url).bearer_auth(token).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                failed += 1;
+                bar.println(format!("dead letter {id}: HTTP {}", r.status()));
+            }
+            Err(e) => {
+                failed += 1;
+                bar.println(format!("dead letter {id}: {e}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    println!("{} dead letters queued again, {failed} failed", ids.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -1,7 +1,7 @@
 //! gridsentry, the edge daemon: field devices in, colour-graded work orders out.
 //!
 //! The data path shows in the module names: `ingest` → `rules` → `orders` → `notify`, with
-//! `store` beside it and `api` on top. Each stage has one job and one error enum.
+//! `series` (the time-series store) beside it, and `api` (with the console, fed by `live`) on top. Each stage has one job and one error enum.
 
 pub mod api;
 pub mod app;
@@ -10,6 +10,7 @@ pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod orders;

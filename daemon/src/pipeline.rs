@@ -40,6 +40,8 @@ pub struct Outputs {
     pub outbox: watch::Sender<u64>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// What the console shows of each device.
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Why the pipeline stopped.
@@ -206,6 +208,7 @@ impl Pipeline {
             .collect();
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
         let mut changes = self.store.commit(&batch, now as i64)?;
+        self.out.live.record(inbound.iter());
         if tick {
             changes.extend(self.store.sla_tick(now as i64)?);
         }

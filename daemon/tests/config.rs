@@ -16,6 +16,11 @@ fn every_example_config_parses() {
         }
     }
     assert_eq!(n, 4);
+    // The compose deployment's config too.
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/gridsentry.toml");
+    let text = std::fs::read_to_string(&deploy).unwrap();
+    let cfg = parse(&deploy.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.receivers.len(), 2);
 }
 
 fn err(text: &str) -> String {

@@ -40,9 +40,14 @@ pub async fn ready(State(s): Shared) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): Shared) -> Response {
-    let (colours, outbox) = {
+    let (colours, outbox, by_state, next_due) = {
         let store = s.store.lock().unwrap_or_else(|p| p.into_inner());
-        (store.open_by_colour().unwrap_or_default(), store.outbox_counts().unwrap_or_default())
+        (
+            store.open_by_colour().unwrap_or_default(),
+            store.outbox_counts().unwrap_or_default(),
+            store.orders_by_colour_state().unwrap_or_default(),
+            store.next_outbox_ms().unwrap_or_default(),
+        )
     };
     let mut extra: Vec<(String, i64)> = Vec::new();
     for c in [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue] {
@@ -53,6 +58,17 @@ pub async fn metrics(State(s): Shared) -> Response {
         let n = outbox.iter().find(|(k, _)| k == status).map_or(0, |(_, n)| *n);
         extra.push((format!("gridsentry_outbox{{status=\"{status}\"}}"), n));
     }
+    // Every colour and state, zeros included: a dashboard sees 0, not a missing series.
+    for c in [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue] {
+        for st in OrderState::ALL {
+            let (c, st) = (c.as_str(), st.as_str());
+            let n = by_state.iter().find(|(bc, bs, _)| bc == c && bs == st).map_or(0, |r| r.2);
+            extra.push((format!("gridsentry_orders{{colour=\"{c}\",state=\"{st}\"}}"), n));
+        }
+    }
+    // How long the most overdue pending notification has been due (0: nothing waits).
+    let lag = next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000);
+    extra.push(("gridsentry_outbox_lag_seconds".to_string(), lag));
     let extra: Vec<(&str, &str, i64)> = extra.iter().map(|(k, v)| (k.as_str(), "", *v)).collect();
     ([("content-type", "text/plain; version=0.0.4")], s.metrics.render(&extra)).into_response()
 }
@@ -84,7 +100,7 @@ pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
     let filter = Filter { state, colour, site: q.site, open: q.open };
     let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).orders(&filter);
     match result {
-        Ok(orders) => Json(json!({ "orders": orders })).into_response(),
+        Ok(orders) => Json(json!({ "now_ms": now_ms(), "orders": orders })).into_response(),
         Err(e) => store_error(e),
     }
 }
@@ -160,4 +176,16 @@ pub async fn replay(State(s): Shared, Path(id): Path<i64>) -> Response {
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no dead letter {id}")),
         Err(e) => store_error(e),
     }
+}
+
+/// Query of `GET /api/v1/devices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceQuery {
+    site: Option<String>,
+}
+
+/// `GET /api/v1/devices?site=`: every device heard since start, with recent values.
+pub async fn devices(State(s): Shared, Query(q): Query<DeviceQuery>) -> Response {
+    Json(json!({ "now_ms": now_ms(), "devices": s.live.snapshot(q.site.as_deref()) })).into_response()
 }

@@ -1,7 +1,9 @@
-//! The HTTP API: token-protected REST for orders and dead letters, plus `/healthz`, `/readyz`
-//! and Prometheus `/metrics` (open, for scrapers on the gateway).
+//! The HTTP API: token-protected REST for orders, devices and dead letters, plus `/healthz`,
+//! `/readyz` and Prometheus `/metrics` (open, for scrapers on the gateway), and the operators'
+//! console at `/` (static page; it logs in with the API token and uses the same REST calls).
 
 mod auth;
+mod console;
 mod handlers;
 
 use crate::metrics::Metrics;
@@ -27,6 +29,8 @@ pub struct ApiState {
     pub changes: broadcast::Sender<Change>,
     /// Wakes the notifier after an action queued notifications.
     pub outbox: watch::Sender<u64>,
+    /// Recent readings per device (console).
+    pub live: Arc<crate::live::Live>,
 }
 
 /// The router.
@@ -35,10 +39,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/orders", get(handlers::list))
         .route("/api/v1/orders/{id}", get(handlers::one))
         .route("/api/v1/orders/{id}/{action}", post(handlers::act))
+        .route("/api/v1/devices", get(handlers::devices))
         .route("/api/v1/dead-letters", get(handlers::dead_letters))
         .route("/api/v1/dead-letters/{id}/replay", post(handlers::replay))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
+        .route("/", get(console::page))
+        .route("/console.js", get(console::script))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))

@@ -158,6 +158,13 @@ pub struct Order {
     pub tier: i64,
     /// Forecast failure time of a slope order (latest).
     pub forecast: Option<crate::rules::Forecast>,
+    /// When it was raised here (wall clock, UTC ms): deadlines run from this.
+    pub created_ms: i64,
+    /// Deadlines missed so far (bits).
+    #[serde(skip)]
+    pub missed: i64,
+    /// Its deadlines, for open orders.
+    pub due: Option<super::Due>,
 }
 
 /// One appended event of an order's history.

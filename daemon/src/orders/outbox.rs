@@ -64,6 +64,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Orders by colour and state (all of them: closed ones too, for totals).
+    pub fn orders_by_colour_state(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut st =
+            self.conn.prepare_cached("SELECT colour, state, COUNT(*) FROM orders GROUP BY colour, state")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The soonest time a pending notification is due, if any.
     pub fn next_outbox_ms(&self) -> Result<Option<i64>, StoreError> {
         Ok(self

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
-                          opened_ms, updated_ms, seq, tier, forecast";
+                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed";
 
 pub(crate) fn load(
     conn: &Connection,
@@ -47,6 +47,9 @@ fn order_from_row(r: &Row<'_>) -> rusqlite::Result<Order> {
         seq: r.get(12)?,
         tier: r.get(13)?,
         forecast: r.get::<_, Option<String>>(14)?.and_then(|j| serde_json::from_str(&j).ok()),
+        created_ms: r.get(15)?,
+        missed: r.get(16)?,
+        due: None,
     })
 }
 

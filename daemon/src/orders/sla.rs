@@ -131,3 +131,28 @@ pub(crate) fn remind_due(sla: &Sla, state: State, last_notice_ms: i64, now_ms: i
     matches!(state, State::Raised | State::Dispatched)
         && now_ms >= last_notice_ms + 1000 * sla.remind_s as i64
 }
+
+/// The next deadline an open order still has to meet, and the ones it already missed.
+pub(crate) fn due(sla: &Sla, state: State, created_ms: i64, missed_bits: i64) -> Option<Due> {
+    if !state.is_open() {
+        return None;
+    }
+    let pending = || Deadline::ALL.into_iter().filter(|d| d.pending(state));
+    let next = pending()
+        .filter(|d| missed_bits & *d as i64 == 0)
+        .map(|d| (d.name(), created_ms + 1000 * d.seconds(sla) as i64))
+        .min_by_key(|(_, t)| *t);
+    let overdue = pending().filter(|d| missed_bits & *d as i64 != 0).map(Deadline::name).collect();
+    Some(Due { next: next.map(|n| n.0), at_ms: next.map(|n| n.1), overdue })
+}
+
+/// Deadlines of an open order (console countdowns).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Due {
+    /// The next deadline to meet: `dispatch`, `on-site` or `reinforcement`.
+    pub next: Option<&'static str>,
+    /// When it falls, UTC ms.
+    pub at_ms: Option<i64>,
+    /// Deadlines passed without being met.
+    pub overdue: Vec<&'static str>,
+}

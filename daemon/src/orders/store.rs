@@ -207,12 +207,21 @@ impl Store {
 
     /// Orders matching `filter`, newest first.
     pub fn orders(&self, filter: &Filter) -> Result<Vec<Order>, StoreError> {
-        list(&self.conn, filter)
+        let mut orders = list(&self.conn, filter)?;
+        for o in &mut orders {
+            self.set_due(o);
+        }
+        Ok(orders)
+    }
+
+    fn set_due(&self, o: &mut Order) {
+        o.due = sla::due(&self.sla.get(o.colour), o.state, o.created_ms, o.missed);
     }
 
     /// One order with its events.
     pub fn order(&self, id: i64) -> Result<Option<(Order, Vec<OrderEvent>)>, StoreError> {
-        let Some(order) = load(&self.conn, "id = ?1", params![id])? else { return Ok(None) };
+        let Some(mut order) = load(&self.conn, "id = ?1", params![id])? else { return Ok(None) };
+        self.set_due(&mut order);
         let mut st = self.conn.prepare(
             "SELECT seq, at_ms, kind, state, colour, who, why, evidence FROM order_events WHERE order_id = ?1 ORDER BY seq",
         )?;

@@ -1,0 +1,101 @@
+//! The console's view of the field: per device, when it was last heard and the recent values of
+//! each stream, kept in memory (the time series lives in InfluxDB; this is only what an
+//! operator glances at). Fed by the pipeline after each commit, read by the API.
+
+use crate::ingest::Inbound;
+use gridsentry_sensors::{Body, DeviceState};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Points kept per stream (a small chart, not history).
+pub const POINTS: usize = 60;
+
+/// Recent readings of every device.
+#[derive(Default)]
+pub struct Live {
+    devices: Mutex<HashMap<(String, String), DeviceView>>,
+}
+
+/// One device as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// Site id.
+    pub site: String,
+    /// Device id.
+    pub device: String,
+    /// When its last message arrived, UTC ms.
+    pub last_seen_ms: u64,
+    /// What its last status message said, if any.
+    pub online: Option<bool>,
+    /// Recent values by series (`noise`, `hr:<band>`, `deform:<channel>`, `rain`).
+    pub series: BTreeMap<String, Series>,
+}
+
+/// Recent values of one series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// What the value is (`laeq_db`, `bpm`, `disp_mm`, ...).
+    pub field: String,
+    /// `(event ms, value)`, oldest first.
+    pub points: VecDeque<(u64, f64)>,
+}
+
+impl Live {
+    /// Records readings just committed.
+    pub fn record<'a>(&self, readings: impl Iterator<Item = &'a Inbound>) {
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        for m in readings {
+            let h = &m.reading.header;
+            let key = (h.site.to_string(), h.device.to_string());
+            let view = devices.entry(key).or_insert_with(|| DeviceView {
+                site: h.site.to_string(),
+                device: h.device.to_string(),
+                last_seen_ms: 0,
+                online: None,
+                series: BTreeMap::new(),
+            });
+            view.last_seen_ms = view.last_seen_ms.max(m.received_ms);
+            let at = m.reading.utc_ms().unwrap_or(m.received_ms);
+            for (name, field, value) in values(&m.reading.body) {
+                let s = view.series.entry(name).or_insert_with(|| Series { field, points: VecDeque::new() });
+                if s.points.len() == POINTS {
+                    s.points.pop_front();
+                }
+                s.points.push_back((at, value));
+            }
+            if let Body::Status(st) = &m.reading.body {
+                view.online = Some(st.state == DeviceState::Online);
+            } else if !m.reading.header.historical {
+                view.online = Some(true);
+            }
+        }
+    }
+
+    /// Every device, by site and id; `site` filters.
+    pub fn snapshot(&self, site: Option<&str>) -> Vec<DeviceView> {
+        let devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<DeviceView> =
+            devices.values().filter(|d| site.is_none_or(|s| d.site == s)).cloned().collect();
+        out.sort_by(|a, b| (&a.site, &a.device).cmp(&(&b.site, &b.device)));
+        out
+    }
+}
+
+/// The values worth a chart: `(series name, field, value)`.
+fn values(body: &Body) -> Vec<(String, String, f64)> {
+    match body {
+        Body::Noise(n) => vec![("noise".into(), "laeq_db".into(), n.laeq_db.into())],
+        Body::HeartRate(h) => vec![(format!("hr:{}", h.band), "bpm".into(), h.bpm.into())],
+        Body::Deform(d) => d
+            .channels
+            .iter()
+            .filter(|c| c.kind != gridsentry_sensors::ChannelKind::TemperatureC)
+            .map(|c| (format!("deform:{}", c.kind.as_str()), c.kind.as_str().into(), c.value))
+            .collect(),
+        Body::Rain(d) => {
+            d.channels.iter().map(|c| ("rain".into(), c.kind.as_str().into(), c.value)).collect()
+        }
+        Body::Status(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Writes random secrets for docker-compose into deploy/secrets/ (mode 0600, git-ignored) and
+# the broker's password file for the users `gridsentry` and `devices`.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p secrets && chmod 0700 secrets
+rand() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
+for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password device-password; do
+  [[ -s secrets/$f ]] || { rand > "secrets/$f"; chmod 0600 "secrets/$f"; }
+done
+# mosquitto_passwd comes with the broker image; run it there so nothing is needed on the host.
+docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
+  'mosquitto_passwd -b -c /s/mosquitto-passwd gridsentry "$(cat /s/mqtt-password)" &&
+   mosquitto_passwd -b /s/mosquitto-passwd devices "$(cat /s/device-password)"'
+chmod 0640 secrets/mosquitto-passwd
+echo "secrets written to deploy/secrets/"

@@ -1,0 +1,71 @@
+//! The operators' console in headless Chromium, against `gridsentry demo`: a wrong token is
+//! refused, the right one logs in, the demo's red slope order appears, the console acknowledges
+//! it, the new state and the timeline show, and a screenshot is saved in the test's output
+//! directory. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
+//! into target/console-node).
+
+use gridsentry_tests::{binary, free_port, terminate, wait_ready};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const TOKEN: &str = "console-test-token-0123456789";
+
+fn node_modules() -> PathBuf {
+    std::env::var_os("GRIDSENTRY_NODE_MODULES").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-node/node_modules")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_acknowledges_the_red_order_in_the_console() {
+    let modules = node_modules();
+    assert!(
+        modules.join("playwright-core").exists(),
+        "{} has no playwright-core (scripts/test installs it)",
+        modules.display()
+    );
+    let http = free_port();
+    let demo = Command::new(binary())
+        .args(["demo", "--duration-s", "90", "--http", &format!("127.0.0.1:{http}")])
+        .env("GRIDSENTRY_DEMO_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut demo = Some(demo);
+    wait_ready(http).await;
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    let _ = std::fs::remove_file(&shot);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console/drive.cjs");
+    let out = tokio::process::Command::new("node")
+        .arg(&script)
+        .args([&format!("http://127.0.0.1:{http}/"), TOKEN, shot.to_str().unwrap()])
+        .env("NODE_PATH", &modules)
+        .output()
+        .await
+        .expect("node (scripts/test installs nodejs)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "console drive failed:\n{stderr}");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = result["order"].as_i64().unwrap();
+    assert!(result["devices"].as_i64().unwrap() >= 5, "{result}");
+
+    // The API agrees: acknowledged by the console's operator.
+    let order: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http}/api/v1/orders/{id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["order"]["colour"], "red");
+    let ack =
+        order["events"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").expect("ack event");
+    assert_eq!(ack["who"], "console-test");
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 20_000, "screenshot {} is {size} bytes", shot.display());
+    println!("console screenshot: {}", shot.display());
+    terminate(&mut demo);
+}
