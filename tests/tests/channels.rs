@@ -21,7 +21,7 @@ async fn one_order_in_every_format() {
     let mut hooks = Hooks::start().await;
     let dir = tempfile::tempdir().unwrap();
     let robot = dir.path().join("robot-secret");
-    std::fs::write(&robot, ROBOT_SECRET).unwrap();
+    gridsentry_tests::write_secret(&robot, ROBOT_SECRET);
     let mut receivers = String::new();
     for (name, extra) in [
         ("wecom", String::new()),

@@ -112,7 +112,7 @@ async fn username_and_password_from_a_secret_file() {
     let broker = Mosquitto::start_with_password("gridsentry", "s3cret-pw");
     let hooks = Hooks::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("mqtt-password"), "s3cret-pw\n").unwrap();
+    gridsentry_tests::write_secret(&dir.path().join("mqtt-password"), "s3cret-pw\n");
     let text = config(dir.path(), broker.port, 0, &hooks.url, NOISE_RULE).replace(
         "client_id = \"gridsentry-test\"",
         &format!(

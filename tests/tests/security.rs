@@ -1,0 +1,88 @@
+//! Security checks on real peers: MQTT over TLS to mosquitto's TLS listener with a local CA and
+//! a password; the API's token and body limits; secret files readable by everyone refused.
+
+use gridsentry::app::{self, Overrides};
+use gridsentry_sensors::Id;
+use gridsentry_tests::daemon::*;
+use gridsentry_tests::{config, noise, write_secret, Hooks, Mosquitto, TOKEN};
+use rumqttc::MqttOptions;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_tls_with_a_local_ca_and_a_password() {
+    let broker = Mosquitto::start_tls("gridsentry", "tls-pw-1");
+    let (tls_port, ca) = broker.tls.clone().unwrap();
+    let hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_secret(&dir.path().join("mqtt-password"), "tls-pw-1\n");
+    let text = config(dir.path(), tls_port, 0, &hooks.url, NOISE_RULE).replace(
+        "client_id = \"gridsentry-test\"",
+        &format!(
+            "client_id = \"gridsentry-tls\"\nusername = \"gridsentry\"\npassword = {{ file = \"{}\" }}\ntls_ca_file = \"{}\"",
+            dir.path().join("mqtt-password").display(),
+            ca.display()
+        ),
+    );
+    let cfg = gridsentry::config::parse("tls.toml", &text).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let running = app::start(cfg, Overrides::default(), rx).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while running.metrics.mqtt_connected.load(Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "not connected over TLS");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A device on the broker's plain listener; the daemon reads it through the TLS one.
+    let mut o = MqttOptions::new("dev-tls", "127.0.0.1", broker.port);
+    o.set_credentials("gridsentry", "tls-pw-1");
+    let dev = Device::with_options(o, Id::new("plaza-3").unwrap(), Id::new("nb-01").unwrap());
+    dev.send(0, noise(50.0)).await;
+    while running.metrics.readings[0].load(Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "reading not applied over TLS");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(true);
+    running.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_readable_secret_file_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), broker.port, 0, &hooks.url, NOISE_RULE);
+    let token = dir.path().join("token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = gridsentry::config::parse("open.toml", &text).unwrap();
+    let (_stop, rx) = watch::channel(false);
+    let err = app::start(cfg, Overrides::default(), rx).await.err().expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("readable by every user") && msg.contains("token"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_wants_its_token_and_small_bodies() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let d = Daemon::start(broker.port, &hooks, NOISE_RULE).await;
+    let base = format!("http://{}", d.running().http);
+    let http = reqwest::Client::new();
+    for token in [None, Some("wrong"), Some(&TOKEN[..TOKEN.len() - 1])] {
+        let mut r = http.get(format!("{base}/api/v1/devices"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        assert_eq!(r.send().await.unwrap().status(), 401, "{token:?}");
+    }
+    let big = serde_json::json!({ "who": "x".repeat(64 * 1024) });
+    let r =
+        http.post(format!("{base}/api/v1/orders/1/ack")).bearer_auth(TOKEN).json(&big).send().await.unwrap();
+    assert_eq!(r.status(), 413, "bodies over 16 KiB are refused");
+    // The console page itself needs no token, and sends a strict content security policy.
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    d.stop().await;
+}
