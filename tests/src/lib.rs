@@ -12,6 +12,7 @@
 
 pub mod daemon;
 pub mod modbus;
+pub mod nodered;
 pub mod victoria;
 
 use axum::body::Bytes;

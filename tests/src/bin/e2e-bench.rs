@@ -2,9 +2,14 @@
 //! daemon (release binary, acks after commit) against it in the same run, latency from publish to
 //! webhook at a fixed load, memory and start-up time. Prints one `name value` line per figure.
 //!
-//! usage: e2e-bench GRIDSENTRY_BINARY [--quick]
+//! With `--nodered DIR` (a directory holding `node_modules/node-red`) the same workload then runs
+//! through the Node-RED flow in `bench/` on a fresh broker, printing the `nodered_*` lines.
+//! One reading per MQTT message for both (no batching).
+//!
+//! usage: e2e-bench GRIDSENTRY_BINARY [--quick] [--nodered DIR]
 
 use gridsentry_sensors::*;
+use gridsentry_tests::nodered::NodeRed;
 use gridsentry_tests::{config, free_port, spawn_daemon, wait_ready, Hooks, Mosquitto};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::time::{Duration, Instant};
@@ -123,21 +128,75 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
 
     // Throughput: the same publisher and load as the ceiling run.
     let p = publisher(broker.port, "bench-publisher").await;
+    let counter = Counter::Daemon(http);
+    load(&p, &counter, pid, n, quick, &hooks, "gridsentry", ceiling).await;
+    println!("gridsentry_peak_rss_mb {:.1}", proc_status(pid, "VmHWM:") / 1024.0);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    drop(p);
+
+    // The same workload through Node-RED (its own fresh broker: nothing queued for the daemon's
+    // session competes with it).
+    let Some(install) = args.iter().position(|a| a == "--nodered").and_then(|i| args.get(i + 1)) else { return };
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let started = Instant::now();
+    let red = NodeRed::start(std::path::Path::new(install), broker.port, &format!("{}/nodered", hooks.url));
+    red.wait_http().await;
+    let p = publisher(broker.port, "nodered-publisher").await;
+    // Subscribed once a probe reading is seen (the flow counts every reading it gets).
+    let mut probe = 0;
+    while red.count().await.unwrap_or(0) == 0 {
+        let (topic, body) = payload(probe, 55.0);
+        p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
+        probe += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("nodered_ready_ms {}", started.elapsed().as_millis());
+    let base = red.count().await.unwrap_or(0) as f64;
+    // Let the remaining probes land before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let base = base.max(red.count().await.unwrap_or(0) as f64);
+    let counter = Counter::NodeRed(&red, base);
+    load(&p, &counter, red.pid(), n, quick, &hooks, "nodered", ceiling).await;
+}
+
+/// Where to read how many readings a system under test has processed.
+enum Counter<'a> {
+    /// gridsentry's `/metrics` on this port.
+    Daemon(u16),
+    /// Node-RED's flow counter, minus the probes.
+    NodeRed(&'a NodeRed, f64),
+}
+
+impl Counter<'_> {
+    async fn processed(&self) -> f64 {
+        match self {
+            Counter::Daemon(http) => metric(*http, "gridsentry_readings_total").await,
+            Counter::NodeRed(red, base) => red.count().await.map_or(0.0, |c| c as f64 - base),
+        }
+    }
+}
+
+/// Throughput of `n` readings as fast as the publisher goes, then CPU and p99 at a fixed
+/// 10k readings/s with 1 % raising an order (and the next reading clearing it); RSS at the end.
+#[allow(clippy::too_many_arguments)]
+async fn load(p: &AsyncClient, counter: &Counter<'_>, pid: u32, n: u32, quick: bool, hooks: &Hooks, name: &str, ceiling: f64) {
     let cpu0 = cpu_seconds(pid);
     let t0 = Instant::now();
     for i in 0..n {
         let (topic, body) = payload(i, 55.0);
         p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
     }
-    while metric(http, "gridsentry_readings_total").await < f64::from(n) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counter.processed().await < f64::from(n) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let rate = f64::from(n) / t0.elapsed().as_secs_f64();
-    println!("gridsentry_readings_per_s {rate:.0}");
-    println!("gridsentry_share_of_ceiling_pct {:.0}", 100.0 * rate / ceiling);
+    println!("{name}_readings_per_s {rate:.0}");
+    println!("{name}_share_of_ceiling_pct {:.0}", 100.0 * rate / ceiling);
+    println!("{name}_cpu_s_throughput_phase {:.2}", cpu_seconds(pid) - cpu0);
 
-    // Latency at a fixed 10k readings/s for a few seconds; 1 % of readings raise an order
-    // (and the device's next reading clears it), each transition a webhook.
     let secs = if quick { 3 } else { 10 };
     let per_tick = 100; // every 10 ms
     let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -155,30 +214,28 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
         }
     }
     let sent = i - n;
-    while metric(http, "gridsentry_readings_total").await < f64::from(i) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counter.processed().await < f64::from(i) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cpu = cpu_seconds(pid) - cpu1;
-    println!("gridsentry_cpu_us_per_reading {:.1}", cpu * 1e6 / f64::from(sent));
+    println!("{name}_cpu_us_per_reading {:.1}", cpu * 1e6 / f64::from(sent));
     let raised = (sent / 100) as usize;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut lat: Vec<u64> = Vec::new();
     while lat.len() < raised && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         lat = hooks
             .all()
             .iter()
-            .filter(|h| h.body["event"] == "raised")
+            .filter(|h| h.body["event"] == "raised" && h.body["evidence"]["seq"].as_u64() >= Some(u64::from(n / DEVICES)))
             .filter_map(|h| Some(h.received_ms.saturating_sub(h.body["evidence"]["ts"].as_u64()?)))
             .collect();
     }
     lat.sort_unstable();
     let p99 = lat.get(lat.len().saturating_sub(1) * 99 / 100).copied().unwrap_or(u64::MAX);
-    println!("gridsentry_p99_ms {p99}");
-    println!("gridsentry_webhooks_measured {}", lat.len());
-    println!("gridsentry_rss_mb {:.1}", proc_status(pid, "VmRSS:") / 1024.0);
-    println!("gridsentry_peak_rss_mb {:.1}", proc_status(pid, "VmHWM:") / 1024.0);
-    println!("gridsentry_cpu_s_throughput_phase {:.2}", cpu1 - cpu0);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    println!("{name}_p99_ms {p99}");
+    println!("{name}_webhooks_measured {}", lat.len());
+    println!("{name}_webhooks_signed {}", hooks.all().iter().filter(|h| h.signed).count());
+    println!("{name}_rss_mb {:.1}", proc_status(pid, "VmRSS:") / 1024.0);
 }
