@@ -3,7 +3,7 @@
 //! operator glances at). Fed by the pipeline after each commit, read by the API.
 
 use crate::ingest::Inbound;
-use gridsentry_sensors::{Body, DeviceState};
+use gridsentry_sensors::{Body, DeviceState, Id};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -14,7 +14,7 @@ pub const POINTS: usize = 60;
 /// Recent readings of every device.
 #[derive(Default)]
 pub struct Live {
-    devices: Mutex<HashMap<(String, String), DeviceView>>,
+    devices: Mutex<HashMap<(Id, Id), DeviceView>>,
 }
 
 /// One device as the console shows it.
@@ -47,7 +47,7 @@ impl Live {
         let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
         for m in readings {
             let h = &m.reading.header;
-            let key = (h.site.to_string(), h.device.to_string());
+            let key = (h.site.clone(), h.device.clone());
             let view = devices.entry(key).or_insert_with(|| DeviceView {
                 site: h.site.to_string(),
                 device: h.device.to_string(),
@@ -57,12 +57,20 @@ impl Live {
             });
             view.last_seen_ms = view.last_seen_ms.max(m.received_ms);
             let at = m.reading.utc_ms().unwrap_or(m.received_ms);
-            for (name, field, value) in values(&m.reading.body) {
-                let s = view.series.entry(name).or_insert_with(|| Series { field, points: VecDeque::new() });
-                if s.points.len() == POINTS {
-                    s.points.pop_front();
+            // The common case (one noise value) allocates nothing once the series exists.
+            let known_noise = match (&m.reading.body, view.series.get_mut("noise")) {
+                (Body::Noise(n), Some(s)) => {
+                    push(s, at, n.laeq_db.into());
+                    true
                 }
-                s.points.push_back((at, value));
+                _ => false,
+            };
+            if !known_noise {
+                for (name, field, value) in values(&m.reading.body) {
+                    let s =
+                        view.series.entry(name).or_insert_with(|| Series { field, points: VecDeque::new() });
+                    push(s, at, value);
+                }
             }
             if let Body::Status(st) = &m.reading.body {
                 view.online = Some(st.state == DeviceState::Online);
@@ -80,6 +88,13 @@ impl Live {
         out.sort_by(|a, b| (&a.site, &a.device).cmp(&(&b.site, &b.device)));
         out
     }
+}
+
+fn push(s: &mut Series, at: u64, value: f64) {
+    if s.points.len() == POINTS {
+        s.points.pop_front();
+    }
+    s.points.push_back((at, value));
 }
 
 /// The values worth a chart: `(series name, field, value)`.

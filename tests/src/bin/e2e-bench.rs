@@ -137,7 +137,9 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
 
     // The same workload through Node-RED (its own fresh broker: nothing queued for the daemon's
     // session competes with it).
-    let Some(install) = args.iter().position(|a| a == "--nodered").and_then(|i| args.get(i + 1)) else { return };
+    let Some(install) = args.iter().position(|a| a == "--nodered").and_then(|i| args.get(i + 1)) else {
+        return;
+    };
     let broker = Mosquitto::start();
     let hooks = Hooks::start().await;
     let started = Instant::now();
@@ -181,7 +183,16 @@ impl Counter<'_> {
 /// Throughput of `n` readings as fast as the publisher goes, then CPU and p99 at a fixed
 /// 10k readings/s with 1 % raising an order (and the next reading clearing it); RSS at the end.
 #[allow(clippy::too_many_arguments)]
-async fn load(p: &AsyncClient, counter: &Counter<'_>, pid: u32, n: u32, quick: bool, hooks: &Hooks, name: &str, ceiling: f64) {
+async fn load(
+    p: &AsyncClient,
+    counter: &Counter<'_>,
+    pid: u32,
+    n: u32,
+    quick: bool,
+    hooks: &Hooks,
+    name: &str,
+    ceiling: f64,
+) {
     let cpu0 = cpu_seconds(pid);
     let t0 = Instant::now();
     for i in 0..n {
@@ -228,7 +239,10 @@ async fn load(p: &AsyncClient, counter: &Counter<'_>, pid: u32, n: u32, quick: b
         lat = hooks
             .all()
             .iter()
-            .filter(|h| h.body["event"] == "raised" && h.body["evidence"]["seq"].as_u64() >= Some(u64::from(n / DEVICES)))
+            .filter(|h| {
+                h.body["event"] == "raised"
+                    && h.body["evidence"]["seq"].as_u64() >= Some(u64::from(n / DEVICES))
+            })
             .filter_map(|h| Some(h.received_ms.saturating_sub(h.body["evidence"]["ts"].as_u64()?)))
             .collect();
     }
