@@ -9,7 +9,9 @@ pub mod modbus;
 pub mod mqtt;
 pub mod serial;
 
-use gridsentry_sensors::{Reading, Topic};
+use gridsentry_sensors::{
+    codec, heapless, Body, DeviceState, Format, Header, Id, Reading, StatusReport, Timestamp, Topic,
+};
 
 /// A decoded reading on its way to the rules.
 #[derive(Debug)]
@@ -44,4 +46,26 @@ pub enum Ack {
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A reading of a polled or serial field device (stamped now; nothing to acknowledge).
+pub(crate) fn field_reading(site: &Id, device: &Id, boot: u32, seq: u32, body: Body) -> Inbound {
+    let header = Header {
+        site: site.clone(),
+        device: device.clone(),
+        boot_id: boot,
+        seq,
+        time: Timestamp::Utc(now_ms()),
+        historical: false,
+    };
+    let reading = Reading { header, body };
+    let topic = Topic::new(site.clone(), device.clone(), reading.body.stream());
+    let raw = codec::encode_vec(Format::Json, &reading).unwrap_or_default();
+    Inbound { topic, reading, raw, received_ms: now_ms(), ack: Ack::None }
+}
+
+/// A status reading (online/offline) of a polled or serial field device; `via` names the link.
+pub(crate) fn field_status(site: &Id, device: &Id, boot: u32, state: DeviceState, via: &str) -> Inbound {
+    let firmware = heapless::String::try_from(via).unwrap_or_default();
+    field_reading(site, device, boot, 0, Body::Status(StatusReport { state, firmware, dropped: 0 }))
 }

@@ -11,14 +11,11 @@
 //! doubling interval up to `backoff_max_ms`; the next answer reports it online again. Failures
 //! are counted by reason in `gridsentry_field_errors_total`.
 
-use super::{now_ms, Ack, Inbound};
+use super::Inbound;
 use crate::config::ModbusDevice;
 use crate::metrics::Metrics;
 use gridsentry_sensors::modbus::{self, Function, RegisterMap};
-use gridsentry_sensors::{
-    codec, heapless, Body, DeformReport, DeviceState, Format, Header, Id, Reading, StatusReport, Stream,
-    Timestamp, Topic,
-};
+use gridsentry_sensors::{Body, DeformReport, DeviceState, Id, Stream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,23 +222,11 @@ impl Bus {
     }
 
     fn reading(&self, d: &Polled, seq: u32, body: Body) -> Inbound {
-        let header = Header {
-            site: d.site.clone(),
-            device: d.device.clone(),
-            boot_id: self.boot,
-            seq,
-            time: Timestamp::Utc(now_ms()),
-            historical: false,
-        };
-        let reading = Reading { header, body };
-        let topic = Topic::new(d.site.clone(), d.device.clone(), reading.body.stream());
-        let raw = codec::encode_vec(Format::Json, &reading).unwrap_or_default();
-        Inbound { topic, reading, raw, received_ms: now_ms(), ack: Ack::None }
+        super::field_reading(&d.site, &d.device, self.boot, seq, body)
     }
 
     fn status(&self, d: &Polled, state: DeviceState) -> Inbound {
-        let firmware = heapless::String::try_from("modbus").unwrap_or_default();
-        self.reading(d, 0, Body::Status(StatusReport { state, firmware, dropped: 0 }))
+        super::field_status(&d.site, &d.device, self.boot, state, "modbus")
     }
 }
 

@@ -13,13 +13,11 @@
 //! once (a `no_data` rule raises its maintenance order at once); the port is re-opened with a
 //! doubling wait, and the next good window reports it online again.
 
-use super::{now_ms, Ack, Inbound};
+use super::Inbound;
 use crate::config::SerialDevice;
 use crate::metrics::Metrics;
 use gridsentry_sensors::nmea::{self, Fix, Origin};
-use gridsentry_sensors::{
-    codec, heapless, Body, DeviceState, Format, Header, Id, Reading, StatusReport, Timestamp, Topic,
-};
+use gridsentry_sensors::{Body, DeviceState, Id, Topic};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -242,22 +240,10 @@ impl Port {
     }
 
     fn reading(&self, seq: u32, body: Body) -> Inbound {
-        let header = Header {
-            site: self.site.clone(),
-            device: self.device.clone(),
-            boot_id: self.boot,
-            seq,
-            time: Timestamp::Utc(now_ms()),
-            historical: false,
-        };
-        let reading = Reading { header, body };
-        let topic = Topic::new(self.site.clone(), self.device.clone(), reading.body.stream());
-        let raw = codec::encode_vec(Format::Json, &reading).unwrap_or_default();
-        Inbound { topic, reading, raw, received_ms: now_ms(), ack: Ack::None }
+        super::field_reading(&self.site, &self.device, self.boot, seq, body)
     }
 
     fn status(&self, state: DeviceState) -> Inbound {
-        let firmware = heapless::String::try_from("nmea").unwrap_or_default();
-        self.reading(0, Body::Status(StatusReport { state, firmware, dropped: 0 }))
+        super::field_status(&self.site, &self.device, self.boot, state, "nmea")
     }
 }

@@ -165,42 +165,30 @@ fn forecast(p: &Value) -> Option<String> {
     Some(format!("{} (R² {:.2})", f.get("failure_at")?.as_str()?, f.get("r2")?.as_f64()?))
 }
 
+/// The facts every chat message carries, as (label, value) lines after the summary.
+fn facts(p: &Value) -> Vec<String> {
+    let mut f = vec![
+        format!("工单 order: #{} ({} → {})", p["order_id"], s(p, "event"), s(p, "state")),
+        format!("时间 at: {}", s(p, "at")),
+    ];
+    f.extend(forecast(p).map(|x| format!("预测失稳 failure forecast: {x}")));
+    if p.get("late").and_then(Value::as_bool) == Some(true) {
+        f.push("补传数据 raised from backfilled data".into());
+    }
+    f
+}
+
 fn markdown(p: &Value, wecom: bool) -> String {
     let head = match (wecom, s(p, "colour")) {
         (true, "red" | "orange") => format!("<font color=\"warning\">**{}**</font>", title(p)),
         _ => format!("**{}**", title(p)),
     };
-    let mut m = format!(
-        "{head}\n\n> {}\n\n- 工单 order: #{} ({} → {})\n- 时间 at: {}\n",
-        s(p, "summary"),
-        p["order_id"],
-        s(p, "event"),
-        s(p, "state"),
-        s(p, "at")
-    );
-    if let Some(f) = forecast(p) {
-        m += &format!("- 预测失稳 failure forecast: {f}\n");
-    }
-    if p.get("late").and_then(Value::as_bool) == Some(true) {
-        m += "- 补传数据 raised from backfilled data\n";
-    }
-    m
+    let list: String = facts(p).iter().map(|f| format!("- {f}\n")).collect();
+    format!("{head}\n\n> {}\n\n{list}", s(p, "summary"))
 }
 
 fn text(p: &Value) -> String {
-    let mut t = format!(
-        "{}\n{}\n工单 order #{} ({} → {}) at {}",
-        title(p),
-        s(p, "summary"),
-        p["order_id"],
-        s(p, "event"),
-        s(p, "state"),
-        s(p, "at")
-    );
-    if let Some(f) = forecast(p) {
-        t += &format!("\n预测失稳 failure forecast: {f}");
-    }
-    t
+    format!("{}\n{}\n{}", title(p), s(p, "summary"), facts(p).join("\n"))
 }
 
 fn alertmanager(p: &Value, receiver: &str) -> Value {
