@@ -13,8 +13,13 @@ docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
   'mosquitto_passwd -b -c /s/mosquitto-passwd gridsentry "$(cat /s/mqtt-password)" &&
    mosquitto_passwd -b /s/mosquitto-passwd devices "$(cat /s/device-password)"'
 chmod 0640 secrets/mosquitto-passwd
-# The daemon runs as uid/gid 10001 in its image and refuses world-readable secret files:
-# hand the files to that group (needs root; otherwise do it with sudo).
-chgrp 10001 secrets secrets/* 2>/dev/null && chmod 0750 secrets && chmod 0640 secrets/* \
-  || echo "run as root (or: sudo chgrp -R 10001 deploy/secrets && sudo chmod 0640 deploy/secrets/*) so the container can read its secrets" >&2
+# The daemon runs as uid/gid 10001 in its image and refuses world-readable secret files: hand
+# its files to that group (needs root; otherwise do it with sudo). InfluxDB and Grafana run as
+# their own users and read theirs through compose `secrets:`; they get 0644 copies inside the
+# 0750 directory (the directory keeps other host users out).
+cp secrets/influx-token secrets/influx-token-shared
+chmod 0644 secrets/influx-token-shared secrets/influx-password secrets/grafana-password
+chgrp 10001 secrets secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token 2>/dev/null \
+  && chmod 0750 secrets && chmod 0640 secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token \
+  || echo "run as root (or with sudo) so the container's group 10001 can read its secrets" >&2
 echo "secrets written to deploy/secrets/"
