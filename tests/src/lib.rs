@@ -12,8 +12,11 @@
 
 pub mod daemon;
 pub mod modbus;
+mod mosquitto;
 pub mod nodered;
 pub mod victoria;
+
+pub use mosquitto::Mosquitto;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -59,166 +62,6 @@ pub fn kill(child: &mut Option<Child>) {
     if let Some(mut c) = child.take() {
         let _ = c.kill();
         let _ = c.wait();
-    }
-}
-
-/// A mosquitto process.
-pub struct Mosquitto {
-    /// Its port.
-    pub port: u16,
-    /// The TLS listener's port, and the CA file that signed its certificate (`start_tls`).
-    pub tls: Option<(u16, PathBuf)>,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    auth: Option<(String, String)>,
-}
-
-impl Mosquitto {
-    /// Starts mosquitto on a free port (fails loudly if it is not installed).
-    pub fn start() -> Mosquitto {
-        let mut m = Mosquitto {
-            port: free_port(),
-            tls: None,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-            auth: None,
-        };
-        m.spawn();
-        m
-    }
-
-    /// Starts mosquitto that accepts only `user` with `password`, on a plain listener (`port`)
-    /// and a TLS listener (`tls`) whose certificate for 127.0.0.1 is signed by a local CA made
-    /// here with `openssl` (Debian package `openssl`).
-    pub fn start_tls(user: &str, password: &str) -> Mosquitto {
-        let mut m = Mosquitto::start_with_password_unstarted(user, password);
-        let dir = m.dir.path().to_path_buf();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("openssl must be installed");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        run(&[
-            &["req", "-x509"][..],
-            &ec,
-            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=gridsentry test CA"],
-        ]
-        .concat());
-        run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]]
-            .concat());
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ]);
-        // mosquitto started as root drops to its own user before it loads the key: a test key
-        // in a test directory may be readable.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        m.tls = Some((free_port(), dir.join("ca.pem")));
-        m.spawn();
-        m
-    }
-
-    /// Starts mosquitto that accepts only `user` with `password` (a `mosquitto_passwd` file).
-    pub fn start_with_password(user: &str, password: &str) -> Mosquitto {
-        let mut m = Mosquitto::start_with_password_unstarted(user, password);
-        m.spawn();
-        m
-    }
-
-    fn start_with_password_unstarted(user: &str, password: &str) -> Mosquitto {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("passwd");
-        let ok = Command::new("mosquitto_passwd")
-            .arg("-c")
-            .arg("-b")
-            .arg(&file)
-            .arg(user)
-            .arg(password)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "mosquitto_passwd failed");
-        Mosquitto {
-            port: free_port(),
-            tls: None,
-            dir,
-            child: None,
-            auth: Some((user.into(), file.display().to_string())),
-        }
-    }
-
-    fn spawn(&mut self) {
-        let conf = self.dir.path().join("mosquitto.conf");
-        let auth = match &self.auth {
-            Some((_, file)) => format!("allow_anonymous false\npassword_file {file}\n"),
-            None => "allow_anonymous true\n".to_string(),
-        };
-        let tls = match &self.tls {
-            Some((port, _)) => {
-                let d = self.dir.path().display();
-                format!("listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n")
-            }
-            None => String::new(),
-        };
-        let text = format!(
-            "{tls}listener {port} 127.0.0.1\n{auth}persistence true\npersistence_location {dir}/\n\
-             max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
-            port = self.port,
-            dir = self.dir.path().display()
-        );
-        std::fs::write(&conf, text).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed (Debian package `mosquitto`; scripts/test installs it)");
-        self.child = Some(child);
-        wait_port(self.port);
-        if let Some((port, _)) = &self.tls {
-            wait_port(*port);
-        }
-    }
-
-    /// Stops the broker (SIGTERM: it saves its sessions) and starts it again on the same port.
-    pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-
-    /// Stops the broker.
-    pub fn stop(&mut self) {
-        terminate(&mut self.child);
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        kill(&mut self.child);
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// A running Node-RED.
 pub struct NodeRed {
-    /// Its HTTP port (`GET /count`: readings its flow has seen).
+    /// Its HTTP port (`GET /count`: readings and probes its flow has seen).
     pub port: u16,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -45,10 +45,20 @@ impl NodeRed {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// Readings the flow has seen, once its HTTP side answers.
+    /// Bench readings the flow has seen, once its HTTP side answers (probes not included).
     pub async fn count(&self) -> Option<u64> {
+        self.counters().await.map(|c| c.0)
+    }
+
+    /// Probe readings (site `probe`) the flow has seen: it is subscribed once this is non-zero.
+    pub async fn probes(&self) -> Option<u64> {
+        self.counters().await.map(|c| c.1)
+    }
+
+    async fn counters(&self) -> Option<(u64, u64)> {
         let r = reqwest::get(format!("http://127.0.0.1:{}/count", self.port)).await.ok()?;
-        r.text().await.ok()?.trim().parse().ok()
+        let v: serde_json::Value = r.json().await.ok()?;
+        Some((v["count"].as_u64()?, v["probes"].as_u64()?))
     }
 
     /// Waits until the HTTP side answers (start-up time).

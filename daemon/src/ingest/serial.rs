@@ -145,7 +145,8 @@ impl Port {
                                 last_good = Instant::now();
                             }
                         }
-                        (skipping, line) = (false, Vec::with_capacity(LINE_MAX));
+                        skipping = false;
+                        line.clear();
                     }
                     _ if skipping => {}
                     _ if line.len() == LINE_MAX => {

@@ -21,17 +21,29 @@ fn now_ms() -> u64 {
 }
 
 fn payload(i: u32, db: f32) -> (String, Vec<u8>) {
+    reading("bench", i, db)
+}
+
+/// A reading from site `probe`: the Node-RED flow counts these apart from the workload.
+fn probe_payload(i: u32) -> (String, Vec<u8>) {
+    reading("probe", i, 55.0)
+}
+
+fn reading(site: &str, i: u32, db: f32) -> (String, Vec<u8>) {
     let dev = i % DEVICES;
     let body = Body::Noise(NoiseReport::levels(db, db + 5.0));
     let header = Header {
-        site: Id::new("bench").unwrap(),
+        site: Id::new(site).unwrap(),
         device: Id::new(&format!("d{dev}")).unwrap(),
         boot_id: 1,
         seq: i / DEVICES,
         time: Timestamp::Utc(now_ms()),
         historical: false,
     };
-    (format!("gs/v1/bench/d{dev}/noise"), codec::encode_vec(Format::Json, &Reading { header, body }).unwrap())
+    (
+        format!("gs/v1/{site}/d{dev}/noise"),
+        codec::encode_vec(Format::Json, &Reading { header, body }).unwrap(),
+    )
 }
 
 async fn publisher(port: u16, id: &str) -> AsyncClient {
@@ -146,19 +158,16 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     let red = NodeRed::start(std::path::Path::new(install), broker.port, &format!("{}/nodered", hooks.url));
     red.wait_http().await;
     let p = publisher(broker.port, "nodered-publisher").await;
-    // Subscribed once a probe reading is seen (the flow counts every reading it gets).
+    // Subscribed once a probe reading (site `probe`, counted apart by the flow) is seen.
     let mut probe = 0;
-    while red.count().await.unwrap_or(0) == 0 {
-        let (topic, body) = payload(probe, 55.0);
+    while red.probes().await.unwrap_or(0) == 0 {
+        let (topic, body) = probe_payload(probe);
         p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
         probe += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("nodered_ready_ms {}", started.elapsed().as_millis());
     let base = red.count().await.unwrap_or(0) as f64;
-    // Let the remaining probes land before counting.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let base = base.max(red.count().await.unwrap_or(0) as f64);
     let counter = Counter::NodeRed(&red, base);
     load(&p, &counter, red.pid(), n, quick, &hooks, "nodered", ceiling).await;
 }
