@@ -159,7 +159,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
 
     let mut tasks = vec![ingest];
     tasks.extend(field);
-    let backoff = o.backoff.unwrap_or_default();
+    let backoff =
+        o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
     tasks.extend(deliver::spawn(
         endpoints,
         db.clone(),

@@ -183,3 +183,18 @@ fn landslide_rules_are_checked() {
     let e = err(&rule("type = \"rainfall\", window_s = 86400, above_mm = 50.0, clear_mm = 60.0"));
     assert!(e.contains("0 <= clear_mm <= above_mm"), "{e}");
 }
+
+#[test]
+fn delivery_timing_is_checked_and_defaults_to_the_documented_values() {
+    let base = "[daemon]\nhttp = \"127.0.0.1:1\"\n\n[delivery]\n";
+    let e = err(&format!("{base}retry_initial_ms = 1000\nretry_max_ms = 10\n"));
+    assert!(e.starts_with("test.toml:4:1: [delivery]: retry_initial_ms >= 1"), "{e}");
+    let e = err(&format!("{base}breaker_failures = 0\n"));
+    assert!(e.contains("breaker_failures >= 1"), "{e}");
+    let e = err(&format!("{base}retry_after = 1\n"));
+    assert!(e.starts_with("test.toml:5:1: unknown field `retry_after`"), "{e}");
+    let d = parse("t.toml", &format!("{base}retry_max_ms = 2000\n")).unwrap().delivery.unwrap().into_inner();
+    let b = d.backoff();
+    assert_eq!((b.base.as_millis(), b.cap.as_millis(), b.breaker_failures), (500, 2000, 5));
+    assert_eq!(b.breaker_cooldown.as_millis(), 30_000);
+}

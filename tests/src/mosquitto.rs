@@ -127,8 +127,12 @@ impl Mosquitto {
             }
             None => String::new(),
         };
+        // Started as root, mosquitto drops to user `mosquitto`, which cannot write its database
+        // into our temporary directory: sessions would silently not survive a restart.
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let user = if root { "user root\n" } else { "" };
         let text = format!(
-            "{tls}listener {port} 127.0.0.1\n{auth}persistence true\npersistence_location {dir}/\n\
+            "{tls}listener {port} 127.0.0.1\n{user}{auth}persistence true\npersistence_location {dir}/\n\
              max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
             dir = self.dir.path().display()

@@ -78,6 +78,14 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let before: Vec<_> = config.serial[..i].iter().map(|b| b.get_ref()).collect();
         s.get_ref().check(&before, &modbus).map_err(|e| at(s.span(), e))?;
     }
+    if let Some(d) = &config.delivery {
+        let r = d.get_ref();
+        if r.retry_initial_ms == 0 || r.retry_max_ms < r.retry_initial_ms || r.breaker_failures == 0 {
+            let m =
+                "[delivery]: retry_initial_ms >= 1, retry_max_ms >= retry_initial_ms, breaker_failures >= 1";
+            return Err(at(d.span(), m.into()));
+        }
+    }
     if let Some(i) = &config.influx {
         check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
     }

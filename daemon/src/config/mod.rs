@@ -40,6 +40,9 @@ pub struct Config {
     /// Line-oriented serial devices (GNSS receivers).
     #[serde(default, rename = "serial")]
     pub serial: Vec<Spanned<SerialDevice>>,
+    /// Webhook retry timing, shared by all receivers.
+    #[serde(default)]
+    pub delivery: Option<Spanned<Delivery>>,
     /// Webhook receivers.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<Spanned<ReceiverConfig>>,
@@ -79,6 +82,46 @@ impl Default for Daemon {
             batch_max: 512,
             batch_linger_ms: 2,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
+        }
+    }
+}
+
+/// `[delivery]`: how failed webhook requests are retried. A receiver that fails
+/// `breaker_failures` times in a row is left alone for `breaker_cooldown_ms` (one probe then),
+/// so a dead chat robot does not hold up the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// First retry delay, ms (doubles per attempt, jittered down by up to half).
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, ms.
+    pub retry_max_ms: u64,
+    /// Consecutive failures that open a receiver's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit waits before probing again, ms.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        let b = crate::notify::deliver::Backoff::default();
+        Delivery {
+            retry_initial_ms: b.base.as_millis() as u64,
+            retry_max_ms: b.cap.as_millis() as u64,
+            breaker_failures: b.breaker_failures,
+            breaker_cooldown_ms: b.breaker_cooldown.as_millis() as u64,
+        }
+    }
+}
+
+impl Delivery {
+    /// The retry timing it describes.
+    pub fn backoff(&self) -> crate::notify::deliver::Backoff {
+        crate::notify::deliver::Backoff {
+            base: std::time::Duration::from_millis(self.retry_initial_ms),
+            cap: std::time::Duration::from_millis(self.retry_max_ms),
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown: std::time::Duration::from_millis(self.breaker_cooldown_ms),
         }
     }
 }
