@@ -1,10 +1,13 @@
 //! Board-independent firmware logic, `no_std` and without an allocator.
 //!
-//! So far this holds the device identity that stamps every reading with the wire contract's
-//! header (site, device, boot id, per-boot sequence number) and names its topics. The noise
-//! meter DSP, wristband gateway, outbox and MQTT session logic follow in the firmware issue.
+//! - [`identity`]: the wire contract's header (site, device, boot id, per-boot sequence).
+//! - [`noise`]: the plaza noise meter (A-weighting, time weighting, LAeq/L10/L90), fixed-point
+//!   for chips without an FPU and f32 for chips with one.
+//! - [`alarm`]: the box's own buzzer, independent of the network.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alarm;
 pub mod identity;
+pub mod noise;

@@ -1,0 +1,32 @@
+//! Filter constants at 48 kHz. The A-weighting sections are the output of the design in
+//! `tests/support/design.rs` (print them with `cargo run --example a_weighting_design`; the
+//! `a_weighting` test fails if these differ from the design). Fixed-point forms are derived here
+//! at compile time, so the float and fixed pipelines share one source of truth.
+
+/// Sample rate the constants are for.
+pub const FS: u32 = 48_000;
+
+/// Section 1: double zero at DC, double pole at 20.6 Hz (bilinear). Numerator 1, −2, 1.
+pub const A1: [f64; 2] = [-1.9946144559930215, 0.9946217070140843];
+/// Section 2: double zero at DC, poles at 107.7 and 737.9 Hz (bilinear). Numerator 1, −2, 1.
+pub const A2: [f64; 2] = [-1.8938704947230707, 0.8951597690946617];
+/// Section 3 numerator: least-squares fit of the 12.2 kHz double pole (unit gain at DC).
+pub const B3: [f64; 3] = [0.1832006595040261, 0.43978907288257135, -0.16538046185027538];
+/// Section 3 denominator.
+pub const A3: [f64; 2] = [-0.6557755925190408, 0.11338486305536287];
+/// Gain of the cascade that makes it 0 dB at 1 kHz (applied to the energy, not per sample).
+pub const GAIN: f64 = 1.1886040078189242;
+
+/// DC blocker y = x − x₁ + R·y₁ with its corner at 2 Hz (R = 1 − 2π·2/48000): far below the
+/// A-weighting's 20 Hz poles, so it costs < 0.01 dB at 20 Hz.
+pub const DC_R: f64 = 1.0 - 2.0 * core::f64::consts::PI * 2.0 / FS as f64;
+
+/// Fixed-point coefficient format: Q31 with a post-shift of 1 (as CMSIS-DSP's
+/// `arm_biquad_cascade_df1_q31`), i.e. value · 2³⁰, range [−2, 2).
+pub const Q: u32 = 30;
+
+/// `x` in Q2.30, rounded to nearest.
+pub const fn q30(x: f64) -> i32 {
+    let scaled = x * (1u32 << Q) as f64;
+    (if scaled < 0.0 { scaled - 0.5 } else { scaled + 0.5 }) as i32
+}
