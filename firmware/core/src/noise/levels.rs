@@ -127,7 +127,7 @@ impl Levels {
         let mean = if self.blocks == 0 { 0.0 } else { (self.sum / self.blocks as f64) as f32 };
         let laeq_db = self.db(mean);
         let r = NoiseReport {
-            interval_ms: self.blocks * BLOCK as u32 * 1000 / FS,
+            interval_ms: (u64::from(self.blocks) * BLOCK as u64 * 1000 / u64::from(FS)) as u32,
             laeq_db,
             lafmax_db: self.db(self.fast_max),
             lcpeak_db: None,
