@@ -14,12 +14,19 @@ pub const A2: [f64; 2] = [-1.8938704947230707, 0.8951597690946617];
 pub const B3: [f64; 3] = [0.1832006595040261, 0.43978907288257135, -0.16538046185027538];
 /// Section 3 denominator.
 pub const A3: [f64; 2] = [-0.6557755925190408, 0.11338486305536287];
+/// Section 3's numerator divided by its b0 (the chains run it so; b0 goes into the gain).
+pub const fn b3_over_b0() -> [f64; 3] {
+    [1.0, B3[1] / B3[0], B3[2] / B3[0]]
+}
+
 /// Gain of the cascade that makes it 0 dB at 1 kHz (applied to the energy, not per sample).
 pub const GAIN: f64 = 1.1886040078189242;
 
-/// DC blocker y = x − x₁ + R·y₁ with its corner at 2 Hz (R = 1 − 2π·2/48000): far below the
-/// A-weighting's 20 Hz poles, so it costs < 0.01 dB at 20 Hz.
-pub const DC_R: f64 = 1.0 - 2.0 * core::f64::consts::PI * 2.0 / FS as f64;
+/// DC blocker y = x − x₁ + R·y₁ with R = 1 − 2⁻¹² (corner 1.9 Hz, −0.04 dB at 20 Hz): a
+/// power of two, so the fixed-point chain needs no multiply for it.
+pub const DC_SHIFT: u32 = 12;
+/// R of the DC blocker.
+pub const DC_R: f64 = 1.0 - 1.0 / (1u32 << DC_SHIFT) as f64;
 
 /// Fixed-point coefficient format: Q31 with a post-shift of 1 (as CMSIS-DSP's
 /// `arm_biquad_cascade_df1_q31`), i.e. value · 2³⁰, range [−2, 2).

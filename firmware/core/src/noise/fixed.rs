@@ -7,6 +7,8 @@
 //! - Every section keeps the remainder its shift threw away and adds it back next sample (first
 //!   order error feedback): without it the 20 Hz double pole amplifies rounding noise ~ 60 dB.
 //! - Sections 1 and 2 have their zeros at DC: the numerator is x − 2x₁ + x₂, no multiplies.
+//!   The shelf's and section 3's numerators are divided by their b0 (applied to the energy
+//!   instead), and section 3's b1/b0 ≈ 2.4 is split as 2 (a shift) + 0.4.
 //! - Energies are accumulated per 1 ms block as u64 (y/4)²; everything slower runs per block.
 
 use super::coeffs::{self, q30, Q};
@@ -46,12 +48,25 @@ fn square(m: u32) -> u64 {
     }
 }
 
-/// `acc >> 30` saturated to i32, and the remainder for the next sample.
+/// `acc >> 30` saturated to i32, and the 30 bits the shift dropped (for the next sample).
 #[inline(always)]
-fn shift(acc: i64) -> (i32, i64) {
-    let y = acc >> Q;
-    let rem = acc - (y << Q);
-    (y.clamp(i32::MIN as i64, i32::MAX as i64) as i32, rem)
+fn shift(acc: i64) -> (i32, u32) {
+    let rem = acc as u32 & ((1 << Q) - 1);
+    // Fits in i32 iff bits 61..63 agree: one test on the common path.
+    if (((acc >> 61) as i32).wrapping_add(1) as u32) > 1 {
+        return (saturate(acc), rem);
+    }
+    ((acc >> Q) as i32, rem)
+}
+
+#[cold]
+#[inline(never)]
+fn saturate(acc: i64) -> i32 {
+    if acc < 0 {
+        i32::MIN
+    } else {
+        i32::MAX
+    }
 }
 
 /// A DF1 section whose numerator is (1 − z⁻¹)²: x − 2x₁ + x₂, then poles a1, a2.
@@ -60,7 +75,7 @@ struct DcZeros {
     a: [i32; 2],
     x: [i32; 2],
     y: [i32; 2],
-    rem: i64,
+    rem: u32,
 }
 
 impl DcZeros {
@@ -71,7 +86,8 @@ impl DcZeros {
     #[inline(always)]
     fn run(&mut self, x: i32) -> i32 {
         let num = x.wrapping_sub(self.x[0].wrapping_mul(2)).wrapping_add(self.x[1]);
-        let acc = ((num as i64) << Q) + mul(self.a[0], self.y[0]) + mul(self.a[1], self.y[1]) + self.rem;
+        let acc =
+            ((num as i64) << Q) + mul(self.a[0], self.y[0]) + mul(self.a[1], self.y[1]) + self.rem as i64;
         let (y, rem) = shift(acc);
         self.rem = rem;
         self.x = [x, self.x[0]];
@@ -83,30 +99,30 @@ impl DcZeros {
 /// The fixed-point chain: DC blocker → microphone shelf → A-weighting (3 sections).
 #[derive(Debug, Clone)]
 pub struct FixedChain {
-    dc_r: i32,
-    dc: (i32, i32, i64),
-    shelf_c: [i32; 3],
-    shelf: (i32, i32, i64),
+    /// DC blocker: last input, and the output in Q30 (64 bits: its pole needs them).
+    dc: (i32, i64),
+    shelf_c: [i32; 2],
+    shelf: (i32, i32, u32),
     s1: DcZeros,
     s2: DcZeros,
-    b3: [i32; 3],
+    b3: [i32; 2],
     a3: [i32; 2],
     x3: [i32; 2],
     y3: [i32; 2],
-    rem3: i64,
+    rem3: u32,
 }
 
 impl Chain for FixedChain {
     fn new(mic: &Mic) -> Self {
         let (b0, b1, a1) = mic.shelf(coeffs::FS as f32);
+        let n3 = coeffs::b3_over_b0();
         FixedChain {
-            dc_r: q30(coeffs::DC_R),
-            dc: (0, 0, 0),
-            shelf_c: [q30(b0 as f64), q30(b1 as f64), q30(-a1 as f64)],
+            dc: (0, 0),
+            shelf_c: [q30((b1 / b0) as f64), q30(-a1 as f64)],
             shelf: (0, 0, 0),
             s1: DcZeros::new(coeffs::A1),
             s2: DcZeros::new(coeffs::A2),
-            b3: [q30(coeffs::B3[0]), q30(coeffs::B3[1]), q30(coeffs::B3[2])],
+            b3: [q30(n3[1] - 2.0), q30(n3[2])],
             a3: [q30(-coeffs::A3[0]), q30(-coeffs::A3[1])],
             x3: [0; 2],
             y3: [0; 2],
@@ -131,26 +147,26 @@ impl FixedChain {
     /// One sample (input already scaled by 2⁴) through the chain.
     #[inline(always)]
     fn sample(&mut self, x: i32) -> i32 {
-        // DC blocker: y = x − x₁ + R·y₁.
-        let (x1, y1, rem) = self.dc;
-        let acc = ((x.wrapping_sub(x1) as i64) << Q) + mul(self.dc_r, y1) + rem;
-        let (d, rem) = shift(acc);
-        self.dc = (x, d, rem);
-        // Microphone shelf: y = b0·x + b1·x₁ − a1·y₁.
+        // DC blocker: y = x − x₁ + R·y₁ with R = 1 − 2⁻¹², i.e. y₁ − y₁/4096: no multiply.
+        let (x1, y1) = self.dc;
+        let acc = ((x.wrapping_sub(x1) as i64) << Q) + y1 - (y1 >> coeffs::DC_SHIFT);
+        self.dc = (x, acc);
+        let d = shift(acc).0;
+        // Microphone shelf over b0 (b0 is in the level stage's gain): y = x + b1·x₁ − a1·y₁.
         let (x1, y1, rem) = self.shelf;
         let c = &self.shelf_c;
-        let acc = mul(c[0], d) + mul(c[1], x1) + mul(c[2], y1) + rem;
+        let acc = ((d as i64) << Q) + mul(c[0], x1) + mul(c[1], y1) + rem as i64;
         let (e, rem) = shift(acc);
         self.shelf = (d, e, rem);
         let a = self.s2.run(self.s1.run(e));
-        // Section 3: the fitted biquad.
+        // Section 3 over b0 (b0 is in the level stage's gain): x + (2 + c1)·x₁ + c2·x₂ + poles.
         let (b, p) = (&self.b3, &self.a3);
-        let acc = mul(b[0], a)
-            + mul(b[1], self.x3[0])
-            + mul(b[2], self.x3[1])
+        let acc = (((a as i64) + ((self.x3[0] as i64) << 1)) << Q)
+            + mul(b[0], self.x3[0])
+            + mul(b[1], self.x3[1])
             + mul(p[0], self.y3[0])
             + mul(p[1], self.y3[1])
-            + self.rem3;
+            + self.rem3 as i64;
         let (y, rem) = shift(acc);
         self.rem3 = rem;
         self.x3 = [a, self.x3[0]];

@@ -1,5 +1,6 @@
 //! The f32 chain for chips with an FPU: the same structure and constants as the fixed-point
-//! chain (so the two can be checked against each other), with the input scaled to ±1.0.
+//! chain (so the two can be checked against each other, numerators over b0 included), with the
+//! input scaled to ±1.0.
 
 use super::coeffs;
 use super::mic::Mic;
@@ -46,11 +47,11 @@ impl Chain for FloatChain {
         let dc_zero = [1.0, -2.0, 1.0];
         FloatChain {
             dc: Biquad::new([1.0, -1.0, 0.0], [-coeffs::DC_R, 0.0]),
-            shelf: Biquad::new([b0 as f64, b1 as f64, 0.0], [a1 as f64, 0.0]),
+            shelf: Biquad::new([1.0, (b1 / b0) as f64, 0.0], [a1 as f64, 0.0]),
             sections: [
                 Biquad::new(dc_zero, coeffs::A1),
                 Biquad::new(dc_zero, coeffs::A2),
-                Biquad::new(coeffs::B3, coeffs::A3),
+                Biquad::new(coeffs::b3_over_b0(), coeffs::A3),
             ],
         }
     }

@@ -3,7 +3,7 @@
 //! the overload/under-range flags. Runs once per block, so it may use (soft) floating point:
 //! `libm`, not the platform's maths, so that every target computes the same bits.
 
-use super::coeffs::{FS, GAIN};
+use super::coeffs::{B3, FS, GAIN};
 use super::mic::Mic;
 use super::{Block, BLOCK};
 use gridsentry_sensors::NoiseReport;
@@ -25,9 +25,13 @@ pub struct Levels {
     noise_floor_db: f32,
     fast_keep: f32,
     slow_keep: f32,
+    fast_take: f32,
+    slow_take: f32,
     fast: f32,
     slow: f32,
+    /// Energy of the interval: whole seconds in f64, the current second in f32 (cheaper per block).
     sum: f64,
+    part: f32,
     blocks: u32,
     fast_max: f32,
     overload: bool,
@@ -46,16 +50,21 @@ impl Levels {
     /// Levels for `mic`, with `cal_offset_db` added to every level.
     pub fn new(mic: &Mic, cal_offset_db: f32) -> Self {
         // SPL = 94 + 3.0103 + 20·log10(RMS/REF), REF = 10^(S/20) in full-scale units.
-        let to_spl_db = 94.0 + 3.0103 - mic.sensitivity_dbfs + 20.0 * libm::log10f(GAIN as f32);
+        // The chains leave out the cascade's gain and the b0 of the shelf and of section 3.
+        let gain = GAIN as f32 * B3[0] as f32 * mic.shelf(FS as f32).0;
+        let to_spl_db = 94.0 + 3.0103 - mic.sensitivity_dbfs + 20.0 * libm::log10f(gain);
         Levels {
             to_spl_db,
             cal_offset_db,
             noise_floor_db: mic.noise_floor_db,
             fast_keep: keep(0.125),
             slow_keep: keep(1.0),
+            fast_take: 1.0 - keep(0.125),
+            slow_take: 1.0 - keep(1.0),
             fast: 0.0,
             slow: 0.0,
             sum: 0.0,
+            part: 0.0,
             blocks: 0,
             fast_max: 0.0,
             overload: false,
@@ -74,12 +83,16 @@ impl Levels {
     /// Takes one block; returns the LAeq of the second it completes, if it completes one.
     pub fn add(&mut self, b: Block) -> Option<f32> {
         let e = b.mean_square;
-        self.fast = self.fast * self.fast_keep + e * (1.0 - self.fast_keep);
-        self.slow = self.slow * self.slow_keep + e * (1.0 - self.slow_keep);
+        self.fast = self.fast * self.fast_keep + e * self.fast_take;
+        self.slow = self.slow * self.slow_keep + e * self.slow_take;
         self.fast_max = self.fast_max.max(self.fast);
         self.overload |= b.peak >= CLIP;
-        self.sum += e as f64;
+        self.part += e;
         self.blocks += 1;
+        if self.blocks.is_multiple_of(BLOCKS_PER_S) {
+            self.sum += self.part as f64;
+            self.part = 0.0;
+        }
         if self.blocks.is_multiple_of(STAT_EVERY) {
             let bin = (self.fast_db() * 10.0 + 0.5).clamp(0.0, (BINS - 1) as f32) as usize;
             self.hist[bin] = self.hist[bin].saturating_add(1);
@@ -124,7 +137,8 @@ impl Levels {
 
     /// The interval's report; starts the next interval (time weighting runs on).
     pub fn report(&mut self) -> NoiseReport {
-        let mean = if self.blocks == 0 { 0.0 } else { (self.sum / self.blocks as f64) as f32 };
+        let total = self.sum + self.part as f64;
+        let mean = if self.blocks == 0 { 0.0 } else { (total / self.blocks as f64) as f32 };
         let laeq_db = self.db(mean);
         let r = NoiseReport {
             interval_ms: (u64::from(self.blocks) * BLOCK as u64 * 1000 / u64::from(FS)) as u32,
@@ -137,7 +151,8 @@ impl Levels {
             under_range: laeq_db < self.noise_floor_db + 3.0,
             cal_offset_db: self.cal_offset_db,
         };
-        (self.sum, self.blocks, self.fast_max, self.overload, self.stat_n) = (0.0, 0, 0.0, false, 0);
+        (self.sum, self.part, self.blocks, self.fast_max, self.overload, self.stat_n) =
+            (0.0, 0.0, 0, 0.0, false, 0);
         self.hist = [0; BINS];
         r
     }
