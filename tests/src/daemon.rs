@@ -120,6 +120,13 @@ pub fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
     db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// The idempotency key of every order transition in the journal (`order_id-seq`): what the
+/// receivers must have been given.
+pub fn journal_keys(db: &rusqlite::Connection) -> std::collections::HashSet<String> {
+    let mut st = db.prepare("SELECT order_id || '-' || seq FROM order_events").unwrap();
+    st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 /// A simulated device on its own MQTT connection.
 pub struct Device {
     /// Its client.

@@ -328,13 +328,7 @@ async fn chaos_loses_nothing_and_doubles_nothing() {
     let expected_orders: i64 = published.iter().map(|&n| i64::from(n.div_ceil(2))).sum();
     assert_eq!(orders, expected_orders, "seed {seed}: one order per raise");
     assert_eq!(duplicate_open(&db), 0);
-    let journal: HashSet<String> = db
-        .prepare("SELECT order_id || '-' || seq FROM order_events")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let journal = gridsentry_tests::daemon::journal_keys(&db);
     assert_eq!(delivered(&w), journal, "seed {seed}: delivered keys = journal");
     let requests = w.hooks.all();
     let mut bodies: HashMap<&str, &serde_json::Value> = HashMap::new();

@@ -86,13 +86,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     assert_eq!(orders, i64::from(N / 2), "each raise opened one order, each clear resolved it");
     assert_eq!(last_seq, i64::from(N - 1));
     assert!(count(&db, "SELECT COUNT(*) FROM orders WHERE state NOT IN ('resolved', 'closed')") <= 1);
-    let in_db: HashSet<String> = db
-        .prepare("SELECT order_id || '-' || seq FROM order_events")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let in_db = gridsentry_tests::daemon::journal_keys(&db);
     assert_eq!(keys(), in_db, "every transition delivered under its own idempotency key");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
