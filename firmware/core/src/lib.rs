@@ -4,10 +4,14 @@
 //! - [`noise`]: the plaza noise meter (A-weighting, time weighting, LAeq/L10/L90), fixed-point
 //!   for chips without an FPU and f32 for chips with one.
 //! - [`alarm`]: the box's own buzzer, independent of the network.
+//! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
+//! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod alarm;
 pub mod identity;
+pub mod mqtt;
 pub mod noise;
+pub mod outbox;

@@ -1,0 +1,245 @@
+//! The device's MQTT session as a state machine without I/O: the board's network task feeds it
+//! "connected", received bytes, "disconnected" and the time, and writes what it returns to the
+//! socket. So the same logic runs on embassy-net, on a std TcpStream (the host board) and
+//! against a scripted transport in the tests.
+//!
+//! - On connect: CONNECT with the last will (`status` offline, retained, QoS 1) and a persistent
+//!   session; on CONNACK: the birth message (`status` online with firmware and boot id, retained,
+//!   QoS 1), then the outbox oldest first.
+//! - QoS 1 publishes: at most `W` in flight; a PUBACK removes the reading from the outbox. After
+//!   a disconnect everything unacknowledged is sent again (flagged historical) on the next
+//!   connection: the daemon applies each (boot id, seq) once.
+//! - Keep-alive: PINGREQ after `keepalive_s` without sending; no PINGRESP (or CONNACK) within
+//!   the keep-alive → the caller is told to drop the connection. No reboot, ever.
+
+use super::packet::{self, Connect, Incoming, PacketError};
+use crate::outbox::{Entry, Outbox};
+
+/// Why the session wants the connection dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// The broker sent something a device does not expect, or garbage.
+    Packet(PacketError),
+    /// CONNACK refused the connection (return code).
+    Refused(u8),
+    /// No answer within the keep-alive.
+    Timeout,
+    /// The transmit buffer is too small for a packet.
+    NoRoom,
+}
+
+impl From<PacketError> for SessionError {
+    fn from(e: PacketError) -> Self {
+        SessionError::Packet(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Down,
+    /// CONNECT sent at this time.
+    Connecting(u64),
+    Up,
+}
+
+/// Session state; `W` publishes in flight at most.
+#[derive(Debug)]
+pub struct Session<const W: usize> {
+    state: State,
+    next_pkid: u16,
+    /// (packet id, reading seq); the birth message has seq `None`.
+    in_flight: heapless::Vec<(u16, Option<u32>), W>,
+    last_tx_ms: u64,
+    ping_sent_ms: Option<u64>,
+    keepalive_ms: u64,
+    rx: heapless::Vec<u8, 16>,
+    birth_due: bool,
+    connects: u32,
+}
+
+/// What the board must send for its identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// CONNECT fields (the will included).
+    pub connect: Connect<'a>,
+    /// Status topic.
+    pub status_topic: &'a str,
+    /// Encoded birth (status online) payload.
+    pub birth: &'a [u8],
+}
+
+impl<const W: usize> Default for Session<W> {
+    fn default() -> Self {
+        Self::new(60)
+    }
+}
+
+impl<const W: usize> Session<W> {
+    /// A session with this keep-alive (seconds).
+    pub fn new(keepalive_s: u16) -> Self {
+        Session {
+            state: State::Down,
+            next_pkid: 1,
+            in_flight: heapless::Vec::new(),
+            last_tx_ms: 0,
+            ping_sent_ms: None,
+            keepalive_ms: u64::from(keepalive_s.max(1)) * 1000,
+            rx: heapless::Vec::new(),
+            birth_due: false,
+            connects: 0,
+        }
+    }
+
+    /// Whether CONNACK accepted the session.
+    pub fn is_up(&self) -> bool {
+        self.state == State::Up
+    }
+
+    /// Connections made so far.
+    pub fn connects(&self) -> u32 {
+        self.connects
+    }
+
+    fn pkid(&mut self) -> u16 {
+        let id = self.next_pkid;
+        self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
+        id
+    }
+
+    /// The transport connected: returns the CONNECT to send (written into `tx`).
+    pub fn connected(&mut self, id: &Identity, now_ms: u64, tx: &mut [u8]) -> Result<usize, SessionError> {
+        self.state = State::Connecting(now_ms);
+        self.rx.clear();
+        self.in_flight.clear();
+        self.ping_sent_ms = None;
+        self.last_tx_ms = now_ms;
+        Ok(packet::connect(&id.connect, tx)?)
+    }
+
+    /// The transport is gone: everything unacknowledged goes again on the next connection.
+    pub fn disconnected<T: Clone, const N: usize>(&mut self, outbox: &mut Outbox<T, N>) {
+        self.state = State::Down;
+        self.in_flight.clear();
+        self.rx.clear();
+        outbox.disconnected();
+    }
+
+    /// Bytes from the broker. Acknowledged readings leave the outbox.
+    pub fn received<T: Clone, const N: usize>(
+        &mut self,
+        mut bytes: &[u8],
+        outbox: &mut Outbox<T, N>,
+    ) -> Result<(), SessionError> {
+        while !bytes.is_empty() {
+            let room = self.rx.capacity() - self.rx.len();
+            let take = room.min(bytes.len());
+            let _ = self.rx.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            while let Some((p, used)) = packet::decode(&self.rx)? {
+                self.rx.rotate_left(used);
+                self.rx.truncate(self.rx.len() - used);
+                self.on_packet(p, outbox)?;
+            }
+            if self.rx.is_full() {
+                return Err(SessionError::Packet(PacketError::Malformed));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_packet<T: Clone, const N: usize>(
+        &mut self,
+        p: Incoming,
+        outbox: &mut Outbox<T, N>,
+    ) -> Result<(), SessionError> {
+        match p {
+            Incoming::ConnAck { code: 0, .. } => {
+                self.state = State::Up;
+                self.birth_due = true;
+                self.connects += 1;
+            }
+            Incoming::ConnAck { code, .. } => return Err(SessionError::Refused(code)),
+            Incoming::PubAck(id) => {
+                if let Some(i) = self.in_flight.iter().position(|f| f.0 == id) {
+                    if let Some(seq) = self.in_flight.swap_remove(i).1 {
+                        outbox.acked(seq);
+                    }
+                }
+            }
+            Incoming::PingResp => self.ping_sent_ms = None,
+        }
+        Ok(())
+    }
+
+    /// Work due at `now_ms`: the birth message, readings from the outbox (encoded by `encode`
+    /// into the given buffer, returning the topic and payload length), a PINGREQ. Appends the
+    /// packets to `tx` and returns the bytes written; the caller sends them.
+    pub fn poll<T: Clone, const N: usize, E>(
+        &mut self,
+        id: &Identity,
+        now_ms: u64,
+        outbox: &mut Outbox<T, N>,
+        encode: &mut E,
+        scratch: &mut [u8],
+        tx: &mut [u8],
+    ) -> Result<usize, SessionError>
+    where
+        E: FnMut(&Entry<T>, &mut [u8]) -> Option<(&'static str, usize)>,
+    {
+        let mut at = 0;
+        match self.state {
+            State::Down => return Ok(0),
+            State::Connecting(since) => {
+                return if now_ms.saturating_sub(since) > self.keepalive_ms {
+                    Err(SessionError::Timeout)
+                } else {
+                    Ok(0)
+                };
+            }
+            State::Up => {}
+        }
+        if let Some(sent) = self.ping_sent_ms {
+            if now_ms.saturating_sub(sent) > self.keepalive_ms {
+                return Err(SessionError::Timeout);
+            }
+        }
+        if self.birth_due && !self.in_flight.is_full() {
+            let pkid = self.pkid();
+            at += packet::publish(id.status_topic, id.birth, pkid, true, &mut tx[at..])
+                .map_err(|_| SessionError::NoRoom)?;
+            let _ = self.in_flight.push((pkid, None));
+            self.birth_due = false;
+        }
+        while !self.in_flight.is_full() {
+            let Some(entry) = outbox.next_to_send() else { break };
+            let seq = entry.seq;
+            let Some((topic, len)) = encode(entry, scratch) else {
+                // Cannot be encoded (too big for the buffer): never will be; drop it.
+                outbox.acked(seq);
+                continue;
+            };
+            let pkid = self.pkid();
+            match packet::publish(topic, &scratch[..len], pkid, false, &mut tx[at..]) {
+                Ok(n) => at += n,
+                Err(_) => {
+                    // No room left in this round: send it next time.
+                    outbox.disconnected_one(seq);
+                    break;
+                }
+            }
+            let _ = self.in_flight.push((pkid, Some(seq)));
+        }
+        if at == 0
+            && self.ping_sent_ms.is_none()
+            && now_ms.saturating_sub(self.last_tx_ms) >= self.keepalive_ms
+        {
+            tx.get_mut(..2).ok_or(SessionError::NoRoom)?.copy_from_slice(&packet::PINGREQ);
+            at = 2;
+            self.ping_sent_ms = Some(now_ms);
+        }
+        if at > 0 {
+            self.last_tx_ms = now_ms;
+        }
+        Ok(at)
+    }
+}
