@@ -264,15 +264,40 @@ pub async fn wait_ready(port: u16) {
     }
 }
 
+/// A daemon child process, killed (SIGKILL) when dropped: a failing test leaves nothing running.
+pub struct DaemonProcess(Child);
+
+impl std::ops::Deref for DaemonProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DaemonProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `gridsentry run --config CFG` as a child process, appending its stderr to `log`.
-pub fn spawn_daemon(bin: &std::path::Path, cfg: &std::path::Path, log: &std::path::Path) -> Child {
+pub fn spawn_daemon(bin: &std::path::Path, cfg: &std::path::Path, log: &std::path::Path) -> DaemonProcess {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(bin)
-        .args(["run", "--config"])
-        .arg(cfg)
-        .env("GRIDSENTRY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    DaemonProcess(
+        Command::new(bin)
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("GRIDSENTRY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }

@@ -10,10 +10,11 @@
 
 use gridsentry_sensors::*;
 use gridsentry_tests::victoria::Victoria;
-use gridsentry_tests::{binary, free_port, spawn_daemon, wait_ready, write_secret, Hooks, Mode, Mosquitto};
+use gridsentry_tests::{
+    binary, free_port, spawn_daemon, wait_ready, write_secret, DaemonProcess, Hooks, Mode, Mosquitto,
+};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,7 +177,7 @@ struct World {
     broker: Mosquitto,
     tsdb: Victoria,
     hooks: Hooks,
-    daemon: Option<Child>,
+    daemon: Option<DaemonProcess>,
     cfg: std::path::PathBuf,
     log: std::path::PathBuf,
     http: u16,

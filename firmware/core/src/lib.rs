@@ -6,6 +6,7 @@
 //! - [`alarm`]: the box's own buzzer, independent of the network.
 //! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
 //! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
+//! - [`wristband`]: the home gateway: BLE heart-rate notifications and adverts → batched readings.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,3 +16,4 @@ pub mod identity;
 pub mod mqtt;
 pub mod noise;
 pub mod outbox;
+pub mod wristband;
