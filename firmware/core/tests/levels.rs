@@ -72,8 +72,8 @@ fn two_halves_at_60_and_80_db_give_laeq_77() {
 /// Blocks of a given level straight into the level stage (mean square for `db` on the FLAT mic).
 fn blocks(l: &mut Levels, db: f32, seconds: u32) {
     let ms = 10f32.powf((db - l.db(1.0)) / 10.0);
-    for _ in 0..seconds * 1000 {
-        l.add(Block { mean_square: ms, peak: 0 });
+    for _ in 0..seconds * gridsentry_firmware_core::noise::levels::BLOCKS_PER_S {
+        l.add(Block { mean_square: ms, clipped: false });
     }
 }
 

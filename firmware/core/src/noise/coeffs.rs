@@ -28,9 +28,34 @@ pub const DC_SHIFT: u32 = 12;
 /// R of the DC blocker.
 pub const DC_R: f64 = 1.0 - 1.0 / (1u32 << DC_SHIFT) as f64;
 
+/// The first section: DC blocker × microphone shelf, (1 − z⁻¹)(1 + c·z⁻¹) over
+/// (1 − R·z⁻¹)(1 + a·z⁻¹), the shelf divided by its b0 (which [`Front::gain`] carries).
+#[derive(Debug, Clone, Copy)]
+pub struct Front {
+    /// Shelf zero: b1/b0.
+    pub c: f64,
+    /// Denominator a1, a2 of the product.
+    pub a: [f64; 2],
+    /// The shelf's b0.
+    pub gain: f64,
+}
+
+/// The first section for `mic`.
+pub fn front(mic: &super::Mic) -> Front {
+    let (b0, b1, a1) = mic.shelf(FS as f32);
+    let (c, a) = ((b1 / b0) as f64, a1 as f64);
+    Front { c, a: [a - DC_R, -a * DC_R], gain: b0 as f64 }
+}
+
 /// Fixed-point coefficient format: Q31 with a post-shift of 1 (as CMSIS-DSP's
 /// `arm_biquad_cascade_df1_q31`), i.e. value · 2³⁰, range [−2, 2).
 pub const Q: u32 = 30;
+
+/// `x` (|x| < 1) in Q1.31, rounded to nearest.
+pub const fn q31(x: f64) -> i32 {
+    let scaled = x * (1u64 << 31) as f64;
+    (if scaled < 0.0 { scaled - 0.5 } else { scaled + 0.5 }) as i32
+}
 
 /// `x` in Q2.30, rounded to nearest.
 pub const fn q30(x: f64) -> i32 {

@@ -33,22 +33,19 @@ impl Biquad {
     }
 }
 
-/// The float chain: DC blocker → microphone shelf → A-weighting (3 sections).
+/// The float chain: DC blocker and microphone shelf (one section) → A-weighting (three).
 #[derive(Debug, Clone)]
 pub struct FloatChain {
-    dc: Biquad,
-    shelf: Biquad,
-    sections: [Biquad; 3],
+    sections: [Biquad; 4],
 }
 
 impl Chain for FloatChain {
     fn new(mic: &Mic) -> Self {
-        let (b0, b1, a1) = mic.shelf(coeffs::FS as f32);
+        let f = coeffs::front(mic);
         let dc_zero = [1.0, -2.0, 1.0];
         FloatChain {
-            dc: Biquad::new([1.0, -1.0, 0.0], [-coeffs::DC_R, 0.0]),
-            shelf: Biquad::new([1.0, (b1 / b0) as f64, 0.0], [a1 as f64, 0.0]),
             sections: [
+                Biquad::new([1.0, f.c - 1.0, -f.c], f.a),
                 Biquad::new(dc_zero, coeffs::A1),
                 Biquad::new(dc_zero, coeffs::A2),
                 Biquad::new(coeffs::b3_over_b0(), coeffs::A3),
@@ -59,15 +56,15 @@ impl Chain for FloatChain {
     fn block(&mut self, samples: &[i32; BLOCK]) -> Block {
         const SCALE: f32 = 1.0 / (1u32 << 23) as f32;
         let mut sum = 0.0f32;
-        let mut peak = 0u32;
+        let mut clipped = false;
         for &s in samples {
-            peak = peak.max(s.unsigned_abs());
-            let mut v = self.shelf.run(self.dc.run(s as f32 * SCALE));
+            clipped |= s.unsigned_abs() >= (1 << 23) - 1;
+            let mut v = s as f32 * SCALE;
             for sec in &mut self.sections {
                 v = sec.run(v);
             }
             sum += v * v;
         }
-        Block { mean_square: sum / BLOCK as f32, peak }
+        Block { mean_square: sum / BLOCK as f32, clipped }
     }
 }

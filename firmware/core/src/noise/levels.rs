@@ -1,4 +1,4 @@
-//! From 1 ms blocks of A-weighted energy to sound levels: Fast and Slow time weighting,
+//! From 2 ms blocks of A-weighted energy to sound levels: Fast and Slow time weighting,
 //! LAeq,T, LAFmax, the statistical levels L10/L90, the 1 s LAeq that drives the local alarm, and
 //! the overload/under-range flags. Runs once per block, so it may use (soft) floating point:
 //! `libm`, not the platform's maths, so that every target computes the same bits.
@@ -14,8 +14,6 @@ pub const BLOCKS_PER_S: u32 = FS / BLOCK as u32;
 const STAT_EVERY: u32 = BLOCKS_PER_S / 10;
 /// Histogram of Fast levels: 0.1 dB bins from 0 to 140 dB.
 const BINS: usize = 1400;
-/// Full-scale input: anything at or above it has clipped.
-const CLIP: u32 = (1 << 23) - 1;
 
 /// Level bookkeeping for one meter.
 #[derive(Debug, Clone)]
@@ -51,7 +49,7 @@ impl Levels {
     pub fn new(mic: &Mic, cal_offset_db: f32) -> Self {
         // SPL = 94 + 3.0103 + 20·log10(RMS/REF), REF = 10^(S/20) in full-scale units.
         // The chains leave out the cascade's gain and the b0 of the shelf and of section 3.
-        let gain = GAIN as f32 * B3[0] as f32 * mic.shelf(FS as f32).0;
+        let gain = GAIN as f32 * B3[0] as f32 * super::coeffs::front(mic).gain as f32;
         let to_spl_db = 94.0 + 3.0103 - mic.sensitivity_dbfs + 20.0 * libm::log10f(gain);
         Levels {
             to_spl_db,
@@ -86,7 +84,7 @@ impl Levels {
         self.fast = self.fast * self.fast_keep + e * self.fast_take;
         self.slow = self.slow * self.slow_keep + e * self.slow_take;
         self.fast_max = self.fast_max.max(self.fast);
-        self.overload |= b.peak >= CLIP;
+        self.overload |= b.clipped;
         self.part += e;
         self.blocks += 1;
         if self.blocks.is_multiple_of(BLOCKS_PER_S) {

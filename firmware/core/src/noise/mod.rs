@@ -2,7 +2,7 @@
 //!
 //! Per sample (the hot path, counted in instructions by `scripts/firmware-bench`): DC blocker →
 //! microphone shelf → A-weighting (three biquads, within 0.02 dB of IEC 61672-1 from 20 Hz to
-//! 16 kHz) → squared into a 1 ms block. Per block ([`levels`]): Fast and Slow time weighting,
+//! 16 kHz) → squared into a 2 ms block. Per block ([`levels`]): Fast and Slow time weighting,
 //! LAeq, LAFmax, L10/L90, the 1 s LAeq for the local alarm. Two chains implement the per-sample
 //! part: [`FixedChain`] (Q31, for the RP2040 and ESP32-C3) and [`FloatChain`] (f32, for chips
 //! with an FPU); the tests hold them to each other.
@@ -20,16 +20,17 @@ use gridsentry_sensors::NoiseReport;
 pub use levels::Levels;
 pub use mic::Mic;
 
-/// Samples per block (1 ms at 48 kHz).
-pub const BLOCK: usize = 48;
+/// Samples per block (2 ms at 48 kHz): the per-block work (time weighting, soft float on chips
+/// without an FPU) is spread over this many samples.
+pub const BLOCK: usize = 96;
 
 /// One block's result from a chain.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Block {
     /// Mean square of the A-weighted signal, relative to full scale (before the cascade gain).
     pub mean_square: f32,
-    /// Largest absolute input sample (24-bit).
-    pub peak: u32,
+    /// An input sample reached full scale (±(2²³ − 1)).
+    pub clipped: bool,
 }
 
 /// The per-sample part of the meter.
