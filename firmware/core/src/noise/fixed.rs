@@ -164,7 +164,7 @@ impl Chain for FixedChain {
             sum += square(self.sample(s << 4) >> 3);
         }
         // Full scale (2²³ at the input) is 2²⁴ after the ×16 and /8 (≤ 2⁵⁶ per square even
-        // saturated, so 96 of them fit in u64): mean square re full scale.
+        // saturated, so 192 of them fit in u64): mean square re full scale.
         Block { mean_square: sum as f32 / (BLOCK as f32 * (1u64 << 48) as f32), clipped: clip }
     }
 }

@@ -1,4 +1,4 @@
-//! From 2 ms blocks of A-weighted energy to sound levels: Fast and Slow time weighting,
+//! From 4 ms blocks of A-weighted energy to sound levels: Fast and Slow time weighting,
 //! LAeq,T, LAFmax, the statistical levels L10/L90, the 1 s LAeq that drives the local alarm, and
 //! the overload/under-range flags. Runs once per block, so it may use (soft) floating point:
 //! `libm`, not the platform's maths, so that every target computes the same bits.

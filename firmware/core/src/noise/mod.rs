@@ -2,7 +2,7 @@
 //!
 //! Per sample (the hot path, counted in instructions by `scripts/firmware-bench`): DC blocker →
 //! microphone shelf → A-weighting (three biquads, within 0.02 dB of IEC 61672-1 from 20 Hz to
-//! 16 kHz) → squared into a 2 ms block. Per block ([`levels`]): Fast and Slow time weighting,
+//! 16 kHz) → squared into a 4 ms block. Per block ([`levels`]): Fast and Slow time weighting,
 //! LAeq, LAFmax, L10/L90, the 1 s LAeq for the local alarm. Two chains implement the per-sample
 //! part: [`FixedChain`] (Q31, for the RP2040 and ESP32-C3) and [`FloatChain`] (f32, for chips
 //! with an FPU); the tests hold them to each other.
@@ -20,9 +20,9 @@ use gridsentry_sensors::NoiseReport;
 pub use levels::Levels;
 pub use mic::Mic;
 
-/// Samples per block (2 ms at 48 kHz): the per-block work (time weighting, soft float on chips
+/// Samples per block (4 ms at 48 kHz): the per-block work (time weighting, soft float on chips
 /// without an FPU) is spread over this many samples.
-pub const BLOCK: usize = 96;
+pub const BLOCK: usize = 192;
 
 /// One block's result from a chain.
 #[derive(Debug, Clone, Copy, PartialEq)]
