@@ -29,15 +29,26 @@ impl Identity {
 
     /// The header for the next reading; each call takes the next sequence number.
     pub fn next_header(&mut self, time: Timestamp) -> Header {
+        let seq = self.take_seq();
+        self.header(seq, time, false)
+    }
+
+    /// Takes the next sequence number (for a reading stored now and built when sent).
+    pub fn take_seq(&mut self) -> u32 {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
+        seq
+    }
+
+    /// The header of reading `seq` (taken earlier) at `time`.
+    pub fn header(&self, seq: u32, time: Timestamp, historical: bool) -> Header {
         Header {
             site: self.site.clone(),
             device: self.device.clone(),
             boot_id: self.boot_id,
             seq,
             time,
-            historical: false,
+            historical,
         }
     }
 

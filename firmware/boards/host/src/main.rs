@@ -16,9 +16,9 @@ mod signal;
 
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::identity::Identity;
-use gridsentry_firmware_core::noise::{FixedChain, Meter, Mic};
+use gridsentry_firmware_core::noise::{FixedChain, Meter, Mic, NoiseRecord};
 use gridsentry_firmware_core::outbox::Outbox;
-use gridsentry_sensors::{Body, Id, Reading, Timestamp};
+use gridsentry_sensors::{Id, Timestamp};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,21 +72,22 @@ fn main() -> ExitCode {
     };
     let mut meter = Meter::<FixedChain>::new(&Mic::INMP441, 0.0, AlarmSettings::default());
     let mut identity = Identity::new(a.site.clone(), a.device.clone(), a.boot_id);
-    let mut outbox: Outbox<Reading, 3600> = Outbox::new();
+    // One hour of 1 s reports, stored compactly as on the chips.
+    let mut outbox: Outbox<NoiseRecord, 3600> = Outbox::new();
     let mut net = net::Net::new(&a.broker, &identity);
     let started = Instant::now();
     let mut second = 0u64;
     while let Some(samples) = a.source.next_second() {
         meter.push(&samples);
         let report = meter.report();
-        let reading = identity.reading(Timestamp::Utc(a.start_ms + second * 1000), Body::Noise(report));
+        let record = NoiseRecord::new(Timestamp::Utc(a.start_ms + second * 1000), &report);
         eprintln!(
             "t={second:>4}s LAeq {:5.1} dB(A) LAFmax {:5.1} alarm {}",
             report.laeq_db,
             report.lafmax_db,
             if meter.alarm() { "ON" } else { "off" }
         );
-        outbox.push(reading.header.seq, reading, net.is_up());
+        outbox.push(identity.take_seq(), record, net.is_up());
         second += 1;
         if a.realtime {
             let due = started + Duration::from_secs(second);

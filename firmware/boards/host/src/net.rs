@@ -4,9 +4,10 @@
 use gridsentry_firmware_core::identity::Identity;
 use gridsentry_firmware_core::mqtt::packet::{self, Connect, Will};
 use gridsentry_firmware_core::mqtt::{self, Session};
+use gridsentry_firmware_core::noise::NoiseRecord;
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_sensors::codec::{self, Format};
-use gridsentry_sensors::{heapless, Body, DeviceState, Reading, StatusReport, Stream, Timestamp};
+use gridsentry_sensors::{heapless, Body, DeviceState, StatusReport, Stream, Timestamp};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -17,6 +18,10 @@ pub struct Net {
     status_topic: String,
     noise_topic: &'static str,
     will: Vec<u8>,
+    /// Birth message of the current connection (carries the readings dropped before it).
+    birth: Vec<u8>,
+    /// Readings the outbox dropped that no status message has reported yet.
+    dropped: u32,
     stream: Option<TcpStream>,
     session: Session<32>,
     retry_at: Instant,
@@ -44,6 +49,8 @@ impl Net {
             // Lives as long as the program: the session's encoder hands out 'static topics.
             noise_topic: Box::leak(topic(Stream::Noise).into_boxed_str()),
             will: status(identity, DeviceState::Offline, 0),
+            birth: status(identity, DeviceState::Online, 0),
+            dropped: 0,
             stream: None,
             session: Session::new(30),
             retry_at: Instant::now(),
@@ -61,8 +68,12 @@ impl Net {
     }
 
     /// Connects if due, sends what the session wants, reads what the broker says.
-    pub fn step(&mut self, outbox: &mut Outbox<Reading, 3600>, identity: &Identity) {
-        let birth = status(identity, DeviceState::Online, 0);
+    pub fn step(&mut self, outbox: &mut Outbox<NoiseRecord, 3600>, identity: &Identity) {
+        if self.stream.is_none() && Instant::now() >= self.retry_at {
+            // The outbox's drop count goes into this connection's status message.
+            self.dropped = self.dropped.saturating_add(outbox.take_dropped());
+            self.birth = status(identity, DeviceState::Online, self.dropped);
+        }
         let id = mqtt::Identity {
             connect: Connect {
                 client_id: &self.client_id,
@@ -73,7 +84,7 @@ impl Net {
                 password: None,
             },
             status_topic: &self.status_topic,
-            birth: &birth,
+            birth: &self.birth,
         };
         if self.stream.is_none() {
             if Instant::now() < self.retry_at {
@@ -97,9 +108,9 @@ impl Net {
             }
         }
         let noise_topic = self.noise_topic;
-        let mut encode = |e: &gridsentry_firmware_core::outbox::Entry<Reading>, buf: &mut [u8]| {
-            let mut r = e.item.clone();
-            r.header.historical = e.historical;
+        let mut encode = |e: &gridsentry_firmware_core::outbox::Entry<NoiseRecord>, buf: &mut [u8]| {
+            let header = identity.header(e.seq, Timestamp::Unsynced(0), e.historical);
+            let r = e.item.reading(header, 0.0);
             codec::encode(Format::Json, &r, buf).ok().map(|n| (noise_topic, n))
         };
         let (mut scratch, mut tx) = (vec![0u8; 1024], vec![0u8; 64 * 1024]);
@@ -123,13 +134,16 @@ impl Net {
             }
         });
         match io {
-            Ok(()) if self.session.is_up() => self.wait = Duration::from_millis(200),
+            Ok(()) if self.session.is_up() => {
+                self.wait = Duration::from_millis(200);
+                self.dropped = 0; // the birth carrying it went out after CONNACK
+            }
             Ok(()) => {}
             Err(e) => self.failed(outbox, &e),
         }
     }
 
-    fn failed(&mut self, outbox: &mut Outbox<Reading, 3600>, why: &str) {
+    fn failed(&mut self, outbox: &mut Outbox<NoiseRecord, 3600>, why: &str) {
         eprintln!("gridsentry-board-host: broker {}: {why}; retrying in {:?}", self.broker, self.wait);
         self.stream = None;
         self.session.disconnected(outbox);

@@ -12,6 +12,7 @@ mod fixed;
 mod float;
 pub mod levels;
 pub mod mic;
+pub mod record;
 
 use crate::alarm::{Alarm, AlarmSettings};
 pub use fixed::FixedChain;
@@ -19,6 +20,7 @@ pub use float::FloatChain;
 use gridsentry_sensors::NoiseReport;
 pub use levels::Levels;
 pub use mic::Mic;
+pub use record::NoiseRecord;
 
 /// Samples per block (4 ms at 48 kHz): the per-block work (time weighting, soft float on chips
 /// without an FPU) is spread over this many samples.
