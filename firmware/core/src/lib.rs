@@ -4,6 +4,7 @@
 //! - [`noise`]: the plaza noise meter (A-weighting, time weighting, LAeq/L10/L90), fixed-point
 //!   for chips without an FPU and f32 for chips with one.
 //! - [`alarm`]: the box's own buzzer, independent of the network.
+//! - [`noise_box`]: the noise box's loop without pins (a [`noise_box::Board`] drives them).
 //! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
 //! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
 //! - [`wristband`]: the home gateway: BLE heart-rate notifications and adverts → batched readings.
@@ -15,5 +16,6 @@ pub mod alarm;
 pub mod identity;
 pub mod mqtt;
 pub mod noise;
+pub mod noise_box;
 pub mod outbox;
 pub mod wristband;

@@ -17,8 +17,8 @@ use esp_hal::gpio::{Level, Output, OutputConfig};
 use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
 use esp_hal::time::Rate;
 use gridsentry_firmware_core::alarm::AlarmSettings;
-use gridsentry_firmware_core::noise::{FixedChain, Meter, Mic, NoiseRecord};
-use gridsentry_firmware_core::outbox::Outbox;
+use gridsentry_firmware_core::noise::{FixedChain, Mic};
+use gridsentry_firmware_core::noise_box::{Board, NoiseBox};
 use gridsentry_sensors::Timestamp;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -28,8 +28,25 @@ esp_bootloader_esp_idf::esp_app_desc!();
 /// 10 ms of mono 32-bit samples.
 const SAMPLES: usize = 480;
 
-static METER: StaticCell<Meter<FixedChain>> = StaticCell::new();
-static OUTBOX: StaticCell<Outbox<NoiseRecord, 3600>> = StaticCell::new();
+/// Meter, alarm and one hour of 1 s reports.
+static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
+
+struct Pins {
+    buzzer: Output<'static>,
+    led: Output<'static>,
+}
+
+impl Board for Pins {
+    fn alarm(&mut self, on: bool) {
+        self.buzzer.set_level(Level::from(on));
+        self.led.set_level(Level::from(on));
+    }
+
+    /// No clock yet without the network: time since boot.
+    fn now(&self) -> Timestamp {
+        Timestamp::Unsynced(esp_hal::time::Instant::now().duration_since_epoch().as_millis())
+    }
+}
 
 #[esp_hal::main]
 fn main() -> ! {
@@ -43,12 +60,13 @@ fn main() -> ! {
     let Ok(mut transfer) = rx.read(dma_rx_stream_buffer!(8 * 4 * SAMPLES, 4 * SAMPLES)) else {
         panic!("I2S DMA")
     };
-    let mut buzzer = Output::new(p.GPIO5, Level::Low, OutputConfig::default());
-    let mut led = Output::new(p.GPIO10, Level::Low, OutputConfig::default());
-    let meter = METER.init(Meter::new(&Mic::INMP441, 0.0, AlarmSettings::default()));
-    let outbox = OUTBOX.init(Outbox::new());
+    let mut pins = Pins {
+        buzzer: Output::new(p.GPIO5, Level::Low, OutputConfig::default()),
+        led: Output::new(p.GPIO10, Level::Low, OutputConfig::default()),
+    };
+    let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut bytes, mut samples) = ([0u8; 4 * SAMPLES], [0i32; SAMPLES]);
-    let (mut fill, mut chunks, mut seq, mut seconds) = (0usize, 0u32, 0u32, 0u64);
+    let mut fill = 0usize;
     loop {
         if transfer.available_bytes() == 0 {
             continue;
@@ -62,18 +80,6 @@ fn main() -> ! {
         for (s, w) in samples.iter_mut().zip(bytes.chunks_exact(4)) {
             *s = i32::from_le_bytes([w[0], w[1], w[2], w[3]]) >> 8;
         }
-        meter.push(&samples);
-        let on = meter.alarm();
-        buzzer.set_level(Level::from(on));
-        led.set_level(Level::from(on));
-        chunks += 1;
-        if chunks == 100 {
-            chunks = 0;
-            seconds += 1;
-            let report = meter.report();
-            // No clock yet without the network: time since boot.
-            outbox.push(seq, NoiseRecord::new(Timestamp::Unsynced(seconds * 1000), &report), false);
-            seq = seq.wrapping_add(1);
-        }
+        noise_box.samples(&samples, false, &mut pins);
     }
 }

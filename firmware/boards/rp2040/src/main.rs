@@ -20,8 +20,8 @@ use embassy_rp::pio::program::pio_asm;
 use embassy_rp::pio::{Config, Direction, FifoJoin, InterruptHandler, Pio, ShiftConfig, ShiftDirection};
 use embassy_rp::pio_programs::clock_divider::calculate_pio_clock_divider;
 use gridsentry_firmware_core::alarm::AlarmSettings;
-use gridsentry_firmware_core::noise::{FixedChain, Meter, Mic, NoiseRecord};
-use gridsentry_firmware_core::outbox::Outbox;
+use gridsentry_firmware_core::noise::{FixedChain, Mic};
+use gridsentry_firmware_core::noise_box::{Board, NoiseBox};
 use gridsentry_sensors::Timestamp;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -35,8 +35,25 @@ const RATE: u32 = 48_000;
 /// 10 ms of stereo frames: two 32-bit words (left, right) per sample.
 const WORDS: usize = 2 * 480;
 
-static METER: StaticCell<Meter<FixedChain>> = StaticCell::new();
-static OUTBOX: StaticCell<Outbox<NoiseRecord, 3600>> = StaticCell::new();
+/// Meter, alarm and one hour of 1 s reports.
+static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
+
+struct Pins {
+    buzzer: Output<'static>,
+    led: Output<'static>,
+}
+
+impl Board for Pins {
+    fn alarm(&mut self, on: bool) {
+        self.buzzer.set_level(Level::from(on));
+        self.led.set_level(Level::from(on));
+    }
+
+    /// No clock yet without the network: time since boot.
+    fn now(&self) -> Timestamp {
+        Timestamp::Unsynced(embassy_time::Instant::now().as_millis())
+    }
+}
 
 #[embassy_executor::main]
 async fn main(_spawner: Spawner) {
@@ -74,30 +91,15 @@ async fn main(_spawner: Spawner) {
     sm0.set_enable(true);
     let mut dma = embassy_rp::dma::Channel::new(p.DMA_CH0, Irqs);
 
-    let mut buzzer = Output::new(p.PIN_15, Level::Low);
-    let mut led = Output::new(p.PIN_14, Level::Low);
-    let meter = METER.init(Meter::new(&Mic::INMP441, 0.0, AlarmSettings::default()));
-    let outbox = OUTBOX.init(Outbox::new());
+    let mut pins = Pins { buzzer: Output::new(p.PIN_15, Level::Low), led: Output::new(p.PIN_14, Level::Low) };
+    let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut words, mut samples) = ([0u32; WORDS], [0i32; WORDS / 2]);
-    let (mut chunks, mut seq, mut seconds) = (0u32, 0u32, 0u64);
     loop {
         sm0.rx().dma_pull(&mut dma, &mut words, false).await;
         // Left slot: 24 bits, MSB first, left-aligned in the 32-bit word.
         for (s, w) in samples.iter_mut().zip(words.chunks_exact(2)) {
             *s = (w[0] as i32) >> 8;
         }
-        meter.push(&samples);
-        let on = meter.alarm();
-        buzzer.set_level(Level::from(on));
-        led.set_level(Level::from(on));
-        chunks += 1;
-        if chunks == 100 {
-            chunks = 0;
-            seconds += 1;
-            let report = meter.report();
-            // No clock yet without the network: time since boot.
-            outbox.push(seq, NoiseRecord::new(Timestamp::Unsynced(seconds * 1000), &report), false);
-            seq = seq.wrapping_add(1);
-        }
+        noise_box.samples(&samples, false, &mut pins);
     }
 }

@@ -1,0 +1,74 @@
+//! The noise box's main loop without its pins: samples in, buzzer/LED and stored readings out.
+//! A board implements [`Board`] for its outputs and feeds whatever its I2S driver delivers; the
+//! bookkeeping (one report per second, the outbox, sequence numbers, the alarm) lives here once,
+//! for the RP2040, the ESP32-C3 and the host board alike.
+
+use crate::alarm::AlarmSettings;
+use crate::noise::{Chain, Meter, Mic, NoiseRecord};
+use crate::outbox::Outbox;
+use gridsentry_sensors::Timestamp;
+
+/// What a board drives.
+pub trait Board {
+    /// Buzzer and alarm LED on or off.
+    fn alarm(&mut self, on: bool);
+    /// Now, as the device knows it: UTC once a clock is synchronised, else time since boot.
+    fn now(&self) -> Timestamp;
+}
+
+/// Meter, alarm and outbox of one noise box; `N` readings kept while the broker is away.
+pub struct NoiseBox<C, const N: usize> {
+    meter: Meter<C>,
+    outbox: Outbox<NoiseRecord, N>,
+    samples_per_report: u32,
+    samples: u32,
+    next_seq: u32,
+    alarm: bool,
+}
+
+impl<C: Chain, const N: usize> NoiseBox<C, N> {
+    /// A box for `mic`, reporting every `report_s` seconds (48 kHz samples).
+    pub fn new(mic: &Mic, cal_offset_db: f32, alarm: AlarmSettings, report_s: u32) -> Self {
+        NoiseBox {
+            meter: Meter::new(mic, cal_offset_db, alarm),
+            outbox: Outbox::new(),
+            samples_per_report: report_s.max(1) * crate::noise::coeffs::FS,
+            samples: 0,
+            next_seq: 0,
+            alarm: false,
+        }
+    }
+
+    /// Takes samples; switches the alarm when it changes; stores a reading when a report
+    /// interval completes (`online`: whether it can go out live).
+    pub fn samples(&mut self, s: &[i32], online: bool, board: &mut impl Board) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            let room = (self.samples_per_report - self.samples) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.meter.push(now);
+            self.samples += now.len() as u32;
+            rest = later;
+            if self.samples == self.samples_per_report {
+                self.samples = 0;
+                let report = self.meter.report();
+                self.outbox.push(self.next_seq, NoiseRecord::new(board.now(), &report), online);
+                self.next_seq = self.next_seq.wrapping_add(1);
+            }
+        }
+        if self.meter.alarm() != self.alarm {
+            self.alarm = !self.alarm;
+            board.alarm(self.alarm);
+        }
+    }
+
+    /// The readings waiting for the broker.
+    pub fn outbox(&mut self) -> &mut Outbox<NoiseRecord, N> {
+        &mut self.outbox
+    }
+
+    /// Whether the alarm sounds.
+    pub fn alarm(&self) -> bool {
+        self.alarm
+    }
+}
