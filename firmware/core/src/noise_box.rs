@@ -6,6 +6,7 @@
 use crate::alarm::AlarmSettings;
 use crate::noise::{Chain, Meter, Mic, NoiseRecord};
 use crate::outbox::Outbox;
+use embedded_hal::digital::{OutputPin, PinState};
 use gridsentry_sensors::Timestamp;
 
 /// What a board drives.
@@ -14,6 +15,29 @@ pub trait Board {
     fn alarm(&mut self, on: bool);
     /// Now, as the device knows it: UTC once a clock is synchronised, else time since boot.
     fn now(&self) -> Timestamp;
+}
+
+/// The usual board: a buzzer and an alarm LED on two output pins (any HAL's embedded-hal
+/// `OutputPin`), and a clock.
+pub struct Pins<B, L, C> {
+    /// Active buzzer (through a transistor).
+    pub buzzer: B,
+    /// Alarm LED.
+    pub led: L,
+    /// Now, as the device knows it.
+    pub clock: C,
+}
+
+impl<B: OutputPin, L: OutputPin, C: Fn() -> Timestamp> Board for Pins<B, L, C> {
+    fn alarm(&mut self, on: bool) {
+        // The chips' GPIO writes cannot fail (their error type is `Infallible`).
+        let _ = self.buzzer.set_state(PinState::from(on));
+        let _ = self.led.set_state(PinState::from(on));
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
 }
 
 /// Meter, alarm and outbox of one noise box; `N` readings kept while the broker is away.

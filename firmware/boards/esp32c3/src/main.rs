@@ -18,7 +18,7 @@ use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
 use esp_hal::time::Rate;
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::noise::{FixedChain, Mic};
-use gridsentry_firmware_core::noise_box::{Board, NoiseBox};
+use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_sensors::Timestamp;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -31,21 +31,9 @@ const SAMPLES: usize = 480;
 /// Meter, alarm and one hour of 1 s reports.
 static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
 
-struct Pins {
-    buzzer: Output<'static>,
-    led: Output<'static>,
-}
-
-impl Board for Pins {
-    fn alarm(&mut self, on: bool) {
-        self.buzzer.set_level(Level::from(on));
-        self.led.set_level(Level::from(on));
-    }
-
-    /// No clock yet without the network: time since boot.
-    fn now(&self) -> Timestamp {
-        Timestamp::Unsynced(esp_hal::time::Instant::now().duration_since_epoch().as_millis())
-    }
+/// No clock yet without the network: time since boot.
+fn since_boot() -> Timestamp {
+    Timestamp::Unsynced(esp_hal::time::Instant::now().duration_since_epoch().as_millis())
 }
 
 #[esp_hal::main]
@@ -63,6 +51,7 @@ fn main() -> ! {
     let mut pins = Pins {
         buzzer: Output::new(p.GPIO5, Level::Low, OutputConfig::default()),
         led: Output::new(p.GPIO10, Level::Low, OutputConfig::default()),
+        clock: since_boot,
     };
     let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut bytes, mut samples) = ([0u8; 4 * SAMPLES], [0i32; SAMPLES]);

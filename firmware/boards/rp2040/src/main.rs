@@ -21,7 +21,7 @@ use embassy_rp::pio::{Config, Direction, FifoJoin, InterruptHandler, Pio, ShiftC
 use embassy_rp::pio_programs::clock_divider::calculate_pio_clock_divider;
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::noise::{FixedChain, Mic};
-use gridsentry_firmware_core::noise_box::{Board, NoiseBox};
+use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_sensors::Timestamp;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -38,21 +38,9 @@ const WORDS: usize = 2 * 480;
 /// Meter, alarm and one hour of 1 s reports.
 static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
 
-struct Pins {
-    buzzer: Output<'static>,
-    led: Output<'static>,
-}
-
-impl Board for Pins {
-    fn alarm(&mut self, on: bool) {
-        self.buzzer.set_level(Level::from(on));
-        self.led.set_level(Level::from(on));
-    }
-
-    /// No clock yet without the network: time since boot.
-    fn now(&self) -> Timestamp {
-        Timestamp::Unsynced(embassy_time::Instant::now().as_millis())
-    }
+/// No clock yet without the network: time since boot.
+fn since_boot() -> Timestamp {
+    Timestamp::Unsynced(embassy_time::Instant::now().as_millis())
 }
 
 #[embassy_executor::main]
@@ -91,7 +79,11 @@ async fn main(_spawner: Spawner) {
     sm0.set_enable(true);
     let mut dma = embassy_rp::dma::Channel::new(p.DMA_CH0, Irqs);
 
-    let mut pins = Pins { buzzer: Output::new(p.PIN_15, Level::Low), led: Output::new(p.PIN_14, Level::Low) };
+    let mut pins = Pins {
+        buzzer: Output::new(p.PIN_15, Level::Low),
+        led: Output::new(p.PIN_14, Level::Low),
+        clock: since_boot,
+    };
     let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut words, mut samples) = ([0u32; WORDS], [0i32; WORDS / 2]);
     loop {
