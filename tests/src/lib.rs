@@ -249,6 +249,14 @@ pub fn noise(db: f32) -> gridsentry_sensors::Body {
     gridsentry_sensors::Body::Noise(gridsentry_sensors::NoiseReport::levels(db, db))
 }
 
+/// The value of an unlabelled metric on the daemon's `/metrics` at `http_port`; `None` while the
+/// daemon does not answer or does not export it.
+pub async fn metric(http_port: u16, name: &str) -> Option<u64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics")).await.ok()?.text().await.ok()?;
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
+    Some(line.rsplit(' ').next()?.parse::<f64>().ok()? as u64)
+}
+
 /// Waits until the daemon's `/readyz` on `port` answers 200 (panics after 20 s).
 pub async fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);

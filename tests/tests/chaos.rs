@@ -11,7 +11,7 @@
 use gridsentry_sensors::*;
 use gridsentry_tests::victoria::Victoria;
 use gridsentry_tests::{
-    binary, free_port, spawn_daemon, wait_ready, write_secret, DaemonProcess, Hooks, Mode, Mosquitto,
+    binary, free_port, metric, spawn_daemon, wait_ready, write_secret, DaemonProcess, Hooks, Mode, Mosquitto,
 };
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -201,12 +201,6 @@ impl World {
         let lines: Vec<&str> = text.lines().filter(|l| !l.contains("webhook failed; retrying")).collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
-}
-
-async fn metric(http: u16, name: &str) -> Option<u64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{http}/metrics")).await.ok()?.text().await.ok()?;
-    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
-    Some(line.rsplit(' ').next()?.parse::<f64>().ok()? as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

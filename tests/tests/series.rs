@@ -93,9 +93,7 @@ async fn an_outage_spills_to_disk_and_replays_exactly_once() {
 }
 
 async fn metric(http: u16, name: &str) -> u64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{http}/metrics")).await.unwrap().text().await.unwrap();
-    let line = text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}"));
-    line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
+    gridsentry_tests::metric(http, name).await.unwrap_or_else(|| panic!("{name} not exported on port {http}"))
 }
 
 async fn wait_metric(http: u16, name: &str, cond: impl Fn(u64) -> bool) {

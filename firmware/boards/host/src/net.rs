@@ -24,6 +24,9 @@ pub struct Net {
     dropped: u32,
     stream: Option<TcpStream>,
     session: Session<32>,
+    /// Encoded payload and outgoing packets, reused on every step.
+    scratch: Vec<u8>,
+    tx: Vec<u8>,
     retry_at: Instant,
     wait: Duration,
     started: Instant,
@@ -53,6 +56,8 @@ impl Net {
             dropped: 0,
             stream: None,
             session: Session::new(30),
+            scratch: vec![0; 1024],
+            tx: vec![0; 64 * 1024],
             retry_at: Instant::now(),
             wait: Duration::from_millis(200),
             started: Instant::now(),
@@ -113,11 +118,10 @@ impl Net {
             let r = e.item.reading(header, 0.0);
             codec::encode(Format::Json, &r, buf).ok().map(|n| (noise_topic, n))
         };
-        let (mut scratch, mut tx) = (vec![0u8; 1024], vec![0u8; 64 * 1024]);
-        let now = self.now_ms();
+        let (now, tx) = (self.now_ms(), &mut self.tx);
         let result = self
             .session
-            .poll(&id, now, outbox, &mut encode, &mut scratch, &mut tx)
+            .poll(&id, now, outbox, &mut encode, &mut self.scratch, tx)
             .map_err(|e| format!("{e:?}"));
         let stream = self.stream.as_mut().expect("connected above");
         let io = result.and_then(|n| stream.write_all(&tx[..n]).map_err(|e| e.to_string())).and_then(|_| {

@@ -68,11 +68,12 @@ impl<C: Chain> Meter<C> {
     /// Takes samples (any number; blocks complete across calls).
     pub fn push(&mut self, mut samples: &[i32]) {
         while !samples.is_empty() {
-            if self.fill == 0 && samples.len() >= BLOCK {
-                let (block, rest) = samples.split_at(BLOCK);
-                self.run(block.try_into().unwrap_or(&[0; BLOCK]));
-                samples = rest;
-                continue;
+            if self.fill == 0 {
+                if let Some((block, rest)) = samples.split_first_chunk::<BLOCK>() {
+                    self.run(block);
+                    samples = rest;
+                    continue;
+                }
             }
             let n = (BLOCK - self.fill).min(samples.len());
             self.buf[self.fill..self.fill + n].copy_from_slice(&samples[..n]);
