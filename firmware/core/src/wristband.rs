@@ -13,7 +13,25 @@
 
 use gridsentry_sensors::hrs;
 use gridsentry_sensors::reading::RR_MAX;
-use gridsentry_sensors::{Contact, HeartRateReport, Id};
+use gridsentry_sensors::{Body, Contact, Header, HeartRateReport, Id, Reading, Stream, Timestamp};
+
+/// A heart-rate reading as the gateway's outbox keeps it (with the time it was reported).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HrRecord {
+    /// When the gateway reported it.
+    pub time: Timestamp,
+    /// The merged report.
+    pub report: HeartRateReport,
+}
+
+impl crate::uplink::Stored for HrRecord {
+    const STREAM: Stream = Stream::Hr;
+
+    fn reading(&self, mut header: Header) -> Reading {
+        header.time = self.time;
+        Reading { header, body: Body::HeartRate(self.report.clone()) }
+    }
+}
 
 /// Gateway settings.
 #[derive(Debug, Clone, Copy)]

@@ -51,7 +51,7 @@ fn one_reading_per_second_and_the_alarm_on_the_pins() {
             time: Timestamp::Unsynced(0),
             historical: false,
         };
-        let r = e.item.reading(header, 0.0);
+        let r = e.item.reading(header);
         let Body::Noise(n) = r.body else { panic!() };
         let want = if (1..4).contains(&e.seq) { 80.0 } else { 50.0 };
         assert!((n.laeq_db - want).abs() < 0.5 || e.seq == 4, "seq {}: {n:?}", e.seq);

@@ -30,7 +30,7 @@ proptest! {
         let time = if utc { Timestamp::Utc(s * 1000) } else { Timestamp::Unsynced(s % 4_000_000 * 1000) };
         let r = NoiseReport { interval_ms: interval_ds * 100, laeq_db: laeq, lafmax_db: lafmax, lcpeak_db: None,
             l10_db: l10, l90_db: l90, overload, under_range: under, cal_offset_db: 1.5 };
-        let back = NoiseRecord::new(time, &r).reading(header(Timestamp::Unsynced(0)), 1.5);
+        let back = NoiseRecord::new(time, &r).reading(header(Timestamp::Unsynced(0)));
         prop_assert_eq!(back.header.time, time);
         prop_assert_eq!(back.header.seq, 9);
         let Body::Noise(b) = back.body else { panic!("noise") };

@@ -92,15 +92,15 @@ fn main() -> ExitCode {
         if a.realtime {
             let due = started + Duration::from_secs(second);
             while Instant::now() < due {
-                net.step(&mut outbox, &identity);
+                net.step(&mut outbox);
             }
         } else {
-            net.step(&mut outbox, &identity);
+            net.step(&mut outbox);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while !outbox.is_empty() && Instant::now() < deadline {
-        net.step(&mut outbox, &identity);
+        net.step(&mut outbox);
     }
     net.disconnect();
     if outbox.is_empty() {

@@ -54,6 +54,8 @@ pub struct Session<const W: usize> {
     keepalive_ms: u64,
     rx: heapless::Vec<u8, 16>,
     birth_due: bool,
+    /// The broker acknowledged this connection's birth message.
+    birth_acked: bool,
     connects: u32,
 }
 
@@ -86,6 +88,7 @@ impl<const W: usize> Session<W> {
             keepalive_ms: u64::from(keepalive_s.max(1)) * 1000,
             rx: heapless::Vec::new(),
             birth_due: false,
+            birth_acked: false,
             connects: 0,
         }
     }
@@ -93,6 +96,12 @@ impl<const W: usize> Session<W> {
     /// Whether CONNACK accepted the session.
     pub fn is_up(&self) -> bool {
         self.state == State::Up
+    }
+
+    /// Whether the broker acknowledged this connection's birth message (so what it reported,
+    /// such as the dropped count, has arrived).
+    pub fn birth_acked(&self) -> bool {
+        self.birth_acked
     }
 
     /// Connections made so far.
@@ -112,6 +121,7 @@ impl<const W: usize> Session<W> {
         self.rx.clear();
         self.in_flight.clear();
         self.ping_sent_ms = None;
+        self.birth_acked = false;
         self.last_tx_ms = now_ms;
         Ok(packet::connect(&id.connect, tx)?)
     }
@@ -161,8 +171,9 @@ impl<const W: usize> Session<W> {
             Incoming::ConnAck { code, .. } => return Err(SessionError::Refused(code)),
             Incoming::PubAck(id) => {
                 if let Some(i) = self.in_flight.iter().position(|f| f.0 == id) {
-                    if let Some(seq) = self.in_flight.swap_remove(i).1 {
-                        outbox.acked(seq);
+                    match self.in_flight.swap_remove(i).1 {
+                        Some(seq) => _ = outbox.acked(seq),
+                        None => self.birth_acked = true,
                     }
                 }
             }
@@ -174,7 +185,7 @@ impl<const W: usize> Session<W> {
     /// Work due at `now_ms`: the birth message, readings from the outbox (encoded by `encode`
     /// into the given buffer, returning the topic and payload length), a PINGREQ. Appends the
     /// packets to `tx` and returns the bytes written; the caller sends them.
-    pub fn poll<T: Clone, const N: usize, E>(
+    pub fn poll<'t, T: Clone, const N: usize, E>(
         &mut self,
         id: &Identity,
         now_ms: u64,
@@ -184,7 +195,7 @@ impl<const W: usize> Session<W> {
         tx: &mut [u8],
     ) -> Result<usize, SessionError>
     where
-        E: FnMut(&Entry<T>, &mut [u8]) -> Option<(&'static str, usize)>,
+        E: FnMut(&Entry<T>, &mut [u8]) -> Option<(&'t str, usize)>,
     {
         let mut at = 0;
         match self.state {

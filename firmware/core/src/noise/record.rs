@@ -2,7 +2,7 @@
 //! all). A noise box keeps an hour of 1 s reports while the broker is away (3600 × 16 B = 56 KB);
 //! the wire reading is rebuilt when it is sent.
 
-use gridsentry_sensors::{Body, Header, NoiseReport, Reading, Timestamp};
+use gridsentry_sensors::{Body, Header, NoiseReport, Reading, Stream, Timestamp};
 
 /// Seconds between the Unix epoch and 2000-01-01T00:00:00Z: record times count from there, so
 /// a u32 of seconds lasts until 2136.
@@ -19,6 +19,8 @@ pub struct NoiseRecord {
     interval_ds: u16,
     /// Bit 0 overload, bit 1 under range, bit 2 unsynced clock.
     flags: u8,
+    /// Calibration offset applied, tenths of a dB (±12.7 dB).
+    cal_ddb: i8,
 }
 
 fn cdb(db: f32) -> u16 {
@@ -42,12 +44,13 @@ impl NoiseRecord {
             levels: [cdb(r.laeq_db), cdb(r.lafmax_db), opt(r.l10_db), opt(r.l90_db)],
             interval_ds: (r.interval_ms / 100).min(u16::MAX as u32) as u16,
             flags: u8::from(r.overload) | u8::from(r.under_range) << 1 | unsynced,
+            cal_ddb: libm::roundf(r.cal_offset_db * 10.0).clamp(-127.0, 127.0) as i8,
         }
     }
 
     /// The reading to send: `header` carries the identity, sequence number and historical flag;
     /// its time is replaced by the record's.
-    pub fn reading(&self, mut header: Header, cal_offset_db: f32) -> Reading {
+    pub fn reading(&self, mut header: Header) -> Reading {
         let s = u64::from(self.time_s);
         header.time = if self.flags & 4 == 0 {
             Timestamp::Utc((s + EPOCH_2000_S) * 1000)
@@ -64,8 +67,16 @@ impl NoiseRecord {
             l90_db: db(l90),
             overload: self.flags & 1 != 0,
             under_range: self.flags & 2 != 0,
-            cal_offset_db,
+            cal_offset_db: f32::from(self.cal_ddb) / 10.0,
         };
         Reading { header, body: Body::Noise(report) }
+    }
+}
+
+impl crate::uplink::Stored for NoiseRecord {
+    const STREAM: Stream = Stream::Noise;
+
+    fn reading(&self, header: Header) -> Reading {
+        NoiseRecord::reading(self, header)
     }
 }

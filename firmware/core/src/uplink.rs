@@ -1,0 +1,187 @@
+//! A device's link to the broker, still without I/O: what the [`Session`] needs from a board
+//! (client id, topics, will and birth payloads, how stored readings become wire payloads) is
+//! built here once, so a board's network task only moves bytes between a socket and this.
+//! The host board (std `TcpStream`), the ESP32-C3 and the RP2040 (embassy-net `TcpSocket`) and
+//! the wristband gateway all run the same code.
+//!
+//! The outbox's drop count travels in the birth message (the retained `status`): it is taken
+//! from the outbox when a connection starts and forgotten only once the broker acknowledged the
+//! birth that carried it, so a connection lost before that reports it again.
+
+use crate::identity::Identity;
+use crate::mqtt::packet::{self, Connect, Will};
+use crate::mqtt::{self, Session, SessionError};
+use crate::outbox::{Entry, Outbox};
+use gridsentry_sensors::codec::{self, Format};
+use gridsentry_sensors::topic::TOPIC_MAX;
+use gridsentry_sensors::{Body, DeviceState, Header, Reading, StatusReport, Stream, Timestamp};
+
+/// A reading as an outbox keeps it, and the wire reading it becomes.
+pub trait Stored: Clone {
+    /// The stream it is published on.
+    const STREAM: Stream;
+    /// The reading under `header` (identity, sequence number, historical flag).
+    fn reading(&self, header: Header) -> Reading;
+}
+
+/// Status payloads are small (state, firmware version, dropped count): this bounds them.
+const STATUS_MAX: usize = 256;
+/// The DISCONNECT to send when leaving on purpose (the broker then does not publish the will).
+pub const GOODBYE: &[u8] = &packet::DISCONNECT;
+/// Seconds between PINGREQs when idle; the broker drops us after 1.5 times that.
+pub const KEEPALIVE_S: u16 = 30;
+
+/// The link; `W` QoS 1 publishes in flight at most.
+pub struct Uplink<const W: usize> {
+    identity: Identity,
+    firmware: &'static str,
+    format: Format,
+    names: Names,
+    data_topic: heapless::String<TOPIC_MAX>,
+    /// Readings the outbox dropped that no acknowledged birth has reported yet.
+    dropped: u32,
+    /// What the current connection's birth reports.
+    reported: u32,
+    session: Session<W>,
+}
+
+/// What CONNECT and the birth message carry.
+struct Names {
+    client_id: heapless::String<TOPIC_MAX>,
+    status_topic: heapless::String<TOPIC_MAX>,
+    will: heapless::Vec<u8, STATUS_MAX>,
+    birth: heapless::Vec<u8, STATUS_MAX>,
+}
+
+impl Names {
+    fn ids(&self) -> mqtt::Identity<'_> {
+        mqtt::Identity {
+            connect: Connect {
+                client_id: &self.client_id,
+                keepalive_s: KEEPALIVE_S,
+                clean_session: false,
+                will: Some(Will { topic: &self.status_topic, payload: &self.will }),
+                username: None,
+                password: None,
+            },
+            status_topic: &self.status_topic,
+            birth: &self.birth,
+        }
+    }
+}
+
+fn status(
+    identity: &Identity,
+    firmware: &str,
+    state: DeviceState,
+    dropped: u32,
+    time: Timestamp,
+) -> heapless::Vec<u8, STATUS_MAX> {
+    let body = Body::Status(StatusReport {
+        state,
+        firmware: heapless::String::try_from(firmware).unwrap_or_default(),
+        dropped,
+    });
+    // Status messages are not readings of the outbox: sequence number 0 of no stream.
+    let reading = Reading { header: identity.header(0, time, false), body };
+    let mut buf = [0u8; STATUS_MAX];
+    let n = codec::encode(Format::Json, &reading, &mut buf).unwrap_or(0);
+    heapless::Vec::from_slice(&buf[..n]).unwrap_or_default()
+}
+
+impl<const W: usize> Uplink<W> {
+    /// The link of `identity` publishing readings of type `T` (their stream picks the topic),
+    /// reporting `firmware` as its version in the status messages.
+    pub fn new<T: Stored>(identity: &Identity, firmware: &'static str) -> Self {
+        let topic = |s| identity.topic(s).to_heapless();
+        let status_topic = topic(Stream::Status);
+        let mut client_id = heapless::String::new();
+        // Unique per device: its status topic without the slashes, e.g. "gs-v1-plaza-3-nb-01".
+        for c in status_topic.trim_end_matches("/status").chars() {
+            let _ = client_id.push(if c == '/' { '-' } else { c });
+        }
+        Uplink {
+            names: Names {
+                will: status(identity, firmware, DeviceState::Offline, 0, Timestamp::Unsynced(0)),
+                birth: heapless::Vec::new(),
+                client_id,
+                status_topic,
+            },
+            identity: identity.clone(),
+            firmware,
+            format: Format::Json,
+            data_topic: topic(T::STREAM),
+            dropped: 0,
+            reported: 0,
+            session: Session::new(KEEPALIVE_S),
+        }
+    }
+
+    /// Publishes readings in `format` (JSON unless told otherwise).
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Whether the broker accepted the session.
+    pub fn is_up(&self) -> bool {
+        self.session.is_up()
+    }
+
+    /// Readings dropped that the broker has not been told about yet.
+    pub fn unreported_drops(&self) -> u32 {
+        self.dropped
+    }
+
+    /// The transport connected at `now_ms` (device clock `time`): writes the CONNECT into `tx`
+    /// and returns its length.
+    pub fn connected<T: Clone, const N: usize>(
+        &mut self,
+        outbox: &mut Outbox<T, N>,
+        now_ms: u64,
+        time: Timestamp,
+        tx: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        self.dropped = self.dropped.saturating_add(outbox.take_dropped());
+        self.reported = self.dropped;
+        self.names.birth = status(&self.identity, self.firmware, DeviceState::Online, self.reported, time);
+        self.session.connected(&self.names.ids(), now_ms, tx)
+    }
+
+    /// Bytes from the broker; acknowledged readings leave the outbox.
+    pub fn received<T: Clone, const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        outbox: &mut Outbox<T, N>,
+    ) -> Result<(), SessionError> {
+        self.session.received(bytes, outbox)?;
+        if self.session.birth_acked() && self.reported > 0 {
+            self.dropped -= self.reported;
+            self.reported = 0;
+        }
+        Ok(())
+    }
+
+    /// What is due at `now_ms` (birth, readings oldest first, PINGREQ), written into `tx`;
+    /// `scratch` holds one encoded payload (`codec::JSON_MAX` bytes is always enough).
+    pub fn poll<T: Stored, const N: usize>(
+        &mut self,
+        outbox: &mut Outbox<T, N>,
+        now_ms: u64,
+        scratch: &mut [u8],
+        tx: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        let (identity, topic, format) = (&self.identity, self.data_topic.as_str(), self.format);
+        let mut encode = |e: &Entry<T>, buf: &mut [u8]| {
+            // The stored reading brings its own measurement time.
+            let header = identity.header(e.seq, Timestamp::Unsynced(0), e.historical);
+            codec::encode(format, &e.item.reading(header), buf).ok().map(|n| (topic, n))
+        };
+        self.session.poll(&self.names.ids(), now_ms, outbox, &mut encode, scratch, tx)
+    }
+
+    /// The transport is gone: what was not acknowledged goes again on the next connection.
+    pub fn disconnected<T: Clone, const N: usize>(&mut self, outbox: &mut Outbox<T, N>) {
+        self.session.disconnected(outbox);
+    }
+}
