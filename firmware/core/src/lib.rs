@@ -7,6 +7,7 @@
 //! - [`noise_box`]: the noise box's loop without pins (a [`noise_box::Board`] drives them).
 //! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
 //! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
+//! - [`sntp`]: the time server request and the checks on its reply, no I/O.
 //! - [`uplink`]: what a board's network task needs around the session (topics, will, birth with
 //!   the drop count, payload encoding), still without I/O.
 //! - [`wristband`]: the home gateway: BLE heart-rate notifications and adverts → batched readings.
@@ -20,5 +21,6 @@ pub mod mqtt;
 pub mod noise;
 pub mod noise_box;
 pub mod outbox;
+pub mod sntp;
 pub mod uplink;
 pub mod wristband;

@@ -1,25 +1,36 @@
-//! The plaza noise box on an ESP32-C3 (RV32IMC, no FPU: fixed-point meter).
+//! The plaza noise box on an ESP32-C3 (RV32IMC, no FPU: fixed-point meter), on Wi-Fi.
 //!
 //! Wiring (INMP441 breakout on 3V3/GND):
 //! - SCK (bit clock) → GPIO2, WS (word select) → GPIO3, SD (data) → GPIO4, L/R → GND;
 //! - buzzer (active, through an NPN transistor) → GPIO5; alarm LED (with 330 Ω) → GPIO10.
 //!
 //! The I2S peripheral is the clock master at 48 kHz, 32-bit slots (the INMP441 needs 64 bit
-//! clocks per frame), mono; DMA streams the samples into a ring the loop drains 10 ms at a time.
-//! The core meter turns them into levels, drives the buzzer (the local alarm needs no network)
-//! and each second's report is stored in the one-hour outbox. Wi-Fi (esp-radio) and the MQTT
-//! session over embassy-net are the next step: see issue 4's notes.
+//! clocks per frame), mono; DMA streams the samples into a ring the audio loop drains 10 ms at a
+//! time. The core meter turns them into levels, drives the buzzer (the local alarm needs no
+//! network) and each second's report goes into the one-hour outbox. esp-rtos schedules the
+//! radio; esp-radio's Wi-Fi station feeds embassy-net, on which the link crate runs the MQTT
+//! uplink and SNTP. Wi-Fi, broker, site and device are set at build time (`GRIDSENTRY_*`, see
+//! firmware/link/build.rs).
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::{AtomicBool, Ordering};
+use embassy_executor::Spawner;
+use embassy_net::{Runner, Stack, StackResources};
+use embassy_time::{Duration, Timer};
 use esp_hal::dma_rx_stream_buffer;
 use esp_hal::gpio::{Level, Output, OutputConfig};
 use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
+use esp_hal::rng::Rng;
 use esp_hal::time::Rate;
+use esp_hal::timer::timg::TimerGroup;
+use esp_radio::wifi::sta::StationConfig;
+use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController};
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::noise::{FixedChain, Mic};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
-use gridsentry_sensors::Timestamp;
+use gridsentry_firmware_core::uplink::Uplink;
+use gridsentry_firmware_link::{self as link, settings, Buffers, Locked};
 use panic_halt as _;
 use static_cell::StaticCell;
 
@@ -27,37 +38,107 @@ esp_bootloader_esp_idf::esp_app_desc!();
 
 /// 10 ms of mono 32-bit samples.
 const SAMPLES: usize = 480;
+/// Readings in flight to the broker at most.
+const WINDOW: usize = 4;
 
-/// Meter, alarm and one hour of 1 s reports.
-static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
+type Box = Locked<NoiseBox<FixedChain, 3600>>;
 
-/// No clock yet without the network: time since boot.
-fn since_boot() -> Timestamp {
-    Timestamp::Unsynced(esp_hal::time::Instant::now().duration_since_epoch().as_millis())
+/// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
+static BOX: StaticCell<Box> = StaticCell::new();
+static ONLINE: AtomicBool = AtomicBool::new(false);
+static NET: StaticCell<StackResources<4>> = StaticCell::new();
+static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
+static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+
+#[embassy_executor::task]
+async fn net_task(mut runner: Runner<'static, Interface>) -> ! {
+    runner.run().await
 }
 
-#[esp_hal::main]
-fn main() -> ! {
+/// Keeps the station associated: reconnects 5 s after every loss.
+#[embassy_executor::task]
+async fn wifi_task(mut wifi: WifiController<'static>) -> ! {
+    loop {
+        if wifi.connect_async().await.is_ok() {
+            let _ = wifi.wait_for_disconnect_async().await;
+        }
+        Timer::after(Duration::from_secs(5)).await;
+    }
+}
+
+#[embassy_executor::task]
+async fn mqtt_task(
+    stack: Stack<'static>,
+    noise: &'static Box,
+    uplink: &'static mut Uplink<WINDOW>,
+    bufs: &'static mut Buffers,
+) -> ! {
+    link::uplink(stack, uplink, noise, &ONLINE, bufs).await
+}
+
+#[embassy_executor::task]
+async fn time_task(stack: Stack<'static>) -> ! {
+    link::time_sync(stack).await
+}
+
+#[esp_rtos::main]
+async fn main(spawner: Spawner) -> ! {
     let p = esp_hal::init(esp_hal::Config::default());
+    // The radio's heap: the boot loader's RAM, free once the app runs, plus 36 KB (esp-radio's
+    // recommendation for Wi-Fi with embassy-net).
+    esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
+    esp_alloc::heap_allocator!(size: 36 * 1024);
+    let timg0 = TimerGroup::new(p.TIMG0);
+    esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
+
+    let rng = Rng::new();
+    let identity = link::identity(rng.random());
+    let noise = BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
+
+    let auth = if settings::WIFI_PASSWORD.is_empty() {
+        AuthenticationMethodConfig::Open
+    } else {
+        // Cannot fail: build.rs checked the length.
+        AuthenticationMethodConfig::Wpa2Personal(settings::WIFI_PASSWORD.try_into().unwrap_or_default())
+    };
+    let station = StationConfig::default()
+        .with_ssid(settings::WIFI_SSID.try_into().unwrap_or_default())
+        .with_authentication(auth);
+    let config = ControllerConfig::default().with_initial_config(Config::Station(station));
+    let Ok(wifi) = WifiController::new(p.WIFI, config) else { panic!("Wi-Fi init") };
+    let seed = u64::from(rng.random()) << 32 | u64::from(rng.random());
+    let net_config = embassy_net::Config::dhcpv4(Default::default());
+    let (stack, runner) =
+        embassy_net::new(Interface::station(), net_config, NET.init(StackResources::new()), seed);
+    spawner.spawn(net_task(runner).expect("one net task"));
+    spawner.spawn(wifi_task(wifi).expect("one wifi task"));
+    spawner.spawn(time_task(stack).expect("one time task"));
+    let uplink = LINK.init(Uplink::new::<gridsentry_firmware_core::noise::NoiseRecord>(
+        &identity,
+        env!("CARGO_PKG_VERSION"),
+    ));
+    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
+
     let config = TdmConfig::new_tdm_philips()
         .with_sample_rate(Rate::from_hz(48_000))
         .with_data_format(DataFormat::Data32Channel32)
         .with_channels(Channels::MONO);
     let Ok(i2s) = I2s::new(p.I2S0, p.DMA_CH0, config) else { panic!("I2S configuration") };
     let rx = i2s.i2s_rx.with_bclk(p.GPIO2).with_ws(p.GPIO3).with_din(p.GPIO4).build();
-    let Ok(mut transfer) = rx.read(dma_rx_stream_buffer!(8 * 4 * SAMPLES, 4 * SAMPLES)) else {
+    // 40 ms of samples in the DMA ring: the loop drains it every 5 ms at least.
+    let Ok(mut transfer) = rx.read(dma_rx_stream_buffer!(4 * 4 * SAMPLES, 4 * SAMPLES)) else {
         panic!("I2S DMA")
     };
     let mut pins = Pins {
         buzzer: Output::new(p.GPIO5, Level::Low, OutputConfig::default()),
         led: Output::new(p.GPIO10, Level::Low, OutputConfig::default()),
-        clock: since_boot,
+        clock: link::now,
     };
-    let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut bytes, mut samples) = ([0u8; 4 * SAMPLES], [0i32; SAMPLES]);
     let mut fill = 0usize;
     loop {
         if transfer.available_bytes() == 0 {
+            Timer::after(Duration::from_millis(5)).await;
             continue;
         }
         fill += transfer.pop(&mut bytes[fill..]);
@@ -69,6 +150,7 @@ fn main() -> ! {
         for (s, w) in samples.iter_mut().zip(bytes.chunks_exact(4)) {
             *s = i32::from_le_bytes([w[0], w[1], w[2], w[3]]) >> 8;
         }
-        noise_box.samples(&samples, false, &mut pins);
+        let online = ONLINE.load(Ordering::Relaxed);
+        noise.lock(|b| b.samples(&samples, online, &mut pins));
     }
 }

@@ -1,0 +1,80 @@
+//! The device's settings come from the build environment (a box is flashed for one place):
+//!
+//! | variable                   | meaning                                   | default              |
+//! |----------------------------|-------------------------------------------|----------------------|
+//! | `GRIDSENTRY_WIFI_SSID`     | Wi-Fi network                             | `gridsentry`         |
+//! | `GRIDSENTRY_WIFI_PASSWORD` | WPA2 passphrase (empty: open network)     | empty                |
+//! | `GRIDSENTRY_BROKER`        | MQTT broker, `host:port` (IPv4 or a name) | `192.168.4.1:1883`   |
+//! | `GRIDSENTRY_NTP`           | SNTP server (IPv4 or a name)              | `pool.ntp.org`       |
+//! | `GRIDSENTRY_SITE`          | site id in the topics                     | `plaza-1`            |
+//! | `GRIDSENTRY_DEVICE`        | device id in the topics                   | `box-1`              |
+//!
+//! They are checked here, so a wrong one fails the build naming the variable instead of
+//! producing a box that never connects.
+
+use gridsentry_sensors::Id;
+use std::fmt::Write;
+
+fn var(name: &str, default: &str) -> String {
+    println!("cargo:rerun-if-env-changed={name}");
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn fail(name: &str, value: &str, why: &str) -> ! {
+    eprintln!("error: {name}={value:?}: {why}");
+    std::process::exit(1)
+}
+
+fn host(name: &str, value: &str) {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !ok {
+        fail(name, value, "not an IPv4 address or host name");
+    }
+}
+
+fn main() {
+    let ssid = var("GRIDSENTRY_WIFI_SSID", "gridsentry");
+    if ssid.is_empty() || ssid.len() > 32 {
+        fail("GRIDSENTRY_WIFI_SSID", &ssid, "an SSID has 1 to 32 bytes");
+    }
+    let password = var("GRIDSENTRY_WIFI_PASSWORD", "");
+    if !password.is_empty() && !(8..=63).contains(&password.len()) {
+        fail("GRIDSENTRY_WIFI_PASSWORD", &password, "a WPA2 passphrase has 8 to 63 characters");
+    }
+    let broker = var("GRIDSENTRY_BROKER", "192.168.4.1:1883");
+    let Some((broker_host, port)) = broker.rsplit_once(':') else {
+        fail("GRIDSENTRY_BROKER", &broker, "expected host:port")
+    };
+    host("GRIDSENTRY_BROKER", broker_host);
+    let Ok(port) = port.parse::<u16>() else {
+        fail("GRIDSENTRY_BROKER", &broker, "the port is not a number 1-65535")
+    };
+    if port == 0 {
+        fail("GRIDSENTRY_BROKER", &broker, "port 0");
+    }
+    let ntp = var("GRIDSENTRY_NTP", "pool.ntp.org");
+    host("GRIDSENTRY_NTP", &ntp);
+    let mut ids = String::new();
+    for (name, default, konst) in
+        [("GRIDSENTRY_SITE", "plaza-1", "SITE"), ("GRIDSENTRY_DEVICE", "box-1", "DEVICE")]
+    {
+        let value = var(name, default);
+        if let Err(e) = Id::new(&value) {
+            fail(name, &value, &e.to_string());
+        }
+        writeln!(ids, "/// `{name}`.\npub const {konst}: &str = {value:?};").unwrap();
+    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let settings = format!(
+        "/// `GRIDSENTRY_WIFI_SSID`.\npub const WIFI_SSID: &str = {ssid:?};\n\
+         /// `GRIDSENTRY_WIFI_PASSWORD` (empty: open network).\npub const WIFI_PASSWORD: &str = {password:?};\n\
+         /// `GRIDSENTRY_BROKER`: host.\npub const BROKER_HOST: &str = {broker_host:?};\n\
+         /// `GRIDSENTRY_BROKER`: port.\npub const BROKER_PORT: u16 = {port};\n\
+         /// `GRIDSENTRY_NTP`.\npub const NTP_HOST: &str = {ntp:?};\n{ids}"
+    );
+    std::fs::write(out.join("settings.rs"), settings).unwrap();
+    println!("cargo:rerun-if-changed=build.rs");
+}

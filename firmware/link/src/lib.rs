@@ -1,0 +1,257 @@
+//! The chips' network side, shared by the RP2040 (cyw43) and ESP32-C3 (esp-radio) boards: both
+//! hand embassy-net a Wi-Fi driver, and from there on everything is here, once.
+//!
+//! - [`uplink`]: the MQTT task. The core's [`Uplink`] decides what to send; this moves bytes
+//!   between it and a `TcpSocket`, reconnecting with a doubling wait (0.5 s to 30 s) whenever
+//!   the broker, the network or DNS fails. The device never reboots for it: the outbox keeps the
+//!   readings and they go out, oldest first and flagged historical, once the broker is back.
+//! - [`time_sync`]: asks the SNTP server at start and every hour; from the first answer on,
+//!   [`now`] is UTC (readings before that say "unsynced" + time since boot, as the wire contract
+//!   allows).
+//! - [`settings`]: Wi-Fi, broker, time server, site and device, fixed at build time and checked
+//!   by `build.rs` (a wrong value fails the build naming the variable).
+//!
+//! The outbox lives in a blocking mutex shared with the audio loop ([`Shared`]); each lock is
+//! short (a poll encodes at most `W` readings), and socket I/O happens outside it.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, Ordering};
+use embassy_futures::select::{select, Either};
+use embassy_net::dns::DnsQueryType;
+use embassy_net::tcp::TcpSocket;
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use embassy_net::{IpAddress, Stack};
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_time::{with_timeout, Duration, Instant, Timer};
+use embedded_io_async::Write;
+use gridsentry_firmware_core::identity::Identity;
+use gridsentry_firmware_core::outbox::Outbox;
+use gridsentry_firmware_core::sntp;
+use gridsentry_firmware_core::uplink::{Stored, Uplink};
+use gridsentry_sensors::codec::JSON_MAX;
+use gridsentry_sensors::{Id, Timestamp};
+
+/// The device's settings (see `build.rs` for the variables and defaults).
+pub mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
+/// UTC minus the monotonic clock, in ms, once a time server answered.
+static UTC_OFFSET_MS: Mutex<CriticalSectionRawMutex, Cell<Option<u64>>> = Mutex::new(Cell::new(None));
+
+/// Now, as the device knows it: UTC once synchronised, else time since boot.
+pub fn now() -> Timestamp {
+    let mono = Instant::now().as_millis();
+    match UTC_OFFSET_MS.lock(Cell::get) {
+        Some(offset) => Timestamp::Utc(mono + offset),
+        None => Timestamp::Unsynced(mono),
+    }
+}
+
+/// This boot's identity: the site and device of the settings, and a random boot id.
+pub fn identity(boot_id: u32) -> Identity {
+    match (Id::new(settings::SITE), Id::new(settings::DEVICE)) {
+        (Ok(site), Ok(device)) => Identity::new(site, device, boot_id),
+        _ => unreachable!("build.rs checks GRIDSENTRY_SITE and GRIDSENTRY_DEVICE with the same rules"),
+    }
+}
+
+/// Access to the outbox the audio loop (or the BLE scanner) fills.
+pub trait Shared<T, const N: usize> {
+    /// Runs `f` on the outbox, with the other side locked out.
+    fn with<R>(&self, f: impl FnOnce(&mut Outbox<T, N>) -> R) -> R;
+}
+
+/// Buffers of the MQTT task (static: they are part of the measured RAM).
+pub struct Buffers {
+    socket_rx: [u8; 1024],
+    socket_tx: [u8; 2048],
+    scratch: [u8; JSON_MAX],
+    tx: [u8; 2048],
+    rx: [u8; 256],
+}
+
+impl Buffers {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Buffers {
+            socket_rx: [0; 1024],
+            socket_tx: [0; 2048],
+            scratch: [0; JSON_MAX],
+            tx: [0; 2048],
+            rx: [0; 256],
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn resolve(stack: Stack<'_>, host: &str) -> Option<IpAddress> {
+    stack.dns_query(host, DnsQueryType::A).await.ok()?.first().copied()
+}
+
+/// Why a connection ended (kept for a debugger; the task just reconnects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// DNS gave no address for the broker.
+    Dns,
+    /// TCP connect failed.
+    Connect,
+    /// The socket failed or the broker closed it.
+    Io,
+    /// The session asked to drop the connection (refused, timeout, garbage).
+    Session(gridsentry_firmware_core::mqtt::SessionError),
+}
+
+/// The MQTT task: runs forever. `online` tells the audio loop whether readings go out live.
+pub async fn uplink<T: Stored, const N: usize, const W: usize>(
+    stack: Stack<'_>,
+    link: &mut Uplink<W>,
+    shared: &impl Shared<T, N>,
+    online: &AtomicBool,
+    bufs: &mut Buffers,
+) -> ! {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        stack.wait_config_up().await;
+        let result = connection(stack, link, shared, online, bufs).await;
+        online.store(false, Ordering::Relaxed);
+        shared.with(|o| link.disconnected(o));
+        if link_was_up(&result) {
+            wait = Duration::from_millis(500);
+        }
+        Timer::after(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn link_was_up(r: &Result<(), (LinkError, bool)>) -> bool {
+    matches!(r, Err((_, true)))
+}
+
+/// One connection, until it fails. The error says why and whether the session had come up.
+async fn connection<T: Stored, const N: usize, const W: usize>(
+    stack: Stack<'_>,
+    link: &mut Uplink<W>,
+    shared: &impl Shared<T, N>,
+    online: &AtomicBool,
+    bufs: &mut Buffers,
+) -> Result<(), (LinkError, bool)> {
+    let addr = resolve(stack, settings::BROKER_HOST).await.ok_or((LinkError::Dns, false))?;
+    let mut socket = TcpSocket::new(stack, &mut bufs.socket_rx, &mut bufs.socket_tx);
+    // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
+    socket.set_timeout(Some(Duration::from_secs(60)));
+    socket.connect((addr, settings::BROKER_PORT)).await.map_err(|_| (LinkError::Connect, false))?;
+    let ms = || Instant::now().as_millis();
+    let n = shared
+        .with(|o| link.connected(o, ms(), now(), &mut bufs.tx))
+        .map_err(|e| (LinkError::Session(e), false))?;
+    socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
+    loop {
+        let up = link.is_up();
+        online.store(up, Ordering::Relaxed);
+        let n = shared
+            .with(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
+            .map_err(|e| (LinkError::Session(e), up))?;
+        if n > 0 {
+            socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
+        }
+        // Wake for the broker's bytes, or every 100 ms for new readings and the keep-alive.
+        match select(socket.read(&mut bufs.rx), Timer::after_millis(100)).await {
+            Either::First(Ok(0)) | Either::First(Err(_)) => return Err((LinkError::Io, up)),
+            Either::First(Ok(n)) => {
+                let rx = &bufs.rx[..n];
+                shared.with(|o| link.received(rx, o)).map_err(|e| (LinkError::Session(e), up))?;
+            }
+            Either::Second(()) => {}
+        }
+    }
+}
+
+/// The time task: synchronises at start (retrying every 10 s) and then every hour.
+pub async fn time_sync(stack: Stack<'_>) -> ! {
+    let (mut rx_meta, mut tx_meta) = ([PacketMetadata::EMPTY; 1], [PacketMetadata::EMPTY; 1]);
+    let (mut rx, mut tx) = ([0u8; 64], [0u8; 64]);
+    loop {
+        stack.wait_config_up().await;
+        let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
+        let synced = match socket.bind(0) {
+            Ok(()) => ask(stack, &mut socket).await,
+            Err(_) => None,
+        };
+        drop(socket);
+        if let Some(utc_ms) = synced {
+            let offset = utc_ms.saturating_sub(Instant::now().as_millis());
+            UTC_OFFSET_MS.lock(|c| c.set(Some(offset)));
+        }
+        Timer::after(if synced.is_some() { Duration::from_secs(3600) } else { Duration::from_secs(10) })
+            .await;
+    }
+}
+
+/// One SNTP exchange: UTC now in ms, or None.
+async fn ask(stack: Stack<'_>, socket: &mut UdpSocket<'_>) -> Option<u64> {
+    let server = resolve(stack, settings::NTP_HOST).await?;
+    let sent = Instant::now().as_millis();
+    let mut request = [0u8; sntp::PACKET];
+    sntp::request(sent, &mut request);
+    socket.send_to(&request, (server, sntp::PORT)).await.ok()?;
+    let mut reply = [0u8; 64];
+    // Datagrams from elsewhere, or stale answers, are skipped until the deadline.
+    with_timeout(Duration::from_secs(5), async {
+        loop {
+            let Ok((n, meta)) = socket.recv_from(&mut reply).await else { continue };
+            if meta.endpoint.addr != server {
+                continue;
+            }
+            let received = Instant::now().as_millis();
+            if let Ok(utc) = sntp::utc_at_receive(&reply[..n], sent, sent, received) {
+                return utc.saturating_add(Instant::now().as_millis() - received);
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// A value both the audio loop and the network task use, behind a critical-section mutex.
+pub struct Locked<T>(Mutex<CriticalSectionRawMutex, core::cell::RefCell<T>>);
+
+impl<T> Locked<T> {
+    /// Wraps `value`.
+    pub const fn new(value: T) -> Self {
+        Locked(Mutex::new(core::cell::RefCell::new(value)))
+    }
+
+    /// Runs `f` on the value with the other side locked out (keep it short).
+    pub fn lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.0.lock(|cell| f(&mut cell.borrow_mut()))
+    }
+}
+
+impl<C, const N: usize> Shared<gridsentry_firmware_core::noise::NoiseRecord, N>
+    for Locked<gridsentry_firmware_core::noise_box::NoiseBox<C, N>>
+where
+    C: gridsentry_firmware_core::noise::Chain,
+{
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Outbox<gridsentry_firmware_core::noise::NoiseRecord, N>) -> R,
+    ) -> R {
+        self.lock(|b| f(b.outbox()))
+    }
+}
+
+impl<T: Clone, const N: usize> Shared<T, N> for Locked<Outbox<T, N>> {
+    fn with<R>(&self, f: impl FnOnce(&mut Outbox<T, N>) -> R) -> R {
+        self.lock(f)
+    }
+}
