@@ -46,7 +46,6 @@ pub struct NoiseBox<C, const N: usize> {
     outbox: Outbox<NoiseRecord, N>,
     samples_per_report: u32,
     samples: u32,
-    next_seq: u32,
     alarm: bool,
 }
 
@@ -58,7 +57,6 @@ impl<C: Chain, const N: usize> NoiseBox<C, N> {
             outbox: Outbox::new(),
             samples_per_report: report_s.max(1) * crate::noise::coeffs::FS,
             samples: 0,
-            next_seq: 0,
             alarm: false,
         }
     }
@@ -76,8 +74,7 @@ impl<C: Chain, const N: usize> NoiseBox<C, N> {
             if self.samples == self.samples_per_report {
                 self.samples = 0;
                 let report = self.meter.report();
-                self.outbox.push(self.next_seq, NoiseRecord::new(board.now(), &report), online);
-                self.next_seq = self.next_seq.wrapping_add(1);
+                self.outbox.push(NoiseRecord::new(board.now(), &report), online);
             }
         }
         if self.meter.alarm() != self.alarm {

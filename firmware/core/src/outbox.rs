@@ -5,32 +5,48 @@
 //! until acknowledged. While the broker is unreachable the ring fills; after reconnecting it
 //! sends oldest first. What waited (queued while offline, or sent but not acknowledged before the
 //! connection dropped) goes out flagged `historical`, so the daemon treats it as backfill. When
-//! the ring is full the OLDEST entry is dropped and counted; the count goes into the next status
+//! the ring is full the OLDEST reading is dropped and counted; the count goes into the next status
 //! message ([`Outbox::take_dropped`]), so the gap is visible upstream as well as in the sequence
 //! numbers.
+//!
+//! The ring numbers the readings itself (the per-boot sequence, from 0): slot `i` holds reading
+//! `front + i`, so a slot is the reading and one state byte — 20 bytes for a noise record, 72 KB
+//! for an hour of them instead of 86 KB with a stored sequence number. MQTT 3.1.1 brokers
+//! acknowledge in order (§4.6), so an acknowledgement normally frees the front slot; one that
+//! arrives out of order leaves its slot marked done until everything before it is done too.
 //!
 //! `T` is the stored form of a reading: small and `Clone` (a noise box keeps an hour of 1 s
 //! reports, so it stores compact records and encodes them to the wire format when sending).
 
 use heapless::Deque;
 
-/// One waiting reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry<T> {
+/// One waiting reading, as handed to the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a, T> {
     /// The reading's per-boot sequence number.
     pub seq: u32,
     /// Send it flagged historical (it waited).
     pub historical: bool,
-    /// Handed to the transport and not acknowledged yet.
-    pub in_flight: bool,
     /// The reading.
-    pub item: T,
+    pub item: &'a T,
+}
+
+const HISTORICAL: u8 = 1;
+const IN_FLIGHT: u8 = 2;
+const DONE: u8 = 4;
+
+#[derive(Debug)]
+struct Slot<T> {
+    item: T,
+    state: u8,
 }
 
 /// The ring.
 #[derive(Debug)]
 pub struct Outbox<T, const N: usize> {
-    entries: Deque<Entry<T>, N>,
+    slots: Deque<Slot<T>, N>,
+    /// Sequence number of the front slot.
+    front: u32,
     dropped: u32,
 }
 
@@ -41,65 +57,75 @@ impl<T: Clone, const N: usize> Default for Outbox<T, N> {
 }
 
 impl<T: Clone, const N: usize> Outbox<T, N> {
-    /// An empty ring.
+    /// An empty ring; the first reading gets sequence number 0.
     pub const fn new() -> Self {
-        Outbox { entries: Deque::new(), dropped: 0 }
+        Outbox { slots: Deque::new(), front: 0, dropped: 0 }
     }
 
-    /// Queues a reading; `online` says whether it can go out live. When full, the oldest entry
-    /// is dropped (even one in flight: its PUBACK will find nothing) and counted.
-    pub fn push(&mut self, seq: u32, item: T, online: bool) {
-        if self.entries.is_full() {
-            self.entries.pop_front();
+    /// Queues a reading and returns its sequence number; `online` says whether it can go out
+    /// live. When full, the oldest reading is dropped (even one in flight: its PUBACK will find
+    /// nothing) and counted.
+    pub fn push(&mut self, item: T, online: bool) -> u32 {
+        if self.slots.is_full() {
+            self.slots.pop_front();
+            self.front = self.front.wrapping_add(1);
             self.dropped = self.dropped.saturating_add(1);
+            self.pop_done();
         }
-        let entry = Entry { seq, historical: !online, in_flight: false, item };
+        let seq = self.front.wrapping_add(self.slots.len() as u32);
+        let state = if online { 0 } else { HISTORICAL };
         // Cannot fail: there is room now.
-        let _ = self.entries.push_back(entry);
+        let _ = self.slots.push_back(Slot { item, state });
+        seq
     }
 
-    /// The oldest entry not yet in flight, now marked in flight: send it.
-    pub fn next_to_send(&mut self) -> Option<&Entry<T>> {
-        let e = self.entries.iter_mut().find(|e| !e.in_flight)?;
-        e.in_flight = true;
-        Some(e)
-    }
-
-    /// The broker acknowledged `seq`: forget it. False if it is not here (dropped meanwhile, or
-    /// a duplicate PUBACK).
-    pub fn acked(&mut self, seq: u32) -> bool {
-        // PUBACKs come in order on one connection: the front is the usual case.
-        if self.entries.front().is_some_and(|e| e.seq == seq && e.in_flight) {
-            self.entries.pop_front();
-            return true;
+    fn pop_done(&mut self) {
+        while self.slots.front().is_some_and(|s| s.state & DONE != 0) {
+            self.slots.pop_front();
+            self.front = self.front.wrapping_add(1);
         }
-        let Some(at) = self.entries.iter().position(|e| e.seq == seq && e.in_flight) else {
+    }
+
+    /// The oldest reading not yet in flight, now marked in flight: send it.
+    pub fn next_to_send(&mut self) -> Option<Entry<'_, T>> {
+        let front = self.front;
+        let (i, slot) = self.slots.iter_mut().enumerate().find(|(_, s)| s.state & (IN_FLIGHT | DONE) == 0)?;
+        slot.state |= IN_FLIGHT;
+        Some(Entry {
+            seq: front.wrapping_add(i as u32),
+            historical: slot.state & HISTORICAL != 0,
+            item: &slot.item,
+        })
+    }
+
+    fn slot(&mut self, seq: u32) -> Option<&mut Slot<T>> {
+        let i = seq.wrapping_sub(self.front) as usize;
+        self.slots.iter_mut().nth(i)
+    }
+
+    /// The broker acknowledged `seq`: forget it. False if it is not in flight (dropped
+    /// meanwhile, or a duplicate PUBACK).
+    pub fn acked(&mut self, seq: u32) -> bool {
+        let Some(slot) = self.slot(seq).filter(|s| s.state & (IN_FLIGHT | DONE) == IN_FLIGHT) else {
             return false;
         };
-        // Rotate the acknowledged entry out, keeping the others' order.
-        let n = self.entries.len();
-        for i in 0..n {
-            let e = self.entries.pop_front().expect("n entries");
-            if i != at {
-                let _ = self.entries.push_back(e);
-            }
-        }
+        slot.state |= DONE;
+        self.pop_done();
         true
     }
 
     /// The connection dropped: everything waiting is resent after reconnecting, oldest first,
     /// flagged historical.
     pub fn disconnected(&mut self) {
-        for e in self.entries.iter_mut() {
-            e.in_flight = false;
-            e.historical = true;
+        for s in self.slots.iter_mut() {
+            s.state = (s.state & !IN_FLIGHT) | HISTORICAL;
         }
     }
 
     /// `seq` was taken by [`Outbox::next_to_send`] but could not be sent now: offer it again.
     pub fn disconnected_one(&mut self, seq: u32) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.seq == seq) {
-            e.in_flight = false;
+        if let Some(s) = self.slot(seq) {
+            s.state &= !IN_FLIGHT;
         }
     }
 
@@ -108,14 +134,15 @@ impl<T: Clone, const N: usize> Outbox<T, N> {
         core::mem::take(&mut self.dropped)
     }
 
-    /// Entries waiting (in flight or not).
+    /// Readings waiting (in flight or not).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.iter().filter(|s| s.state & DONE == 0).count()
     }
 
     /// Nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        // The front slot is never done (done slots leave from the front at once).
+        self.slots.is_empty()
     }
 
     /// Capacity.

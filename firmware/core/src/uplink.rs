@@ -172,7 +172,7 @@ impl<const W: usize> Uplink<W> {
         tx: &mut [u8],
     ) -> Result<usize, SessionError> {
         let (identity, topic, format) = (&self.identity, self.data_topic.as_str(), self.format);
-        let mut encode = |e: &Entry<T>, buf: &mut [u8]| {
+        let mut encode = |e: &Entry<'_, T>, buf: &mut [u8]| {
             // The stored reading brings its own measurement time.
             let header = identity.header(e.seq, Timestamp::Unsynced(0), e.historical);
             codec::encode(format, &e.item.reading(header), buf).ok().map(|n| (topic, n))

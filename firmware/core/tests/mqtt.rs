@@ -41,7 +41,7 @@ fn publishes(mut b: &[u8]) -> Vec<(String, Vec<u8>, u16, bool)> {
 }
 
 /// Payload: [seq, historical].
-fn encode(e: &Entry<u8>, buf: &mut [u8]) -> Option<(&'static str, usize)> {
+fn encode(e: &Entry<'_, u8>, buf: &mut [u8]) -> Option<(&'static str, usize)> {
     buf[0] = e.seq as u8;
     buf[1] = u8::from(e.historical);
     Some((TOPIC, 2))
@@ -91,7 +91,7 @@ fn connect_carries_a_retained_qos1_will_and_keeps_the_session() {
 fn a_disconnect_mid_publish_resends_what_was_not_acknowledged_as_historical() {
     let mut d = Device { s: Session::new(30), outbox: Outbox::new(), now: 1000 };
     for seq in 0..3 {
-        d.outbox.push(seq, 0, true);
+        assert_eq!(d.outbox.push(0, true), seq);
     }
     d.connect();
     d.broker_says(&[0x20, 0x02, 0x00, 0x00]).unwrap();
@@ -108,7 +108,7 @@ fn a_disconnect_mid_publish_resends_what_was_not_acknowledged_as_historical() {
     d.broker_says(&puback(sent[1].2)).unwrap();
     assert_eq!(d.outbox.len(), 2);
     d.s.disconnected(&mut d.outbox);
-    d.outbox.push(3, 0, false); // measured while offline
+    assert_eq!(d.outbox.push(0, false), 3); // measured while offline
     assert!(d.poll().is_empty(), "nothing is sent while down");
 
     d.now += 5000;
@@ -131,7 +131,7 @@ fn a_disconnect_mid_publish_resends_what_was_not_acknowledged_as_historical() {
 fn at_most_w_publishes_are_in_flight() {
     let mut d = Device { s: Session::new(30), outbox: Outbox::new(), now: 0 };
     for seq in 0..10 {
-        d.outbox.push(seq, 0, true);
+        assert_eq!(d.outbox.push(0, true), seq);
     }
     d.connect();
     d.broker_says(&[0x20, 0x02, 0x00, 0x00]).unwrap();

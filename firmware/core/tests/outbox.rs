@@ -1,5 +1,5 @@
-//! The outbox: order, wrap-around, drop counting, resend after a disconnect (property tests
-//! against a plain model).
+//! The outbox: order, numbering, wrap-around, drop counting, resend after a disconnect,
+//! acknowledgements out of order (property tests against a plain model).
 
 use gridsentry_firmware_core::outbox::Outbox;
 use proptest::prelude::*;
@@ -7,9 +7,14 @@ use std::collections::VecDeque;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Push { online: bool },
+    Push {
+        online: bool,
+    },
     Send,
+    /// In order, as MQTT 3.1.1 brokers do.
     AckOldestInFlight,
+    /// Out of order (a broker that does not follow §4.6).
+    AckNewestInFlight,
     AckUnknown,
     Disconnect,
 }
@@ -19,13 +24,29 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<bool>().prop_map(|online| Op::Push { online }),
         3 => Just(Op::Send),
         2 => Just(Op::AckOldestInFlight),
+        1 => Just(Op::AckNewestInFlight),
         1 => Just(Op::AckUnknown),
         1 => Just(Op::Disconnect),
     ]
 }
 
-/// The model: (seq, historical, in_flight) in order.
-type Model = VecDeque<(u32, bool, bool)>;
+#[derive(Debug, Clone, Copy)]
+struct M {
+    seq: u32,
+    historical: bool,
+    in_flight: bool,
+    done: bool,
+}
+
+/// The model: every reading still holding a slot, oldest first. A reading acknowledged out of
+/// order holds its slot until all older ones are gone.
+type Model = VecDeque<M>;
+
+fn pop_done(m: &mut Model) {
+    while m.front().is_some_and(|e| e.done) {
+        m.pop_front();
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -40,36 +61,46 @@ proptest! {
                 Op::Push { online } => {
                     if model.len() == N {
                         model.pop_front();
+                        pop_done(&mut model);
                         dropped += 1;
                     }
-                    model.push_back((next_seq, !online, false));
-                    o.push(next_seq, next_seq * 10, online);
+                    model.push_back(M { seq: next_seq, historical: !online, in_flight: false, done: false });
+                    prop_assert_eq!(o.push(next_seq * 10, online), next_seq, "the ring numbers readings from 0");
                     next_seq += 1;
                 }
                 Op::Send => {
-                    let want = model.iter_mut().find(|e| !e.2).map(|e| { e.2 = true; (e.0, e.1) });
+                    let want = model.iter_mut().find(|e| !e.in_flight && !e.done).map(|e| {
+                        e.in_flight = true;
+                        (e.seq, e.historical)
+                    });
                     let got = o.next_to_send().map(|e| {
-                        assert_eq!(e.item, e.seq * 10, "item travels with its seq");
+                        assert_eq!(*e.item, e.seq * 10, "item travels with its seq");
                         (e.seq, e.historical)
                     });
                     prop_assert_eq!(got, want);
                 }
-                Op::AckOldestInFlight => {
-                    if let Some(i) = model.iter().position(|e| e.2) {
-                        let seq = model.remove(i).unwrap().0;
+                Op::AckOldestInFlight | Op::AckNewestInFlight => {
+                    let mut flying = model.iter_mut().filter(|e| e.in_flight && !e.done);
+                    let e = if matches!(op, Op::AckOldestInFlight) { flying.next() } else { flying.last() };
+                    if let Some(e) = e {
+                        e.done = true;
+                        let seq = e.seq;
+                        pop_done(&mut model);
                         prop_assert!(o.acked(seq));
+                        prop_assert!(!o.acked(seq), "a duplicate PUBACK finds nothing");
                     }
                 }
                 Op::AckUnknown => prop_assert!(!o.acked(next_seq + 1000)),
                 Op::Disconnect => {
                     for e in model.iter_mut() {
-                        e.1 = true;
-                        e.2 = false;
+                        e.historical = true;
+                        e.in_flight = false;
                     }
                     o.disconnected();
                 }
             }
-            prop_assert_eq!(o.len(), model.len());
+            prop_assert_eq!(o.len(), model.iter().filter(|e| !e.done).count());
+            prop_assert_eq!(o.is_empty(), model.is_empty());
             prop_assert!(o.len() <= N);
         }
         prop_assert_eq!(o.take_dropped(), dropped);
@@ -81,7 +112,7 @@ proptest! {
             prop_assert!(e.historical);
             left.push(e.seq);
         }
-        let want: Vec<u32> = model.iter().map(|e| e.0).collect();
+        let want: Vec<u32> = model.iter().filter(|e| !e.done).map(|e| e.seq).collect();
         prop_assert_eq!(left, want);
     }
 }
@@ -90,7 +121,7 @@ proptest! {
 fn an_hour_offline_keeps_the_newest_hour_and_counts_the_rest() {
     let mut o: Outbox<[u8; 20], 3600> = Outbox::new();
     for seq in 0..5000u32 {
-        o.push(seq, [seq as u8; 20], false);
+        assert_eq!(o.push([seq as u8; 20], false), seq);
     }
     assert_eq!((o.len(), o.take_dropped()), (3600, 1400));
     let first = o.next_to_send().unwrap();
@@ -100,7 +131,7 @@ fn an_hour_offline_keeps_the_newest_hour_and_counts_the_rest() {
 #[test]
 fn a_reading_sent_live_and_cut_off_is_resent_as_historical() {
     let mut o: Outbox<u8, 4> = Outbox::new();
-    o.push(0, 0, true);
+    o.push(0, true);
     let e = o.next_to_send().unwrap();
     assert!(!e.historical);
     o.disconnected();
@@ -108,4 +139,26 @@ fn a_reading_sent_live_and_cut_off_is_resent_as_historical() {
     assert_eq!((e.seq, e.historical), (0, true));
     assert!(o.acked(0));
     assert!(o.is_empty());
+}
+
+#[test]
+fn an_acknowledgement_out_of_order_frees_its_slot_once_the_older_ones_go() {
+    let mut o: Outbox<u8, 4> = Outbox::new();
+    for _ in 0..3 {
+        o.push(0, true);
+        o.next_to_send().unwrap();
+    }
+    assert!(o.acked(2));
+    assert!(o.acked(1));
+    assert_eq!(o.len(), 1);
+    assert!(o.acked(0));
+    assert!(o.is_empty());
+    assert_eq!(o.push(0, true), 3, "numbering goes on");
+}
+
+#[test]
+fn a_noise_record_slot_is_20_bytes() {
+    use gridsentry_firmware_core::noise::NoiseRecord;
+    let per_slot = (size_of::<Outbox<NoiseRecord, 3600>>() - size_of::<Outbox<NoiseRecord, 1>>()) / 3599;
+    assert_eq!(per_slot, 20);
 }

@@ -81,11 +81,9 @@ impl Box {
     }
 
     fn push(&mut self, seq: u32, online: bool) {
-        self.outbox.push(
-            seq,
-            NoiseRecord::new(Timestamp::Utc(1_764_072_000_000 + 1000 * u64::from(seq)), &report(60.0)),
-            online,
-        );
+        let record =
+            NoiseRecord::new(Timestamp::Utc(1_764_072_000_000 + 1000 * u64::from(seq)), &report(60.0));
+        assert_eq!(self.outbox.push(record, online), seq);
     }
 }
 
@@ -166,7 +164,7 @@ fn a_wristband_gateway_publishes_heart_rate_on_its_hr_stream() {
         energy_kj: None,
         battery_pct: Some(80),
     };
-    outbox.push(0, HrRecord { time: Timestamp::Utc(1_764_072_000_000), report: report.clone() }, true);
+    outbox.push(HrRecord { time: Timestamp::Utc(1_764_072_000_000), report: report.clone() }, true);
     let mut tx = [0u8; 1024];
     link.connected(&mut outbox, 0, Timestamp::Unsynced(0), &mut tx).unwrap();
     link.received(&[0x20, 0x02, 0x00, 0x00], &mut outbox).unwrap();

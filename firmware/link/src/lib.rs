@@ -67,11 +67,12 @@ pub trait Shared<T, const N: usize> {
 }
 
 /// Buffers of the MQTT task (static: they are part of the measured RAM).
+/// Sized for a window of 4 readings of ~300 bytes (JSON): the broker only sends small acks.
 pub struct Buffers {
-    socket_rx: [u8; 1024],
-    socket_tx: [u8; 2048],
+    socket_rx: [u8; 512],
+    socket_tx: [u8; 1536],
     scratch: [u8; JSON_MAX],
-    tx: [u8; 2048],
+    tx: [u8; 1536],
     rx: [u8; 256],
 }
 
@@ -79,10 +80,10 @@ impl Buffers {
     /// Zeroed buffers.
     pub const fn new() -> Self {
         Buffers {
-            socket_rx: [0; 1024],
-            socket_tx: [0; 2048],
+            socket_rx: [0; 512],
+            socket_tx: [0; 1536],
             scratch: [0; JSON_MAX],
-            tx: [0; 2048],
+            tx: [0; 1536],
             rx: [0; 256],
         }
     }

@@ -87,7 +87,7 @@ fn main() -> ExitCode {
             report.lafmax_db,
             if meter.alarm() { "ON" } else { "off" }
         );
-        outbox.push(identity.take_seq(), record, net.is_up());
+        outbox.push(record, net.is_up());
         second += 1;
         if a.realtime {
             let due = started + Duration::from_secs(second);

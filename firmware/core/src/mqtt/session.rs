@@ -195,7 +195,7 @@ impl<const W: usize> Session<W> {
         tx: &mut [u8],
     ) -> Result<usize, SessionError>
     where
-        E: FnMut(&Entry<T>, &mut [u8]) -> Option<(&'t str, usize)>,
+        E: FnMut(&Entry<'_, T>, &mut [u8]) -> Option<(&'t str, usize)>,
     {
         let mut at = 0;
         match self.state {
@@ -224,7 +224,7 @@ impl<const W: usize> Session<W> {
         while !self.in_flight.is_full() {
             let Some(entry) = outbox.next_to_send() else { break };
             let seq = entry.seq;
-            let Some((topic, len)) = encode(entry, scratch) else {
+            let Some((topic, len)) = encode(&entry, scratch) else {
                 // Cannot be encoded (too big for the buffer): never will be; drop it.
                 outbox.acked(seq);
                 continue;
