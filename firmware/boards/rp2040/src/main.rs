@@ -1,52 +1,147 @@
-//! The plaza noise box on a Raspberry Pi Pico W (RP2040, Cortex-M0+, no FPU: fixed-point meter).
+//! The plaza noise box on a Raspberry Pi Pico W (RP2040, Cortex-M0+, no FPU: fixed-point meter),
+//! on Wi-Fi.
 //!
 //! Wiring (INMP441 breakout on 3V3/GND):
 //! - SCK (bit clock) → GP10, WS (word select) → GP11, SD (data) → GP12 with a 100 kΩ pull-down,
 //!   L/R → GND (the microphone speaks in the left slot);
 //! - buzzer (active, through an NPN transistor) → GP15; alarm LED (with 330 Ω) → GP14.
 //!
-//! PIO0 clocks the microphone at 48 kHz with 64 bit clocks per frame (the INMP441 needs 64) and
-//! DMA brings 10 ms of frames at a time; the core meter turns them into levels, drives the buzzer
-//! (the local alarm needs no network) and each second's report is stored in the one-hour outbox.
-//! Wi-Fi (cyw43) and the MQTT session over embassy-net are the next step: see issue 4's notes.
+//! - on the Pico W itself: the CYW43439 radio on GP23 (power), GP24 (data), GP25 (chip select),
+//!   GP29 (clock), driven by PIO0 state machine 0 and DMA channel 0 (cyw43-pio).
+//!
+//! PIO1 clocks the microphone at 48 kHz with 64 bit clocks per frame (the INMP441 needs 64) and
+//! DMA channel 1 brings 10 ms of frames at a time; the core meter turns them into levels, drives
+//! the buzzer (the local alarm needs no network) and each second's report goes into the one-hour
+//! outbox. cyw43 joins the Wi-Fi network and feeds embassy-net, on which the link crate runs the
+//! MQTT uplink and SNTP. Wi-Fi, broker, site and device are set at build time (`GRIDSENTRY_*`,
+//! see firmware/link/build.rs).
 #![no_std]
 #![no_main]
 
+mod nvram;
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use cyw43::JoinOptions;
+use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use embassy_executor::Spawner;
+use embassy_net::{Stack, StackResources};
 use embassy_rp::bind_interrupts;
+use embassy_rp::clocks::RoscRng;
 use embassy_rp::gpio::{Level, Output, Pull};
-use embassy_rp::peripherals::{DMA_CH0, PIO0};
+use embassy_rp::peripherals::{DMA_CH0, DMA_CH1, PIO0, PIO1};
 use embassy_rp::pio::program::pio_asm;
 use embassy_rp::pio::{Config, Direction, FifoJoin, InterruptHandler, Pio, ShiftConfig, ShiftDirection};
 use embassy_rp::pio_programs::clock_divider::calculate_pio_clock_divider;
+use embassy_time::{Duration, Timer};
 use gridsentry_firmware_core::alarm::AlarmSettings;
-use gridsentry_firmware_core::noise::{FixedChain, Mic};
+use gridsentry_firmware_core::noise::{FixedChain, Mic, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
-use gridsentry_sensors::Timestamp;
+use gridsentry_firmware_core::uplink::Uplink;
+use gridsentry_firmware_link::{self as link, settings, Buffers, Locked};
 use panic_halt as _;
 use static_cell::StaticCell;
 
 bind_interrupts!(struct Irqs {
     PIO0_IRQ_0 => InterruptHandler<PIO0>;
-    DMA_IRQ_0 => embassy_rp::dma::InterruptHandler<DMA_CH0>;
+    PIO1_IRQ_0 => InterruptHandler<PIO1>;
+    DMA_IRQ_0 => embassy_rp::dma::InterruptHandler<DMA_CH0>, embassy_rp::dma::InterruptHandler<DMA_CH1>;
 });
 
 const RATE: u32 = 48_000;
 /// 10 ms of stereo frames: two 32-bit words (left, right) per sample.
 const WORDS: usize = 2 * 480;
+/// Readings in flight to the broker at most.
+const WINDOW: usize = 4;
 
-/// Meter, alarm and one hour of 1 s reports.
-static BOX: StaticCell<NoiseBox<FixedChain, 3600>> = StaticCell::new();
+type Box = Locked<NoiseBox<FixedChain, 3600>>;
+type Radio = cyw43::SpiBus<Output<'static>, PioSpi<'static, PIO0, 0>>;
 
-/// No clock yet without the network: time since boot.
-fn since_boot() -> Timestamp {
-    Timestamp::Unsynced(embassy_time::Instant::now().as_millis())
+/// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
+static BOX: StaticCell<Box> = StaticCell::new();
+static ONLINE: AtomicBool = AtomicBool::new(false);
+static CYW43: StaticCell<cyw43::State> = StaticCell::new();
+static NET: StaticCell<StackResources<4>> = StaticCell::new();
+static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
+static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+
+#[embassy_executor::task]
+async fn radio_task(runner: cyw43::Runner<'static, Radio>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, cyw43::NetDriver<'static>>) -> ! {
+    runner.run().await
+}
+
+/// Keeps the station joined: rejoins 5 s after a failure or a lost link.
+#[embassy_executor::task]
+async fn wifi_task(mut control: cyw43::Control<'static>, stack: Stack<'static>) -> ! {
+    loop {
+        let options = if settings::WIFI_PASSWORD.is_empty() {
+            JoinOptions::new_open()
+        } else {
+            JoinOptions::new(settings::WIFI_PASSWORD.as_bytes())
+        };
+        if control.join(settings::WIFI_SSID, options).await.is_ok() {
+            stack.wait_link_down().await;
+        }
+        Timer::after(Duration::from_secs(5)).await;
+    }
+}
+
+#[embassy_executor::task]
+async fn mqtt_task(
+    stack: Stack<'static>,
+    noise: &'static Box,
+    uplink: &'static mut Uplink<WINDOW>,
+    bufs: &'static mut Buffers,
+) -> ! {
+    link::uplink(stack, uplink, noise, &ONLINE, bufs).await
+}
+
+#[embassy_executor::task]
+async fn time_task(stack: Stack<'static>) -> ! {
+    link::time_sync(stack).await
 }
 
 #[embassy_executor::main]
-async fn main(_spawner: Spawner) {
+async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
-    let Pio { mut common, mut sm0, .. } = Pio::new(p.PIO0, Irqs);
+    let mut rng = RoscRng;
+    let identity = link::identity(rng.next_u32());
+    let noise: &'static Box =
+        BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
+
+    // The radio: firmware and CLM from the cyw43-firmware crate, the board's NVRAM from nvram.rs.
+    static FIRMWARE: &cyw43::Aligned<cyw43::A4, [u8]> = &cyw43::Aligned(*cyw43_firmware::CYW43_43439A0);
+    let mut pio0 = Pio::new(p.PIO0, Irqs);
+    let spi = PioSpi::new(
+        &mut pio0.common,
+        pio0.sm0,
+        DEFAULT_CLOCK_DIVIDER,
+        pio0.irq0,
+        Output::new(p.PIN_25, Level::High),
+        p.PIN_24,
+        p.PIN_29,
+        embassy_rp::dma::Channel::new(p.DMA_CH0, Irqs),
+    );
+    let power = Output::new(p.PIN_23, Level::Low);
+    let (device, mut control, runner) =
+        cyw43::new(CYW43.init(cyw43::State::new()), power, spi, FIRMWARE, nvram::NVRAM).await;
+    spawner.spawn(radio_task(runner).expect("one radio task"));
+    control.init(cyw43_firmware::CYW43_43439A0_CLM).await;
+    control.set_power_management(cyw43::PowerManagementMode::PowerSave).await;
+    let seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
+    let config = embassy_net::Config::dhcpv4(Default::default());
+    let (stack, net_runner) = embassy_net::new(device, config, NET.init(StackResources::new()), seed);
+    spawner.spawn(net_task(net_runner).expect("one net task"));
+    spawner.spawn(wifi_task(control, stack).expect("one wifi task"));
+    spawner.spawn(time_task(stack).expect("one time task"));
+    let uplink = LINK.init(Uplink::new::<NoiseRecord>(&identity, env!("CARGO_PKG_VERSION")));
+    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
+
+    let Pio { mut common, mut sm0, .. } = Pio::new(p.PIO1, Irqs);
     // I2S receiver and clock master, 32-bit slots: WS changes one bit clock before the MSB.
     let program = pio_asm!(
         ".side_set 2",
@@ -77,14 +172,13 @@ async fn main(_spawner: Spawner) {
     sm0.set_pin_dirs(Direction::In, &[&sd]);
     sm0.set_pin_dirs(Direction::Out, &[&sck, &ws]);
     sm0.set_enable(true);
-    let mut dma = embassy_rp::dma::Channel::new(p.DMA_CH0, Irqs);
+    let mut dma = embassy_rp::dma::Channel::new(p.DMA_CH1, Irqs);
 
     let mut pins = Pins {
         buzzer: Output::new(p.PIN_15, Level::Low),
         led: Output::new(p.PIN_14, Level::Low),
-        clock: since_boot,
+        clock: link::now,
     };
-    let noise_box = BOX.init(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1));
     let (mut words, mut samples) = ([0u32; WORDS], [0i32; WORDS / 2]);
     loop {
         sm0.rx().dma_pull(&mut dma, &mut words, false).await;
@@ -92,6 +186,7 @@ async fn main(_spawner: Spawner) {
         for (s, w) in samples.iter_mut().zip(words.chunks_exact(2)) {
             *s = (w[0] as i32) >> 8;
         }
-        noise_box.samples(&samples, false, &mut pins);
+        let online = ONLINE.load(Ordering::Relaxed);
+        noise.lock(|b| b.samples(&samples, online, &mut pins));
     }
 }
