@@ -8,6 +8,8 @@
 //! | `GRIDSENTRY_NTP`           | SNTP server (IPv4 or a name)              | `pool.ntp.org`       |
 //! | `GRIDSENTRY_SITE`          | site id in the topics                     | `plaza-1`            |
 //! | `GRIDSENTRY_DEVICE`        | device id in the topics                   | `box-1`              |
+//! | `GRIDSENTRY_BANDS`         | wristbands a home gateway listens to,     | empty: any band      |
+//! |                            | `aa:bb:cc:dd:ee:ff,...`                   | (for installation)   |
 //!
 //! They are checked here, so a wrong one fails the build naming the variable instead of
 //! producing a box that never connects.
@@ -67,6 +69,23 @@ fn main() {
         }
         writeln!(ids, "/// `{name}`.\npub const {konst}: &str = {value:?};").unwrap();
     }
+    let bands_var = var("GRIDSENTRY_BANDS", "");
+    let mut bands = Vec::new();
+    for band in bands_var.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        let bytes: Vec<u8> =
+            band.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok().filter(|_| h.len() == 2)).collect();
+        if bytes.len() != 6 || band.len() != 17 {
+            fail("GRIDSENTRY_BANDS", band, "a BLE address is six hex bytes, aa:bb:cc:dd:ee:ff");
+        }
+        bands.push(format!("{bytes:?}"));
+    }
+    writeln!(
+        ids,
+        "/// `GRIDSENTRY_BANDS`: wristband addresses, most significant byte first (empty: any band).\n\
+         pub const BANDS: &[[u8; 6]] = &[{}];",
+        bands.join(", ")
+    )
+    .unwrap();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let settings = format!(
         "/// `GRIDSENTRY_WIFI_SSID`.\npub const WIFI_SSID: &str = {ssid:?};\n\

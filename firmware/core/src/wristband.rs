@@ -79,6 +79,19 @@ pub struct Gateway<const B: usize> {
     dropped: Dropped,
 }
 
+/// A band's id: its BLE address as 12 lowercase hex digits, most significant byte first (HCI
+/// hands addresses over least significant byte first: `le` is that order).
+pub fn band_id(le: [u8; 6]) -> Id {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = heapless::String::<12>::new();
+    for b in le.iter().rev() {
+        let _ = s.push(char::from(HEX[usize::from(b >> 4)]));
+        let _ = s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    // Cannot fail: 12 hex digits are a valid id.
+    Id::new(&s).unwrap_or_else(|_| unreachable!("hex digits are id characters"))
+}
+
 const HRM_UUID: u16 = 0x2A37;
 const HRS_UUID: u16 = 0x180D;
 const BATTERY_UUID: u16 = 0x2A19;

@@ -105,3 +105,9 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_band_is_named_by_its_address_most_significant_byte_first() {
+    use gridsentry_firmware_core::wristband::band_id;
+    assert_eq!(band_id([0x01, 0x00, 0x00, 0xee, 0xff, 0xc0]).as_str(), "c0ffee000001");
+}

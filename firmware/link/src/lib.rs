@@ -29,6 +29,8 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_io_async::Write;
 use gridsentry_firmware_core::identity::Identity;
+use gridsentry_firmware_core::noise::{Chain, NoiseRecord};
+use gridsentry_firmware_core::noise_box::NoiseBox;
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_firmware_core::sntp;
 use gridsentry_firmware_core::uplink::{Stored, Uplink};
@@ -238,21 +240,26 @@ impl<T> Locked<T> {
     }
 }
 
-impl<C, const N: usize> Shared<gridsentry_firmware_core::noise::NoiseRecord, N>
-    for Locked<gridsentry_firmware_core::noise_box::NoiseBox<C, N>>
-where
-    C: gridsentry_firmware_core::noise::Chain,
-{
-    fn with<R>(
-        &self,
-        f: impl FnOnce(&mut Outbox<gridsentry_firmware_core::noise::NoiseRecord, N>) -> R,
-    ) -> R {
-        self.lock(|b| f(b.outbox()))
+/// What holds a device's outbox (the noise box, a gateway's state, or the outbox itself).
+pub trait Holds<T, const N: usize> {
+    /// The outbox.
+    fn outbox(&mut self) -> &mut Outbox<T, N>;
+}
+
+impl<T: Holds<R, N>, R, const N: usize> Shared<R, N> for Locked<T> {
+    fn with<X>(&self, f: impl FnOnce(&mut Outbox<R, N>) -> X) -> X {
+        self.lock(|t| f(t.outbox()))
     }
 }
 
-impl<T: Clone, const N: usize> Shared<T, N> for Locked<Outbox<T, N>> {
-    fn with<R>(&self, f: impl FnOnce(&mut Outbox<T, N>) -> R) -> R {
-        self.lock(f)
+impl<C: Chain, const N: usize> Holds<NoiseRecord, N> for NoiseBox<C, N> {
+    fn outbox(&mut self) -> &mut Outbox<NoiseRecord, N> {
+        NoiseBox::outbox(self)
+    }
+}
+
+impl<T: Clone, const N: usize> Holds<T, N> for Outbox<T, N> {
+    fn outbox(&mut self) -> &mut Outbox<T, N> {
+        self
     }
 }

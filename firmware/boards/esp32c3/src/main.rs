@@ -16,7 +16,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
-use embassy_net::{Runner, Stack, StackResources};
+use embassy_net::Stack;
 use embassy_time::{Duration, Timer};
 use esp_hal::dma_rx_stream_buffer;
 use esp_hal::gpio::{Level, Output, OutputConfig};
@@ -24,13 +24,11 @@ use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
 use esp_hal::rng::Rng;
 use esp_hal::time::Rate;
 use esp_hal::timer::timg::TimerGroup;
-use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController};
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::noise::{FixedChain, Mic};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_firmware_core::uplink::Uplink;
-use gridsentry_firmware_link::{self as link, settings, Buffers, Locked};
+use gridsentry_firmware_link::{self as link, Buffers, Locked};
 use panic_halt as _;
 use static_cell::StaticCell;
 
@@ -41,52 +39,29 @@ const SAMPLES: usize = 480;
 /// Readings in flight to the broker at most.
 const WINDOW: usize = 4;
 
-type Box = Locked<NoiseBox<FixedChain, 3600>>;
+type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
-static BOX: StaticCell<Box> = StaticCell::new();
+static BOX: StaticCell<SharedBox> = StaticCell::new();
 static ONLINE: AtomicBool = AtomicBool::new(false);
-static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
 
 #[embassy_executor::task]
-async fn net_task(mut runner: Runner<'static, Interface>) -> ! {
-    runner.run().await
-}
-
-/// Keeps the station associated: reconnects 5 s after every loss.
-#[embassy_executor::task]
-async fn wifi_task(mut wifi: WifiController<'static>) -> ! {
-    loop {
-        if wifi.connect_async().await.is_ok() {
-            let _ = wifi.wait_for_disconnect_async().await;
-        }
-        Timer::after(Duration::from_secs(5)).await;
-    }
-}
-
-#[embassy_executor::task]
 async fn mqtt_task(
     stack: Stack<'static>,
-    noise: &'static Box,
+    noise: &'static SharedBox,
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
     link::uplink(stack, uplink, noise, &ONLINE, bufs).await
 }
 
-#[embassy_executor::task]
-async fn time_task(stack: Stack<'static>) -> ! {
-    link::time_sync(stack).await
-}
-
 #[esp_rtos::main]
 async fn main(spawner: Spawner) -> ! {
     let p = esp_hal::init(esp_hal::Config::default());
     // The radio's heap: the boot loader's RAM (free once the app runs) plus 16 KB. esp-radio's
-    // examples give Wi-Fi 72 KB with its default buffers; the box sends ~300 bytes a second,
-    // so it runs with fewer receive buffers and no aggregation (see `controller` below).
+    // examples give Wi-Fi 72 KB with its default buffers; the box runs with fewer (lib.rs).
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
     esp_alloc::heap_allocator!(size: 16 * 1024);
     let timg0 = TimerGroup::new(p.TIMG0);
@@ -96,30 +71,7 @@ async fn main(spawner: Spawner) -> ! {
     let identity = link::identity(rng.random());
     let noise = BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
 
-    let auth = if settings::WIFI_PASSWORD.is_empty() {
-        AuthenticationMethodConfig::Open
-    } else {
-        // Cannot fail: build.rs checked the length.
-        AuthenticationMethodConfig::Wpa2Personal(settings::WIFI_PASSWORD.try_into().unwrap_or_default())
-    };
-    let station = StationConfig::default()
-        .with_ssid(settings::WIFI_SSID.try_into().unwrap_or_default())
-        .with_authentication(auth);
-    let config = ControllerConfig::default()
-        .with_initial_config(Config::Station(station))
-        .with_static_rx_buf_num(4)
-        .with_dynamic_rx_buf_num(8)
-        .with_dynamic_tx_buf_num(8)
-        .with_ampdu_rx_enable(false)
-        .with_ampdu_tx_enable(false);
-    let Ok(wifi) = WifiController::new(p.WIFI, config) else { panic!("Wi-Fi init") };
-    let seed = u64::from(rng.random()) << 32 | u64::from(rng.random());
-    let net_config = embassy_net::Config::dhcpv4(Default::default());
-    let (stack, runner) =
-        embassy_net::new(Interface::station(), net_config, NET.init(StackResources::new()), seed);
-    spawner.spawn(net_task(runner).expect("one net task"));
-    spawner.spawn(wifi_task(wifi).expect("one wifi task"));
-    spawner.spawn(time_task(stack).expect("one time task"));
+    let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
     let uplink = LINK.init(Uplink::new::<gridsentry_firmware_core::noise::NoiseRecord>(
         &identity,
         env!("CARGO_PKG_VERSION"),

@@ -53,11 +53,11 @@ const WORDS: usize = 2 * 480;
 /// Readings in flight to the broker at most.
 const WINDOW: usize = 4;
 
-type Box = Locked<NoiseBox<FixedChain, 3600>>;
+type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 type Radio = cyw43::SpiBus<Output<'static>, PioSpi<'static, PIO0, 0>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
-static BOX: StaticCell<Box> = StaticCell::new();
+static BOX: StaticCell<SharedBox> = StaticCell::new();
 static ONLINE: AtomicBool = AtomicBool::new(false);
 static CYW43: StaticCell<cyw43::State> = StaticCell::new();
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
@@ -93,7 +93,7 @@ async fn wifi_task(mut control: cyw43::Control<'static>, stack: Stack<'static>) 
 #[embassy_executor::task]
 async fn mqtt_task(
     stack: Stack<'static>,
-    noise: &'static Box,
+    noise: &'static SharedBox,
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
@@ -110,7 +110,7 @@ async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
     let mut rng = RoscRng;
     let identity = link::identity(rng.next_u32());
-    let noise: &'static Box =
+    let noise: &'static SharedBox =
         BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
 
     // The radio: firmware and CLM from the cyw43-firmware crate, the board's NVRAM from nvram.rs.
