@@ -15,17 +15,30 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     child: Option<Child>,
     auth: Option<(String, String)>,
+    /// Another address it listens on (same port), besides 127.0.0.1.
+    also_on: Option<String>,
 }
 
 impl Mosquitto {
     /// Starts mosquitto on a free port (fails loudly if it is not installed).
     pub fn start() -> Mosquitto {
+        Self::start_listening(None)
+    }
+
+    /// Starts mosquitto on a free port of 127.0.0.1 and of `address` too (a TAP device's host
+    /// end, where a device under test reaches it).
+    pub fn start_also_on(address: &str) -> Mosquitto {
+        Self::start_listening(Some(address.to_string()))
+    }
+
+    fn start_listening(also_on: Option<String>) -> Mosquitto {
         let mut m = Mosquitto {
             port: free_port(),
             tls: None,
             dir: tempfile::tempdir().unwrap(),
             child: None,
             auth: None,
+            also_on,
         };
         m.spawn();
         m
@@ -111,6 +124,7 @@ impl Mosquitto {
             dir,
             child: None,
             auth: Some((user.into(), file.display().to_string())),
+            also_on: None,
         }
     }
 
@@ -132,9 +146,10 @@ impl Mosquitto {
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let user = if root { "user root\n" } else { "" };
         let text = format!(
-            "{tls}listener {port} 127.0.0.1\n{user}{auth}persistence true\npersistence_location {dir}/\n\
+            "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}persistence true\npersistence_location {dir}/\n\
              max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
+            also = self.also_on.as_ref().map(|a| format!("listener {} {a}\n", self.port)).unwrap_or_default(),
             dir = self.dir.path().display()
         );
         std::fs::write(&conf, text).unwrap();
@@ -155,6 +170,11 @@ impl Mosquitto {
     /// Stops the broker (SIGTERM: it saves its sessions) and starts it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
+        self.spawn();
+    }
+
+    /// Starts a stopped broker again (its sessions come back from the persistence file).
+    pub fn resume(&mut self) {
         self.spawn();
     }
 

@@ -42,6 +42,30 @@ pub mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
 }
 
+/// The servers a device talks to: the build settings on the chips; given at run time where a
+/// test points a device at its own broker and time server.
+#[derive(Debug, Clone, Copy)]
+pub struct Servers<'a> {
+    /// MQTT broker: IPv4 address or name.
+    pub broker_host: &'a str,
+    /// MQTT broker port.
+    pub broker_port: u16,
+    /// SNTP server: IPv4 address or name.
+    pub ntp_host: &'a str,
+    /// SNTP port (123).
+    pub ntp_port: u16,
+}
+
+impl Servers<'static> {
+    /// `GRIDSENTRY_BROKER` and `GRIDSENTRY_NTP`.
+    pub const SETTINGS: Servers<'static> = Servers {
+        broker_host: settings::BROKER_HOST,
+        broker_port: settings::BROKER_PORT,
+        ntp_host: settings::NTP_HOST,
+        ntp_port: sntp::PORT,
+    };
+}
+
 /// UTC minus the monotonic clock, in ms, once a time server answered.
 static UTC_OFFSET_MS: Mutex<CriticalSectionRawMutex, Cell<Option<u64>>> = Mutex::new(Cell::new(None));
 
@@ -117,6 +141,7 @@ pub enum LinkError {
 /// The MQTT task: runs forever. `online` tells the audio loop whether readings go out live.
 pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     stack: Stack<'_>,
+    servers: Servers<'_>,
     link: &mut Uplink<W>,
     shared: &impl Shared<T, N>,
     online: &AtomicBool,
@@ -125,7 +150,7 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     let mut wait = Duration::from_millis(500);
     loop {
         stack.wait_config_up().await;
-        let result = connection(stack, link, shared, online, bufs).await;
+        let result = connection(stack, servers, link, shared, online, bufs).await;
         online.store(false, Ordering::Relaxed);
         shared.with(|o| link.disconnected(o));
         if link_was_up(&result) {
@@ -143,16 +168,17 @@ fn link_was_up(r: &Result<(), (LinkError, bool)>) -> bool {
 /// One connection, until it fails. The error says why and whether the session had come up.
 async fn connection<T: Stored, const N: usize, const W: usize>(
     stack: Stack<'_>,
+    servers: Servers<'_>,
     link: &mut Uplink<W>,
     shared: &impl Shared<T, N>,
     online: &AtomicBool,
     bufs: &mut Buffers,
 ) -> Result<(), (LinkError, bool)> {
-    let addr = resolve(stack, settings::BROKER_HOST).await.ok_or((LinkError::Dns, false))?;
+    let addr = resolve(stack, servers.broker_host).await.ok_or((LinkError::Dns, false))?;
     let mut socket = TcpSocket::new(stack, &mut bufs.socket_rx, &mut bufs.socket_tx);
     // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
     socket.set_timeout(Some(Duration::from_secs(60)));
-    socket.connect((addr, settings::BROKER_PORT)).await.map_err(|_| (LinkError::Connect, false))?;
+    socket.connect((addr, servers.broker_port)).await.map_err(|_| (LinkError::Connect, false))?;
     let ms = || Instant::now().as_millis();
     let n = shared
         .with(|o| link.connected(o, ms(), now(), &mut bufs.tx))
@@ -180,14 +206,14 @@ async fn connection<T: Stored, const N: usize, const W: usize>(
 }
 
 /// The time task: synchronises at start (retrying every 10 s) and then every hour.
-pub async fn time_sync(stack: Stack<'_>) -> ! {
+pub async fn time_sync(stack: Stack<'_>, servers: Servers<'_>) -> ! {
     let (mut rx_meta, mut tx_meta) = ([PacketMetadata::EMPTY; 1], [PacketMetadata::EMPTY; 1]);
     let (mut rx, mut tx) = ([0u8; 64], [0u8; 64]);
     loop {
         stack.wait_config_up().await;
         let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
         let synced = match socket.bind(0) {
-            Ok(()) => ask(stack, &mut socket).await,
+            Ok(()) => ask(stack, servers, &mut socket).await,
             Err(_) => None,
         };
         drop(socket);
@@ -201,12 +227,12 @@ pub async fn time_sync(stack: Stack<'_>) -> ! {
 }
 
 /// One SNTP exchange: UTC now in ms, or None.
-async fn ask(stack: Stack<'_>, socket: &mut UdpSocket<'_>) -> Option<u64> {
-    let server = resolve(stack, settings::NTP_HOST).await?;
+async fn ask(stack: Stack<'_>, servers: Servers<'_>, socket: &mut UdpSocket<'_>) -> Option<u64> {
+    let server = resolve(stack, servers.ntp_host).await?;
     let sent = Instant::now().as_millis();
     let mut request = [0u8; sntp::PACKET];
     sntp::request(sent, &mut request);
-    socket.send_to(&request, (server, sntp::PORT)).await.ok()?;
+    socket.send_to(&request, (server, servers.ntp_port)).await.ok()?;
     let mut reply = [0u8; 64];
     // Datagrams from elsewhere, or stale answers, are skipped until the deadline.
     with_timeout(Duration::from_secs(5), async {

@@ -172,7 +172,7 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, uplink, home, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, home, &ONLINE, bufs).await
 }
 
 #[esp_rtos::main]

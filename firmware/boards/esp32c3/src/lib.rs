@@ -37,7 +37,7 @@ async fn wifi_task(mut wifi: WifiController<'static>) -> ! {
 
 #[embassy_executor::task]
 async fn time_task(stack: Stack<'static>) -> ! {
-    link::time_sync(stack).await
+    link::time_sync(stack, link::Servers::SETTINGS).await
 }
 
 /// Joins the network of the build settings and returns the IP stack (the Wi-Fi, network and

@@ -54,7 +54,7 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, uplink, noise, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, &ONLINE, bufs).await
 }
 
 #[esp_rtos::main]

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         }
     };
     let mut meter = Meter::<FixedChain>::new(&Mic::INMP441, 0.0, AlarmSettings::default());
-    let mut identity = Identity::new(a.site.clone(), a.device.clone(), a.boot_id);
+    let identity = Identity::new(a.site.clone(), a.device.clone(), a.boot_id);
     // One hour of 1 s reports, stored compactly as on the chips.
     let mut outbox: Outbox<NoiseRecord, 3600> = Outbox::new();
     let mut net = net::Net::new(&a.broker, &identity);

@@ -97,12 +97,12 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, uplink, noise, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, &ONLINE, bufs).await
 }
 
 #[embassy_executor::task]
 async fn time_task(stack: Stack<'static>) -> ! {
-    link::time_sync(stack).await
+    link::time_sync(stack, link::Servers::SETTINGS).await
 }
 
 #[embassy_executor::main]
