@@ -5,6 +5,8 @@
 //! | `GRIDSENTRY_WIFI_SSID`     | Wi-Fi network                             | `gridsentry`         |
 //! | `GRIDSENTRY_WIFI_PASSWORD` | WPA2 passphrase (empty: open network)     | empty                |
 //! | `GRIDSENTRY_BROKER`        | MQTT broker, `host:port` (IPv4 or a name) | `192.168.4.1:1883`   |
+//! | `GRIDSENTRY_MQTT_USER`     | broker user (empty: anonymous)            | empty                |
+//! | `GRIDSENTRY_MQTT_PASSWORD` | broker password                           | empty                |
 //! | `GRIDSENTRY_NTP`           | SNTP server (IPv4 or a name)              | `pool.ntp.org`       |
 //! | `GRIDSENTRY_SITE`          | site id in the topics                     | `plaza-1`            |
 //! | `GRIDSENTRY_DEVICE`        | device id in the topics                   | `box-1`              |
@@ -38,6 +40,8 @@ fn host(name: &str, value: &str) {
 }
 
 fn main() {
+    // Generated constants beyond the fixed ones below.
+    let mut ids = String::new();
     let ssid = var("GRIDSENTRY_WIFI_SSID", "gridsentry");
     if ssid.is_empty() || ssid.len() > 32 {
         fail("GRIDSENTRY_WIFI_SSID", &ssid, "an SSID has 1 to 32 bytes");
@@ -57,9 +61,24 @@ fn main() {
     if port == 0 {
         fail("GRIDSENTRY_BROKER", &broker, "port 0");
     }
+    let user = var("GRIDSENTRY_MQTT_USER", "");
+    let mqtt_password = var("GRIDSENTRY_MQTT_PASSWORD", "");
+    for (name, value) in [("GRIDSENTRY_MQTT_USER", &user), ("GRIDSENTRY_MQTT_PASSWORD", &mqtt_password)] {
+        if value.len() > 64 {
+            fail(name, value, "at most 64 bytes");
+        }
+    }
+    if user.is_empty() && !mqtt_password.is_empty() {
+        fail("GRIDSENTRY_MQTT_PASSWORD", "(hidden)", "a password needs GRIDSENTRY_MQTT_USER");
+    }
+    writeln!(
+        ids,
+        "/// `GRIDSENTRY_MQTT_USER` (empty: anonymous).\npub const MQTT_USER: &str = {user:?};\n\
+         /// `GRIDSENTRY_MQTT_PASSWORD`.\npub const MQTT_PASSWORD: &str = {mqtt_password:?};"
+    )
+    .unwrap();
     let ntp = var("GRIDSENTRY_NTP", "pool.ntp.org");
     host("GRIDSENTRY_NTP", &ntp);
-    let mut ids = String::new();
     for (name, default, konst) in
         [("GRIDSENTRY_SITE", "plaza-1", "SITE"), ("GRIDSENTRY_DEVICE", "box-1", "DEVICE")]
     {

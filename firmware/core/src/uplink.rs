@@ -24,6 +24,8 @@ pub trait Stored: Clone {
     fn reading(&self, header: Header) -> Reading;
 }
 
+/// Longest broker user name and password.
+pub const CREDENTIAL_MAX: usize = 64;
 /// Status payloads are small (state, firmware version, dropped count): this bounds them.
 const STATUS_MAX: usize = 256;
 /// The DISCONNECT to send when leaving on purpose (the broker then does not publish the will).
@@ -51,6 +53,9 @@ struct Names {
     status_topic: heapless::String<TOPIC_MAX>,
     will: heapless::Vec<u8, STATUS_MAX>,
     birth: heapless::Vec<u8, STATUS_MAX>,
+    /// Broker credentials (none: anonymous).
+    user: heapless::String<CREDENTIAL_MAX>,
+    password: heapless::String<CREDENTIAL_MAX>,
 }
 
 impl Names {
@@ -61,8 +66,8 @@ impl Names {
                 keepalive_s: KEEPALIVE_S,
                 clean_session: false,
                 will: Some(Will { topic: &self.status_topic, payload: &self.will }),
-                username: None,
-                password: None,
+                username: (!self.user.is_empty()).then_some(self.user.as_str()),
+                password: (!self.user.is_empty()).then_some(self.password.as_bytes()),
             },
             status_topic: &self.status_topic,
             birth: &self.birth,
@@ -106,6 +111,8 @@ impl<const W: usize> Uplink<W> {
                 birth: heapless::Vec::new(),
                 client_id,
                 status_topic,
+                user: heapless::String::new(),
+                password: heapless::String::new(),
             },
             identity: identity.clone(),
             firmware,
@@ -115,6 +122,14 @@ impl<const W: usize> Uplink<W> {
             reported: 0,
             session: Session::new(KEEPALIVE_S),
         }
+    }
+
+    /// Logs in to the broker as `user` with `password` (the deployed broker allows no anonymous
+    /// clients). Longer than [`CREDENTIAL_MAX`] bytes: `None`.
+    pub fn with_login(mut self, user: &str, password: &str) -> Option<Self> {
+        self.names.user = heapless::String::try_from(user).ok()?;
+        self.names.password = heapless::String::try_from(password).ok()?;
+        Some(self)
     }
 
     /// Publishes readings in `format` (JSON unless told otherwise).

@@ -175,3 +175,15 @@ fn a_wristband_gateway_publishes_heart_rate_on_its_hr_stream() {
     assert_eq!(sent[1].2.body, Body::HeartRate(report));
     assert_eq!(sent[1].2.header.time, Timestamp::Utc(1_764_072_000_000));
 }
+
+#[test]
+fn a_login_goes_into_connect() {
+    let link: Uplink<4> =
+        Uplink::new::<NoiseRecord>(&identity(), "1.2.3").with_login("devices", "s3cret").unwrap();
+    let mut b = Box { link, outbox: Outbox::new() };
+    let connect = b.connect();
+    let (_, body) = &packets(&connect)[0];
+    assert_eq!(body[7] & 0xc0, 0xc0, "user name and password flags");
+    assert!(body.ends_with(b"\x00\x07devices\x00\x06s3cret"), "{body:?}");
+    assert!(Uplink::<4>::new::<NoiseRecord>(&identity(), "1.2.3").with_login(&"x".repeat(65), "").is_none());
+}

@@ -86,6 +86,15 @@ pub fn identity(boot_id: u32) -> Identity {
     }
 }
 
+/// The device's uplink for readings of type `T`, logged in as the settings say.
+pub fn uplink_for<T: Stored, const W: usize>(identity: &Identity, firmware: &'static str) -> Uplink<W> {
+    let uplink = Uplink::new::<T>(identity, firmware);
+    // Cannot fail: build.rs checked the lengths against the same limit.
+    uplink
+        .with_login(settings::MQTT_USER, settings::MQTT_PASSWORD)
+        .unwrap_or_else(|| unreachable!("build.rs checks the credentials' length"))
+}
+
 /// Access to the outbox the audio loop (or the BLE scanner) fills.
 pub trait Shared<T, const N: usize> {
     /// Runs `f` on the outbox, with the other side locked out.

@@ -72,7 +72,7 @@ async fn main(spawner: Spawner) -> ! {
     let noise = BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
 
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
-    let uplink = LINK.init(Uplink::new::<gridsentry_firmware_core::noise::NoiseRecord>(
+    let uplink = LINK.init(link::uplink_for::<gridsentry_firmware_core::noise::NoiseRecord, WINDOW>(
         &identity,
         env!("CARGO_PKG_VERSION"),
     ));
