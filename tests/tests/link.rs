@@ -159,7 +159,7 @@ async fn the_chips_network_code_publishes_in_utc_and_loses_nothing_across_a_brok
     let Body::Status(status) = &birth.body else { panic!("{birth:?}") };
     assert_eq!(
         (status.state, status.firmware.as_str(), birth.header.boot_id),
-        (DeviceState::Online, "0.1.0", 77)
+        (DeviceState::Online, env!("CARGO_PKG_VERSION"), 77)
     );
     assert!(*answers.borrow_and_update() >= 1, "the time server was asked");
     let start = SERVER_EPOCH_MS;

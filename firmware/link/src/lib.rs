@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 use core::cell::Cell;
+use core::convert::Infallible;
 use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_futures::select::{select, Either};
 use embassy_net::dns::DnsQueryType;
@@ -159,19 +160,15 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     let mut wait = Duration::from_millis(500);
     loop {
         stack.wait_config_up().await;
-        let result = connection(stack, servers, link, shared, online, bufs).await;
+        let Err((_why, was_up)) = connection(stack, servers, link, shared, online, bufs).await;
         online.store(false, Ordering::Relaxed);
         shared.with(|o| link.disconnected(o));
-        if link_was_up(&result) {
+        if was_up {
             wait = Duration::from_millis(500);
         }
         Timer::after(wait).await;
         wait = (wait * 2).min(Duration::from_secs(30));
     }
-}
-
-fn link_was_up(r: &Result<(), (LinkError, bool)>) -> bool {
-    matches!(r, Err((_, true)))
 }
 
 /// One connection, until it fails. The error says why and whether the session had come up.
@@ -182,7 +179,7 @@ async fn connection<T: Stored, const N: usize, const W: usize>(
     shared: &impl Shared<T, N>,
     online: &AtomicBool,
     bufs: &mut Buffers,
-) -> Result<(), (LinkError, bool)> {
+) -> Result<Infallible, (LinkError, bool)> {
     let addr = resolve(stack, servers.broker_host).await.ok_or((LinkError::Dns, false))?;
     let mut socket = TcpSocket::new(stack, &mut bufs.socket_rx, &mut bufs.socket_tx);
     // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
