@@ -54,7 +54,14 @@ fn args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--tap" => tap = Some(value()?),
+            // Interface names have at most 15 bytes (embassy-net-tuntap would panic on more).
+            "--tap" => {
+                let name = value()?;
+                if !(1..16).contains(&name.len()) {
+                    return Err("--tap: 1 to 15 bytes".into());
+                }
+                tap = Some(name);
+            }
             "--ip" => ip = Some(value()?.parse::<Ipv4Address>().map_err(|e| format!("--ip: {e}"))?),
             "--broker" => broker = Some(host_port(&value()?, "--broker")?),
             "--ntp" => ntp = Some(host_port(&value()?, "--ntp")?),
