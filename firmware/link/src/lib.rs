@@ -160,7 +160,40 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     let mut wait = Duration::from_millis(500);
     loop {
         stack.wait_config_up().await;
-        let Err((_why, was_up)) = connection(stack, servers, link, shared, online, bufs).await;
+        // One connection, until it fails: why, and whether the session had come up.
+        let connection: Result<Infallible, (LinkError, bool)> = async {
+            let addr = resolve(stack, servers.broker_host).await.ok_or((LinkError::Dns, false))?;
+            let mut socket = TcpSocket::new(stack, &mut bufs.socket_rx, &mut bufs.socket_tx);
+            // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
+            socket.set_timeout(Some(Duration::from_secs(60)));
+            socket.connect((addr, servers.broker_port)).await.map_err(|_| (LinkError::Connect, false))?;
+            let ms = || Instant::now().as_millis();
+            let n = shared
+                .with(|o| link.connected(o, ms(), now(), &mut bufs.tx))
+                .map_err(|e| (LinkError::Session(e), false))?;
+            socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
+            loop {
+                let up = link.is_up();
+                online.store(up, Ordering::Relaxed);
+                let n = shared
+                    .with(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
+                    .map_err(|e| (LinkError::Session(e), up))?;
+                if n > 0 {
+                    socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
+                }
+                // Wake for the broker's bytes, or every 100 ms for new readings and the keep-alive.
+                match select(socket.read(&mut bufs.rx), Timer::after_millis(100)).await {
+                    Either::First(Ok(0)) | Either::First(Err(_)) => return Err((LinkError::Io, up)),
+                    Either::First(Ok(n)) => {
+                        let rx = &bufs.rx[..n];
+                        shared.with(|o| link.received(rx, o)).map_err(|e| (LinkError::Session(e), up))?;
+                    }
+                    Either::Second(()) => {}
+                }
+            }
+        }
+        .await;
+        let Err((_why, was_up)) = connection;
         online.store(false, Ordering::Relaxed);
         shared.with(|o| link.disconnected(o));
         if was_up {
@@ -168,46 +201,6 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
         }
         Timer::after(wait).await;
         wait = (wait * 2).min(Duration::from_secs(30));
-    }
-}
-
-/// One connection, until it fails. The error says why and whether the session had come up.
-async fn connection<T: Stored, const N: usize, const W: usize>(
-    stack: Stack<'_>,
-    servers: Servers<'_>,
-    link: &mut Uplink<W>,
-    shared: &impl Shared<T, N>,
-    online: &AtomicBool,
-    bufs: &mut Buffers,
-) -> Result<Infallible, (LinkError, bool)> {
-    let addr = resolve(stack, servers.broker_host).await.ok_or((LinkError::Dns, false))?;
-    let mut socket = TcpSocket::new(stack, &mut bufs.socket_rx, &mut bufs.socket_tx);
-    // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
-    socket.set_timeout(Some(Duration::from_secs(60)));
-    socket.connect((addr, servers.broker_port)).await.map_err(|_| (LinkError::Connect, false))?;
-    let ms = || Instant::now().as_millis();
-    let n = shared
-        .with(|o| link.connected(o, ms(), now(), &mut bufs.tx))
-        .map_err(|e| (LinkError::Session(e), false))?;
-    socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
-    loop {
-        let up = link.is_up();
-        online.store(up, Ordering::Relaxed);
-        let n = shared
-            .with(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
-            .map_err(|e| (LinkError::Session(e), up))?;
-        if n > 0 {
-            socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
-        }
-        // Wake for the broker's bytes, or every 100 ms for new readings and the keep-alive.
-        match select(socket.read(&mut bufs.rx), Timer::after_millis(100)).await {
-            Either::First(Ok(0)) | Either::First(Err(_)) => return Err((LinkError::Io, up)),
-            Either::First(Ok(n)) => {
-                let rx = &bufs.rx[..n];
-                shared.with(|o| link.received(rx, o)).map_err(|e| (LinkError::Session(e), up))?;
-            }
-            Either::Second(()) => {}
-        }
     }
 }
 
