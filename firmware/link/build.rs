@@ -13,6 +13,18 @@
 //! | `GRIDSENTRY_BANDS`         | wristbands a home gateway listens to,     | empty: any band      |
 //! |                            | `aa:bb:cc:dd:ee:ff,...`                   | (for installation)   |
 //!
+//!
+//! And for the noise boxes:
+//!
+//! | variable                   | meaning                                   | default              |
+//! |----------------------------|-------------------------------------------|----------------------|
+//! | `GRIDSENTRY_MIC`           | `inmp441`, `ics43434` or `sph0645`        | `inmp441`            |
+//! | `GRIDSENTRY_CAL_DB`        | calibration offset, −12.7 to 12.7 dB      | `0`                  |
+//! | `GRIDSENTRY_ALARM_ON_DB`   | buzzer on above this LAeq,1s, dB(A)       | `70`                 |
+//! | `GRIDSENTRY_ALARM_OFF_DB`  | buzzer off below this (under the on level)| `67`                 |
+//! | `GRIDSENTRY_ALARM_HOLD_S`  | seconds a condition must hold, 1–3600     | `5`                  |
+//! | `GRIDSENTRY_REPORT_S`      | seconds per noise report, 1–600           | `1`                  |
+//!
 //! They are checked here, so a wrong one fails the build naming the variable instead of
 //! producing a box that never connects.
 
@@ -27,6 +39,57 @@ fn var(name: &str, default: &str) -> String {
 fn fail(name: &str, value: &str, why: &str) -> ! {
     eprintln!("error: {name}={value:?}: {why}");
     std::process::exit(1)
+}
+
+/// A number in `range`; `whole`: no fraction.
+fn number(name: &str, default: &str, range: std::ops::RangeInclusive<f64>, whole: bool) -> f64 {
+    let value = var(name, default);
+    match value.parse::<f64>() {
+        Ok(v) if range.contains(&v) && (!whole || v.fract() == 0.0) => v,
+        _ => fail(
+            name,
+            &value,
+            &format!(
+                "a {} from {} to {}",
+                if whole { "whole number" } else { "number" },
+                range.start(),
+                range.end()
+            ),
+        ),
+    }
+}
+
+/// The noise box's settings as Rust constants.
+fn noise_box() -> String {
+    let mic = var("GRIDSENTRY_MIC", "inmp441");
+    let preset = match mic.as_str() {
+        "inmp441" => "INMP441",
+        "ics43434" => "ICS43434",
+        "sph0645" => "SPH0645",
+        _ => fail("GRIDSENTRY_MIC", &mic, "one of inmp441, ics43434, sph0645"),
+    };
+    let cal = number("GRIDSENTRY_CAL_DB", "0", -12.7..=12.7, false);
+    let on = number("GRIDSENTRY_ALARM_ON_DB", "70", 30.0..=130.0, false);
+    let off = number("GRIDSENTRY_ALARM_OFF_DB", "67", 30.0..=130.0, false);
+    if off >= on {
+        fail(
+            "GRIDSENTRY_ALARM_OFF_DB",
+            &off.to_string(),
+            "must be below GRIDSENTRY_ALARM_ON_DB (hysteresis)",
+        );
+    }
+    let hold = number("GRIDSENTRY_ALARM_HOLD_S", "5", 1.0..=3600.0, true);
+    let report = number("GRIDSENTRY_REPORT_S", "1", 1.0..=600.0, true);
+    format!(
+        "/// `GRIDSENTRY_MIC`.\npub const MIC: gridsentry_firmware_core::noise::Mic = gridsentry_firmware_core::noise::Mic::{preset};\n\
+         /// `GRIDSENTRY_CAL_DB`.\npub const CAL_DB: f32 = {cal:?};\n\
+         /// `GRIDSENTRY_ALARM_ON_DB`, `GRIDSENTRY_ALARM_OFF_DB`, `GRIDSENTRY_ALARM_HOLD_S`.\n\
+         pub const ALARM: gridsentry_firmware_core::alarm::AlarmSettings = \
+         gridsentry_firmware_core::alarm::AlarmSettings {{ on_db: {on:?}, off_db: {off:?}, hold_s: {hold} }};\n\
+         /// `GRIDSENTRY_REPORT_S`.\npub const REPORT_S: u32 = {report};\n",
+        hold = hold as u16,
+        report = report as u32,
+    )
 }
 
 fn host(name: &str, value: &str) {
@@ -105,6 +168,7 @@ fn main() {
         bands.join(", ")
     )
     .unwrap();
+    ids.push_str(&noise_box());
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let settings = format!(
         "/// `GRIDSENTRY_WIFI_SSID`.\npub const WIFI_SSID: &str = {ssid:?};\n\

@@ -87,6 +87,11 @@ pub fn identity(boot_id: u32) -> Identity {
     }
 }
 
+/// A noise box as the settings describe it (microphone, calibration, alarm, report interval).
+pub fn noise_box<C: Chain, const N: usize>() -> NoiseBox<C, N> {
+    NoiseBox::new(&settings::MIC, settings::CAL_DB, settings::ALARM, settings::REPORT_S)
+}
+
 /// The device's uplink for readings of type `T`, logged in as the settings say.
 pub fn uplink_for<T: Stored, const W: usize>(identity: &Identity, firmware: &'static str) -> Uplink<W> {
     let uplink = Uplink::new::<T>(identity, firmware);

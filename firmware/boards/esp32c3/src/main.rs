@@ -24,8 +24,7 @@ use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
 use esp_hal::rng::Rng;
 use esp_hal::time::Rate;
 use esp_hal::timer::timg::TimerGroup;
-use gridsentry_firmware_core::alarm::AlarmSettings;
-use gridsentry_firmware_core::noise::{FixedChain, Mic};
+use gridsentry_firmware_core::noise::FixedChain;
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_firmware_core::uplink::Uplink;
 use gridsentry_firmware_link::{self as link, Buffers, Locked};
@@ -69,7 +68,7 @@ async fn main(spawner: Spawner) -> ! {
 
     let rng = Rng::new();
     let identity = link::identity(rng.random());
-    let noise = BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
+    let noise = BOX.init_with(|| Locked::new(link::noise_box()));
 
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
     let uplink = LINK.init(link::uplink_for::<gridsentry_firmware_core::noise::NoiseRecord, WINDOW>(

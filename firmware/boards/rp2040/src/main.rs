@@ -33,8 +33,7 @@ use embassy_rp::pio::program::pio_asm;
 use embassy_rp::pio::{Config, Direction, FifoJoin, InterruptHandler, Pio, ShiftConfig, ShiftDirection};
 use embassy_rp::pio_programs::clock_divider::calculate_pio_clock_divider;
 use embassy_time::{Duration, Timer};
-use gridsentry_firmware_core::alarm::AlarmSettings;
-use gridsentry_firmware_core::noise::{FixedChain, Mic, NoiseRecord};
+use gridsentry_firmware_core::noise::{FixedChain, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_firmware_core::uplink::Uplink;
 use gridsentry_firmware_link::{self as link, settings, Buffers, Locked};
@@ -110,8 +109,7 @@ async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
     let mut rng = RoscRng;
     let identity = link::identity(rng.next_u32());
-    let noise: &'static SharedBox =
-        BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
+    let noise: &'static SharedBox = BOX.init_with(|| Locked::new(link::noise_box()));
 
     // The radio: firmware and CLM from the cyw43-firmware crate, the board's NVRAM from nvram.rs.
     static FIRMWARE: &cyw43::Aligned<cyw43::A4, [u8]> = &cyw43::Aligned(*cyw43_firmware::CYW43_43439A0);
