@@ -30,7 +30,7 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
-/// `GET /readyz`: 200 once connected to the broker.
+/// `GET /readyz`: 200 once connected to the broker and subscribed.
 pub async fn ready(State(s): Shared) -> Response {
     match s.metrics.mqtt_connected.load(Relaxed) {
         1 => (StatusCode::OK, "ready\n").into_response(),

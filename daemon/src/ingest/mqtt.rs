@@ -8,7 +8,9 @@ use super::{now_ms, Ack, Inbound};
 use crate::config::Mqtt;
 use crate::metrics::Metrics;
 use gridsentry_sensors::{codec, topic::FILTER_ALL, Topic};
-use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, StateError};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, StateError, SubscribeReasonCode,
+};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,12 +143,20 @@ async fn on_event(
 ) {
     match event {
         Event::Incoming(Packet::ConnAck(ack)) => {
-            metrics.mqtt_connected.store(1, Relaxed);
+            // Not "connected" yet: readings published before the SUBACK would find no
+            // subscription (a new session) and the broker would drop them. Ready at the SUBACK.
             metrics.mqtt_connects.fetch_add(1, Relaxed);
             tracing::info!(session_present = ack.session_present, "mqtt connected");
             // Subscribe on every ConnAck: rumqttc does not restore subscriptions.
             if let Err(e) = client.subscribe(FILTER_ALL, QoS::AtLeastOnce).await {
                 tracing::error!(error = %e, "mqtt subscribe failed");
+            }
+        }
+        Event::Incoming(Packet::SubAck(ack)) => {
+            if ack.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) {
+                metrics.mqtt_connected.store(1, Relaxed);
+            } else {
+                tracing::error!(codes = ?ack.return_codes, "mqtt subscription refused by the broker (ACL?)");
             }
         }
         Event::Incoming(Packet::Publish(p)) => {

@@ -7,10 +7,10 @@
 //! The I2S peripheral is the clock master at 48 kHz, 32-bit slots (the INMP441 needs 64 bit
 //! clocks per frame), mono; DMA streams the samples into a ring the audio loop drains 10 ms at a
 //! time. The core meter turns them into levels, drives the buzzer (the local alarm needs no
-//! network) and each second's report goes into the one-hour outbox. esp-rtos schedules the
-//! radio; esp-radio's Wi-Fi station feeds embassy-net, on which the link crate runs the MQTT
-//! uplink and SNTP. Wi-Fi, broker, site and device are set at build time (`GRIDSENTRY_*`, see
-//! firmware/link/build.rs).
+//! network) and each report (1 s by default) goes into the one-hour outbox. esp-rtos schedules
+//! the radio; esp-radio's Wi-Fi station feeds embassy-net, on which the link crate runs the MQTT
+//! uplink and SNTP. Wi-Fi, broker, ids, microphone preset, calibration and alarm levels are set
+//! at build time (`GRIDSENTRY_*`, see firmware/link/build.rs).
 #![no_std]
 #![no_main]
 

@@ -11,10 +11,10 @@
 //!
 //! PIO1 clocks the microphone at 48 kHz with 64 bit clocks per frame (the INMP441 needs 64) and
 //! DMA channel 1 brings 10 ms of frames at a time; the core meter turns them into levels, drives
-//! the buzzer (the local alarm needs no network) and each second's report goes into the one-hour
-//! outbox. cyw43 joins the Wi-Fi network and feeds embassy-net, on which the link crate runs the
-//! MQTT uplink and SNTP. Wi-Fi, broker, site and device are set at build time (`GRIDSENTRY_*`,
-//! see firmware/link/build.rs).
+//! the buzzer (the local alarm needs no network) and each report (1 s by default) goes into the
+//! one-hour outbox. cyw43 joins the Wi-Fi network and feeds embassy-net, on which the link crate
+//! runs the MQTT uplink and SNTP. Wi-Fi, broker, ids, microphone preset, calibration and alarm
+//! levels are set at build time (`GRIDSENTRY_*`, see firmware/link/build.rs).
 #![no_std]
 #![no_main]
 
