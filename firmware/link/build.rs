@@ -111,7 +111,7 @@ fn main() {
     }
     let password = var("GRIDSENTRY_WIFI_PASSWORD", "");
     if !password.is_empty() && !(8..=63).contains(&password.len()) {
-        fail("GRIDSENTRY_WIFI_PASSWORD", &password, "a WPA2 passphrase has 8 to 63 characters");
+        fail("GRIDSENTRY_WIFI_PASSWORD", "(hidden)", "a WPA2 passphrase has 8 to 63 characters");
     }
     let broker = var("GRIDSENTRY_BROKER", "192.168.4.1:1883");
     let Some((broker_host, port)) = broker.rsplit_once(':') else {
@@ -128,7 +128,8 @@ fn main() {
     let mqtt_password = var("GRIDSENTRY_MQTT_PASSWORD", "");
     for (name, value) in [("GRIDSENTRY_MQTT_USER", &user), ("GRIDSENTRY_MQTT_PASSWORD", &mqtt_password)] {
         if value.len() > 64 {
-            fail(name, value, "at most 64 bytes");
+            // Secrets stay out of build logs.
+            fail(name, if name.ends_with("PASSWORD") { "(hidden)" } else { value }, "at most 64 bytes");
         }
     }
     if user.is_empty() && !mqtt_password.is_empty() {
