@@ -11,7 +11,7 @@
 //! - [`settings`]: Wi-Fi, broker, time server, site and device, fixed at build time and checked
 //!   by `build.rs` (a wrong value fails the build naming the variable).
 //!
-//! The outbox lives in a blocking mutex shared with the audio loop ([`Shared`]); each lock is
+//! The outbox lives in a blocking mutex shared with the audio loop ([`Locked`]); each lock is
 //! short (a poll encodes at most `W` readings), and socket I/O happens outside it.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -101,12 +101,6 @@ pub fn uplink_for<T: Stored, const W: usize>(identity: &Identity, firmware: &'st
         .unwrap_or_else(|| unreachable!("build.rs checks the credentials' length"))
 }
 
-/// Access to the outbox the audio loop (or the BLE scanner) fills.
-pub trait Shared<T, const N: usize> {
-    /// Runs `f` on the outbox, with the other side locked out.
-    fn with<R>(&self, f: impl FnOnce(&mut Outbox<T, N>) -> R) -> R;
-}
-
 /// Buffers of the MQTT task (static: they are part of the measured RAM).
 /// Sized for a window of 4 readings of ~300 bytes (JSON): the broker only sends small acks.
 pub struct Buffers {
@@ -158,7 +152,7 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     stack: Stack<'_>,
     servers: Servers<'_>,
     link: &mut Uplink<W>,
-    shared: &impl Shared<T, N>,
+    shared: &Locked<impl Holds<T, N>>,
     online: &AtomicBool,
     bufs: &mut Buffers,
 ) -> ! {
@@ -174,14 +168,14 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
             socket.connect((addr, servers.broker_port)).await.map_err(|_| (LinkError::Connect, false))?;
             let ms = || Instant::now().as_millis();
             let n = shared
-                .with(|o| link.connected(o, ms(), now(), &mut bufs.tx))
+                .with_outbox(|o| link.connected(o, ms(), now(), &mut bufs.tx))
                 .map_err(|e| (LinkError::Session(e), false))?;
             socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
             loop {
                 let up = link.is_up();
                 online.store(up, Ordering::Relaxed);
                 let n = shared
-                    .with(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
+                    .with_outbox(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
                     .map_err(|e| (LinkError::Session(e), up))?;
                 if n > 0 {
                     socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
@@ -191,7 +185,9 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
                     Either::First(Ok(0)) | Either::First(Err(_)) => return Err((LinkError::Io, up)),
                     Either::First(Ok(n)) => {
                         let rx = &bufs.rx[..n];
-                        shared.with(|o| link.received(rx, o)).map_err(|e| (LinkError::Session(e), up))?;
+                        shared
+                            .with_outbox(|o| link.received(rx, o))
+                            .map_err(|e| (LinkError::Session(e), up))?;
                     }
                     Either::Second(()) => {}
                 }
@@ -200,7 +196,7 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
         .await;
         let Err((_why, was_up)) = connection;
         online.store(false, Ordering::Relaxed);
-        shared.with(|o| link.disconnected(o));
+        shared.with_outbox(|o| link.disconnected(o));
         if was_up {
             wait = Duration::from_millis(500);
         }
@@ -276,9 +272,13 @@ pub trait Holds<T, const N: usize> {
     fn outbox(&mut self) -> &mut Outbox<T, N>;
 }
 
-impl<T: Holds<R, N>, R, const N: usize> Shared<R, N> for Locked<T> {
-    fn with<X>(&self, f: impl FnOnce(&mut Outbox<R, N>) -> X) -> X {
-        self.lock(|t| f(t.outbox()))
+impl<H> Locked<H> {
+    /// Runs `f` on the outbox that `H` holds, with the other side locked out.
+    pub fn with_outbox<T, const N: usize, X>(&self, f: impl FnOnce(&mut Outbox<T, N>) -> X) -> X
+    where
+        H: Holds<T, N>,
+    {
+        self.lock(|h| f(h.outbox()))
     }
 }
 
