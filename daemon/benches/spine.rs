@@ -4,7 +4,7 @@
 //! - `pipeline-commit`: the same plus the durable group commit to SQLite (batches of 512).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use gridsentry::ingest::{Ack, Inbound};
+use gridsentry::flow::{Ack, Inbound};
 use gridsentry::metrics::Metrics;
 use gridsentry::orders::{SlaTable, Store};
 use gridsentry::pipeline::{Outputs, Pipeline};
@@ -152,7 +152,7 @@ fn pipeline_commit(c: &mut Criterion) {
                         .map(|r| Inbound {
                             topic: Topic::new(r.header.site.clone(), r.header.device.clone(), Stream::Noise),
                             reading: r.clone(),
-                            raw: Vec::new(),
+                            raw: Default::default(),
                             received_ms: T0,
                             ack: Ack::None,
                         })

@@ -1,12 +1,13 @@
 //! Wiring: starts every stage of the daemon from a config and stops them on a shutdown signal.
 //!
 //! ```text
-//! broker ─▶ ingest ─(bounded channel)─▶ pipeline thread: rules → orders (SQLite) ─▶ acks
+//! broker ─▶ ingest ─(batches)─▶ pipeline thread: rules → orders (SQLite) ─(batch of acks)─▶ ingest
 //!                                               │ outbox rows    │ (with [influx]:)
 //!                                               ▼                ▼
 //!                  notify workers (one per receiver)   series thread: batches → InfluxDB
 //!                                   ─▶ webhooks        (or disk spool, replayed) ─▶ acks
 //! api (axum): orders, actions, dead letters, health, metrics ─▶ same SQLite file
+//! watchdog: every hand-off's progress; a stalled or ended stage → /readyz 503, `fatal`
 //! ```
 
 use crate::api::{self, ApiState};
@@ -17,6 +18,7 @@ use crate::notify::deliver::{self, Backoff, Endpoint};
 use crate::orders::{Change, Receiver, Store, StoreError};
 use crate::pipeline::{Control, Outputs, Pipeline, PipelineError, Sink, Tuning};
 use crate::rules::{Engine, RuleError};
+use crate::watchdog::{self, Health, Progress};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +81,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Config reloads go here.
     pub control: mpsc::UnboundedSender<Control>,
+    /// The watchdog's verdict: `fatal()` fires when a stage stalled or ended.
+    pub health: Arc<Health>,
     pipeline: std::thread::JoinHandle<Result<(), PipelineError>>,
     series: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -123,7 +127,9 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             (Settings::local("gridsentry", listen.port()), listen.port())
         }
     };
-    let (inbound_tx, inbound_rx) = mpsc::channel(8192);
+    let health = Arc::new(Health::default());
+    let progress = [Progress::new("ingest"), Progress::new("pipeline"), Progress::new("series")];
+    let (inbound_tx, inbound_rx) = crate::flow::channel(progress[1].clone());
     let mut field = crate::ingest::modbus::spawn(
         &cfg.modbus.iter().map(|m| m.get_ref().clone()).collect::<Vec<_>>(),
         inbound_tx.clone(),
@@ -136,7 +142,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         metrics.clone(),
         shutdown.clone(),
     ));
-    let (acks, ingest) = mqtt::spawn(settings, inbound_tx, metrics.clone(), shutdown.clone());
+    let (acks, ingest) =
+        mqtt::spawn(settings, inbound_tx, metrics.clone(), progress[0].clone(), shutdown.clone());
     let (control, control_rx) = mpsc::unbounded_channel();
     let tuning = Tuning {
         batch_max: cfg.daemon.batch_max.max(1),
@@ -146,29 +153,34 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
     let (sink, series) = match influx {
         Some(i) => {
-            let (tx, handle) = series(&i, &data_dir, acks, metrics.clone())?;
+            let ended = ended_hook("series", &health, &shutdown);
+            let (tx, handle) = series(&i, &data_dir, acks, metrics.clone(), progress[2].clone(), ended)?;
             (Sink::Series(tx), Some(handle))
         }
         None => (Sink::Ack(acks), None),
     };
     let rt = tokio::runtime::Handle::current();
+    let ended = ended_hook("pipeline", &health, &shutdown);
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())
-        .spawn(move || pipeline.run(rt, inbound_rx, control_rx, sink, tuning))
+        .spawn(move || {
+            let r = pipeline.run(rt, inbound_rx, control_rx, sink, tuning);
+            ended(r.as_ref().err().map(|e| e.to_string()));
+            r
+        })
         .map_err(|e| AppError::Io("starting the pipeline thread", e))?;
 
-    let mut tasks = vec![ingest];
-    tasks.extend(field);
+    let stall = Duration::from_secs(cfg.daemon.stall_s.get());
+    let mut tasks = vec![
+        watchdog::spawn(progress.to_vec(), stall, health.clone(), shutdown.clone()),
+        supervise("ingest", ingest, &health, &shutdown),
+    ];
+    tasks.extend(field.into_iter().map(|t| supervise("field bus", t, &health, &shutdown)));
     let backoff =
         o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
-    tasks.extend(deliver::spawn(
-        endpoints,
-        db.clone(),
-        backoff,
-        metrics.clone(),
-        outbox_rx,
-        shutdown.clone(),
-    )?);
+    let notify =
+        deliver::spawn(endpoints, db.clone(), backoff, metrics.clone(), outbox_rx, shutdown.clone())?;
+    tasks.extend(notify.into_iter().map(|t| supervise("notify", t, &health, &shutdown)));
 
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     if token.is_none() {
@@ -181,6 +193,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         changes: changes.clone(),
         outbox,
         live,
+        health: health.clone(),
     };
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.clone());
     let listener =
@@ -188,16 +201,17 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;
     let mut stop = shutdown.clone();
     let router = api::router(Arc::new(state));
-    tasks.push(tokio::spawn(async move {
+    let api = tokio::spawn(async move {
         let graceful = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
         if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(graceful).await {
             tracing::error!(error = %e, "api server stopped");
         }
-    }));
+    });
+    tasks.push(supervise("api", api, &health, &shutdown));
     tracing::info!(%http, "api listening");
-    Ok(Running { http, mqtt_port, changes, metrics, control, pipeline, series, tasks })
+    Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
 }
 
 impl Running {
@@ -220,11 +234,46 @@ impl Running {
     }
 }
 
+/// Reports to `health` when a stage's thread returns (fatal unless shutting down).
+fn ended_hook(
+    stage: &'static str,
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> impl FnOnce(Option<String>) + Send + 'static {
+    let (health, shutdown) = (health.clone(), shutdown.clone());
+    move |detail| health.ended(stage, *shutdown.borrow(), detail)
+}
+
+/// Watches a stage's task: its end outside a shutdown is fatal. Aborting the returned task
+/// aborts the stage's.
+fn supervise(
+    stage: &'static str,
+    task: tokio::task::JoinHandle<()>,
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let ended = ended_hook(stage, health, shutdown);
+    tokio::spawn(async move {
+        let guard = AbortOnDrop(task.abort_handle());
+        let r = task.await;
+        std::mem::forget(guard);
+        ended(r.err().map(|e| e.to_string()));
+    })
+}
+
 fn series(
     i: &crate::config::Influx,
     data_dir: &std::path::Path,
-    acks: mqtt::AckSender,
+    acks: crate::flow::AckSender,
     metrics: Arc<Metrics>,
+    progress: Arc<Progress>,
+    ended: impl FnOnce(Option<String>) + Send + 'static,
 ) -> Result<(crate::series::SeriesSender, std::thread::JoinHandle<()>), AppError> {
     let token = match &i.token {
         Some(t) => t.resolve().map_err(|e| AppError::Secret(format!("[influx] token: {e}")))?,
@@ -243,7 +292,7 @@ fn series(
         tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     };
     tracing::info!(url = %i.url, bucket = %i.bucket, "storing readings in the time-series server");
-    Ok(crate::series::spawn(writer, settings, acks, metrics)?)
+    Ok(crate::series::spawn(writer, settings, acks, metrics, progress, ended)?)
 }
 
 fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {

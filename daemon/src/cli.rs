@@ -211,11 +211,20 @@ fn check(file: &std::path::Path) -> ExitCode {
         }
     };
     match &cfg.mqtt {
-        Some(m) => {
-            println!("broker   {}:{} as {} (tls: {})", m.host, m.port, m.client_id, m.tls_ca_file.is_some())
+        Some(m) => println!(
+            "broker   {}:{} as {} (tls: {}; messages up to {} KiB)",
+            m.host,
+            m.port,
+            m.client_id,
+            m.tls_ca_file.is_some(),
+            m.max_message_kb
+        ),
+        None => {
+            println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref());
+            println!("note     {EMBEDDED_BROKER_NOTE}");
         }
-        None => println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref()),
     }
+    println!("watchdog a stage with work and no progress for {} s exits the daemon", cfg.daemon.stall_s);
     println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
     let token = match &cfg.daemon.api_token {
         Some(t) => secret_state(t),
@@ -269,6 +278,9 @@ async fn run(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    if cfg.mqtt.is_none() {
+        tracing::warn!("{EMBEDDED_BROKER_NOTE}");
+    }
     let (stop_tx, stop) = watch::channel(false);
     let running = match app::start(cfg, Overrides::default(), stop).await {
         Ok(r) => r,
@@ -297,11 +309,29 @@ async fn run(path: PathBuf) -> ExitCode {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    match running.wait().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+    let mut fatal = running.health.fatal();
+    tokio::select! {
+        r = running.wait() => match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        },
+        _ = async { drop(fatal.wait_for(Option::is_some).await) } => {
+            // A stalled stage cannot be joined: leave now, the supervisor restarts us and the
+            // broker redelivers everything that was not acknowledged.
+            let why = fatal.borrow().clone().unwrap_or_default();
+            eprintln!("gridsentry: {why}");
+            std::process::exit(EXIT_STALLED)
+        }
     }
 }
+
+/// Exit status when the watchdog found a stage stalled or dead (EX_SOFTWARE).
+const EXIT_STALLED: i32 = 70;
+
+/// What the embedded broker cannot promise (said by `run` and `check`).
+const EMBEDDED_BROKER_NOTE: &str = "no [mqtt]: using the embedded broker, which acknowledges a device's publish on receipt, \
+before the daemon has committed it: a crash loses what was in flight. Fine for the demo and a trial on one box; \
+in production configure [mqtt] with a persistent broker (deploy/mosquitto)";
 
 async fn orders(api: &str, token_env: &str, cmd: OrdersCommand) -> ExitCode {
     let Ok(token) = std::env::var(token_env) else { return fail(&format!("{token_env} is not set")) };

@@ -1,14 +1,19 @@
 //! gridsentry, the edge daemon: field devices in, colour-graded work orders out.
 //!
-//! The data path shows in the module names: `ingest` → `rules` → `orders` → `notify`, with
-//! `series` (the time-series store) beside it, and `api` (with the console, fed by `live`) on top. Each stage has one job and one error enum.
+//! The data path shows in the module names: `ingest` → `pipeline` (`rules` → `orders`) →
+//! `notify`, with `series` (the time-series store) beside it, and `api` (with the console, fed
+//! by `live`) on top. Each stage has one job and one error enum. What flows between stages
+//! (readings and acks, in batches) is `flow`; `clock` tells the time; `watchdog` turns a stuck
+//! stage into a red `/readyz` and an exit.
 
 pub mod api;
 pub mod app;
 pub mod backtest;
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod flow;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
@@ -17,3 +22,5 @@ pub mod orders;
 pub mod pipeline;
 pub mod rules;
 pub mod series;
+pub mod testhook;
+pub mod watchdog;

@@ -2,7 +2,7 @@
 //! each stream, kept in memory (the time series lives in InfluxDB; this is only what an
 //! operator glances at). Fed by the pipeline after each commit, read by the API.
 
-use crate::ingest::Inbound;
+use crate::flow::Inbound;
 use gridsentry_sensors::{Body, DeviceState, Id};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};

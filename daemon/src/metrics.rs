@@ -128,7 +128,7 @@ impl Metrics {
         }
         let oldest = self.series_oldest_unsent_ms.load(Relaxed);
         let age =
-            if oldest == 0 { 0.0 } else { crate::ingest::now_ms().saturating_sub(oldest) as f64 / 1000.0 };
+            if oldest == 0 { 0.0 } else { crate::clock::now_ms().saturating_sub(oldest) as f64 / 1000.0 };
         let _ = writeln!(
             s,
             "# TYPE gridsentry_series_oldest_unsent_age_seconds gauge\ngridsentry_series_oldest_unsent_age_seconds {age}"

@@ -9,7 +9,8 @@
 //! what it could not record: fail-stop, never lose. With a time-series server configured the
 //! committed batch goes on to the store stage ([`crate::series`]), which acks it once stored.
 
-use crate::ingest::{mqtt::AckSender, now_ms, Inbound};
+use crate::clock::now_ms;
+use crate::flow::{self, AckSender, Inbound};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
@@ -60,7 +61,7 @@ pub enum Sink {
     /// Straight back to ingest as acks (no time-series server).
     Ack(AckSender),
     /// To the store stage, which acks once the readings are stored or spilled.
-    Series(crate::series::SeriesSender),
+    Series(flow::Sender<Inbound>),
 }
 
 /// Changes made while running (config reload).
@@ -106,39 +107,29 @@ impl Pipeline {
     }
 
     /// Runs on the calling thread until the channel closes; `Err` when a commit failed.
+    ///
+    /// One wake-up per batch: it waits for the first batch (or the next tick), takes whatever
+    /// else is already queued (up to `batch_max` readings, lingering at most `linger` for more),
+    /// commits once and hands the acks on as one batch.
     pub fn run(
         mut self,
         rt: tokio::runtime::Handle,
-        mut rx: mpsc::Receiver<Inbound>,
+        mut rx: flow::Receiver<Inbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
         sink: Sink,
         tuning: Tuning,
     ) -> Result<(), PipelineError> {
         let mut next_tick = Instant::now();
+        let mut commits = 0u64;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            let first = rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await });
-            let mut inbound = Vec::new();
-            match first {
+            let mut inbound = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                 Ok(None) => return Ok(()),
-                Ok(Some(m)) => inbound.push(m),
-                Err(_) => {}
-            }
+                Ok(Some(batch)) => batch,
+                Err(_) => Vec::new(),
+            };
             if !inbound.is_empty() {
-                let deadline = Instant::now() + tuning.linger;
-                while inbound.len() < tuning.batch_max {
-                    match rx.try_recv() {
-                        Ok(m) => inbound.push(m),
-                        Err(_) if Instant::now() >= deadline => break,
-                        Err(_) => {
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
-                                Ok(Some(m)) => inbound.push(m),
-                                _ => break,
-                            }
-                        }
-                    }
-                }
+                gather(&rt, &mut rx, &mut inbound, tuning);
             }
             let tick = Instant::now() >= next_tick;
             if tick {
@@ -148,19 +139,27 @@ impl Pipeline {
             while let Ok(c) = control.try_recv() {
                 self.control(c);
             }
+            if !inbound.is_empty() {
+                crate::testhook::stall("pipeline");
+            }
             self.step(&inbound, tick)?;
             if inbound.is_empty() {
                 continue;
             }
-            match &sink {
+            commits += 1;
+            crate::testhook::after_commit(commits);
+            let n = inbound.len();
+            let sent = match &sink {
                 Sink::Ack(acks) => {
+                    // Ingest gone (shutting down): the broker redelivers what was not acked.
                     let _ = acks.send(inbound.into_iter().map(|m| m.ack).collect());
+                    Ok(())
                 }
-                Sink::Series(tx) => {
-                    if tx.blocking_send(inbound).is_err() {
-                        return Err(PipelineError::SeriesStopped);
-                    }
-                }
+                Sink::Series(tx) => tx.send(inbound),
+            };
+            rx.done(n);
+            if sent.is_err() {
+                return Err(PipelineError::SeriesStopped);
             }
         }
     }
@@ -252,6 +251,31 @@ impl Pipeline {
     }
 }
 
+/// Adds what is already queued to `inbound`, up to `batch_max` readings, lingering at most
+/// `linger` for more.
+fn gather(
+    rt: &tokio::runtime::Handle,
+    rx: &mut flow::Receiver<Inbound>,
+    inbound: &mut Vec<Inbound>,
+    t: Tuning,
+) {
+    let deadline = Instant::now() + t.linger;
+    while inbound.len() < t.batch_max {
+        if let Some(more) = rx.try_recv() {
+            inbound.extend(more);
+            continue;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+            Ok(Some(more)) => inbound.extend(more),
+            _ => break,
+        }
+    }
+}
+
 fn stream_index(b: &Body) -> usize {
     match b {
         Body::Noise(_) => 0,
@@ -265,7 +289,7 @@ fn stream_index(b: &Body) -> usize {
 /// The reading as JSON (binary payloads are re-encoded), attached to order events.
 fn evidence(m: &Inbound) -> Option<String> {
     match Format::sniff(&m.raw) {
-        Format::Json => String::from_utf8(m.raw.clone()).ok(),
+        Format::Json => std::str::from_utf8(&m.raw).ok().map(str::to_string),
         Format::Binary => {
             codec::encode_vec(Format::Json, &m.reading).ok().and_then(|v| String::from_utf8(v).ok())
         }

@@ -56,7 +56,7 @@ async fn one_order_in_every_format() {
     let ts: u64 = params["timestamp"].parse().unwrap();
     assert_eq!(params["sign"], dingtalk_sign(ROBOT_SECRET, ts), "{query}");
     assert!(
-        ts.abs_diff(gridsentry::ingest::now_ms()) < 3_600_000,
+        ts.abs_diff(gridsentry::clock::now_ms()) < 3_600_000,
         "DingTalk refuses signatures older than an hour"
     );
     assert_eq!(ding.body["msgtype"], "markdown");

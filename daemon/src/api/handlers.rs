@@ -1,7 +1,7 @@
 //! Request handlers.
 
 use super::ApiState;
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::orders::{Action, ActionError, Filter, State as OrderState, StoreError};
 use crate::rules::Colour;
 use axum::extract::{Path, Query, State};
@@ -30,8 +30,12 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
-/// `GET /readyz`: 200 once connected to the broker and subscribed.
+/// `GET /readyz`: 200 once connected to the broker and subscribed, and while no stage is
+/// stalling or dead.
 pub async fn ready(State(s): Shared) -> Response {
+    if let Some(problem) = s.health.problem() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")).into_response();
+    }
     match s.metrics.mqtt_connected.load(Relaxed) {
         1 => (StatusCode::OK, "ready\n").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "not connected to the broker\n").into_response(),

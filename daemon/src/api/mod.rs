@@ -31,6 +31,8 @@ pub struct ApiState {
     pub outbox: watch::Sender<u64>,
     /// Recent readings per device (console).
     pub live: Arc<crate::live::Live>,
+    /// Stalled or dead stages (the watchdog's verdict).
+    pub health: Arc<crate::watchdog::Health>,
 }
 
 /// The router.

@@ -70,6 +70,10 @@ pub struct Daemon {
     /// Listen address of the embedded broker (used when `[mqtt]` is absent). Loopback by
     /// default: it has no authentication, so open it to the devices' network deliberately.
     pub embedded_broker: Spanned<String>,
+    /// Work pending and no progress for this long, seconds: the stage is stalled, `/readyz`
+    /// turns red (from half of it) and the process exits non-zero for its supervisor to
+    /// restart it (see `watchdog`).
+    pub stall_s: std::num::NonZeroU64,
 }
 
 impl Default for Daemon {
@@ -82,6 +86,7 @@ impl Default for Daemon {
             batch_max: 512,
             batch_linger_ms: 2,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
+            stall_s: const { std::num::NonZeroU64::new(30).unwrap() },
         }
     }
 }
@@ -150,6 +155,12 @@ pub struct Mqtt {
     /// Keep-alive, seconds.
     #[serde(default = "keepalive_s")]
     pub keepalive_s: u64,
+    /// Largest message accepted, KiB. A larger one is counted
+    /// (`gridsentry_malformed_total{reason="too_large"}`), logged with its topic, acked and
+    /// dropped; ingestion goes on. Bound what reaches the daemon with the broker's
+    /// `max_packet_size` (deploy/mosquitto).
+    #[serde(default = "max_message_kb")]
+    pub max_message_kb: std::num::NonZeroUsize,
 }
 
 fn mqtt_port() -> u16 {
@@ -162,6 +173,10 @@ fn client_id() -> String {
 
 fn keepalive_s() -> u64 {
     30
+}
+
+fn max_message_kb() -> std::num::NonZeroUsize {
+    const { std::num::NonZeroUsize::new(256).unwrap() }
 }
 
 /// `[influx]`: an InfluxDB v2 write API (InfluxDB 2/3, VictoriaMetrics, ...).

@@ -131,7 +131,7 @@ pub async fn run(dev: Device, port: u16, mut stop: watch::Receiver<bool>) {
             device: id.device.clone(),
             boot_id: id.boot,
             seq: t as u32,
-            time: Timestamp::Utc(crate::ingest::now_ms()),
+            time: Timestamp::Utc(crate::clock::now_ms()),
             historical: false,
         };
         let topic = Topic::new(id.site.clone(), id.device.clone(), body.stream()).to_string();

@@ -11,15 +11,15 @@
 //! doubling interval up to `backoff_max_ms`; the next answer reports it online again. Failures
 //! are counted by reason in `gridsentry_field_errors_total`.
 
-use super::Inbound;
 use crate::config::ModbusDevice;
+use crate::flow::{Inbound, Inlet};
 use crate::metrics::Metrics;
 use gridsentry_sensors::modbus::{self, Function, RegisterMap};
 use gridsentry_sensors::{Body, DeformReport, DeviceState, Id, Stream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::prelude::{Slave, SlaveContext};
@@ -46,7 +46,7 @@ enum Link {
 /// Starts the pollers; they stop when `shutdown` turns true or the pipeline goes away.
 pub fn spawn(
     devices: &[ModbusDevice],
-    tx: mpsc::Sender<Inbound>,
+    tx: Inlet,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -93,7 +93,7 @@ pub fn spawn(
 struct Bus {
     link: Link,
     ctx: Option<Context>,
-    tx: mpsc::Sender<Inbound>,
+    tx: Inlet,
     metrics: Arc<Metrics>,
     boot: u32,
 }
@@ -126,8 +126,8 @@ impl Bus {
                     };
                     let reading = self.reading(d, d.seq, body);
                     match online {
-                        Some(s) => send(&self.tx, s).await && send(&self.tx, reading).await,
-                        None => send(&self.tx, reading).await,
+                        Some(s) => send(&self.tx, s) && send(&self.tx, reading),
+                        None => send(&self.tx, reading),
                     }
                 }
                 Err(reason) => {
@@ -141,7 +141,7 @@ impl Bus {
                         tracing::warn!(site = %d.site, device = %d.device, reason, "modbus device not answering; reported offline, polled every {back} ms at most");
                         d.online = Some(false);
                         let s = self.status(d, DeviceState::Offline);
-                        send(&self.tx, s).await
+                        send(&self.tx, s)
                     }
                 }
             };
@@ -230,8 +230,8 @@ impl Bus {
     }
 }
 
-async fn send(tx: &mpsc::Sender<Inbound>, m: Inbound) -> bool {
-    tx.send(m).await.is_ok()
+fn send(tx: &Inlet, m: Inbound) -> bool {
+    tx.send(vec![m]).is_ok()
 }
 
 async fn open(link: &Link) -> std::io::Result<Context> {

@@ -1,20 +1,45 @@
-//! MQTT ingest with rumqttc: QoS 1, persistent session, manual acks.
+//! MQTT ingest with rumqttc: QoS 1, persistent session, manual acks, and a loop that never
+//! waits on anything it must drain itself.
+//!
+//! rumqttc's `AsyncClient::ack` awaits room in a bounded request queue that only
+//! `EventLoop::poll` empties; awaiting it from the task that polls deadlocks once ~10,000 acks
+//! wait (seen: the daemon stopped reading, acking and pinging, silently, for good). So this task
+//! is the only one touching the connection and it never awaits anything but the socket:
+//! - readings go to the pipeline as one batch per socket read ("what the socket had"), through
+//!   an unbounded channel; the bound is the broker's in-flight window (`max_inflight_messages`),
+//!   never a blocked event loop, so the keep-alive is always served;
+//! - committed batches come back as one batch of acks, written straight into the connection's
+//!   write buffer and flushed once (one write per batch, no request-queue slot per ack).
 //!
 //! rumqttc keeps neither subscriptions nor a usable state across every failure, so this loop
 //! subscribes again on every ConnAck (rumqtt issue 250) and rebuilds the client and event loop
-//! when the session state is unusable (`CollisionTimeout` loops, issues 1014/1056).
+//! when the session state is unusable (`CollisionTimeout` loops, issues 1014/1056). rumqttc turns
+//! a packet over its size limit into a disconnect (and the broker redelivers it forever), so the
+//! client's limit is MQTT's own maximum and `max_message_kb` is applied after reading: a larger
+//! message is counted as `too_large`, logged, acked and dropped.
 
-use super::{now_ms, Ack, Inbound};
+use crate::clock::now_ms;
 use crate::config::Mqtt;
+use crate::flow::{self, Ack, AckSender, Inbound, Inlet};
 use crate::metrics::Metrics;
+use crate::watchdog::Progress;
+use futures_util::FutureExt;
 use gridsentry_sensors::{codec, topic::FILTER_ALL, Topic};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, StateError, SubscribeReasonCode,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, PubAck, QoS, StateError,
+    SubscribeReasonCode,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+
+/// MQTT's largest packet (remaining length 268,435,455 plus a 5-byte fixed header).
+const MQTT_MAX_PACKET: usize = 268_435_460;
+/// Most readings handed to the pipeline in one batch.
+const BATCH_MAX: usize = 4096;
+/// Longest wait for the broker to take a batch of acks.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why ingest could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +52,11 @@ pub enum IngestError {
     Ca(std::io::Error),
 }
 
-/// Acks returned by the pipeline after commit.
-pub type AckSender = mpsc::UnboundedSender<Vec<Ack>>;
-
 /// Broker connection settings, resolved.
 #[derive(Clone)]
 pub struct Settings {
     options: MqttOptions,
+    max_message: usize,
 }
 
 impl Settings {
@@ -55,12 +78,12 @@ impl Settings {
                 client_auth: None,
             }));
         }
-        Ok(Settings { options: o })
+        Ok(Settings { options: o, max_message: c.max_message_kb.get().saturating_mul(1024) })
     }
 
     /// A plain local broker (the embedded one).
     pub fn local(client_id: &str, port: u16) -> Settings {
-        Settings { options: base(client_id, "127.0.0.1", port, 30) }
+        Settings { options: base(client_id, "127.0.0.1", port, 30), max_message: 256 * 1024 }
     }
 }
 
@@ -69,115 +92,205 @@ fn base(client_id: &str, host: &str, port: u16, keepalive_s: u64) -> MqttOptions
     o.set_manual_acks(true);
     o.set_clean_session(false);
     o.set_keep_alive(Duration::from_secs(keepalive_s.max(5)));
-    o.set_max_packet_size(64 * 1024, 64 * 1024);
-    o.set_inflight(1000);
+    o.set_max_packet_size(MQTT_MAX_PACKET, 64 * 1024);
     o
 }
 
-/// Runs ingest until `shutdown` turns true: decoded readings go to `out`; acks come back on
-/// the returned sender.
+/// Runs ingest until `shutdown` turns true: decoded readings go to `out` in batches; acks come
+/// back on the returned sender (counted in `acks`, the watchdog's view of this task).
 pub fn spawn(
     settings: Settings,
-    out: mpsc::Sender<Inbound>,
+    out: Inlet,
     metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    acks: Arc<Progress>,
+    shutdown: watch::Receiver<bool>,
 ) -> (AckSender, tokio::task::JoinHandle<()>) {
-    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Vec<Ack>>();
-    let task = tokio::spawn(async move {
-        let mut generation = 0u64;
+    let (ack_tx, ack_rx) = flow::channel(acks);
+    let reader = Reader { settings, out, metrics, generation: 0, batch: Vec::new(), now: Vec::new() };
+    (ack_tx, tokio::spawn(reader.run(ack_rx, shutdown)))
+}
+
+struct Reader {
+    settings: Settings,
+    out: Inlet,
+    metrics: Arc<Metrics>,
+    /// Bumped on every connection: acks of an older one are never sent.
+    generation: u64,
+    /// Readings of the current read, for the pipeline.
+    batch: Vec<Inbound>,
+    /// Packet ids to ack at once (malformed, too large).
+    now: Vec<u16>,
+}
+
+impl Reader {
+    async fn run(mut self, mut acks: flow::Receiver<Ack>, mut shutdown: watch::Receiver<bool>) {
         'rebuild: loop {
-            generation += 1;
-            let (client, mut events) = AsyncClient::new(settings.options.clone(), 10_000);
+            self.generation += 1;
+            // Requests are only SUBSCRIBE and DISCONNECT: a small queue, never awaited.
+            let (client, mut events) = AsyncClient::new(self.settings.options.clone(), 16);
             loop {
                 tokio::select! {
-                    _ = shutdown.changed() => {
-                        let _ = client.disconnect().await;
-                        metrics.mqtt_connected.store(0, Relaxed);
+                    biased;
+                    _ = async { drop(shutdown.wait_for(|s| *s).await) } => {
+                        let _ = client.try_disconnect();
+                        let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
+                        self.metrics.mqtt_connected.store(0, Relaxed);
                         return;
                     }
-                    Some(acks) = ack_rx.recv() => send_acks(&client, acks, generation).await,
-                    polled = events.poll() => match polled {
-                        Ok(event) => on_event(event, &client, &out, &metrics, generation).await,
-                        Err(e) => {
-                            metrics.mqtt_connected.store(0, Relaxed);
-                            if unusable(&e) {
-                                tracing::warn!(error = %e, "mqtt session state unusable; rebuilding the client");
+                    Some(first) = acks.recv() => {
+                        let mut pkids = Vec::with_capacity(first.len());
+                        let mut n = self.keep(&first, &mut pkids);
+                        while let Some(more) = acks.try_recv() {
+                            n += self.keep(&more, &mut pkids);
+                        }
+                        let written = write_acks(&mut events, &pkids).await;
+                        acks.done(n);
+                        if let Err(e) = written {
+                            self.lost(&mut events, &e);
+                        }
+                    }
+                    polled = events.poll() => {
+                        if let Err(rebuild) = self.read(polled, &client, &mut events).await {
+                            if rebuild {
                                 continue 'rebuild;
                             }
-                            tracing::warn!(error = %e, "mqtt connection lost; reconnecting");
-                            // Acks of this connection can no longer be sent: the broker will
-                            // redeliver those messages.
-                            generation += 1;
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
-                    },
+                    }
                 }
             }
         }
-    });
-    (ack_tx, task)
-}
+    }
 
-fn unusable(e: &ConnectionError) -> bool {
-    matches!(e, ConnectionError::MqttState(StateError::CollisionTimeout))
-}
+    /// Takes this connection's packet ids out of a batch of acks; returns the batch's size.
+    fn keep(&self, batch: &[Ack], pkids: &mut Vec<u16>) -> usize {
+        pkids.extend(batch.iter().filter_map(|a| match a {
+            Ack::Mqtt { pkid, generation } if *generation == self.generation => Some(*pkid),
+            _ => None,
+        }));
+        batch.len()
+    }
 
-async fn send_acks(client: &AsyncClient, acks: Vec<Ack>, generation: u64) {
-    for ack in acks {
-        if let Ack::Mqtt { publish, generation: g } = ack {
-            if g == generation {
-                if let Err(e) = client.ack(&publish).await {
-                    tracing::warn!(error = %e, "mqtt ack not sent; the broker will redeliver");
+    /// Handles one polled event and everything else the socket already had, then hands the
+    /// readings over as one batch and acks the malformed at once. `Err(true)`: rebuild the
+    /// client; `Err(false)`: connection lost, wait and reconnect.
+    async fn read(
+        &mut self,
+        mut polled: Result<Event, ConnectionError>,
+        client: &AsyncClient,
+        events: &mut EventLoop,
+    ) -> Result<(), bool> {
+        loop {
+            match polled {
+                Ok(event) => self.on_event(event, client),
+                Err(e) => {
+                    self.hand_over();
+                    return Err(self.lost(events, &e));
+                }
+            }
+            if self.batch.len() >= BATCH_MAX || events.network.is_none() {
+                break;
+            }
+            match events.poll().now_or_never() {
+                Some(p) => polled = p,
+                None => break,
+            }
+        }
+        self.hand_over();
+        if !self.now.is_empty() {
+            let pkids = std::mem::take(&mut self.now);
+            if let Err(e) = write_acks(events, &pkids).await {
+                return Err(self.lost(events, &e));
+            }
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if self.out.send(batch).is_err() {
+            tracing::error!("the pipeline is gone; readings stay unacknowledged for the next run");
+        }
+    }
+
+    /// The connection is gone: what this connection did not ack, the broker redelivers.
+    /// Returns whether the client must be rebuilt.
+    fn lost(&mut self, events: &mut EventLoop, e: &ConnectionError) -> bool {
+        self.metrics.mqtt_connected.store(0, Relaxed);
+        self.generation += 1;
+        if events.network.is_some() {
+            events.clean();
+        }
+        if matches!(e, ConnectionError::MqttState(StateError::CollisionTimeout)) {
+            tracing::warn!(error = %e, "mqtt session state unusable; rebuilding the client");
+            return true;
+        }
+        tracing::warn!(error = %e, "mqtt connection lost; reconnecting");
+        false
+    }
+
+    fn on_event(&mut self, event: Event, client: &AsyncClient) {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                // Not "connected" yet: readings published before the SUBACK would find no
+                // subscription (a new session) and the broker would drop them. Ready at SUBACK.
+                self.metrics.mqtt_connects.fetch_add(1, Relaxed);
+                tracing::info!(session_present = ack.session_present, "mqtt connected");
+                // Subscribe on every ConnAck: rumqttc does not restore subscriptions.
+                if let Err(e) = client.try_subscribe(FILTER_ALL, QoS::AtLeastOnce) {
+                    tracing::error!(error = %e, "mqtt subscribe failed");
+                }
+            }
+            Event::Incoming(Packet::SubAck(ack)) => {
+                if ack.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) {
+                    self.metrics.mqtt_connected.store(1, Relaxed);
+                } else {
+                    tracing::error!(codes = ?ack.return_codes, "mqtt subscription refused by the broker (ACL?)");
+                }
+            }
+            Event::Incoming(Packet::Publish(p)) => self.on_publish(p),
+            _ => {}
+        }
+    }
+
+    fn on_publish(&mut self, p: rumqttc::Publish) {
+        let received_ms = now_ms();
+        let ack = match p.qos {
+            QoS::AtMostOnce => Ack::None,
+            _ => Ack::Mqtt { pkid: p.pkid, generation: self.generation },
+        };
+        let decoded = if p.payload.len() > self.settings.max_message {
+            Err(("too_large".to_string(), format!("{} bytes, over max_message_kb", p.payload.len())))
+        } else {
+            decode(&p)
+        };
+        match decoded {
+            Ok((topic, reading)) => {
+                self.batch.push(Inbound { topic, reading, raw: p.payload, received_ms, ack })
+            }
+            Err((reason, detail)) => {
+                self.metrics.malformed(&reason);
+                tracing::warn!(topic = %p.topic, %reason, %detail, "malformed message dropped");
+                if let Ack::Mqtt { pkid, .. } = ack {
+                    self.now.push(pkid);
                 }
             }
         }
     }
 }
 
-async fn on_event(
-    event: Event,
-    client: &AsyncClient,
-    out: &mpsc::Sender<Inbound>,
-    metrics: &Metrics,
-    generation: u64,
-) {
-    match event {
-        Event::Incoming(Packet::ConnAck(ack)) => {
-            // Not "connected" yet: readings published before the SUBACK would find no
-            // subscription (a new session) and the broker would drop them. Ready at the SUBACK.
-            metrics.mqtt_connects.fetch_add(1, Relaxed);
-            tracing::info!(session_present = ack.session_present, "mqtt connected");
-            // Subscribe on every ConnAck: rumqttc does not restore subscriptions.
-            if let Err(e) = client.subscribe(FILTER_ALL, QoS::AtLeastOnce).await {
-                tracing::error!(error = %e, "mqtt subscribe failed");
-            }
-        }
-        Event::Incoming(Packet::SubAck(ack)) => {
-            if ack.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) {
-                metrics.mqtt_connected.store(1, Relaxed);
-            } else {
-                tracing::error!(codes = ?ack.return_codes, "mqtt subscription refused by the broker (ACL?)");
-            }
-        }
-        Event::Incoming(Packet::Publish(p)) => {
-            let received_ms = now_ms();
-            match decode(&p) {
-                Ok((topic, reading)) => {
-                    let raw = p.payload.to_vec();
-                    let ack = Ack::Mqtt { publish: p, generation };
-                    // Waits when the pipeline is behind: backpressure to the broker.
-                    let _ = out.send(Inbound { topic, reading, raw, received_ms, ack }).await;
-                }
-                Err((reason, detail)) => {
-                    metrics.malformed(&reason);
-                    tracing::warn!(topic = %p.topic, %reason, %detail, "malformed message dropped");
-                    if let Err(e) = client.ack(&p).await {
-                        tracing::warn!(error = %e, "mqtt ack of a malformed message not sent");
-                    }
-                }
-            }
-        }
-        _ => {}
+/// PUBACKs into the connection's write buffer, then one flush.
+async fn write_acks(events: &mut EventLoop, pkids: &[u16]) -> Result<(), ConnectionError> {
+    let Some(network) = events.network.as_mut() else { return Ok(()) };
+    if pkids.is_empty() {
+        return Ok(());
+    }
+    for &pkid in pkids {
+        network.write(Packet::PubAck(PubAck::new(pkid))).await?;
+    }
+    match tokio::time::timeout(FLUSH_TIMEOUT, network.flush()).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectionError::FlushTimeout),
     }
 }
 

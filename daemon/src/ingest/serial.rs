@@ -13,15 +13,15 @@
 //! once (a `no_data` rule raises its maintenance order at once); the port is re-opened with a
 //! doubling wait, and the next good window reports it online again.
 
-use super::Inbound;
 use crate::config::SerialDevice;
+use crate::flow::{Inbound, Inlet};
 use crate::metrics::Metrics;
 use gridsentry_sensors::nmea::{self, Fix, Origin};
 use gridsentry_sensors::{Body, DeviceState, Id, Topic};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Longest line kept (NMEA allows 82 characters; receivers with extra decimals write ~100).
@@ -30,7 +30,7 @@ const LINE_MAX: usize = 256;
 /// Starts one task per device; they stop when `shutdown` turns true or the pipeline goes away.
 pub fn spawn(
     devices: &[SerialDevice],
-    tx: mpsc::Sender<Inbound>,
+    tx: Inlet,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -64,7 +64,7 @@ struct Port {
     boot: u32,
     seq: u32,
     online: Option<bool>,
-    tx: mpsc::Sender<Inbound>,
+    tx: Inlet,
     metrics: Arc<Metrics>,
     /// Line-noise warnings are held back until then (one a minute per device).
     quiet_until: Option<Instant>,
@@ -220,13 +220,13 @@ impl Port {
             tracing::info!(site = %self.site, device = %self.device, fixes = w.n, "serial GNSS receiver giving good fixes");
             self.online = Some(true);
             let s = self.status(DeviceState::Online);
-            if self.tx.send(s).await.is_err() {
+            if self.tx.send(vec![s]).is_err() {
                 return false;
             }
         }
         self.seq = self.seq.wrapping_add(1);
         let r = self.reading(self.seq, Body::Deform(report));
-        self.tx.send(r).await.is_ok()
+        self.tx.send(vec![r]).is_ok()
     }
 
     /// Reports the device offline once; false when the pipeline is gone.
@@ -237,7 +237,7 @@ impl Port {
         tracing::warn!(site = %self.site, device = %self.device, path = %self.cfg.path, why, "serial device reported offline");
         self.online = Some(false);
         let s = self.status(DeviceState::Offline);
-        self.tx.send(s).await.is_ok()
+        self.tx.send(vec![s]).is_ok()
     }
 
     fn reading(&self, seq: u32, body: Body) -> Inbound {

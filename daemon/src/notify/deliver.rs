@@ -7,7 +7,7 @@
 //! notification becomes a dead letter, is copied to the fallback receiver if there is one, and
 //! stays listed for an operator to replay.
 
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
 use hmac::{Hmac, Mac};

@@ -25,9 +25,9 @@ pub fn payload(order: &Order, change: &Change, evidence: Option<&str>) -> String
         "summary": change.summary,
         "late": order.late,
         "at": change.at,
-        "opened_at": crate::orders::rfc3339(order.opened_ms),
+        "opened_at": crate::clock::rfc3339(order.opened_ms),
         "forecast": order.forecast.map(|f| json!({
-            "failure_at": crate::orders::rfc3339(f.failure_ms as i64),
+            "failure_at": crate::clock::rfc3339(f.failure_ms as i64),
             "r2": f.r2,
             "points": f.points,
         })),

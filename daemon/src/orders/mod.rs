@@ -20,4 +20,3 @@ pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
 pub use sla::{Due, Sla, SlaTable};
 pub use store::{Batch, Change, Filter, Receiver, Store, StoreError};
-pub(crate) use transition::rfc3339;

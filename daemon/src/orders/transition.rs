@@ -185,13 +185,8 @@ fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
         colour: order.colour,
         state,
         event: kind.to_string(),
-        at: rfc3339(at_ms),
+        at: crate::clock::rfc3339(at_ms),
         summary,
-        forecast: order.forecast.map(|f| rfc3339(f.failure_ms as i64)),
+        forecast: order.forecast.map(|f| crate::clock::rfc3339(f.failure_ms as i64)),
     }
-}
-
-/// UTC ms as RFC 3339.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }

@@ -13,12 +13,11 @@ mod writer;
 pub use spool::{Entry, Spool};
 pub use writer::{check_url, Influx, WriteError, Writer};
 
-use crate::ingest::{mqtt::AckSender, Inbound};
+use crate::flow::{self, AckSender, Inbound};
 use crate::metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Why the store stage could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +53,7 @@ pub struct Settings {
 }
 
 /// Where the pipeline sends committed readings.
-pub type SeriesSender = mpsc::Sender<Vec<Inbound>>;
+pub type SeriesSender = flow::Sender<Inbound>;
 
 /// Starts the stage on its own thread. It stops (spilling what is pending) when every sender
 /// is dropped; join the handle to wait for that.
@@ -63,18 +62,23 @@ pub fn spawn<W: Writer>(
     settings: Settings,
     acks: AckSender,
     metrics: Arc<Metrics>,
+    progress: Arc<crate::watchdog::Progress>,
+    ended: impl FnOnce(Option<String>) + Send + 'static,
 ) -> Result<(SeriesSender, std::thread::JoinHandle<()>), SeriesError> {
     let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes)
         .map_err(|e| SeriesError::Spool(settings.spool_dir.clone(), e))?;
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = flow::channel(progress);
     let stage = stage::Stage::new(writer, spool, settings, acks, metrics);
     let handle = std::thread::Builder::new()
         .name("series".into())
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match rt {
-                Ok(rt) => rt.block_on(stage.run(rx)),
-                Err(e) => tracing::error!(error = %e, "time-series runtime failed to start"),
+                Ok(rt) => {
+                    rt.block_on(stage.run(rx));
+                    ended(None);
+                }
+                Err(e) => ended(Some(format!("time-series runtime failed to start: {e}"))),
             }
         })
         .map_err(SeriesError::Thread)?;

@@ -69,7 +69,9 @@ impl Spool {
         self.entries.keys().next_back().copied()
     }
 
-    /// Stores a batch durably. Returns the entries dropped to make room (oldest first).
+    /// Stores a batch durably, then makes room: returns the entries dropped (oldest first) to
+    /// bring the spool back under its bound. The new batch is on disk before anything older is
+    /// deleted, so a crash or a failed write never costs both.
     pub fn push(
         &mut self,
         number: u64,
@@ -78,13 +80,6 @@ impl Spool {
         body: &[u8],
     ) -> std::io::Result<Vec<Entry>> {
         let bytes = body.len() as u64;
-        let mut dropped = Vec::new();
-        while self.bytes + bytes > self.max_bytes {
-            let Some((&oldest, _)) = self.entries.first_key_value() else { break };
-            if let Some(e) = self.remove(oldest)? {
-                dropped.push(e);
-            }
-        }
         let name = format!("{number:016}-{created_ms}-{points}.lp");
         let tmp = self.dir.join(format!("{name}.tmp"));
         let mut f = fs::File::create(&tmp)?;
@@ -96,6 +91,21 @@ impl Spool {
         self.entries.insert(number, Entry { number, created_ms, points, bytes });
         self.bytes += bytes;
         self.points += points;
+        let mut dropped = Vec::new();
+        while self.bytes > self.max_bytes {
+            let Some((&oldest, _)) = self.entries.first_key_value() else { break };
+            if oldest == number {
+                break;
+            }
+            match self.remove(oldest) {
+                Ok(e) => dropped.extend(e),
+                Err(e) => {
+                    // The new batch is safe; the spool stays over its bound until next time.
+                    tracing::error!(error = %e, "time-series spool: removing the oldest batch failed");
+                    break;
+                }
+            }
+        }
         Ok(dropped)
     }
 
@@ -177,6 +187,18 @@ mod tests {
         s.remove(3).unwrap();
         assert_eq!(s.oldest().unwrap().unwrap().1, b"b\nb");
         assert!(!dir.path().join("0000000000000009-1-1.lp.tmp").exists());
+    }
+
+    #[test]
+    fn a_failed_write_drops_nothing_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 10).unwrap();
+        s.push(1, 1, 1, b"0123456789").unwrap();
+        // The new batch cannot be written (a directory stands where its file would go).
+        fs::create_dir(dir.path().join("0000000000000002-2-1.lp.tmp")).unwrap();
+        assert!(s.push(2, 2, 1, b"abcdefghij").is_err());
+        assert_eq!((s.len(), s.bytes()), (1, 10), "the older batch is still there");
+        assert!(dir.path().join("0000000000000001-1-1.lp").exists());
     }
 
     proptest! {

@@ -9,13 +9,14 @@
 use super::spool::Spool;
 use super::writer::{WriteError, Writer};
 use super::Settings;
-use crate::ingest::{mqtt::AckSender, now_ms, Ack, Inbound};
+use crate::clock::now_ms;
+use crate::flow::{self, Ack, AckSender, Inbound};
 use crate::metrics::Metrics;
+use crate::watchdog::Progress;
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -50,6 +51,8 @@ pub(super) struct Stage<W: Writer> {
     pub acks: AckSender,
     pub metrics: Arc<Metrics>,
     pub next_number: u64,
+    /// Readings taken from the pipeline and finished (acked) here, for the watchdog.
+    progress: Option<Arc<Progress>>,
     pending: Pending,
     flight: Option<(Flight, JoinHandle<Result<(), WriteError>>)>,
     retry_at: Option<Instant>,
@@ -69,6 +72,7 @@ impl<W: Writer> Stage<W> {
             acks,
             metrics,
             next_number,
+            progress: None,
             pending: Pending::default(),
             flight: None,
             retry_at: None,
@@ -78,7 +82,8 @@ impl<W: Writer> Stage<W> {
     }
 
     /// Runs until the pipeline closes the channel; what is still pending then goes to disk.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<Inbound>>) {
+    pub async fn run(mut self, mut rx: flow::Receiver<Inbound>) {
+        self.progress = Some(rx.progress().clone());
         if !self.spool.is_empty() {
             tracing::warn!(
                 batches = self.spool.len(),
@@ -111,15 +116,17 @@ impl<W: Writer> Stage<W> {
         self.gauges();
     }
 
+    /// Adds the pipeline's batch to the pending one; every time that fills (`batch_lines`), it
+    /// is written or spilled at once, so no write carries more than `batch_lines` points.
     fn add(&mut self, batch: Vec<Inbound>) {
-        let p = &mut self.pending;
-        if p.since.is_none() {
-            p.since = Some(Instant::now());
-            p.created_ms = now_ms();
-        }
-        let tags: Vec<(&str, &str)> =
-            self.settings.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tags: Vec<(String, String)> = self.settings.tags.clone();
+        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         for m in batch {
+            let p = &mut self.pending;
+            if p.since.is_none() {
+                p.since = Some(Instant::now());
+                p.created_ms = now_ms();
+            }
             let ts = m.reading.utc_ms().unwrap_or(m.received_ms) as i64;
             let start = p.body.len();
             match gridsentry_sensors::line_protocol::write_reading(&mut p.body, &m.reading, &tags, ts) {
@@ -134,6 +141,9 @@ impl<W: Writer> Stage<W> {
                 }
             }
             p.acks.push(m.ack);
+            if p.points as usize >= self.settings.batch_lines {
+                self.advance(true);
+            }
         }
     }
 
@@ -266,9 +276,10 @@ impl<W: Writer> Stage<W> {
     }
 
     fn ack(&self, acks: Vec<Ack>) {
-        if !acks.is_empty() {
-            let _ = self.acks.send(acks);
+        if let Some(p) = &self.progress {
+            p.leave(acks.len() as u64);
         }
+        let _ = self.acks.send(acks);
     }
 
     /// The next time something may become possible. Called right after [`Self::advance`], so a

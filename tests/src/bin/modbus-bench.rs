@@ -39,12 +39,12 @@ async fn main() {
         })
         .collect();
     let metrics = Arc::new(Metrics::default());
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8192);
+    let (tx, mut rx) = gridsentry::flow::channel(gridsentry::watchdog::Progress::new("pipeline"));
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let readings = tokio::spawn(async move {
         let mut n = 0u64;
-        while rx.recv().await.is_some() {
-            n += 1;
+        while let Some(batch) = rx.recv().await {
+            n += batch.len() as u64;
         }
         n
     });

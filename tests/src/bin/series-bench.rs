@@ -5,9 +5,10 @@
 //!
 //! usage: series-bench [--quick]
 
-use gridsentry::ingest::{Ack, Inbound};
+use gridsentry::flow::{self, Ack, Inbound};
 use gridsentry::metrics::Metrics;
 use gridsentry::series::{self, Influx, Settings};
+use gridsentry::watchdog::Progress;
 use gridsentry_sensors::*;
 use gridsentry_tests::victoria::Victoria;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -26,12 +27,13 @@ fn inbound(i: u64) -> Inbound {
     };
     let reading = Reading { header, body: Body::Noise(NoiseReport::levels(60.0, 65.0)) };
     let topic = Topic::new(reading.header.site.clone(), reading.header.device.clone(), Stream::Noise);
-    Inbound { topic, reading, raw: Vec::new(), received_ms: 0, ack: Ack::None }
+    Inbound { topic, reading, raw: Default::default(), received_ms: 0, ack: Ack::None }
 }
 
 async fn feed(tx: &series::SeriesSender, from: u64, n: u64) {
     for chunk in (from..from + n).collect::<Vec<_>>().chunks(512) {
-        tx.send(chunk.iter().map(|&i| inbound(i)).collect()).await.unwrap();
+        tx.send(chunk.iter().map(|&i| inbound(i)).collect()).unwrap();
+        tokio::task::yield_now().await;
     }
 }
 
@@ -60,9 +62,10 @@ async fn main() {
     };
     let writer = Influx::new(&vm.url(), "bench", "bench", "", Duration::from_secs(5)).unwrap();
     let metrics = Arc::new(Metrics::default());
-    let (acks, mut acks_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (acks, mut acks_rx) = flow::channel(Progress::new("acks"));
     tokio::spawn(async move { while acks_rx.recv().await.is_some() {} });
-    let (tx, handle) = series::spawn(writer, settings, acks, metrics.clone()).unwrap();
+    let (tx, handle) =
+        series::spawn(writer, settings, acks, metrics.clone(), Progress::new("series"), |_| {}).unwrap();
 
     let t = Instant::now();
     feed(&tx, 0, n).await;

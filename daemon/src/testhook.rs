@@ -1,0 +1,37 @@
+//! Fault injection for the test suite, compiled into debug builds only.
+//!
+//! Tests run the debug binary and set an environment variable to make a fault happen at an
+//! exact point, so that they need no timing luck: `GRIDSENTRY_TEST_STALL=<stage>` makes that
+//! stage stop making progress when it next has work; `GRIDSENTRY_TEST_PAUSE_AFTER_COMMIT=<n>`
+//! parks the pipeline after its n-th commit of readings, before their acks go anywhere, and
+//! prints `test hook: paused after commit <n>` on stderr (the crash test SIGKILLs it there).
+//! Release builds read no such variable: these functions do nothing there.
+
+/// Blocks this thread forever if the test asked `stage` to stall.
+pub fn stall(stage: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("GRIDSENTRY_TEST_STALL").is_ok_and(|s| s == stage) {
+        eprintln!("test hook: stage {stage} stalled");
+        park();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = stage;
+}
+
+/// Blocks forever after the `commits`-th commit if the test asked for it.
+pub fn after_commit(commits: u64) {
+    #[cfg(debug_assertions)]
+    if std::env::var("GRIDSENTRY_TEST_PAUSE_AFTER_COMMIT").is_ok_and(|n| n == commits.to_string()) {
+        eprintln!("test hook: paused after commit {commits}");
+        park();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = commits;
+}
+
+#[cfg(debug_assertions)]
+fn park() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
