@@ -129,7 +129,7 @@ impl Pipeline {
                 Err(_) => Vec::new(),
             };
             if !inbound.is_empty() {
-                gather(&rt, &mut rx, &mut inbound, tuning);
+                gather(&mut rx, &mut inbound, tuning);
             }
             let tick = Instant::now() >= next_tick;
             if tick {
@@ -251,27 +251,18 @@ impl Pipeline {
     }
 }
 
-/// Adds what is already queued to `inbound`, up to `batch_max` readings, lingering at most
-/// `linger` for more.
-fn gather(
-    rt: &tokio::runtime::Handle,
-    rx: &mut flow::Receiver<Inbound>,
-    inbound: &mut Vec<Inbound>,
-    t: Tuning,
-) {
-    let deadline = Instant::now() + t.linger;
+/// Adds what is already queued to `inbound`, up to `batch_max` readings. A batch below
+/// `batch_max` first lingers: the thread sleeps `linger` once and then takes everything that
+/// arrived meanwhile — one wake-up per batch, where waiting on the channel would wake it for
+/// every socket read.
+fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tuning) {
+    if inbound.len() < t.batch_max && !t.linger.is_zero() {
+        std::thread::sleep(t.linger);
+    }
     while inbound.len() < t.batch_max {
-        if let Some(more) = rx.try_recv() {
-            inbound.extend(more);
-            continue;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
-            Ok(Some(more)) => inbound.extend(more),
-            _ => break,
+        match rx.try_recv() {
+            Some(more) => inbound.extend(more),
+            None => break,
         }
     }
 }

@@ -139,6 +139,81 @@ fn remaining_length(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// A bare QoS 1 subscriber on raw TCP: it only counts what it receives and acks it (the acks
+/// of one read in one write). Its rate is the broker's own delivery ceiling.
+pub struct BareSubscriber {
+    stream: TcpStream,
+}
+
+impl BareSubscriber {
+    /// Connects (clean session) and subscribes to `filter` at QoS 1; returns once subscribed.
+    pub async fn start(port: u16, filter: &str) -> BareSubscriber {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("broker reachable");
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(&connect(&format!("bare-subscriber-{}", std::process::id()))).await.unwrap();
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack).await.unwrap();
+        let mut sub = vec![0x82];
+        remaining_length(&mut sub, 2 + 2 + filter.len() + 1);
+        sub.extend_from_slice(&1u16.to_be_bytes());
+        sub.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+        sub.extend_from_slice(filter.as_bytes());
+        sub.push(1);
+        stream.write_all(&sub).await.unwrap();
+        let mut suback = [0u8; 5];
+        stream.read_exact(&mut suback).await.unwrap();
+        assert_eq!(suback, [0x90, 3, 0, 1, 1], "SUBACK granting QoS 1");
+        BareSubscriber { stream }
+    }
+
+    /// Receives and acks `n` publishes; returns the time from the first to the last.
+    pub async fn count(mut self, n: u64) -> Duration {
+        let (mut buf, mut have, mut got, mut first) = (vec![0u8; 256 * 1024], 0usize, 0u64, None);
+        let mut acks = Vec::new();
+        while got < n {
+            let read = self.stream.read(&mut buf[have..]).await.expect("reading publishes");
+            assert!(read > 0, "broker closed the bare subscriber's connection");
+            first.get_or_insert_with(Instant::now);
+            have += read;
+            let mut at = 0;
+            while let Some((len, header)) = packet_at(&buf[at..have]) {
+                if header & 0xF0 == 0x30 && header & 0x06 == 0x02 {
+                    let body = &buf[at + len.1..at + len.0];
+                    let topic_len = u16::from_be_bytes([body[0], body[1]]) as usize;
+                    acks.extend_from_slice(&[0x40, 2, body[2 + topic_len], body[3 + topic_len]]);
+                    got += 1;
+                }
+                at += len.0;
+            }
+            if !acks.is_empty() {
+                self.stream.write_all(&acks).await.expect("acking");
+                acks.clear();
+            }
+            buf.copy_within(at..have, 0);
+            have -= at;
+            if have == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        first.map_or(Duration::ZERO, |f| f.elapsed())
+    }
+}
+
+/// A whole packet at the start of `b`: ((its length, its header length), first byte).
+fn packet_at(b: &[u8]) -> Option<((usize, usize), u8)> {
+    let (mut n, mut shift, mut i) = (0usize, 0, 1);
+    loop {
+        let byte = *b.get(i)?;
+        n |= usize::from(byte & 0x7F) << shift;
+        i += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (b.len() >= i + n).then_some(((i + n, i), b[0]))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -147,7 +147,7 @@ impl Mosquitto {
         let user = if root { "user root\n" } else { "" };
         let text = format!(
             "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}persistence true\npersistence_location {dir}/\n\
-             max_queued_messages 200000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
+             max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
             also = self.also_on.as_ref().map(|a| format!("listener {} {a}\n", self.port)).unwrap_or_default(),
             dir = self.dir.path().display()
@@ -176,6 +176,16 @@ impl Mosquitto {
     /// Starts a stopped broker again (its sessions come back from the persistence file).
     pub fn resume(&mut self) {
         self.spawn();
+    }
+
+    /// Its process id while running (for CPU figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the broker (SIGKILL: no chance to save its sessions) and waits for it.
+    pub fn kill(&mut self) {
+        kill(&mut self.child);
     }
 
     /// Stops the broker.

@@ -18,6 +18,23 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN; ALTER TABLE orders ADD COLUMN forecast TEXT; PRAGMA user_version = 2; COMMIT;",
         )?;
     }
+    if version < 3 {
+        // v3: the two tables written in every group commit keep their rows in the primary-key
+        // B-tree itself (WITHOUT ROWID): an upsert touches one B-tree, not a table and an index.
+        conn.execute_batch(
+            "BEGIN;
+            CREATE TABLE rule_state_v3 (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+            INSERT INTO rule_state_v3 SELECT key, state FROM rule_state;
+            DROP TABLE rule_state;
+            ALTER TABLE rule_state_v3 RENAME TO rule_state;
+            CREATE TABLE device_seq_v3 (device TEXT PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+            INSERT INTO device_seq_v3 SELECT device, boot, seq FROM device_seq;
+            DROP TABLE device_seq;
+            ALTER TABLE device_seq_v3 RENAME TO device_seq;
+            PRAGMA user_version = 3;
+            COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

@@ -1,42 +1,54 @@
 //! End-to-end benchmark (run by `scripts/bench`): the broker's own QoS 1 ceiling, then the
-//! daemon (release binary, acks after commit) against it in the same run, latency from publish to
-//! webhook at a fixed load, memory and start-up time. Prints one `name value` line per figure.
+//! daemon (release binary, acks after commit) against it in the same run: throughput, a backlog
+//! left by a SIGKILL drained after the restart, CPU per reading at 5k/s, latency from publish to
+//! webhook at 10k/s and at 2k/s, memory and start-up time. Prints one `name value` line per
+//! figure.
+//!
+//! The load comes from [`gridsentry_tests::loadgen`] (raw MQTT over TCP, pipelined, four
+//! connections), so that the broker, not the generator, sets the ceiling: `broker_cpu_pct` and
+//! `loadgen_cpu_pct` are printed beside it (a broker near 100 % of a core is the real ceiling).
+//! The ceiling is what a bare raw-TCP QoS 1 subscriber that only acks receives.
 //!
 //! With `--nodered DIR` (a directory holding `node_modules/node-red`) the same workload then runs
 //! through the Node-RED flow in `bench/` on a fresh broker, printing the `nodered_*` lines.
-//! One reading per MQTT message for both (no batching).
+//! One reading per MQTT message for both (no batching). With `--soak MINUTES` it instead runs
+//! the daemon for that long at 10k readings/s, printing RSS every 30 s.
 //!
-//! usage: e2e-bench GRIDSENTRY_BINARY [--quick] [--nodered DIR]
+//! usage: e2e-bench GRIDSENTRY_BINARY [--quick] [--nodered DIR] [--soak MINUTES]
 
 use gridsentry_sensors::*;
+use gridsentry_tests::loadgen::{self, BareSubscriber, Messages};
 use gridsentry_tests::nodered::NodeRed;
 use gridsentry_tests::{config, free_port, spawn_daemon, wait_ready, Hooks, Mosquitto};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const DEVICES: u32 = 1000;
+const DEVICES: u64 = 1000;
+const CONNS: usize = 4;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-fn payload(i: u32, db: f32) -> (String, Vec<u8>) {
-    reading("bench", i, db)
+/// Message i: device i % 1000, its reading i / 1000, stamped now. With `raising`, device i's
+/// reading passes the limit once in 100 of its readings (and the next clears it): 1 % of all
+/// readings raise an order.
+fn workload(site: &'static str, raising: bool) -> Messages {
+    Arc::new(move |i| {
+        let db = if raising && (i + i / DEVICES).is_multiple_of(100) { 75.0 } else { 55.0 };
+        reading(site, i, db)
+    })
 }
 
-/// A reading from site `probe`: the Node-RED flow counts these apart from the workload.
-fn probe_payload(i: u32) -> (String, Vec<u8>) {
-    reading("probe", i, 55.0)
-}
-
-fn reading(site: &str, i: u32, db: f32) -> (String, Vec<u8>) {
+fn reading(site: &str, i: u64, db: f32) -> (String, Vec<u8>) {
     let dev = i % DEVICES;
     let body = Body::Noise(NoiseReport::levels(db, db + 5.0));
     let header = Header {
         site: Id::new(site).unwrap(),
         device: Id::new(&format!("d{dev}")).unwrap(),
         boot_id: 1,
-        seq: i / DEVICES,
+        seq: (i / DEVICES) as u32,
         time: Timestamp::Utc(now_ms()),
         historical: false,
     };
@@ -46,51 +58,13 @@ fn reading(site: &str, i: u32, db: f32) -> (String, Vec<u8>) {
     )
 }
 
-async fn publisher(port: u16, id: &str) -> AsyncClient {
-    let mut o = MqttOptions::new(id, "127.0.0.1", port);
-    o.set_inflight(1000);
-    let (client, mut events) = AsyncClient::new(o, 10_000);
-    tokio::spawn(async move { while events.poll().await.is_ok() {} });
-    client
-}
-
-/// Messages per second a bare QoS 1 subscriber receives (and acks) from one publisher.
-async fn ceiling(port: u16, n: u32) -> f64 {
-    let mut o = MqttOptions::new("bare-subscriber", "127.0.0.1", port);
-    o.set_inflight(1000);
-    let (sub, mut events) = AsyncClient::new(o, 10_000);
-    sub.subscribe("gs/v1/+/+/+", QoS::AtLeastOnce).await.unwrap();
-    loop {
-        if let Ok(Event::Incoming(Packet::SubAck(_))) = events.poll().await {
-            break;
-        }
-    }
-    let counter = tokio::spawn(async move {
-        let (mut got, mut first) = (0u32, None);
-        while got < n {
-            if let Ok(Event::Incoming(Packet::Publish(_))) = events.poll().await {
-                first.get_or_insert_with(Instant::now);
-                got += 1;
-            }
-        }
-        first.unwrap().elapsed()
-    });
-    let p = publisher(port, "ceiling-publisher").await;
-    for i in 0..n {
-        let (topic, body) = payload(i, 55.0);
-        p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
-    }
-    let took = counter.await.unwrap();
-    sub.disconnect().await.ok();
-    f64::from(n) / took.as_secs_f64()
-}
-
-async fn metric(http: u16, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{http}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+/// CPU seconds of a process (user + system) from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn proc_status(pid: u32, key: &str) -> f64 {
@@ -101,12 +75,41 @@ fn proc_status(pid: u32, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
+/// CPU use of the broker and of this process (the generator) while `f` runs, % of one core.
+struct CpuWatch {
+    broker: (u32, f64),
+    me: f64,
+    t0: Instant,
+}
+
+impl CpuWatch {
+    fn start(broker: u32) -> CpuWatch {
+        CpuWatch {
+            broker: (broker, cpu_seconds(broker)),
+            me: cpu_seconds(std::process::id()),
+            t0: Instant::now(),
+        }
+    }
+    fn print(&self, prefix: &str) {
+        let wall = self.t0.elapsed().as_secs_f64();
+        let b = 100.0 * (cpu_seconds(self.broker.0) - self.broker.1) / wall;
+        let g = 100.0 * (cpu_seconds(std::process::id()) - self.me) / wall;
+        println!("{prefix}broker_cpu_pct {b:.0}");
+        println!("{prefix}loadgen_cpu_pct {g:.0}");
+    }
+}
+
+/// The broker's own ceiling: the generator → mosquitto → a bare subscriber.
+async fn ceiling(broker: &Mosquitto, n: u64) -> f64 {
+    let sub = BareSubscriber::start(broker.port, "gs/v1/+/+/+").await;
+    let counter = tokio::spawn(sub.count(n));
+    let watch = CpuWatch::start(broker.pid().unwrap());
+    loadgen::publish(broker.port, CONNS, workload("bench", false), 0, n, None).await;
+    let took = counter.await.unwrap();
+    let rate = n as f64 / took.as_secs_f64();
+    println!("broker_ceiling_readings_per_s {rate:.0}");
+    watch.print("");
+    rate
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -114,11 +117,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bin = args.get(1).expect("usage: e2e-bench GRIDSENTRY_BINARY [--quick]").clone();
     let quick = args.iter().any(|a| a == "--quick");
-    let n: u32 = if quick { 50_000 } else { 200_000 };
+    let soak = args.iter().position(|a| a == "--soak").and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
+    let n: u64 = if quick { 50_000 } else { 200_000 };
     let broker = Mosquitto::start();
-    let ceiling = ceiling(broker.port, n).await;
-    println!("broker_ceiling_readings_per_s {ceiling:.0}");
-
     let hooks = Hooks::start().await;
     let dir = tempfile::tempdir().unwrap();
     let rules = r#"
@@ -132,20 +133,44 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
         .replace("client_id = \"gridsentry-test\"", "client_id = \"gridsentry-bench\"");
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("daemon.log");
+    if let Some(minutes) = soak {
+        let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &log);
+        wait_ready(http).await;
+        soak_run(&broker, http, daemon.id(), minutes).await;
+        let _ = daemon.kill();
+        return;
+    }
+    let ceiling = ceiling(&broker, n).await;
+
     let started = Instant::now();
-    let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &dir.path().join("daemon.log"));
+    let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &log);
     let pid = daemon.id();
     wait_ready(http).await;
     println!("gridsentry_ready_ms {}", started.elapsed().as_millis());
-
-    // Throughput: the same publisher and load as the ceiling run.
-    let p = publisher(broker.port, "bench-publisher").await;
     let counter = Counter::Daemon(http);
-    load(&p, &counter, pid, n, quick, &hooks, "gridsentry", ceiling).await;
+    let mut next = throughput(&broker, &counter, pid, n, "gridsentry", ceiling).await;
+
+    // A backlog in the daemon's session: SIGKILL, n readings queued, restart, drain.
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    loadgen::publish(broker.port, CONNS, workload("bench", false), next, n, None).await;
+    next += n;
+    let restarted = Instant::now();
+    let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &log);
+    let pid = daemon.id();
+    wait_ready(http).await;
+    while counter.processed().await < n as f64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = n as f64 / restarted.elapsed().as_secs_f64();
+    println!("gridsentry_backlog_drain_readings_per_s {rate:.0}");
+    println!("gridsentry_backlog_share_of_ceiling_pct {:.0}", 100.0 * rate / ceiling);
+    let base = counter.processed().await;
+    fixed_rates(&broker, &Counter::Offset(http, base), pid, next, quick, &hooks, "gridsentry").await;
     println!("gridsentry_peak_rss_mb {:.1}", proc_status(pid, "VmHWM:") / 1024.0);
     let _ = daemon.kill();
     let _ = daemon.wait();
-    drop(p);
 
     // The same workload through Node-RED (its own fresh broker: nothing queued for the daemon's
     // session competes with it).
@@ -157,11 +182,14 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     let started = Instant::now();
     let red = NodeRed::start(std::path::Path::new(install), broker.port, &format!("{}/nodered", hooks.url));
     red.wait_http().await;
-    let p = publisher(broker.port, "nodered-publisher").await;
+    let mut o = MqttOptions::new("nodered-probe", "127.0.0.1", broker.port);
+    o.set_inflight(100);
+    let (p, mut events) = AsyncClient::new(o, 100);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
     // Subscribed once a probe reading (site `probe`, counted apart by the flow) is seen.
     let mut probe = 0;
     while red.probes().await.unwrap_or(0) == 0 {
-        let (topic, body) = probe_payload(probe);
+        let (topic, body) = reading("probe", probe, 55.0);
         p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
         probe += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -169,14 +197,18 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     println!("nodered_ready_ms {}", started.elapsed().as_millis());
     let base = red.count().await.unwrap_or(0) as f64;
     let counter = Counter::NodeRed(&red, base);
-    load(&p, &counter, red.pid(), n, quick, &hooks, "nodered", ceiling).await;
+    let next = throughput(&broker, &counter, red.pid(), n, "nodered", ceiling).await;
+    let base = red.count().await.unwrap_or(0) as f64;
+    fixed_rates(&broker, &Counter::NodeRed(&red, base), red.pid(), next, quick, &hooks, "nodered").await;
 }
 
 /// Where to read how many readings a system under test has processed.
 enum Counter<'a> {
     /// gridsentry's `/metrics` on this port.
     Daemon(u16),
-    /// Node-RED's flow counter, minus the probes.
+    /// The same, minus what it had processed before.
+    Offset(u16, f64),
+    /// Node-RED's flow counter, minus the probes and what came before.
     NodeRed(&'a NodeRed, f64),
 }
 
@@ -184,81 +216,130 @@ impl Counter<'_> {
     async fn processed(&self) -> f64 {
         match self {
             Counter::Daemon(http) => metric(*http, "gridsentry_readings_total").await,
+            Counter::Offset(http, base) => metric(*http, "gridsentry_readings_total").await - base,
             Counter::NodeRed(red, base) => red.count().await.map_or(0.0, |c| c as f64 - base),
+        }
+    }
+
+    async fn wait_for(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.processed().await < n as f64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
 
-/// Throughput of `n` readings as fast as the publisher goes, then CPU and p99 at a fixed
-/// 10k readings/s with 1 % raising an order (and the next reading clearing it); RSS at the end.
-#[allow(clippy::too_many_arguments)]
-async fn load(
-    p: &AsyncClient,
+async fn metric(http: u16, name: &str) -> f64 {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/metrics")).await else { return 0.0 };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `n` readings as fast as the generator and broker go; returns the next message number.
+async fn throughput(
+    broker: &Mosquitto,
     counter: &Counter<'_>,
     pid: u32,
-    n: u32,
-    quick: bool,
-    hooks: &Hooks,
+    n: u64,
     name: &str,
     ceiling: f64,
-) {
+) -> u64 {
     let cpu0 = cpu_seconds(pid);
+    let watch = CpuWatch::start(broker.pid().unwrap());
     let t0 = Instant::now();
-    for i in 0..n {
-        let (topic, body) = payload(i, 55.0);
-        p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while counter.processed().await < f64::from(n) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let rate = f64::from(n) / t0.elapsed().as_secs_f64();
+    loadgen::publish(broker.port, CONNS, workload("bench", false), 0, n, None).await;
+    counter.wait_for(n).await;
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
     println!("{name}_readings_per_s {rate:.0}");
     println!("{name}_share_of_ceiling_pct {:.0}", 100.0 * rate / ceiling);
     println!("{name}_cpu_s_throughput_phase {:.2}", cpu_seconds(pid) - cpu0);
+    watch.print(&format!("{name}_throughput_"));
+    n
+}
 
+/// Fixed loads with 1 % of readings raising an order: 10k/s (p99, the design's background
+/// load), 5k/s (CPU per reading), 2k/s (p99 against Node-RED); RSS at the end.
+async fn fixed_rates(
+    broker: &Mosquitto,
+    counter: &Counter<'_>,
+    pid: u32,
+    mut next: u64,
+    quick: bool,
+    hooks: &Hooks,
+    name: &str,
+) {
     let secs = if quick { 3 } else { 10 };
-    let per_tick = 100; // every 10 ms
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let cpu1 = cpu_seconds(pid);
-    let mut i = n;
-    for _ in 0..secs * 100 {
-        tick.tick().await;
-        for _ in 0..per_tick {
-            // Device i % 1000 gets reading i; each device passes the limit once in 100 of its
-            // readings (and clears on its next), so 1 % of all readings raise an order.
-            let db = if (i + i / DEVICES).is_multiple_of(100) { 75.0 } else { 55.0 };
-            let (topic, body) = payload(i, db);
-            p.publish(topic, QoS::AtLeastOnce, false, body).await.unwrap();
-            i += 1;
+    let mut done = 0u64;
+    for (rate, label) in [(10_000u64, ""), (5_000, "_5k"), (2_000, "_2k")] {
+        let n = rate * secs;
+        let cpu0 = cpu_seconds(pid);
+        let sent_from = now_ms();
+        loadgen::publish(broker.port, 1, workload("bench", true), next, n, Some(rate as f64)).await;
+        next += n;
+        done += n;
+        counter.wait_for(done).await;
+        let cpu = cpu_seconds(pid) - cpu0;
+        let lat = latencies(hooks, sent_from, (n / 100) as usize).await;
+        let p = |q: usize| lat.get(lat.len().saturating_sub(1) * q / 100).copied().unwrap_or(u64::MAX);
+        match label {
+            "" => println!("{name}_p99_ms {}", p(99)),
+            _ => println!("{name}_p99{label}_ms {}", p(99)),
         }
+        println!("{name}_p50{label}_ms {}", p(50));
+        match label {
+            "_5k" => println!("{name}_cpu_us_per_reading {:.1}", cpu * 1e6 / n as f64),
+            _ => println!("{name}_cpu_us_per_reading{}k {:.1}", rate / 1000, cpu * 1e6 / n as f64),
+        }
+        println!("{name}_webhooks_measured{label} {}", lat.len());
     }
-    let sent = i - n;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while counter.processed().await < f64::from(i) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let cpu = cpu_seconds(pid) - cpu1;
-    println!("{name}_cpu_us_per_reading {:.1}", cpu * 1e6 / f64::from(sent));
-    let raised = (sent / 100) as usize;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lat: Vec<u64> = Vec::new();
-    while lat.len() < raised && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        lat = hooks
-            .all()
-            .iter()
-            .filter(|h| {
-                h.body["event"] == "raised"
-                    && h.body["evidence"]["seq"].as_u64() >= Some(u64::from(n / DEVICES))
-            })
-            .filter_map(|h| Some(h.received_ms.saturating_sub(h.body["evidence"]["ts"].as_u64()?)))
-            .collect();
-    }
-    lat.sort_unstable();
-    let p99 = lat.get(lat.len().saturating_sub(1) * 99 / 100).copied().unwrap_or(u64::MAX);
-    println!("{name}_p99_ms {p99}");
-    println!("{name}_webhooks_measured {}", lat.len());
     println!("{name}_webhooks_signed {}", hooks.all().iter().filter(|h| h.signed).count());
     println!("{name}_rss_mb {:.1}", proc_status(pid, "VmRSS:") / 1024.0);
+}
+
+/// Publish → webhook latencies (ms) of the orders raised by readings stamped from `since_ms`.
+async fn latencies(hooks: &Hooks, since_ms: u64, want: usize) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut lat: Vec<u64> = hooks
+            .all()
+            .iter()
+            .filter(|h| h.body["event"] == "raised" && h.body["evidence"]["ts"].as_u64() >= Some(since_ms))
+            .filter_map(|h| Some(h.received_ms.saturating_sub(h.body["evidence"]["ts"].as_u64()?)))
+            .collect();
+        if lat.len() >= want || Instant::now() >= deadline {
+            lat.sort_unstable();
+            return lat;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `minutes` at 10k readings/s; RSS every 30 s; published = applied at the end.
+async fn soak_run(broker: &Mosquitto, http: u16, pid: u32, minutes: u64) {
+    let rate = 10_000u64;
+    let total = rate * 60 * minutes;
+    let port = broker.port;
+    let publisher = tokio::spawn(async move {
+        loadgen::publish(port, 1, workload("bench", false), 0, total, Some(rate as f64)).await
+    });
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    while !publisher.is_finished() {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let rss = proc_status(pid, "VmRSS:") / 1024.0;
+        println!("soak_rss_mb {:.0} {rss:.1}", t0.elapsed().as_secs_f64());
+        samples.push(rss);
+    }
+    publisher.await.unwrap();
+    Counter::Daemon(http).wait_for(total).await;
+    let applied = metric(http, "gridsentry_readings_total").await;
+    println!("soak_published {total}");
+    println!("soak_applied {applied:.0}");
+    let warm = samples.len() / 5;
+    let after: Vec<f64> = samples[warm.min(samples.len())..].to_vec();
+    let (lo, hi) = after.iter().fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    println!("soak_rss_drift_mb {:.1}", if after.is_empty() { 0.0 } else { hi - lo });
 }
