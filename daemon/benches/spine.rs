@@ -147,17 +147,19 @@ fn pipeline_commit(c: &mut Criterion) {
             },
             |mut p| {
                 for chunk in msgs.chunks(512) {
-                    let inbound = chunk
+                    let mut inbound = chunk
                         .iter()
-                        .map(|r| Inbound {
-                            topic: Topic::new(r.header.site.clone(), r.header.device.clone(), Stream::Noise),
-                            reading: r.clone(),
-                            raw: Default::default(),
-                            received_ms: T0,
-                            ack: Ack::None,
+                        .map(|r| {
+                            Inbound::new(
+                                Topic::new(r.header.site.clone(), r.header.device.clone(), Stream::Noise),
+                                r.clone(),
+                                Default::default(),
+                                T0,
+                                Ack::None,
+                            )
                         })
                         .collect::<Vec<_>>();
-                    p.step(&inbound, false).unwrap();
+                    p.step(&mut inbound, false).unwrap();
                 }
             },
             BatchSize::PerIteration,

@@ -290,6 +290,7 @@ fn series(
         spool_dir: data_dir.join("spool"),
         spool_max_bytes: i.spool_max_mb << 20,
         tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        db: data_dir.join("orders.db"),
     };
     tracing::info!(url = %i.url, bucket = %i.bucket, "storing readings in the time-series server");
     Ok(crate::series::spawn(writer, settings, acks, metrics, progress, ended)?)

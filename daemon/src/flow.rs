@@ -34,6 +34,16 @@ pub struct Inbound {
     pub received_ms: u64,
     /// What to hand back after commit.
     pub ack: Ack,
+    /// Set by the pipeline: this (boot, sequence number) had been applied before (a
+    /// redelivery); the store stage then writes it only if it is not stored yet.
+    pub applied_before: bool,
+}
+
+impl Inbound {
+    /// A reading just received.
+    pub fn new(topic: Topic, reading: Reading, raw: Bytes, received_ms: u64, ack: Ack) -> Inbound {
+        Inbound { topic, reading, raw, received_ms, ack, applied_before: false }
+    }
 }
 
 /// Proof of receipt to acknowledge after commit.

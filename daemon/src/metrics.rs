@@ -46,6 +46,8 @@ pub struct Metrics {
     pub series_spilled_bytes: AtomicU64,
     /// Points dropped because the spool was full (lost).
     pub series_dropped: AtomicU64,
+    /// Redelivered readings not written again (the server had them).
+    pub series_already_stored: AtomicU64,
     /// Points the server refused as malformed (lost).
     pub series_rejected: AtomicU64,
     /// Failed writes (each is retried).
@@ -108,6 +110,7 @@ impl Metrics {
             ("gridsentry_series_spilled_bytes_total", &self.series_spilled_bytes),
             ("gridsentry_series_dropped_points_total", &self.series_dropped),
             ("gridsentry_series_rejected_points_total", &self.series_rejected),
+            ("gridsentry_series_already_stored_total", &self.series_already_stored),
             ("gridsentry_series_write_errors_total", &self.series_write_errors),
         ];
         for (name, v) in plain {

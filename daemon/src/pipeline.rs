@@ -142,7 +142,7 @@ impl Pipeline {
             if !inbound.is_empty() {
                 crate::testhook::stall("pipeline");
             }
-            self.step(&inbound, tick)?;
+            self.step(&mut inbound, tick)?;
             if inbound.is_empty() {
                 continue;
             }
@@ -178,12 +178,13 @@ impl Pipeline {
 
     /// Applies one batch (and a tick when due) and commits. The readings' acks are the
     /// caller's to send (or to pass on) once this returns `Ok`.
-    pub fn step(&mut self, inbound: &[Inbound], tick: bool) -> Result<(), StoreError> {
+    pub fn step(&mut self, inbound: &mut [Inbound], tick: bool) -> Result<(), StoreError> {
         let mut events: Vec<(Event, Option<String>)> = Vec::new();
         let mut applied = [0u64; 5];
         let mut fresh = Vec::new();
-        for m in inbound {
-            if self.is_duplicate(m) {
+        for m in inbound.iter_mut() {
+            m.applied_before = self.is_duplicate(m);
+            if m.applied_before {
                 self.out.metrics.duplicates.fetch_add(1, Relaxed);
             } else {
                 applied[stream_index(&m.reading.body)] += 1;

@@ -2,10 +2,11 @@
 //! InfluxDB v2 write API (`/api/v2/write`) that the influxdb2 crate speaks, and its export API
 //! reads back every sample.
 //!
-//! Started with `-dedup.minScrapeInterval=1ms`: two writes of the same series at the same
-//! millisecond keep one sample, which is what InfluxDB does (a point with the same series and
-//! timestamp overwrites). A replay after a crash may send a batch twice; this makes the test see
-//! what InfluxDB would store. `-retentionPeriod=100y` keeps readings with old event times.
+//! [`Victoria::start`] runs it with `-dedup.minScrapeInterval=1ms`: two writes of the same
+//! series at the same millisecond keep one sample, which is what InfluxDB does (a point with the
+//! same series and timestamp overwrites). [`Victoria::start_without_dedup`] keeps every write,
+//! so that a test can see a reading written twice. `-retentionPeriod=100y` keeps readings with
+//! old event times.
 
 use crate::{free_port, kill, terminate, wait_port};
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 pub struct Victoria {
     /// Its port.
     pub port: u16,
+    dedup: bool,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -31,7 +33,16 @@ pub struct Series {
 impl Victoria {
     /// Starts it on a free port (fails loudly if it is not installed).
     pub fn start() -> Victoria {
-        let mut v = Victoria { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        let mut v =
+            Victoria { port: free_port(), dedup: true, dir: tempfile::tempdir().unwrap(), child: None };
+        v.spawn();
+        v
+    }
+
+    /// Starts it keeping every sample written, duplicates included.
+    pub fn start_without_dedup() -> Victoria {
+        let mut v =
+            Victoria { port: free_port(), dedup: false, dir: tempfile::tempdir().unwrap(), child: None };
         v.spawn();
         v
     }
@@ -45,7 +56,8 @@ impl Victoria {
         let child = Command::new("victoria-metrics")
             .arg(format!("-storageDataPath={}", self.dir.path().display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-            .args(["-dedup.minScrapeInterval=1ms", "-retentionPeriod=100y", "-loggerLevel=ERROR"])
+            .args(["-retentionPeriod=100y", "-loggerLevel=ERROR"])
+            .args(self.dedup.then_some("-dedup.minScrapeInterval=1ms"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

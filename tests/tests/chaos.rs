@@ -210,7 +210,7 @@ async fn chaos_loses_nothing_and_doubles_nothing() {
     let mut rng = Rng(seed.max(1));
     let dir = tempfile::tempdir().unwrap();
     let http = free_port();
-    let (broker, tsdb, hooks) = (Mosquitto::start(), Victoria::start(), Hooks::start().await);
+    let (broker, tsdb, hooks) = (Mosquitto::start(), Victoria::start_without_dedup(), Hooks::start().await);
     let cfg = config(dir.path(), broker.port, http, &hooks.url, &tsdb.url());
     let mut w = World { broker, tsdb, hooks, daemon: None, cfg, log: dir.path().join("daemon.log"), http };
     w.start_daemon().await;
@@ -303,7 +303,7 @@ async fn chaos_loses_nothing_and_doubles_nothing() {
     // Readings: applied exactly once (each flips the rule once) and stored exactly once.
     let applied = count(&db, "SELECT COUNT(*) FROM order_events");
     let stored_series = w.tsdb.export("noise_seq").await;
-    let mut stored = 0;
+    let (mut stored, mut doubled) = (0, 0usize);
     for (name, &n) in names.iter().zip(&published) {
         let last = count(&db, &format!("SELECT seq FROM device_seq WHERE device = 'plaza-3/{name}'"));
         assert_eq!(last, i64::from(n) - 1, "seed {seed}: {name}'s last applied seq");
@@ -313,9 +313,22 @@ async fn chaos_loses_nothing_and_doubles_nothing() {
             .flat_map(|s| s.samples.iter().map(|(t, v)| (*t, *v as u32)))
             .collect();
         let expected: Vec<(i64, u32)> = (0..n).map(|s| ((T0 + u64::from(s) * 1000) as i64, s)).collect();
-        assert_eq!(samples, expected, "seed {seed}: {name}'s stored readings");
-        stored += samples.len() as i64;
+        let mut once = samples.clone();
+        once.dedup();
+        assert_eq!(once, expected, "seed {seed}: {name}'s stored readings (each at its device time)");
+        doubled += samples.len() - once.len();
+        stored += once.len() as i64;
     }
+    // The time-series server keeps every write (no deduplication): a reading written twice
+    // shows. Redeliveries are not written again (the stored marks); what may remain is the
+    // batch in doubt at a SIGKILL or a time-series stop (accepted by the server, not yet
+    // recorded as such), a few readings each.
+    let in_doubt =
+        faults.get(&Fault::KillDaemon).unwrap_or(&0) + faults.get(&Fault::StopTimeSeries).unwrap_or(&0);
+    assert!(
+        doubled <= in_doubt as usize * 3,
+        "seed {seed}: {doubled} readings stored twice, more than the batches in doubt at {in_doubt} faults allow"
+    );
 
     // Orders: one per raise, every transition under its own key, each key's body the same in
     // every request (a retry is the same notification), never two open per device.
@@ -339,7 +352,7 @@ async fn chaos_loses_nothing_and_doubles_nothing() {
     let faults: Vec<String> = faults.iter().map(|(f, n)| format!("{f:?}={n}")).collect();
     eprintln!(
         "chaos: seed {seed} steps {steps} ({chaos_s:.1} s) faults [{}]\n\
-         chaos: readings published {total} applied {applied} stored {stored}\n\
+         chaos: readings published {total} applied {applied} stored {stored} (written twice: {doubled})\n\
          chaos: orders {orders} transitions {applied} delivered keys {} webhook requests {} \
          (accepted {accepted}, accepted twice after a kill {}) dead letters {dead}",
         faults.join(" "),

@@ -28,7 +28,7 @@ pub(crate) fn field_reading(site: &Id, device: &Id, boot: u32, seq: u32, body: B
     let reading = Reading { header, body };
     let topic = Topic::new(site.clone(), device.clone(), reading.body.stream());
     let raw = codec::encode_vec(Format::Json, &reading).unwrap_or_default().into();
-    Inbound { topic, reading, raw, received_ms: now_ms(), ack: Ack::None }
+    Inbound::new(topic, reading, raw, now_ms(), Ack::None)
 }
 
 /// A status reading (online/offline) of a polled or serial field device; `via` names the link.

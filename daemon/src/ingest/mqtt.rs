@@ -266,7 +266,7 @@ impl Reader {
         };
         match decoded {
             Ok((topic, reading)) => {
-                self.batch.push(Inbound { topic, reading, raw: p.payload, received_ms, ack })
+                self.batch.push(Inbound::new(topic, reading, p.payload, received_ms, ack))
             }
             Err((reason, detail)) => {
                 self.metrics.malformed(&reason);

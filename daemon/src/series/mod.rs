@@ -6,6 +6,7 @@
 //! with its own small runtime: its disk writes never hold up the daemon's other tasks, and a slow
 //! server never holds up the rules.
 
+mod marks;
 mod spool;
 mod stage;
 mod writer;
@@ -25,6 +26,9 @@ pub enum SeriesError {
     /// The spool directory is unusable.
     #[error("time-series spool {0}: {1}")]
     Spool(PathBuf, std::io::Error),
+    /// The stored marks cannot be read.
+    #[error("time-series marks in {0}: {1}")]
+    Marks(PathBuf, rusqlite::Error),
     /// The client could not be built (bad URL).
     #[error("{0}")]
     Client(String),
@@ -50,6 +54,8 @@ pub struct Settings {
     pub spool_max_bytes: u64,
     /// Tags added to every point (e.g. `grid`, `street`).
     pub tags: Vec<(String, String)>,
+    /// The order database, where the stored marks live ([`marks`]).
+    pub db: PathBuf,
 }
 
 /// Where the pipeline sends committed readings.
@@ -67,8 +73,9 @@ pub fn spawn<W: Writer>(
 ) -> Result<(SeriesSender, std::thread::JoinHandle<()>), SeriesError> {
     let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes)
         .map_err(|e| SeriesError::Spool(settings.spool_dir.clone(), e))?;
+    let marks = marks::Marks::open(&settings.db).map_err(|e| SeriesError::Marks(settings.db.clone(), e))?;
     let (tx, rx) = flow::channel(progress);
-    let stage = stage::Stage::new(writer, spool, settings, acks, metrics);
+    let stage = stage::Stage::new(writer, spool, marks, settings, acks, metrics);
     let handle = std::thread::Builder::new()
         .name("series".into())
         .spawn(move || {

@@ -6,6 +6,7 @@
 //! that fills before the write comes back goes to disk. While anything is on disk, new batches
 //! queue behind it there, so the server receives batches in the order they were formed.
 
+use super::marks::{Marked, Marks};
 use super::spool::Spool;
 use super::writer::{WriteError, Writer};
 use super::Settings;
@@ -26,6 +27,7 @@ struct Pending {
     body: String,
     points: u64,
     acks: Vec<Ack>,
+    marks: Marked,
     since: Option<Instant>,
     created_ms: u64,
 }
@@ -37,6 +39,7 @@ struct Batch {
     points: u64,
     body: Bytes,
     acks: Vec<Ack>,
+    marks: Marked,
 }
 
 enum Flight {
@@ -47,6 +50,7 @@ enum Flight {
 pub(super) struct Stage<W: Writer> {
     pub writer: Arc<W>,
     pub spool: Spool,
+    marks: Marks,
     pub settings: Settings,
     pub acks: AckSender,
     pub metrics: Arc<Metrics>,
@@ -62,12 +66,20 @@ pub(super) struct Stage<W: Writer> {
 }
 
 impl<W: Writer> Stage<W> {
-    pub fn new(writer: W, spool: Spool, settings: Settings, acks: AckSender, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        writer: W,
+        spool: Spool,
+        marks: Marks,
+        settings: Settings,
+        acks: AckSender,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let next_number = spool.last_number().map_or(0, |n| n + 1);
         let backoff = settings.retry_initial;
         Stage {
             writer: Arc::new(writer),
             spool,
+            marks,
             settings,
             acks,
             metrics,
@@ -122,6 +134,12 @@ impl<W: Writer> Stage<W> {
         let tags: Vec<(String, String)> = self.settings.tags.clone();
         let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         for m in batch {
+            if m.applied_before && self.marks.has(&m.reading) {
+                // Redelivered after the server already took it: ack, do not write it again.
+                self.metrics.series_already_stored.fetch_add(1, Relaxed);
+                self.pending.acks.push(m.ack);
+                continue;
+            }
             let p = &mut self.pending;
             if p.since.is_none() {
                 p.since = Some(Instant::now());
@@ -133,6 +151,7 @@ impl<W: Writer> Stage<W> {
                 Ok(()) => {
                     p.body.push('\n');
                     p.points += 1;
+                    self.marks.take(&mut p.marks, &m.reading);
                 }
                 Err(e) => {
                     p.body.truncate(start);
@@ -181,7 +200,14 @@ impl<W: Writer> Stage<W> {
         let p = std::mem::take(&mut self.pending);
         let number = self.next_number;
         self.next_number += 1;
-        Batch { number, created_ms: p.created_ms, points: p.points, body: p.body.into(), acks: p.acks }
+        Batch {
+            number,
+            created_ms: p.created_ms,
+            points: p.points,
+            body: p.body.into(),
+            acks: p.acks,
+            marks: p.marks,
+        }
     }
 
     fn launch(&mut self, flight: Flight, body: Bytes) {
@@ -195,6 +221,7 @@ impl<W: Writer> Stage<W> {
         match (flight, r) {
             (Flight::Fresh(b), Ok(())) => {
                 m.series_written.fetch_add(b.points, Relaxed);
+                self.mark(&b.marks);
                 self.ack(b.acks);
             }
             (Flight::Spooled { number, points }, Ok(())) => {
@@ -253,6 +280,7 @@ impl<W: Writer> Stage<W> {
                     );
                 }
                 self.spool_failed = None;
+                self.mark(&b.marks);
                 self.ack(b.acks);
             }
             Err(e) => {
@@ -264,14 +292,27 @@ impl<W: Writer> Stage<W> {
                 body.push_str(&rest.body);
                 let mut acks = b.acks;
                 acks.extend(rest.acks);
+                let mut marks = b.marks;
+                for (k, v) in rest.marks {
+                    marks.insert(k, v);
+                }
                 self.pending = Pending {
                     body,
                     points: b.points + rest.points,
                     acks,
+                    marks,
                     since: Some(Instant::now()),
                     created_ms: b.created_ms,
                 };
             }
+        }
+    }
+
+    /// Records that a batch is stored or spilled, before its acks go out.
+    fn mark(&mut self, marks: &Marked) {
+        if let Err(e) = self.marks.record(marks) {
+            // Nothing is lost: a redelivery after a crash would only be written again.
+            tracing::error!(error = %e, "recording stored readings failed");
         }
     }
 

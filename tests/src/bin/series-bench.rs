@@ -27,7 +27,7 @@ fn inbound(i: u64) -> Inbound {
     };
     let reading = Reading { header, body: Body::Noise(NoiseReport::levels(60.0, 65.0)) };
     let topic = Topic::new(reading.header.site.clone(), reading.header.device.clone(), Stream::Noise);
-    Inbound { topic, reading, raw: Default::default(), received_ms: 0, ack: Ack::None }
+    Inbound::new(topic, reading, Default::default(), 0, Ack::None)
 }
 
 async fn feed(tx: &series::SeriesSender, from: u64, n: u64) {
@@ -59,6 +59,7 @@ async fn main() {
         spool_dir: dir.path().join("spool"),
         spool_max_bytes: 4 << 30,
         tags: vec![("grid".into(), "g12".into())],
+        db: dir.path().join("orders.db"),
     };
     let writer = Influx::new(&vm.url(), "bench", "bench", "", Duration::from_secs(5)).unwrap();
     let metrics = Arc::new(Metrics::default());

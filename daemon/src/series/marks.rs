@@ -1,0 +1,136 @@
+//! What the time-series server already has, per device: the highest (boot, sequence number)
+//! stored or spilled, so that a reading the broker redelivers is not written twice.
+//!
+//! A reading is redelivered when its MQTT ack did not reach the broker (the daemon was killed,
+//! or the connection dropped, after the server took it). The pipeline recognises it as already
+//! applied; it may or may not be stored yet (the kill may have come between the commit and the
+//! write). The marks tell the two apart: they are written to the order database (one small
+//! transaction per stored batch, own connection) after the server accepted a batch or it was
+//! spilled, and before its acks go out; within a run, a reading taken into a batch counts at
+//! once (its redelivery can arrive while it still waits there, e.g. after a broker restart). What stays in doubt is a batch the server accepted in
+//! the instant before a SIGKILL, ahead of its marks: it is written again (InfluxDB overwrites a
+//! point with the same series and time; a server without that shows it twice).
+
+use gridsentry_sensors::{Body, Id, Reading};
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// (site, device) → (boot, highest sequence number stored).
+pub type Marked = HashMap<(Id, Id), (u32, u32)>;
+
+/// The marks and their table.
+pub struct Marks {
+    conn: Connection,
+    /// What earlier runs stored, and everything this run has taken to store (a redelivery can
+    /// arrive while the first copy still waits in a batch).
+    known: Marked,
+}
+
+impl Marks {
+    /// Opens (creating) the `series_seq` table in the order database and loads it.
+    pub fn open(db: &Path) -> rusqlite::Result<Marks> {
+        let conn = Connection::open(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS series_seq (device TEXT PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+        )?;
+        let mut known = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT device, boot, seq FROM series_seq")?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?)))?;
+            for (key, boot, seq) in rows.flatten() {
+                let Some((site, device)) = key.split_once('/') else { continue };
+                if let (Ok(site), Ok(device)) = (Id::new(site), Id::new(device)) {
+                    known.insert((site, device), (boot, seq));
+                }
+            }
+        }
+        Ok(Marks { conn, known })
+    }
+
+    /// True when this reading is stored, or taken to be stored, already (same boot, sequence
+    /// number not above).
+    pub fn has(&self, r: &Reading) -> bool {
+        if matches!(r.body, Body::Status(_)) {
+            return false;
+        }
+        let h = &r.header;
+        self.known
+            .get(&(h.site.clone(), h.device.clone()))
+            .is_some_and(|&(b, s)| b == h.boot_id && h.seq <= s)
+    }
+
+    /// A reading taken to be stored in the batch whose marks are `batch`.
+    pub fn take(&mut self, batch: &mut Marked, r: &Reading) {
+        if matches!(r.body, Body::Status(_)) {
+            return;
+        }
+        let h = &r.header;
+        let key = (h.site.clone(), h.device.clone());
+        for marks in [&mut self.known, batch] {
+            let e = marks.entry(key.clone()).or_insert((h.boot_id, h.seq));
+            if e.0 != h.boot_id || h.seq > e.1 {
+                *e = (h.boot_id, h.seq);
+            }
+        }
+    }
+
+    /// Records a batch's marks durably (the batch is stored or spilled).
+    pub fn record(&mut self, batch: &Marked) -> rusqlite::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO series_seq (device, boot, seq) VALUES (?1, ?2, ?3)",
+            )?;
+            for ((site, device), (boot, seq)) in batch {
+                put.execute(params![format!("{site}/{device}"), boot, seq])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridsentry_sensors::{Header, NoiseReport, Timestamp};
+
+    fn reading(boot: u32, seq: u32) -> Reading {
+        let header = Header {
+            site: Id::new("s").unwrap(),
+            device: Id::new("d").unwrap(),
+            boot_id: boot,
+            seq,
+            time: Timestamp::Utc(0),
+            historical: false,
+        };
+        Reading { header, body: Body::Noise(NoiseReport::levels(60.0, 60.0)) }
+    }
+
+    #[test]
+    fn marks_survive_a_reopen_and_a_new_boot_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("orders.db");
+        let mut m = Marks::open(&db).unwrap();
+        let mut batch = Marked::new();
+        for seq in [3, 7, 5] {
+            m.take(&mut batch, &reading(1, seq));
+        }
+        assert!(m.has(&reading(1, 6)), "taken: known before it is recorded");
+        m.record(&batch).unwrap();
+        let mut unrecorded = Marked::new();
+        m.take(&mut unrecorded, &reading(1, 9));
+        drop(m);
+        let m = Marks::open(&db).unwrap();
+        assert!(m.has(&reading(1, 7)) && m.has(&reading(1, 0)));
+        assert!(!m.has(&reading(1, 8)), "not stored yet");
+        assert!(!m.has(&reading(1, 9)), "taken by an earlier run but never recorded");
+        assert!(!m.has(&reading(2, 1)), "another boot");
+    }
+}
