@@ -147,6 +147,7 @@ impl Pipeline {
                 continue;
             }
             commits += 1;
+            crate::testhook::slow_commit(inbound.len());
             crate::testhook::after_commit(commits);
             let n = inbound.len();
             let sent = match &sink {

@@ -4,7 +4,9 @@
 //! exact point, so that they need no timing luck: `GRIDSENTRY_TEST_STALL=<stage>` makes that
 //! stage stop making progress when it next has work; `GRIDSENTRY_TEST_PAUSE_AFTER_COMMIT=<n>`
 //! parks the pipeline after its n-th commit of readings, before their acks go anywhere, and
-//! prints `test hook: paused after commit <n>` on stderr (the crash test SIGKILLs it there).
+//! prints `test hook: paused after commit <n>` on stderr (the crash test SIGKILLs it there);
+//! `GRIDSENTRY_TEST_COMMIT_US_PER_READING=<us>` makes every commit take that long per reading
+//! (a slow disk: the overload test offers more than that sustains).
 //! Release builds read no such variable: these functions do nothing there.
 
 /// Blocks this thread forever if the test asked `stage` to stall.
@@ -27,6 +29,18 @@ pub fn after_commit(commits: u64) {
     }
     #[cfg(not(debug_assertions))]
     let _ = commits;
+}
+
+/// Sleeps `readings` × the configured time if the test asked for slow commits.
+pub fn slow_commit(readings: usize) {
+    #[cfg(debug_assertions)]
+    if let Some(us) =
+        std::env::var("GRIDSENTRY_TEST_COMMIT_US_PER_READING").ok().and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_micros(us.saturating_mul(readings as u64)));
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = readings;
 }
 
 #[cfg(debug_assertions)]

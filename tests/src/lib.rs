@@ -298,12 +298,23 @@ impl Drop for DaemonProcess {
 
 /// Starts `gridsentry run --config CFG` as a child process, appending its stderr to `log`.
 pub fn spawn_daemon(bin: &std::path::Path, cfg: &std::path::Path, log: &std::path::Path) -> DaemonProcess {
+    spawn_daemon_with(bin, cfg, log, &[])
+}
+
+/// [`spawn_daemon`] with extra environment variables (the debug build's test hooks).
+pub fn spawn_daemon_with(
+    bin: &std::path::Path,
+    cfg: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> DaemonProcess {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     DaemonProcess(
         Command::new(bin)
             .args(["run", "--config"])
             .arg(cfg)
             .env("GRIDSENTRY_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

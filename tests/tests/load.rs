@@ -6,7 +6,9 @@
 use gridsentry_sensors::*;
 use gridsentry_tests::daemon::journal_keys;
 use gridsentry_tests::loadgen::{self, Messages};
-use gridsentry_tests::{binary, config, free_port, metric, spawn_daemon, wait_ready, Hooks, Mosquitto};
+use gridsentry_tests::{
+    binary, config, free_port, metric, spawn_daemon, spawn_daemon_with, wait_ready, Hooks, Mosquitto,
+};
 
 /// Readings applied (all streams), from the daemon's `/metrics`.
 async fn applied(http: u16) -> u64 {
@@ -162,14 +164,7 @@ async fn a_stalled_stage_turns_readyz_red_and_exits_non_zero() {
     let broker = Mosquitto::start();
     let hooks = Hooks::start().await;
     let s = setup(&broker, &hooks, "stall_s = 2");
-    let mut daemon = std::process::Command::new(binary())
-        .args(["run", "--config"])
-        .arg(&s.cfg)
-        .env("GRIDSENTRY_TEST_STALL", "pipeline")
-        .env("GRIDSENTRY_LOG", "warn")
-        .stderr(std::fs::File::create(&s.log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn_daemon_with(&binary(), &s.cfg, &s.log, &[("GRIDSENTRY_TEST_STALL", "pipeline")]);
     wait_ready(s.http).await;
     let stalled_at = Instant::now();
     loadgen::publish(broker.port, 1, messages(), 0, 10, None).await;
@@ -208,14 +203,8 @@ async fn a_crash_between_commit_and_ack_is_recognised_on_redelivery() {
     let broker = Mosquitto::start();
     let hooks = Hooks::start().await;
     let s = setup(&broker, &hooks, "");
-    let mut daemon = std::process::Command::new(binary())
-        .args(["run", "--config"])
-        .arg(&s.cfg)
-        .env("GRIDSENTRY_TEST_PAUSE_AFTER_COMMIT", "1")
-        .env("GRIDSENTRY_LOG", "warn")
-        .stderr(std::fs::File::create(&s.log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut daemon =
+        spawn_daemon_with(&binary(), &s.cfg, &s.log, &[("GRIDSENTRY_TEST_PAUSE_AFTER_COMMIT", "1")]);
     wait_ready(s.http).await;
     loadgen::publish(broker.port, 1, messages(), 0, N, None).await;
     let paused = "test hook: paused after commit 1";
@@ -247,4 +236,40 @@ async fn a_crash_between_commit_and_ack_is_recognised_on_redelivery() {
     let delivered = keys();
     assert_eq!(delivered.len() as u64, want, "one delivery per key");
     assert_eq!(delivered.into_iter().collect::<HashSet<_>>(), journal_keys(&db));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offered_twice_what_it_sustains_it_falls_behind_and_never_stops() {
+    // Commits take 500 µs per reading (a slow disk, test hook): at most 2,000 readings/s.
+    const SECS: u64 = 20;
+    const OFFERED: u64 = 4_000;
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let s = setup(&broker, &hooks, "");
+    let _daemon =
+        spawn_daemon_with(&binary(), &s.cfg, &s.log, &[("GRIDSENTRY_TEST_COMMIT_US_PER_READING", "500")]);
+    wait_ready(s.http).await;
+    let n = OFFERED * SECS;
+    let port = broker.port;
+    let publisher = tokio::spawn(loadgen::publish(port, 1, messages(), 0, n, Some(OFFERED as f64)));
+    // Every second while it is offered: still ready, still connected, still applying.
+    let mut seen = Vec::new();
+    while !publisher.is_finished() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", s.http)).await.unwrap().status();
+        assert_eq!(ready, 200, "ready throughout; log:\n{}", std::fs::read_to_string(&s.log).unwrap());
+        seen.push(applied(s.http).await);
+    }
+    publisher.await.unwrap();
+    let behind = n - applied(s.http).await;
+    eprintln!(
+        "overload: {n} offered at {OFFERED}/s, applied per second {seen:?}, {behind} behind at the end"
+    );
+    assert!(seen.windows(2).all(|w| w[1] > w[0]), "applying every second: {seen:?}");
+    assert!(behind > n / 4, "it fell behind (the offer was twice what it sustains)");
+    until("everything applied afterwards", &s.log, 120, async || applied(s.http).await >= n).await;
+    assert_eq!(applied(s.http).await, n);
+    assert_eq!(metric(s.http, "gridsentry_duplicates_total").await, Some(0));
+    assert_eq!(metric(s.http, "gridsentry_mqtt_connects_total").await, Some(1), "never disconnected");
+    assert_eq!(count(&db(s.dir.path()), "SELECT COUNT(*) FROM order_events"), transitions(n));
 }

@@ -6,8 +6,11 @@
 //! wait (seen: the daemon stopped reading, acking and pinging, silently, for good). So this task
 //! is the only one touching the connection and it never awaits anything but the socket:
 //! - readings go to the pipeline as one batch per socket read ("what the socket had"), through
-//!   an unbounded channel; the bound is the broker's in-flight window (`max_inflight_messages`),
-//!   never a blocked event loop, so the keep-alive is always served;
+//!   an unbounded channel; the bound is the broker's in-flight window (`max_inflight_messages`)
+//!   and, because a broker may not keep to it, this task's own: with `PENDING_MAX` readings
+//!   awaiting their commit it stops reading the socket until acks free room. It still writes
+//!   acks meanwhile (which the broker counts as activity); a pipeline that makes no progress at
+//!   all is the watchdog's to end;
 //! - committed batches come back as one batch of acks, written straight into the connection's
 //!   write buffer and flushed once (one write per batch, no request-queue slot per ack).
 //!
@@ -36,8 +39,11 @@ use tokio::sync::watch;
 
 /// MQTT's largest packet (remaining length 268,435,455 plus a 5-byte fixed header).
 const MQTT_MAX_PACKET: usize = 268_435_460;
-/// Most readings handed to the pipeline in one batch.
-const BATCH_MAX: usize = 4096;
+/// Readings of this connection handed over and not yet acknowledged at which reading pauses
+/// (acks go on); also the largest batch. mosquitto 2.0.11's `max_inflight_messages` (1,000) did
+/// not bound what it sent to a resumed session with a backlog: 70,000 unacknowledged were seen
+/// and 57 MB of RSS; with this bound 21 MB, and a 200k backlog still drains in under 0.5 s.
+const PENDING_MAX: usize = 2048;
 /// Longest wait for the broker to take a batch of acks.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -106,7 +112,8 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> (AckSender, tokio::task::JoinHandle<()>) {
     let (ack_tx, ack_rx) = flow::channel(acks);
-    let reader = Reader { settings, out, metrics, generation: 0, batch: Vec::new(), now: Vec::new() };
+    let reader =
+        Reader { settings, out, metrics, generation: 0, batch: Vec::new(), now: Vec::new(), pending: 0 };
     (ack_tx, tokio::spawn(reader.run(ack_rx, shutdown)))
 }
 
@@ -120,6 +127,8 @@ struct Reader {
     batch: Vec<Inbound>,
     /// Packet ids to ack at once (malformed, too large).
     now: Vec<u16>,
+    /// Readings of this connection handed over and not yet acked.
+    pending: usize,
 }
 
 impl Reader {
@@ -144,12 +153,13 @@ impl Reader {
                             n += self.keep(&more, &mut pkids);
                         }
                         let written = write_acks(&mut events, &pkids).await;
+                        self.pending = self.pending.saturating_sub(pkids.len());
                         acks.done(n);
                         if let Err(e) = written {
                             self.lost(&mut events, &e);
                         }
                     }
-                    polled = events.poll() => {
+                    polled = events.poll(), if self.pending < PENDING_MAX => {
                         if let Err(rebuild) = self.read(polled, &client, &mut events).await {
                             if rebuild {
                                 continue 'rebuild;
@@ -188,7 +198,7 @@ impl Reader {
                     return Err(self.lost(events, &e));
                 }
             }
-            if self.batch.len() >= BATCH_MAX || events.network.is_none() {
+            if self.pending + self.batch.len() >= PENDING_MAX || events.network.is_none() {
                 break;
             }
             match events.poll().now_or_never() {
@@ -208,6 +218,11 @@ impl Reader {
 
     fn hand_over(&mut self) {
         let batch = std::mem::take(&mut self.batch);
+        let generation = self.generation;
+        self.pending += batch
+            .iter()
+            .filter(|m| matches!(m.ack, Ack::Mqtt { generation: g, .. } if g == generation))
+            .count();
         if self.out.send(batch).is_err() {
             tracing::error!("the pipeline is gone; readings stay unacknowledged for the next run");
         }
@@ -218,6 +233,7 @@ impl Reader {
     fn lost(&mut self, events: &mut EventLoop, e: &ConnectionError) -> bool {
         self.metrics.mqtt_connected.store(0, Relaxed);
         self.generation += 1;
+        self.pending = 0;
         if events.network.is_some() {
             events.clean();
         }
