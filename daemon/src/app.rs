@@ -67,6 +67,9 @@ pub struct Overrides {
     pub backoff: Option<Backoff>,
     /// Time-series server instead of `[influx]` (the demo's `--influx-url`).
     pub influx: Option<crate::config::Influx>,
+    /// Where order transitions are announced, for a caller that must see them from the very
+    /// first (subscribe before starting: the stages start working before `start` returns).
+    pub changes: Option<broadcast::Sender<Change>>,
 }
 
 /// A running daemon.
@@ -99,7 +102,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let engine = Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?;
     let (endpoints, routing) = endpoints(&cfg, &o)?;
     let metrics = Arc::new(Metrics::default());
-    let (changes, _) = broadcast::channel(4096);
+    let changes = o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0);
     let (outbox, outbox_rx) = watch::channel(0u64);
     let live = Arc::new(crate::live::Live::default());
     let outputs = Outputs {

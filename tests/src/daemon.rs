@@ -39,13 +39,15 @@ impl Daemon {
             breaker_failures: 50,
             breaker_cooldown: Duration::from_millis(300),
         };
+        // Subscribed before the start: field-bus pollers may raise an order before it returns.
+        let (tx, changes) = broadcast::channel(4096);
         let o = Overrides {
             tick: Some(Duration::from_millis(100)),
             backoff: Some(backoff),
+            changes: Some(tx),
             ..Overrides::default()
         };
         let running = app::start(cfg, o, rx).await.unwrap();
-        let changes = running.changes.subscribe();
         let api = format!("http://{}", running.http);
         let d = Daemon { running: Some(running), stop, changes, api, dir };
         d.wait(|r| r.metrics.mqtt_connected.load(Relaxed) == 1).await;

@@ -208,7 +208,6 @@ pub fn config(dir: &std::path::Path, mqtt_port: u16, http_port: u16, hooks_url: 
 data_dir = "{data}"
 http = "127.0.0.1:{http_port}"
 api_token = {{ file = "{token}" }}
-batch_linger_ms = 2
 
 [mqtt]
 host = "127.0.0.1"

@@ -65,7 +65,10 @@ pub struct Daemon {
     pub api_token: Option<Secret>,
     /// Most readings per group commit.
     pub batch_max: usize,
-    /// Longest wait for a batch to fill, ms.
+    /// How long a group commit waits for more readings, ms. 0 (the default): commit what has
+    /// arrived at once; readings that come in during a commit form the next group. Raising it
+    /// trades latency for CPU (measured at 5k readings/s: 0 ms → 45 µs per reading and a p99 of
+    /// 2 ms publish → webhook; 5 ms → 26 µs and 7 ms).
     pub batch_linger_ms: u64,
     /// Listen address of the embedded broker (used when `[mqtt]` is absent). Loopback by
     /// default: it has no authentication, so open it to the devices' network deliberately.
@@ -84,7 +87,7 @@ impl Default for Daemon {
             timezone: Spanned::new(0..0, "Asia/Shanghai".into()),
             api_token: None,
             batch_max: 512,
-            batch_linger_ms: 2,
+            batch_linger_ms: 0,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
             stall_s: const { std::num::NonZeroU64::new(30).unwrap() },
         }

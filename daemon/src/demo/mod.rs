@@ -71,6 +71,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .iter()
         .map(|r| (r.get_ref().name.clone(), format!("{hook_url}/{}", r.get_ref().name)))
         .collect();
+    // Subscribed before the start, so that stdout has every transition from the first.
+    let (changes_tx, mut changes) = tokio::sync::broadcast::channel(4096);
     let overrides = Overrides {
         http: Some(opts.http.clone().unwrap_or_else(|| "127.0.0.1:0".into())),
         data_dir,
@@ -78,6 +80,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         tick: Some(Duration::from_millis(250)),
         backoff: None,
         influx: opts.influx.clone(),
+        changes: Some(changes_tx),
     };
     let (stop_tx, stop) = watch::channel(false);
     let running = app::start(cfg, overrides, stop.clone()).await.map_err(|e| e.to_string())?;
@@ -88,7 +91,6 @@ pub async fn run(opts: Options) -> Result<(), String> {
         opts.duration.as_secs()
     );
 
-    let mut changes = running.changes.subscribe();
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();
         while let Ok(c) = changes.recv().await {

@@ -129,8 +129,12 @@ colour = "yellow"
 condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0 }
 "#;
     let http = free_port();
+    // The daemon's own batching defaults, unless GRIDSENTRY_BENCH_LINGER_MS says otherwise.
+    let linger = std::env::var("GRIDSENTRY_BENCH_LINGER_MS")
+        .map_or(String::new(), |l| format!("batch_linger_ms = {l}\n"));
     let text = config(dir.path(), broker.port, http, &hooks.url, rules)
-        .replace("client_id = \"gridsentry-test\"", "client_id = \"gridsentry-bench\"");
+        .replace("client_id = \"gridsentry-test\"", "client_id = \"gridsentry-bench\"")
+        .replace("[daemon]\n", &format!("[daemon]\n{linger}"));
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("daemon.log");
