@@ -17,6 +17,8 @@ pub struct Mosquitto {
     auth: Option<(String, String)>,
     /// Another address it listens on (same port), besides 127.0.0.1.
     also_on: Option<String>,
+    /// Save the persistence file after every change (survives a SIGKILL, slowly).
+    save_every_change: bool,
 }
 
 impl Mosquitto {
@@ -39,6 +41,24 @@ impl Mosquitto {
             child: None,
             auth: None,
             also_on,
+            save_every_change: false,
+        };
+        m.spawn();
+        m
+    }
+
+    /// Starts mosquitto saving its sessions and queued messages after every change
+    /// (`autosave_on_changes`, `autosave_interval 1`), so that a SIGKILL loses at most what
+    /// it acknowledged in the instant before.
+    pub fn start_saving_every_change() -> Mosquitto {
+        let mut m = Mosquitto {
+            port: free_port(),
+            tls: None,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            auth: None,
+            also_on: None,
+            save_every_change: true,
         };
         m.spawn();
         m
@@ -125,6 +145,7 @@ impl Mosquitto {
             child: None,
             auth: Some((user.into(), file.display().to_string())),
             also_on: None,
+            save_every_change: false,
         }
     }
 
@@ -145,8 +166,10 @@ impl Mosquitto {
         // into our temporary directory: sessions would silently not survive a restart.
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let user = if root { "user root\n" } else { "" };
+        let save =
+            if self.save_every_change { "autosave_on_changes true\nautosave_interval 1\n" } else { "" };
         let text = format!(
-            "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}persistence true\npersistence_location {dir}/\n\
+            "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}{save}persistence true\npersistence_location {dir}/\n\
              max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
             also = self.also_on.as_ref().map(|a| format!("listener {} {a}\n", self.port)).unwrap_or_default(),

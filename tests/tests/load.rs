@@ -1,7 +1,9 @@
 //! The data path under load and faults, against real mosquitto (persistence on) and the daemon
 //! binary as a child process: a backlog after a SIGKILL drains exactly once, a message far over
 //! the size limit is counted and passed over, a stalled stage turns `/readyz` red and ends the
-//! process, and a crash between commit and ack is recognised on redelivery.
+//! process, a crash between commit and ack is recognised on redelivery, twice the load it
+//! sustains makes it fall behind but never stop, and a broker SIGKILLed mid-stream loses
+//! nothing it had saved.
 
 use gridsentry_sensors::*;
 use gridsentry_tests::daemon::journal_keys;
@@ -272,4 +274,81 @@ async fn offered_twice_what_it_sustains_it_falls_behind_and_never_stops() {
     assert_eq!(metric(s.http, "gridsentry_duplicates_total").await, Some(0));
     assert_eq!(metric(s.http, "gridsentry_mqtt_connects_total").await, Some(1), "never disconnected");
     assert_eq!(count(&db(s.dir.path()), "SELECT COUNT(*) FROM order_events"), transitions(n));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_mid_stream_loses_nothing_it_had_saved() {
+    // Devices with persistent sessions keep publishing (each reading flips the rule, so the
+    // order journal counts what was applied) while mosquitto is SIGKILLed and started again.
+    const DEVICES: u32 = 3;
+    const PER_DEVICE: u32 = 150;
+    let mut broker = Mosquitto::start_saving_every_change();
+    let hooks = Hooks::start().await;
+    let s = setup(&broker, &hooks, "");
+    let _daemon = spawn_daemon(&binary(), &s.cfg, &s.log);
+    wait_ready(s.http).await;
+    let port = broker.port;
+    let published = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let devices: Vec<_> = (0..DEVICES)
+        .map(|d| {
+            let published = published.clone();
+            tokio::spawn(async move {
+                let mut o = rumqttc::MqttOptions::new(format!("kill-dev-{d}"), "127.0.0.1", port);
+                o.set_clean_session(false);
+                o.set_keep_alive(Duration::from_secs(5));
+                let (client, mut events) = rumqttc::AsyncClient::new(o, 1000);
+                // A device that keeps trying: reconnects and resends what the broker did not ack.
+                let driver = tokio::spawn(async move {
+                    loop {
+                        if events.poll().await.is_err() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                });
+                for seq in 0..PER_DEVICE {
+                    let (topic, payload) = flip(d, seq);
+                    client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload).await.unwrap();
+                    published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (client, driver)
+            })
+        })
+        .collect();
+    let total = u64::from(DEVICES * PER_DEVICE);
+    until("a third published", &s.log, 30, async || {
+        u64::from(published.load(std::sync::atomic::Ordering::Relaxed)) >= total / 3
+    })
+    .await;
+    broker.kill(); // SIGKILL mid-stream
+    broker.resume();
+    let mut clients = Vec::new();
+    for d in devices {
+        clients.push(d.await.unwrap());
+    }
+    let db = db(s.dir.path());
+    until("every reading applied", &s.log, 60, async || {
+        count(&db, "SELECT COUNT(*) FROM order_events") >= total
+    })
+    .await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM order_events"), total, "each reading applied once");
+    assert!(metric(s.http, "gridsentry_mqtt_connects_total").await >= Some(2), "reconnected");
+    for (_, driver) in clients {
+        driver.abort();
+    }
+}
+
+/// Reading `seq` of device `d` of site `plaza-8`: 75 dB(A) on even, 60 on odd numbers.
+fn flip(d: u32, seq: u32) -> (String, Vec<u8>) {
+    let header = Header {
+        site: Id::new("plaza-8").unwrap(),
+        device: Id::new(&format!("nb-{d}")).unwrap(),
+        boot_id: 5,
+        seq,
+        time: Timestamp::Utc(T0 + u64::from(seq) * 1000),
+        historical: false,
+    };
+    let db = if seq.is_multiple_of(2) { 75.0 } else { 60.0 };
+    let reading = Reading { header, body: gridsentry_tests::noise(db) };
+    (format!("gs/v1/plaza-8/nb-{d}/noise"), codec::encode_vec(Format::Json, &reading).unwrap())
 }
