@@ -156,14 +156,14 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
     let (sink, series) = match influx {
         Some(i) => {
-            let ended = ended_hook("series", &health, &shutdown);
+            let ended = watchdog::ended_hook("series", &health, &shutdown);
             let (tx, handle) = series(&i, &data_dir, acks, metrics.clone(), progress[2].clone(), ended)?;
             (Sink::Series(tx), Some(handle))
         }
         None => (Sink::Ack(acks), None),
     };
     let rt = tokio::runtime::Handle::current();
-    let ended = ended_hook("pipeline", &health, &shutdown);
+    let ended = watchdog::ended_hook("pipeline", &health, &shutdown);
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || {
@@ -176,14 +176,14 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let stall = Duration::from_secs(cfg.daemon.stall_s.get());
     let mut tasks = vec![
         watchdog::spawn(progress.to_vec(), stall, health.clone(), shutdown.clone()),
-        supervise("ingest", ingest, &health, &shutdown),
+        watchdog::supervise("ingest", ingest, &health, &shutdown),
     ];
-    tasks.extend(field.into_iter().map(|t| supervise("field bus", t, &health, &shutdown)));
+    tasks.extend(field.into_iter().map(|t| watchdog::supervise("field bus", t, &health, &shutdown)));
     let backoff =
         o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
     let notify =
         deliver::spawn(endpoints, db.clone(), backoff, metrics.clone(), outbox_rx, shutdown.clone())?;
-    tasks.extend(notify.into_iter().map(|t| supervise("notify", t, &health, &shutdown)));
+    tasks.extend(notify.into_iter().map(|t| watchdog::supervise("notify", t, &health, &shutdown)));
 
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     if token.is_none() {
@@ -212,7 +212,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             tracing::error!(error = %e, "api server stopped");
         }
     });
-    tasks.push(supervise("api", api, &health, &shutdown));
+    tasks.push(watchdog::supervise("api", api, &health, &shutdown));
     tracing::info!(%http, "api listening");
     Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
 }
@@ -235,39 +235,6 @@ impl Running {
         }
         result.map_err(|e| AppError::Pipeline(e.to_string()))
     }
-}
-
-/// Reports to `health` when a stage's thread returns (fatal unless shutting down).
-fn ended_hook(
-    stage: &'static str,
-    health: &Arc<Health>,
-    shutdown: &watch::Receiver<bool>,
-) -> impl FnOnce(Option<String>) + Send + 'static {
-    let (health, shutdown) = (health.clone(), shutdown.clone());
-    move |detail| health.ended(stage, *shutdown.borrow(), detail)
-}
-
-/// Watches a stage's task: its end outside a shutdown is fatal. Aborting the returned task
-/// aborts the stage's.
-fn supervise(
-    stage: &'static str,
-    task: tokio::task::JoinHandle<()>,
-    health: &Arc<Health>,
-    shutdown: &watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    struct AbortOnDrop(tokio::task::AbortHandle);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let ended = ended_hook(stage, health, shutdown);
-    tokio::spawn(async move {
-        let guard = AbortOnDrop(task.abort_handle());
-        let r = task.await;
-        std::mem::forget(guard);
-        ended(r.err().map(|e| e.to_string()));
-    })
 }
 
 fn series(

@@ -155,6 +155,39 @@ pub fn spawn(
     })
 }
 
+/// Reports to `health` when a stage's thread returns (fatal unless shutting down).
+pub fn ended_hook(
+    stage: &'static str,
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> impl FnOnce(Option<String>) + Send + 'static {
+    let (health, shutdown) = (health.clone(), shutdown.clone());
+    move |detail| health.ended(stage, *shutdown.borrow(), detail)
+}
+
+/// Watches a stage's task: its end outside a shutdown is fatal. Aborting the returned task
+/// aborts the stage's.
+pub fn supervise(
+    stage: &'static str,
+    task: tokio::task::JoinHandle<()>,
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let ended = ended_hook(stage, health, shutdown);
+    tokio::spawn(async move {
+        let guard = AbortOnDrop(task.abort_handle());
+        let r = task.await;
+        std::mem::forget(guard);
+        ended(r.err().map(|e| e.to_string()));
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

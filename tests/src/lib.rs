@@ -11,6 +11,7 @@
 //! - [`config`]: a daemon config for these servers.
 
 pub mod daemon;
+pub mod flips;
 pub mod loadgen;
 pub mod modbus;
 mod mosquitto;

@@ -7,10 +7,10 @@
 //! queue behind it there, so the server receives batches in the order they were formed.
 
 use super::marks::{Marked, Marks};
+use super::pending::{Batch, Pending};
 use super::spool::Spool;
 use super::writer::{WriteError, Writer};
 use super::Settings;
-use crate::clock::now_ms;
 use crate::flow::{self, Ack, AckSender, Inbound};
 use crate::metrics::Metrics;
 use crate::watchdog::Progress;
@@ -20,27 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Readings gathered for the next batch.
-#[derive(Default)]
-struct Pending {
-    body: String,
-    points: u64,
-    acks: Vec<Ack>,
-    marks: Marked,
-    since: Option<Instant>,
-    created_ms: u64,
-}
-
-/// A batch formed from `Pending`, with its number.
-struct Batch {
-    number: u64,
-    created_ms: u64,
-    points: u64,
-    body: Bytes,
-    acks: Vec<Ack>,
-    marks: Marked,
-}
 
 enum Flight {
     Fresh(Batch),
@@ -140,27 +119,11 @@ impl<W: Writer> Stage<W> {
                 self.pending.acks.push(m.ack);
                 continue;
             }
-            let p = &mut self.pending;
-            if p.since.is_none() {
-                p.since = Some(Instant::now());
-                p.created_ms = now_ms();
+            if let Err(error) = self.pending.push(&m, &tags, &mut self.marks) {
+                tracing::error!(topic = %m.topic, %error, "reading cannot be written as line protocol; not stored");
+                self.metrics.series_rejected.fetch_add(1, Relaxed);
             }
-            let ts = m.reading.utc_ms().unwrap_or(m.received_ms) as i64;
-            let start = p.body.len();
-            match gridsentry_sensors::line_protocol::write_reading(&mut p.body, &m.reading, &tags, ts) {
-                Ok(()) => {
-                    p.body.push('\n');
-                    p.points += 1;
-                    self.marks.take(&mut p.marks, &m.reading);
-                }
-                Err(e) => {
-                    p.body.truncate(start);
-                    tracing::error!(topic = %m.topic, error = ?e, "reading cannot be written as line protocol; not stored");
-                    self.metrics.series_rejected.fetch_add(1, Relaxed);
-                }
-            }
-            p.acks.push(m.ack);
-            if p.points as usize >= self.settings.batch_lines {
+            if self.pending.points as usize >= self.settings.batch_lines {
                 self.advance(true);
             }
         }
@@ -197,17 +160,9 @@ impl<W: Writer> Stage<W> {
     }
 
     fn form(&mut self) -> Batch {
-        let p = std::mem::take(&mut self.pending);
         let number = self.next_number;
         self.next_number += 1;
-        Batch {
-            number,
-            created_ms: p.created_ms,
-            points: p.points,
-            body: p.body.into(),
-            acks: p.acks,
-            marks: p.marks,
-        }
+        std::mem::take(&mut self.pending).form(number)
     }
 
     fn launch(&mut self, flight: Flight, body: Bytes) {

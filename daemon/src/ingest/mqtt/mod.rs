@@ -21,24 +21,24 @@
 //! client's limit is MQTT's own maximum and `max_message_kb` is applied after reading: a larger
 //! message is counted as `too_large`, logged, acked and dropped.
 
+mod settings;
+
+pub use settings::{IngestError, Settings};
+
 use crate::clock::now_ms;
-use crate::config::Mqtt;
 use crate::flow::{self, Ack, AckSender, Inbound, Inlet};
 use crate::metrics::Metrics;
 use crate::watchdog::Progress;
 use futures_util::FutureExt;
 use gridsentry_sensors::{codec, topic::FILTER_ALL, Topic};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, PubAck, QoS, StateError,
-    SubscribeReasonCode,
+    AsyncClient, ConnectionError, Event, EventLoop, Packet, PubAck, QoS, StateError, SubscribeReasonCode,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// MQTT's largest packet (remaining length 268,435,455 plus a 5-byte fixed header).
-const MQTT_MAX_PACKET: usize = 268_435_460;
 /// Readings of this connection handed over and not yet acknowledged at which reading pauses
 /// (acks go on); also the largest batch. mosquitto 2.0.11's `max_inflight_messages` (1,000) did
 /// not bound what it sent to a resumed session with a backlog: 70,000 unacknowledged were seen
@@ -46,61 +46,6 @@ const MQTT_MAX_PACKET: usize = 268_435_460;
 const PENDING_MAX: usize = 2048;
 /// Longest wait for the broker to take a batch of acks.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why ingest could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// A secret (password) could not be read.
-    #[error("mqtt: {0}")]
-    Secret(String),
-    /// The CA file could not be read.
-    #[error("mqtt: cannot read CA file: {0}")]
-    Ca(std::io::Error),
-}
-
-/// Broker connection settings, resolved.
-#[derive(Clone)]
-pub struct Settings {
-    options: MqttOptions,
-    max_message: usize,
-}
-
-impl Settings {
-    /// From `[mqtt]` (secrets read now).
-    pub fn from_config(c: &Mqtt) -> Result<Settings, IngestError> {
-        let mut o = base(&c.client_id, &c.host, c.port, c.keepalive_s);
-        if let Some(user) = &c.username {
-            let password = match &c.password {
-                Some(p) => p.resolve().map_err(IngestError::Secret)?,
-                None => String::new(),
-            };
-            o.set_credentials(user, password);
-        }
-        if let Some(ca) = &c.tls_ca_file {
-            let ca = std::fs::read(ca).map_err(IngestError::Ca)?;
-            o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
-                ca,
-                alpn: None,
-                client_auth: None,
-            }));
-        }
-        Ok(Settings { options: o, max_message: c.max_message_kb.get().saturating_mul(1024) })
-    }
-
-    /// A plain local broker (the embedded one).
-    pub fn local(client_id: &str, port: u16) -> Settings {
-        Settings { options: base(client_id, "127.0.0.1", port, 30), max_message: 256 * 1024 }
-    }
-}
-
-fn base(client_id: &str, host: &str, port: u16, keepalive_s: u64) -> MqttOptions {
-    let mut o = MqttOptions::new(client_id, host, port);
-    o.set_manual_acks(true);
-    o.set_clean_session(false);
-    o.set_keep_alive(Duration::from_secs(keepalive_s.max(5)));
-    o.set_max_packet_size(MQTT_MAX_PACKET, 64 * 1024);
-    o
-}
 
 /// Runs ingest until `shutdown` turns true: decoded readings go to `out` in batches; acks come
 /// back on the returned sender (counted in `acks`, the watchdog's view of this task).
