@@ -6,7 +6,8 @@
 //! parks the pipeline after its n-th commit of readings, before their acks go anywhere, and
 //! prints `test hook: paused after commit <n>` on stderr (the crash test SIGKILLs it there);
 //! `GRIDSENTRY_TEST_COMMIT_US_PER_READING=<us>` makes every commit take that long per reading
-//! (a slow disk: the overload test offers more than that sustains).
+//! (a slow disk: the overload test offers more than that sustains);
+//! `GRIDSENTRY_TEST_END=<stage>` makes that stage's task return as soon as it starts.
 //! Release builds read no such variable: these functions do nothing there.
 
 /// Blocks this thread forever if the test asked `stage` to stall.
@@ -18,6 +19,18 @@ pub fn stall(stage: &str) {
     }
     #[cfg(not(debug_assertions))]
     let _ = stage;
+}
+
+/// True if the test asked `stage` to end (its task then returns at once).
+pub fn end(stage: &str) -> bool {
+    #[cfg(debug_assertions)]
+    if std::env::var("GRIDSENTRY_TEST_END").is_ok_and(|s| s == stage) {
+        eprintln!("test hook: stage {stage} ends");
+        return true;
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = stage;
+    false
 }
 
 /// Blocks forever after the `commits`-th commit if the test asked for it.

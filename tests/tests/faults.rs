@@ -1,5 +1,6 @@
 //! Faults on the data path, against real mosquitto (persistence on) and the daemon binary as a
-//! child process: a stalled stage turns `/readyz` red and ends the process, a crash between
+//! child process: a stalled stage turns `/readyz` red and ends the process, so does an ingest
+//! task that ends, a crash between
 //! commit and ack is recognised on redelivery, and a broker SIGKILLed mid-stream loses nothing
 //! it had saved.
 
@@ -47,6 +48,28 @@ async fn a_stalled_stage_turns_readyz_red_and_exits_non_zero() {
     assert_eq!(status.code(), Some(70), "exit status says so");
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(log.contains("ERROR") && log.contains("stage `pipeline` has made no progress"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_task_that_ends_is_not_taken_for_a_healthy_daemon() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let s = setup(&broker, &hooks, "");
+    let mut daemon = spawn_daemon_with(&binary(), &s.cfg, &s.log, &[("GRIDSENTRY_TEST_END", "ingest")]);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{}/readyz", s.http)).await {
+            assert_ne!(r.status(), 200, "ready without ingest");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still running without its ingest task");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(70));
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(log.contains("stage `ingest` ended unexpectedly"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,9 @@ struct Reader {
 
 impl Reader {
     async fn run(mut self, mut acks: flow::Receiver<Ack>, mut shutdown: watch::Receiver<bool>) {
+        if crate::testhook::end("ingest") {
+            return;
+        }
         'rebuild: loop {
             self.generation += 1;
             // Requests are only SUBSCRIBE and DISCONNECT: a small queue, never awaited.
