@@ -24,16 +24,23 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts mosquitto on a free port (fails loudly if it is not installed).
     pub fn start() -> Mosquitto {
-        Self::start_listening(None)
+        Self::start_listening(None, false)
     }
 
     /// Starts mosquitto on a free port of 127.0.0.1 and of `address` too (a TAP device's host
     /// end, where a device under test reaches it).
     pub fn start_also_on(address: &str) -> Mosquitto {
-        Self::start_listening(Some(address.to_string()))
+        Self::start_listening(Some(address.to_string()), false)
     }
 
-    fn start_listening(also_on: Option<String>) -> Mosquitto {
+    /// Starts mosquitto saving its sessions and queued messages after every change
+    /// (`autosave_on_changes`, `autosave_interval 1`), so that a SIGKILL loses at most what
+    /// it acknowledged in the instant before.
+    pub fn start_saving_every_change() -> Mosquitto {
+        Self::start_listening(None, true)
+    }
+
+    fn start_listening(also_on: Option<String>, save_every_change: bool) -> Mosquitto {
         let mut m = Mosquitto {
             port: free_port(),
             tls: None,
@@ -41,24 +48,7 @@ impl Mosquitto {
             child: None,
             auth: None,
             also_on,
-            save_every_change: false,
-        };
-        m.spawn();
-        m
-    }
-
-    /// Starts mosquitto saving its sessions and queued messages after every change
-    /// (`autosave_on_changes`, `autosave_interval 1`), so that a SIGKILL loses at most what
-    /// it acknowledged in the instant before.
-    pub fn start_saving_every_change() -> Mosquitto {
-        let mut m = Mosquitto {
-            port: free_port(),
-            tls: None,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-            auth: None,
-            also_on: None,
-            save_every_change: true,
+            save_every_change,
         };
         m.spawn();
         m
