@@ -83,7 +83,9 @@ impl Marks {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: take the write lock up front (waiting on the pipeline's commits through the
+        // busy timeout) instead of failing an upgrade from a read.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO series_seq (device, boot, seq) VALUES (?1, ?2, ?3)",

@@ -147,7 +147,8 @@ pub enum LinkError {
     Session(gridsentry_firmware_core::mqtt::SessionError),
 }
 
-/// The MQTT task: runs forever. `online` tells the audio loop whether readings go out live.
+/// The MQTT task: runs forever. `online` tells the audio loop whether readings go out live
+/// (boards start it `true`: live until a connection attempt fails).
 pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     stack: Stack<'_>,
     servers: Servers<'_>,
@@ -157,6 +158,11 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     bufs: &mut Buffers,
 ) -> ! {
     let mut wait = Duration::from_millis(500);
+    // Readings go out as live until a connection attempt failed or a session was lost: those
+    // measured while the device connects for the first time after boot are not backfill (the
+    // daemon pages nobody for historical readings), whatever the order of the first reading and
+    // the first CONNACK.
+    let mut waited = false;
     loop {
         stack.wait_config_up().await;
         // One connection, until it fails: why, and whether the session had come up.
@@ -173,7 +179,7 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
             socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
             loop {
                 let up = link.is_up();
-                online.store(up, Ordering::Relaxed);
+                online.store(up || !waited, Ordering::Relaxed);
                 let n = shared
                     .with_outbox(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
                     .map_err(|e| (LinkError::Session(e), up))?;
@@ -195,6 +201,7 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
         }
         .await;
         let Err((_why, was_up)) = connection;
+        waited = true;
         online.store(false, Ordering::Relaxed);
         shared.with_outbox(|o| link.disconnected(o));
         if was_up {

@@ -62,7 +62,8 @@ fn store(outbox: &mut Outbox<HrRecord, KEEP>) -> impl FnMut(HeartRateReport) + '
 }
 
 static HOME: StaticCell<Locked<Home>> = StaticCell::new();
-static ONLINE: AtomicBool = AtomicBool::new(false);
+/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
+static ONLINE: AtomicBool = AtomicBool::new(true);
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
 static BLE: StaticCell<HostResources<Controller, DefaultPacketPool, 1, 2>> = StaticCell::new();

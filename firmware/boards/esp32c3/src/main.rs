@@ -42,7 +42,8 @@ type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-static ONLINE: AtomicBool = AtomicBool::new(false);
+/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
+static ONLINE: AtomicBool = AtomicBool::new(true);
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
 

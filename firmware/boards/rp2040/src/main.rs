@@ -57,7 +57,8 @@ type Radio = cyw43::SpiBus<Output<'static>, PioSpi<'static, PIO0, 0>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-static ONLINE: AtomicBool = AtomicBool::new(false);
+/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
+static ONLINE: AtomicBool = AtomicBool::new(true);
 static CYW43: StaticCell<cyw43::State> = StaticCell::new();
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();

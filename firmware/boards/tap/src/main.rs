@@ -28,7 +28,8 @@ use static_cell::StaticCell;
 type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-static ONLINE: AtomicBool = AtomicBool::new(false);
+/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
+static ONLINE: AtomicBool = AtomicBool::new(true);
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<4>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
