@@ -1,7 +1,8 @@
 //! The spine: readings → rules → orders, in group commits, acknowledged after commit.
 //!
-//! One thread owns the rule engine and the order store (both synchronous). It takes a batch
-//! (closed by size or a short linger), applies every reading to the rules, writes the rule state
+//! One thread owns the rule engine and the order store (both synchronous). It takes what has
+//! arrived (batches from ingest, one per socket read; optionally lingering), applies every
+//! reading to the rules, writes the rule state
 //! changes, sequence numbers and order transitions in one SQLite transaction, and only then
 //! hands the batch's acks back to ingest. A crash before the commit loses nothing: the broker
 //! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
@@ -24,9 +25,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 /// Batching and timing knobs.
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {
-    /// Most readings per commit.
+    /// Readings per commit above which it takes no more (a batch from ingest is never split).
     pub batch_max: usize,
-    /// Longest wait for a batch to fill.
+    /// How long a commit waits for more readings (one sleep; 0: commit what has arrived).
     pub linger: Duration,
     /// Interval of wall-clock checks (no-data, deadlines).
     pub tick: Duration,
