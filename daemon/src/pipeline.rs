@@ -62,7 +62,7 @@ pub enum Sink {
     /// Straight back to ingest as acks (no time-series server).
     Ack(AckSender),
     /// To the store stage, which acks once the readings are stored or spilled.
-    Series(flow::Sender<Inbound>),
+    Series(crate::series::SeriesSender),
 }
 
 /// Changes made while running (config reload).

@@ -110,13 +110,15 @@ impl<W: Writer> Stage<W> {
     /// Adds the pipeline's batch to the pending one; every time that fills (`batch_lines`), it
     /// is written or spilled at once, so no write carries more than `batch_lines` points.
     fn add(&mut self, batch: Vec<Inbound>) {
-        let tags: Vec<(String, String)> = self.settings.tags.clone();
-        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // Taken out for the loop (advance() needs `self`, never the tags): no copy per batch.
+        let owned = std::mem::take(&mut self.settings.tags);
+        let tags: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut stored = Vec::new();
         for m in batch {
             if m.applied_before && self.marks.has(&m.reading) {
-                // Redelivered after the server already took it: ack, do not write it again.
+                // Redelivered after the server already took it: ack now, do not write it again.
                 self.metrics.series_already_stored.fetch_add(1, Relaxed);
-                self.pending.acks.push(m.ack);
+                stored.push(m.ack);
                 continue;
             }
             if let Err(error) = self.pending.push(&m, &tags, &mut self.marks) {
@@ -126,6 +128,11 @@ impl<W: Writer> Stage<W> {
             if self.pending.points as usize >= self.settings.batch_lines {
                 self.advance(true);
             }
+        }
+        drop(tags);
+        self.settings.tags = owned;
+        if !stored.is_empty() {
+            self.ack(stored);
         }
     }
 
