@@ -111,7 +111,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         metrics: metrics.clone(),
         live: live.clone(),
     };
-    let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?;
+    let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?
+        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s));
 
     let (settings, mqtt_port) = match &cfg.mqtt {
         Some(m) => (Settings::from_config(m)?, m.port),

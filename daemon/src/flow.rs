@@ -37,12 +37,25 @@ pub struct Inbound {
     /// Set by the pipeline: this (boot, sequence number) had been applied before (a
     /// redelivery); the store stage then writes it only if it is not stored yet.
     pub applied_before: bool,
+    /// Set by the pipeline: the instant it counts at ([`crate::devtime`]), UTC ms.
+    pub event_ms: u64,
+    /// Set by the pipeline: the device's stamp was refused (flagged in the time series).
+    pub skew: Option<crate::devtime::Skew>,
 }
 
 impl Inbound {
     /// A reading just received.
     pub fn new(topic: Topic, reading: Reading, raw: Bytes, received_ms: u64, ack: Ack) -> Inbound {
-        Inbound { topic, reading, raw, received_ms, ack, applied_before: false }
+        Inbound {
+            topic,
+            reading,
+            raw,
+            received_ms,
+            ack,
+            applied_before: false,
+            event_ms: received_ms,
+            skew: None,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod devtime;
 pub mod flow;
 pub mod ingest;
 pub mod live;

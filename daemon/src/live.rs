@@ -56,7 +56,7 @@ impl Live {
                 series: BTreeMap::new(),
             });
             view.last_seen_ms = view.last_seen_ms.max(m.received_ms);
-            let at = m.reading.utc_ms().unwrap_or(m.received_ms);
+            let at = m.event_ms;
             // The common case (one noise value) allocates nothing once the series exists.
             let known_noise = match (&m.reading.body, view.series.get_mut("noise")) {
                 (Body::Noise(n), Some(s)) => {

@@ -2,6 +2,8 @@
 //!
 //! Plain atomics and one small map: the hot path pays one relaxed add per reading.
 
+use crate::devtime::Skew;
+use gridsentry_sensors::Stream;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -11,7 +13,9 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Readings applied to the rules, by stream.
-    pub readings: [AtomicU64; 5],
+    pub readings: [AtomicU64; Stream::COUNT],
+    /// Readings whose device time was refused, by [`Skew`] (`as usize`).
+    pub clock_skew: [AtomicU64; 2],
     /// Messages dropped as malformed, by reason (topic or payload reason).
     pub malformed: Mutex<BTreeMap<String, u64>>,
     /// Field-bus failures (Modbus, serial), by reason.
@@ -20,6 +24,10 @@ pub struct Metrics {
     pub modbus_polls: AtomicU64,
     /// Readings already applied before (redelivered after a restart): acked, not re-applied.
     pub duplicates: AtomicU64,
+    /// Readings below the device's highest sequence number, not seen before: applied.
+    pub out_of_order: AtomicU64,
+    /// Readings further below the highest than the sequence window reaches: taken as applied.
+    pub too_old: AtomicU64,
     /// Readings older than one already applied for the same rule and subject.
     pub stale: AtomicU64,
     /// Group commits.
@@ -76,14 +84,15 @@ impl Metrics {
     /// Prometheus text format; `extra` adds gauges read at scrape time.
     pub fn render(&self, extra: &[(&str, &str, i64)]) -> String {
         let mut s = String::new();
-        let streams = ["noise", "hr", "deform", "rain", "status"];
         let _ = writeln!(s, "# TYPE gridsentry_readings_total counter");
-        for (i, name) in streams.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "gridsentry_readings_total{{stream=\"{name}\"}} {}",
-                self.readings[i].load(Relaxed)
-            );
+        for stream in Stream::ALL {
+            let n = self.readings[stream.index()].load(Relaxed);
+            let _ = writeln!(s, "gridsentry_readings_total{{stream=\"{stream}\"}} {n}");
+        }
+        let _ = writeln!(s, "# TYPE gridsentry_clock_skew_total counter");
+        for skew in Skew::ALL {
+            let n = self.clock_skew[skew as usize].load(Relaxed);
+            let _ = writeln!(s, "gridsentry_clock_skew_total{{direction=\"{}\"}} {n}", skew.as_str());
         }
         for (name, map) in [
             ("gridsentry_malformed_total", &self.malformed),
@@ -97,6 +106,8 @@ impl Metrics {
         let plain = [
             ("gridsentry_modbus_polls_total", &self.modbus_polls),
             ("gridsentry_duplicates_total", &self.duplicates),
+            ("gridsentry_out_of_order_total", &self.out_of_order),
+            ("gridsentry_seq_too_old_total", &self.too_old),
             ("gridsentry_stale_total", &self.stale),
             ("gridsentry_batches_total", &self.batches),
             ("gridsentry_order_transitions_total", &self.transitions),

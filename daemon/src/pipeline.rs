@@ -11,11 +11,13 @@
 //! committed batch goes on to the store stage ([`crate::series`]), which acks it once stored.
 
 use crate::clock::now_ms;
+use crate::devtime;
 use crate::flow::{self, AckSender, Inbound};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
-use gridsentry_sensors::{codec, Body, Format, Id};
+use gridsentry_sensors::seq::{SeqWindow, Verdict};
+use gridsentry_sensors::{codec, Body, Format, Id, Stream};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -83,9 +85,11 @@ pub enum Control {
 pub struct Pipeline {
     engine: Engine,
     store: Store,
-    seqs: HashMap<(Id, Id), (u32, u32)>,
+    seqs: HashMap<(Id, Id), SeqWindow>,
     dirty_seqs: HashSet<(Id, Id)>,
     out: Outputs,
+    /// How far ahead of its receive time a device may stamp a reading, ms ([`crate::devtime`]).
+    max_skew_ms: u64,
 }
 
 impl Pipeline {
@@ -99,12 +103,27 @@ impl Pipeline {
         let seqs = store
             .device_seqs()?
             .into_iter()
-            .filter_map(|(key, v)| {
+            .filter_map(|(key, w)| {
                 let (site, device) = key.split_once('/')?;
-                Some(((Id::new(site).ok()?, Id::new(device).ok()?), v))
+                Some(((Id::new(site).ok()?, Id::new(device).ok()?), w))
             })
             .collect();
-        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out })
+        let moved = engine.clamp_future(now_ms());
+        if moved > 0 {
+            tracing::warn!(
+                states = moved,
+                "rule clocks ahead of now (a device clock was wrong) pulled back to now"
+            );
+        }
+        let max_skew_ms = devtime::DEFAULT_MAX_SKEW_S * 1000;
+        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out, max_skew_ms })
+    }
+
+    /// Sets how far ahead of its receive time a device may stamp a reading (`[daemon]
+    /// max_clock_skew_s`).
+    pub fn with_max_skew(mut self, max_skew: Duration) -> Pipeline {
+        self.max_skew_ms = max_skew.as_millis() as u64;
+        self
     }
 
     /// Runs on the calling thread until the channel closes; `Err` when a commit failed.
@@ -182,15 +201,19 @@ impl Pipeline {
     /// caller's to send (or to pass on) once this returns `Ok`.
     pub fn step(&mut self, inbound: &mut [Inbound], tick: bool) -> Result<(), StoreError> {
         let mut events: Vec<(Event, Option<String>)> = Vec::new();
-        let mut applied = [0u64; 5];
+        let mut applied = [0u64; Stream::COUNT];
         let mut fresh = Vec::new();
         for m in inbound.iter_mut() {
+            let t = devtime::event_time(&m.reading, m.received_ms, self.max_skew_ms);
+            (m.event_ms, m.skew) = (t.at_ms, t.skew);
             m.applied_before = self.is_duplicate(m);
-            if m.applied_before {
-                self.out.metrics.duplicates.fetch_add(1, Relaxed);
-            } else {
-                applied[stream_index(&m.reading.body)] += 1;
-                self.engine.apply(&m.reading, m.received_ms, &mut fresh);
+            if !m.applied_before {
+                if let Some(skew) = t.skew {
+                    self.out.metrics.clock_skew[skew as usize].fetch_add(1, Relaxed);
+                    tracing::warn!(topic = %m.topic, device_time = ?m.reading.header.time, direction = skew.as_str(), "device clock implausible; reading evaluated and stored at its receive time");
+                }
+                applied[m.reading.body.stream().index()] += 1;
+                self.engine.apply_at(&m.reading, t.at_ms, m.received_ms, &mut fresh);
                 if !fresh.is_empty() {
                     let evidence = evidence(m);
                     events.extend(fresh.drain(..).map(|e| (e, evidence.clone())));
@@ -206,7 +229,7 @@ impl Pipeline {
         let device_seqs = self
             .dirty_seqs
             .drain()
-            .filter_map(|k| self.seqs.get(&k).map(|&(b, s)| (format!("{}/{}", k.0, k.1), b, s)))
+            .filter_map(|k| self.seqs.get(&k).map(|w| (format!("{}/{}", k.0, k.1), w.clone())))
             .collect();
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
         let mut changes = self.store.commit(&batch, now as i64)?;
@@ -235,22 +258,40 @@ impl Pipeline {
         }
     }
 
-    /// Same boot and a sequence number not above the last applied one: already applied.
-    /// Status messages (birth, last will) carry no running sequence and are always applied.
+    /// Whether this (boot, sequence number) was applied before ([`SeqWindow`]): a repeat, or
+    /// further below the highest than the window reaches. Late arrivals inside the window are
+    /// applied and counted (`out_of_order`). Status messages (birth, last will) carry no running
+    /// sequence and are always applied.
     fn is_duplicate(&mut self, m: &Inbound) -> bool {
         if matches!(m.reading.body, Body::Status(_)) {
             return false;
         }
         let h = &m.reading.header;
-        match self.seqs.get_mut(&(h.site.clone(), h.device.clone())) {
-            Some((boot, seq)) if *boot == h.boot_id && h.seq <= *seq => return true,
-            Some(last) => *last = (h.boot_id, h.seq),
+        let key = (h.site.clone(), h.device.clone());
+        let verdict = match self.seqs.get_mut(&key) {
+            Some(w) => w.accept(h.boot_id, h.seq),
             None => {
-                self.seqs.insert((h.site.clone(), h.device.clone()), (h.boot_id, h.seq));
+                self.seqs.insert(key.clone(), SeqWindow::new(h.boot_id, h.seq));
+                Verdict::New
+            }
+        };
+        let metrics = &self.out.metrics;
+        match verdict {
+            Verdict::New => {}
+            Verdict::OutOfOrder => {
+                metrics.out_of_order.fetch_add(1, Relaxed);
+            }
+            Verdict::TooOld => {
+                metrics.too_old.fetch_add(1, Relaxed);
+            }
+            Verdict::Repeat => {
+                metrics.duplicates.fetch_add(1, Relaxed);
             }
         }
-        self.dirty_seqs.insert((h.site.clone(), h.device.clone()));
-        false
+        if verdict.is_fresh() {
+            self.dirty_seqs.insert(key);
+        }
+        !verdict.is_fresh()
     }
 }
 
@@ -267,16 +308,6 @@ fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tunin
             Some(more) => inbound.extend(more),
             None => break,
         }
-    }
-}
-
-fn stream_index(b: &Body) -> usize {
-    match b {
-        Body::Noise(_) => 0,
-        Body::HeartRate(_) => 1,
-        Body::Deform(_) => 2,
-        Body::Rain(_) => 3,
-        Body::Status(_) => 4,
     }
 }
 

@@ -183,13 +183,16 @@ fn outbox_retry_dead_letter_replay_and_fallback() {
 
 #[test]
 fn rule_state_and_sequence_numbers_survive_reopening() {
+    use gridsentry_sensors::seq::{SeqWindow, Verdict};
     let dir = tempfile::tempdir().unwrap();
+    let mut window = SeqWindow::new(7, 42);
+    window.accept(7, 45);
     {
         let mut s = store(&dir);
         let batch = Batch {
             events: vec![raise(Colour::Red, T)],
             rule_state: vec![("hr-drop|home-12/gw-1/band-1".into(), r#"{"active":true}"#.into())],
-            device_seqs: vec![("home-12/gw-1".into(), 7, 42)],
+            device_seqs: vec![("home-12/gw-1".into(), window.clone())],
         };
         s.commit(&batch, T).unwrap();
     }
@@ -198,7 +201,9 @@ fn rule_state_and_sequence_numbers_survive_reopening() {
         s.rule_states().unwrap(),
         vec![("hr-drop|home-12/gw-1/band-1".to_string(), r#"{"active":true}"#.to_string())]
     );
-    assert_eq!(s.device_seqs().unwrap()["home-12/gw-1"], (7, 42));
+    let restored = &s.device_seqs().unwrap()["home-12/gw-1"];
+    assert_eq!(restored, &window);
+    assert_eq!(restored.check(7, 43), Verdict::OutOfOrder, "the gap below the highest is kept");
     assert_eq!(s.orders(&Filter::default()).unwrap().len(), 1);
 }
 

@@ -10,6 +10,7 @@
 //! - [`hrs`]: the BLE Heart Rate Measurement characteristic (0x2A37);
 //! - [`modbus`]: register maps of real landslide instruments, as data, and their decoding;
 //! - [`line_protocol`]: InfluxDB line protocol for readings;
+//! - [`seq`]: the per-device window of sequence numbers seen (repeats vs late arrivals);
 //! - [`nmea`] (std): GNSS receivers' GGA sentences into displacement readings.
 //!
 //! Nothing here does I/O, reads a clock or allocates in the core path. Every parser is fuzzed
@@ -33,6 +34,7 @@ pub mod modbus;
 #[cfg(feature = "std")]
 pub mod nmea;
 pub mod reading;
+pub mod seq;
 pub mod topic;
 
 /// The fixed-capacity collections the reading types are made of.

@@ -135,7 +135,7 @@ fn go_float<W: Write, F: Display + LowerExp>(out: &mut W, f: F) -> Result<(), Li
 }
 
 /// Most fields any reading produces.
-const FIELDS_MAX: usize = 16;
+const FIELDS_MAX: usize = 20;
 
 /// Writes `reading` as one point (no trailing newline) with timestamp `ts_ms`: the device's UTC
 /// time when synchronised, otherwise the time the daemon received it.
@@ -143,6 +143,17 @@ pub fn write_reading<W: Write>(
     out: &mut W,
     reading: &Reading,
     extra_tags: &[(&str, &str)],
+    ts_ms: i64,
+) -> Result<(), LineError> {
+    write_reading_with(out, reading, extra_tags, &[], ts_ms)
+}
+
+/// [`write_reading`] with extra fields after the reading's own (e.g. a flag set by the receiver).
+pub fn write_reading_with<W: Write>(
+    out: &mut W,
+    reading: &Reading,
+    extra_tags: &[(&str, &str)],
+    extra_fields: &[(&str, FieldValue<'_>)],
     ts_ms: i64,
 ) -> Result<(), LineError> {
     use FieldValue::*;
@@ -193,6 +204,9 @@ pub fn write_reading<W: Write>(
         add("boot_id", Int(h.boot_id.into()))?;
         add("seq", Int(h.seq.into()))?;
         add("historical", Bool(h.historical))?;
+        for (k, v) in extra_fields {
+            add(k, *v)?;
+        }
     }
     let mut tags: heapless::Vec<(&str, &str), 12> = heapless::Vec::new();
     for t in

@@ -33,7 +33,16 @@ pub enum Stream {
 
 impl Stream {
     /// Every stream, in topic order.
-    pub const ALL: [Stream; 5] = [Stream::Noise, Stream::Hr, Stream::Deform, Stream::Rain, Stream::Status];
+    pub const ALL: [Stream; Stream::COUNT] =
+        [Stream::Noise, Stream::Hr, Stream::Deform, Stream::Rain, Stream::Status];
+
+    /// How many streams there are (sizes per-stream counters).
+    pub const COUNT: usize = 5;
+
+    /// Position in [`Stream::ALL`] (index of per-stream counters).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     /// The topic level / measurement name.
     pub const fn as_str(self) -> &'static str {

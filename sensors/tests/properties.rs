@@ -239,3 +239,54 @@ proptest! {
         }
     }
 }
+
+/// The sequence window against the obvious model (a set of every number seen in this boot).
+mod seq_window {
+    use gridsentry_sensors::seq::{SeqWindow, Verdict, WINDOW};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn model(state: &mut Option<(u32, u32, BTreeSet<u32>)>, boot: u32, seq: u32) -> Verdict {
+        match state {
+            Some((b, highest, seen)) if *b == boot && seq <= *highest => {
+                if *highest - seq >= WINDOW {
+                    Verdict::TooOld
+                } else if seen.insert(seq) {
+                    Verdict::OutOfOrder
+                } else {
+                    Verdict::Repeat
+                }
+            }
+            Some((b, highest, seen)) if *b == boot => {
+                *highest = seq;
+                seen.insert(seq);
+                Verdict::New
+            }
+            _ => {
+                *state = Some((boot, seq, BTreeSet::from([seq])));
+                Verdict::New
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_model_and_survives_storage(
+            ops in proptest::collection::vec((0u32..3, prop_oneof![0u32..3000, any::<u32>()]), 1..400),
+        ) {
+            let mut w: Option<SeqWindow> = None;
+            let mut m = None;
+            for (boot, seq) in ops {
+                let expected = model(&mut m, boot, seq);
+                let got = match &mut w {
+                    Some(w) => w.accept(boot, seq),
+                    None => { w = Some(SeqWindow::new(boot, seq)); Verdict::New }
+                };
+                prop_assert_eq!(got, expected, "boot {} seq {}", boot, seq);
+                let win = w.as_ref().unwrap();
+                let (b, h, bits) = win.parts();
+                prop_assert_eq!(&SeqWindow::from_parts(b, h, Some(&bits)), win);
+            }
+        }
+    }
+}

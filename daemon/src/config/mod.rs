@@ -77,6 +77,10 @@ pub struct Daemon {
     /// turns red (from half of it) and the process exits non-zero for its supervisor to
     /// restart it (see `watchdog`).
     pub stall_s: std::num::NonZeroU64,
+    /// How far ahead of its receive time a device may stamp a reading, seconds. A reading
+    /// stamped further ahead, or before 2020, is evaluated and stored at its receive time,
+    /// flagged and counted (`gridsentry_clock_skew_total`); see `devtime`.
+    pub max_clock_skew_s: u64,
 }
 
 impl Default for Daemon {
@@ -90,6 +94,7 @@ impl Default for Daemon {
             batch_linger_ms: 0,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
             stall_s: const { std::num::NonZeroU64::new(30).unwrap() },
+            max_clock_skew_s: crate::devtime::DEFAULT_MAX_SKEW_S,
         }
     }
 }

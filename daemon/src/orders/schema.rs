@@ -35,6 +35,14 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             COMMIT;",
         )?;
     }
+    if version < 4 {
+        // v4: the window of sequence numbers seen per device (`sensors::seq`, 128 bytes), so a
+        // late arrival is told from a repeat across restarts. Old rows have none: every number
+        // up to the highest counts as seen, as before.
+        conn.execute_batch(
+            "BEGIN; ALTER TABLE device_seq ADD COLUMN seen BLOB; PRAGMA user_version = 4; COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

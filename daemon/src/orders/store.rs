@@ -10,6 +10,7 @@ use super::schema;
 use super::sla::{self, SlaTable};
 use super::transition::{on_rule_event, record, Entry};
 use crate::rules::{Colour, Event};
+use gridsentry_sensors::seq::SeqWindow;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -45,8 +46,8 @@ pub struct Batch {
     pub events: Vec<(Event, Option<String>)>,
     /// Changed rule state rows (`Engine::take_dirty`).
     pub rule_state: Vec<(String, String)>,
-    /// Last applied `(boot, seq)` per `site/device`.
-    pub device_seqs: Vec<(String, u32, u32)>,
+    /// Changed windows of applied sequence numbers, per `site/device`.
+    pub device_seqs: Vec<(String, SeqWindow)>,
 }
 
 /// An order transition, as the demo prints it (one JSON object per line).
@@ -120,10 +121,13 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Last applied `(boot, seq)` per `site/device`.
-    pub fn device_seqs(&self) -> Result<HashMap<String, (u32, u32)>, StoreError> {
-        let mut st = self.conn.prepare("SELECT device, boot, seq FROM device_seq")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+    /// The window of applied sequence numbers per `site/device`.
+    pub fn device_seqs(&self) -> Result<HashMap<String, SeqWindow>, StoreError> {
+        let mut st = self.conn.prepare("SELECT device, boot, seq, seen FROM device_seq")?;
+        let rows = st.query_map([], |r| {
+            let seen: Option<Vec<u8>> = r.get(3)?;
+            Ok((r.get::<_, String>(0)?, SeqWindow::from_parts(r.get(1)?, r.get(2)?, seen.as_deref())))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -141,10 +145,11 @@ impl Store {
                 put.execute(params![k, v])?;
             }
             let mut seq = tx.prepare_cached(
-                "INSERT OR REPLACE INTO device_seq (device, boot, seq) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO device_seq (device, boot, seq, seen) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for (d, boot, s) in &batch.device_seqs {
-                seq.execute(params![d, boot, s])?;
+            for (d, w) in &batch.device_seqs {
+                let (boot, highest, seen) = w.parts();
+                seq.execute(params![d, boot, highest, &seen[..]])?;
             }
         }
         tx.commit()?;

@@ -77,9 +77,16 @@ impl Engine {
         self.stats
     }
 
-    /// Applies one reading received at `received_ms`; events go to `out`.
+    /// Applies one reading received at `received_ms` at its event time under the default device
+    /// time policy ([`crate::devtime`]); events go to `out`.
     pub fn apply(&mut self, r: &Reading, received_ms: u64, out: &mut Vec<Event>) {
-        let at = r.utc_ms().unwrap_or(received_ms);
+        let at = crate::devtime::event_time(r, received_ms, crate::devtime::DEFAULT_MAX_SKEW_S * MS).at_ms;
+        self.apply_at(r, at, received_ms, out);
+    }
+
+    /// Applies one reading at event time `at` (from [`crate::devtime::event_time`]), received
+    /// at `received_ms`; events go to `out`.
+    pub fn apply_at(&mut self, r: &Reading, at: u64, received_ms: u64, out: &mut Vec<Event>) {
         let (tz, stats) = (&self.tz, &mut self.stats);
         for rule in self.rules.iter_mut().filter(|rule| applies(&rule.cfg, r)) {
             let band = match &r.body {
@@ -132,6 +139,21 @@ impl Engine {
                 st.note_change(&before);
             }
         }
+    }
+
+    /// Pulls rule clocks that are ahead of `now_ms` back to it (state written before the device
+    /// time policy existed, when one reading stamped in the future could mute a subject).
+    /// Returns how many states it moved.
+    pub fn clamp_future(&mut self, now_ms: u64) -> usize {
+        let mut moved = 0;
+        for st in self.rules.iter_mut().flat_map(|r| r.states.values_mut()) {
+            if st.last_ms > now_ms {
+                st.last_ms = now_ms;
+                st.dirty = true;
+                moved += 1;
+            }
+        }
+        moved
     }
 
     /// State changed since the last call, as `(key, json)`; `key` is `rule|site/device[/band]`.

@@ -1,5 +1,6 @@
-//! What the time-series server already has, per device: the highest (boot, sequence number)
-//! stored or spilled, so that a reading the broker redelivers is not written twice.
+//! What the time-series server already has, per device: the window of (boot, sequence number)
+//! stored or spilled ([`SeqWindow`]), so that a reading the broker redelivers is not written
+//! twice, and a late arrival below the highest is still written once.
 //!
 //! A reading is redelivered when its MQTT ack did not reach the broker (the daemon was killed,
 //! or the connection dropped, after the server took it). The pipeline recognises it as already
@@ -11,20 +12,25 @@
 //! the instant before a SIGKILL, ahead of its marks: it is written again (InfluxDB overwrites a
 //! point with the same series and time; a server without that shows it twice).
 
+use gridsentry_sensors::seq::SeqWindow;
 use gridsentry_sensors::{Body, Id, Reading};
 use rusqlite::{params, Connection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// (site, device) → (boot, highest sequence number stored).
-pub type Marked = HashMap<(Id, Id), (u32, u32)>;
+/// The readings (site, device, boot, seq) a batch carries, recorded once it is stored.
+pub type Marked = Vec<(Id, Id, u32, u32)>;
+
+type Windows = HashMap<(Id, Id), SeqWindow>;
 
 /// The marks and their table.
 pub struct Marks {
     conn: Connection,
     /// What earlier runs stored, and everything this run has taken to store (a redelivery can
     /// arrive while the first copy still waits in a batch).
-    known: Marked,
+    known: Windows,
+    /// What is stored or spilled: the rows of the table.
+    stored: Windows,
 }
 
 impl Marks {
@@ -34,25 +40,36 @@ impl Marks {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS series_seq (device TEXT PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS series_seq (device TEXT PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, seen BLOB) WITHOUT ROWID",
         )?;
-        let mut known = HashMap::new();
+        // Tables of earlier versions hold the highest number only (all below count as stored).
+        let has_seen: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('series_seq') WHERE name = 'seen'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_seen {
+            conn.execute_batch("ALTER TABLE series_seq ADD COLUMN seen BLOB")?;
+        }
+        let mut stored = HashMap::new();
         {
-            let mut st = conn.prepare("SELECT device, boot, seq FROM series_seq")?;
-            let rows =
-                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?)))?;
-            for (key, boot, seq) in rows.flatten() {
+            let mut st = conn.prepare("SELECT device, boot, seq, seen FROM series_seq")?;
+            let rows = st.query_map([], |r| {
+                let seen: Option<Vec<u8>> = r.get(3)?;
+                Ok((r.get::<_, String>(0)?, SeqWindow::from_parts(r.get(1)?, r.get(2)?, seen.as_deref())))
+            })?;
+            for (key, w) in rows.flatten() {
                 let Some((site, device)) = key.split_once('/') else { continue };
                 if let (Ok(site), Ok(device)) = (Id::new(site), Id::new(device)) {
-                    known.insert((site, device), (boot, seq));
+                    stored.insert((site, device), w);
                 }
             }
         }
-        Ok(Marks { conn, known })
+        Ok(Marks { conn, known: stored.clone(), stored })
     }
 
-    /// True when this reading is stored, or taken to be stored, already (same boot, sequence
-    /// number not above).
+    /// True when this reading is stored, or taken to be stored, already (its sequence number
+    /// is in the device's window, or further below it than the window reaches).
     pub fn has(&self, r: &Reading) -> bool {
         if matches!(r.body, Body::Status(_)) {
             return false;
@@ -60,7 +77,7 @@ impl Marks {
         let h = &r.header;
         self.known
             .get(&(h.site.clone(), h.device.clone()))
-            .is_some_and(|&(b, s)| b == h.boot_id && h.seq <= s)
+            .is_some_and(|w| !w.check(h.boot_id, h.seq).is_fresh())
     }
 
     /// A reading taken to be stored in the batch whose marks are `batch`.
@@ -69,13 +86,8 @@ impl Marks {
             return;
         }
         let h = &r.header;
-        let key = (h.site.clone(), h.device.clone());
-        for marks in [&mut self.known, batch] {
-            let e = marks.entry(key.clone()).or_insert((h.boot_id, h.seq));
-            if e.0 != h.boot_id || h.seq > e.1 {
-                *e = (h.boot_id, h.seq);
-            }
-        }
+        accept(&mut self.known, (h.site.clone(), h.device.clone()), h.boot_id, h.seq);
+        batch.push((h.site.clone(), h.device.clone(), h.boot_id, h.seq));
     }
 
     /// Records a batch's marks durably (the batch is stored or spilled).
@@ -83,18 +95,37 @@ impl Marks {
         if batch.is_empty() {
             return Ok(());
         }
+        let mut changed = HashSet::new();
+        for (site, device, boot, seq) in batch {
+            let key = (site.clone(), device.clone());
+            accept(&mut self.stored, key.clone(), *boot, *seq);
+            changed.insert(key);
+        }
         // IMMEDIATE: take the write lock up front (waiting on the pipeline's commits through the
         // busy timeout) instead of failing an upgrade from a read.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO series_seq (device, boot, seq) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO series_seq (device, boot, seq, seen) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for ((site, device), (boot, seq)) in batch {
-                put.execute(params![format!("{site}/{device}"), boot, seq])?;
+            for key in &changed {
+                let Some(w) = self.stored.get(key) else { continue };
+                let (boot, seq, seen) = w.parts();
+                put.execute(params![format!("{}/{}", key.0, key.1), boot, seq, &seen[..]])?;
             }
         }
         tx.commit()
+    }
+}
+
+fn accept(windows: &mut Windows, key: (Id, Id), boot: u32, seq: u32) {
+    match windows.get_mut(&key) {
+        Some(w) => {
+            w.accept(boot, seq);
+        }
+        None => {
+            windows.insert(key, SeqWindow::new(boot, seq));
+        }
     }
 }
 
@@ -124,15 +155,17 @@ mod tests {
         for seq in [3, 7, 5] {
             m.take(&mut batch, &reading(1, seq));
         }
-        assert!(m.has(&reading(1, 6)), "taken: known before it is recorded");
+        assert!(m.has(&reading(1, 5)), "taken: known before it is recorded");
+        assert!(!m.has(&reading(1, 6)), "below the highest, never taken");
         m.record(&batch).unwrap();
         let mut unrecorded = Marked::new();
         m.take(&mut unrecorded, &reading(1, 9));
         drop(m);
         let m = Marks::open(&db).unwrap();
-        assert!(m.has(&reading(1, 7)) && m.has(&reading(1, 0)));
+        assert!(m.has(&reading(1, 7)) && m.has(&reading(1, 3)));
         assert!(!m.has(&reading(1, 8)), "not stored yet");
         assert!(!m.has(&reading(1, 9)), "taken by an earlier run but never recorded");
+        assert!(!m.has(&reading(1, 4)), "below the highest but never stored: a late arrival");
         assert!(!m.has(&reading(2, 1)), "another boot");
     }
 }

@@ -7,6 +7,7 @@
 //! server never holds up the rules.
 
 mod marks;
+mod narrow;
 mod pending;
 mod spool;
 mod stage;

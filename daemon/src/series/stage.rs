@@ -7,6 +7,7 @@
 //! queue behind it there, so the server receives batches in the order they were formed.
 
 use super::marks::{Marked, Marks};
+use super::narrow::{self, Refused};
 use super::pending::{Batch, Pending};
 use super::spool::Spool;
 use super::writer::{WriteError, Writer};
@@ -37,7 +38,7 @@ pub(super) struct Stage<W: Writer> {
     /// Readings taken from the pipeline and finished (acked) here, for the watchdog.
     progress: Option<Arc<Progress>>,
     pending: Pending,
-    flight: Option<(Flight, JoinHandle<Result<(), WriteError>>)>,
+    flight: Option<(Flight, JoinHandle<Result<Vec<Refused>, WriteError>>)>,
     retry_at: Option<Instant>,
     backoff: Duration,
     /// Time of the last spool I/O failure: spilling pauses for a while (readings stay unacked).
@@ -174,42 +175,42 @@ impl<W: Writer> Stage<W> {
 
     fn launch(&mut self, flight: Flight, body: Bytes) {
         let w = self.writer.clone();
-        let task = tokio::spawn(async move { w.write(body).await });
+        let task = tokio::spawn(async move { narrow::write(&*w, body).await });
         self.flight = Some((flight, task));
     }
 
-    fn landed(&mut self, flight: Flight, r: Result<(), WriteError>) {
+    fn landed(&mut self, flight: Flight, r: Result<Vec<Refused>, WriteError>) {
         let m = &self.metrics;
         match (flight, r) {
-            (Flight::Fresh(b), Ok(())) => {
-                m.series_written.fetch_add(b.points, Relaxed);
-                self.mark(&b.marks);
-                self.ack(b.acks);
-            }
-            (Flight::Spooled { number, points }, Ok(())) => {
-                m.series_written.fetch_add(points, Relaxed);
-                m.series_replayed.fetch_add(points, Relaxed);
-                if let Err(e) = self.spool.remove(number) {
-                    tracing::error!(error = %e, "removing a replayed batch failed; it will be sent again");
+            (flight, Ok(refused)) => {
+                let n = refused.len() as u64;
+                for (i, x) in refused.iter().enumerate().take(3) {
+                    let line = String::from_utf8_lossy(&x.line);
+                    tracing::error!(n = i + 1, of = n, %line, error = %x.error, "time-series server refused a point; it is not stored");
                 }
-                self.backoff = self.settings.retry_initial;
-                if self.spool.is_empty() {
-                    tracing::info!("time-series replay complete; writing directly again");
+                m.series_rejected.fetch_add(n, Relaxed);
+                match flight {
+                    Flight::Fresh(b) => {
+                        m.series_written.fetch_add(b.points.saturating_sub(n), Relaxed);
+                        self.mark(&b.marks);
+                        self.ack(b.acks);
+                    }
+                    Flight::Spooled { number, points } => {
+                        m.series_written.fetch_add(points.saturating_sub(n), Relaxed);
+                        m.series_replayed.fetch_add(points.saturating_sub(n), Relaxed);
+                        if let Err(e) = self.spool.remove(number) {
+                            tracing::error!(error = %e, "removing a replayed batch failed; it will be sent again");
+                        }
+                        self.backoff = self.settings.retry_initial;
+                        if self.spool.is_empty() {
+                            tracing::info!("time-series replay complete; writing directly again");
+                        }
+                    }
                 }
             }
             (flight, Err(WriteError::Rejected(e))) => {
-                let (points, number) = match &flight {
-                    Flight::Fresh(b) => (b.points, None),
-                    Flight::Spooled { number, points } => (*points, Some(*number)),
-                };
-                tracing::error!(points, error = %e, "time-series server rejected a batch; its points are not stored");
-                m.series_rejected.fetch_add(points, Relaxed);
-                if let Some(n) = number {
-                    let _ = self.spool.remove(n);
-                }
-                if let Flight::Fresh(b) = flight {
-                    self.ack(b.acks);
-                }
+                // narrow::write never returns it; kept total: treat as retryable.
+                self.landed(flight, Err(WriteError::Retry(e)));
             }
             (flight, Err(WriteError::Retry(e))) => {
                 m.series_write_errors.fetch_add(1, Relaxed);
@@ -255,9 +256,7 @@ impl<W: Writer> Stage<W> {
                 let mut acks = b.acks;
                 acks.extend(rest.acks);
                 let mut marks = b.marks;
-                for (k, v) in rest.marks {
-                    marks.insert(k, v);
-                }
+                marks.extend(rest.marks);
                 self.pending = Pending {
                     body,
                     points: b.points + rest.points,
