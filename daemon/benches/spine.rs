@@ -90,7 +90,7 @@ fn decode_and_rules_in(c: &mut Criterion, format: Format) {
             |mut engine| {
                 let mut out = Vec::new();
                 for r in &readings {
-                    engine.apply(r, T0, &mut out);
+                    engine.apply(r, r.utc_ms().unwrap_or(T0), &mut out);
                 }
                 out.len()
             },
@@ -113,7 +113,7 @@ fn decode_and_rules_in(c: &mut Criterion, format: Format) {
                     let last = seqs.entry((topic.site, topic.device)).or_insert((r.header.boot_id, 0));
                     if r.header.seq >= last.1 {
                         last.1 = r.header.seq;
-                        engine.apply(&r, T0, &mut out);
+                        engine.apply(&r, r.utc_ms().unwrap_or(T0), &mut out);
                     }
                 }
                 out.len()

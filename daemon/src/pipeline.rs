@@ -213,7 +213,7 @@ impl Pipeline {
                     tracing::warn!(topic = %m.topic, device_time = ?m.reading.header.time, direction = skew.as_str(), "device clock implausible; reading evaluated and stored at its receive time");
                 }
                 applied[m.reading.body.stream().index()] += 1;
-                self.engine.apply_at(&m.reading, t.at_ms, m.received_ms, &mut fresh);
+                self.engine.apply_at(&m.reading, t, m.received_ms, &mut fresh);
                 if !fresh.is_empty() {
                     let evidence = evidence(m);
                     events.extend(fresh.drain(..).map(|e| (e, evidence.clone())));

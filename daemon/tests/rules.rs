@@ -365,3 +365,23 @@ proptest! {
         prop_assert_eq!(&all[first.len()..], &rest[..]);
     }
 }
+
+#[test]
+fn a_reading_stamped_a_year_ahead_does_not_mute_the_subject() {
+    let mut e = engine(vec![noise_rule(0, 0)]);
+    let year = 365 * 86_400_000;
+    let mut out = Vec::new();
+    // Received at T0 + 1 s, stamped a year ahead: evaluated at its receive time.
+    e.apply(&noise(T0 + year, 50.0), T0 + 1000, &mut out);
+    e.apply(&noise(T0 + 2000, 80.0), T0 + 2000, &mut out);
+    assert_eq!(e.stats().stale, 0, "the device's next reading is not stale");
+    assert!(matches!(out.last().map(|ev| ev.kind), Some(EventKind::Raise { .. })), "{out:?}");
+    // State written before the policy existed: a rule clock a year ahead is pulled back.
+    let mut e2 = engine(vec![noise_rule(0, 0)]);
+    let key = "plaza-noise|plaza-3/nb-01";
+    let json = format!(r#"{{"last_ms":{}}}"#, T0 + year);
+    assert!(e2.restore(key, &json).unwrap());
+    assert_eq!(e2.clamp_future(T0), 1);
+    e2.apply(&noise(T0 + 1000, 80.0), T0 + 1000, &mut out);
+    assert_eq!(e2.stats().stale, 0);
+}

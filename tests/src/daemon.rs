@@ -160,13 +160,19 @@ impl Device {
         Device { client, site, device, driver }
     }
 
+    /// Sends reading `seq` of boot 7, stamped `T0 + seq` seconds.
     pub async fn send(&self, seq: u32, body: Body) {
+        self.send_as(7, seq, Timestamp::Utc(T0 + u64::from(seq) * 1000), body).await;
+    }
+
+    /// Sends a reading with the given boot, sequence number and device time.
+    pub async fn send_as(&self, boot_id: u32, seq: u32, time: Timestamp, body: Body) {
         let header = Header {
             site: self.site.clone(),
             device: self.device.clone(),
-            boot_id: 7,
+            boot_id,
             seq,
-            time: Timestamp::Utc(T0 + u64::from(seq) * 1000),
+            time,
             historical: false,
         };
         let topic = Topic::new(self.site.clone(), self.device.clone(), body.stream()).to_string();

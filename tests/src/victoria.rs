@@ -113,7 +113,11 @@ impl Victoria {
         assert!(flush.status().is_success());
         let r = c
             .get(format!("{}/api/v1/export", self.url()))
-            .query(&[("match[]", format!("{{__name__=~\"{name}\"}}")), ("start", "0".to_string())])
+            .query(&[
+                ("match[]", format!("{{__name__=~\"{name}\"}}")),
+                ("start", "0".to_string()),
+                ("end", "4102444800".to_string()),
+            ])
             .send()
             .await
             .unwrap();

@@ -8,6 +8,7 @@ use super::landslide;
 use super::state::{Subject, SubjectState};
 use super::validate::validate;
 use super::{subject, Event, MS};
+use crate::devtime::EventTime;
 use gridsentry_sensors::{Body, Reading, Stream};
 use jiff::tz::TimeZone;
 use std::collections::{HashMap, HashSet};
@@ -80,13 +81,17 @@ impl Engine {
     /// Applies one reading received at `received_ms` at its event time under the default device
     /// time policy ([`crate::devtime`]); events go to `out`.
     pub fn apply(&mut self, r: &Reading, received_ms: u64, out: &mut Vec<Event>) {
-        let at = crate::devtime::event_time(r, received_ms, crate::devtime::DEFAULT_MAX_SKEW_S * MS).at_ms;
-        self.apply_at(r, at, received_ms, out);
+        let t = crate::devtime::event_time(r, received_ms, crate::devtime::DEFAULT_MAX_SKEW_S * MS);
+        self.apply_at(r, t, received_ms, out);
     }
 
-    /// Applies one reading at event time `at` (from [`crate::devtime::event_time`]), received
-    /// at `received_ms`; events go to `out`.
-    pub fn apply_at(&mut self, r: &Reading, at: u64, received_ms: u64, out: &mut Vec<Event>) {
+    /// Applies one reading at its event time `t` ([`crate::devtime::event_time`]), received at
+    /// `received_ms`; events go to `out`. A reading whose device stamp was refused is evaluated
+    /// at its receive time but does not move the rule's clock (`last_ms`): its true time is
+    /// unknown, and the device's next correctly stamped readings must not look stale.
+    pub fn apply_at(&mut self, r: &Reading, t: EventTime, received_ms: u64, out: &mut Vec<Event>) {
+        let at = t.at_ms;
+        let moves_clock = t.skew.is_none();
         let (tz, stats) = (&self.tz, &mut self.stats);
         for rule in self.rules.iter_mut().filter(|rule| applies(&rule.cfg, r)) {
             let band = match &r.body {
@@ -101,15 +106,19 @@ impl Engine {
             let before = st.fingerprint();
             if let Condition::NoData(_) = rule.cfg.condition {
                 no_data_message(&rule.id, &rule.cfg, st, &subj, r, received_ms, out);
-            } else if at < st.last_ms {
+            } else if at < st.last_ms && moves_clock {
                 stats.stale += 1;
             } else if let Condition::TangentAngle(t) = &rule.cfg.condition {
-                st.last_ms = at;
+                if moves_clock {
+                    st.last_ms = at;
+                }
                 let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
                 landslide::tangent(&ctx, t, &mut rule.states, r, at, out);
                 continue;
             } else {
-                st.last_ms = at;
+                if moves_clock {
+                    st.last_ms = at;
+                }
                 if let Some(sig) = signal(&rule.cfg.condition, st, r, at, tz) {
                     let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
                     ctx.step(st, at, sig, out);

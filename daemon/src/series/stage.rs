@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// What a write task ends with: the points the server refused, or a failure to retry.
+type Written = Result<Vec<Refused>, WriteError>;
+
 enum Flight {
     Fresh(Batch),
     Spooled { number: u64, points: u64 },
@@ -38,7 +41,7 @@ pub(super) struct Stage<W: Writer> {
     /// Readings taken from the pipeline and finished (acked) here, for the watchdog.
     progress: Option<Arc<Progress>>,
     pending: Pending,
-    flight: Option<(Flight, JoinHandle<Result<Vec<Refused>, WriteError>>)>,
+    flight: Option<(Flight, JoinHandle<Written>)>,
     retry_at: Option<Instant>,
     backoff: Duration,
     /// Time of the last spool I/O failure: spilling pauses for a while (readings stay unacked).
@@ -179,7 +182,7 @@ impl<W: Writer> Stage<W> {
         self.flight = Some((flight, task));
     }
 
-    fn landed(&mut self, flight: Flight, r: Result<Vec<Refused>, WriteError>) {
+    fn landed(&mut self, flight: Flight, r: Written) {
         let m = &self.metrics;
         match (flight, r) {
             (flight, Ok(refused)) => {
