@@ -227,6 +227,7 @@ fn a_forecast_rides_on_the_order_updates_silently_and_survives_an_old_database()
         let c = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
         c.execute_batch(
             "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
+             ALTER TABLE orders DROP COLUMN deadlines_from_ms;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -258,4 +259,31 @@ fn a_forecast_rides_on_the_order_updates_silently_and_survives_an_old_database()
     let body: serde_json::Value = serde_json::from_str(&due[1].payload).unwrap();
     assert_eq!(body["forecast"]["failure_at"], "2025-11-26T12:00:00Z");
     assert_eq!(body["forecast"]["points"], 12);
+}
+
+#[test]
+fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let id = commit(&mut s, vec![raise(Colour::Yellow, T)], T)[0].order_id;
+    // Yellow: its 30-minute dispatch deadline passes unmet.
+    let c = s.sla_tick(T + 1_800_000).unwrap();
+    assert_eq!(c[0].summary, "sharp drop: dispatch deadline (1800 s) missed");
+    // Two hours after the raise the rule moves it to red.
+    let red_at = T + 7_200_000;
+    let up = event(EventKind::Escalate { colour: Colour::Red, restate: true }, red_at, false);
+    commit(&mut s, vec![up], red_at);
+    let (order, _) = s.order(id).unwrap().unwrap();
+    assert_eq!((order.colour, order.deadlines_from_ms), (Colour::Red, red_at));
+    let due = order.due.unwrap();
+    assert_eq!(
+        (due.next, due.at_ms),
+        (Some("dispatch"), Some(red_at + 60_000)),
+        "not overdue on turning red"
+    );
+    assert!(due.overdue.is_empty());
+    assert!(s.sla_tick(red_at + 59_000).unwrap().iter().all(|c| c.event != "escalated"));
+    let c = s.sla_tick(red_at + 60_000).unwrap();
+    assert_eq!(states(&c), vec![("escalated", "escalated")]);
+    assert!(c[0].summary.ends_with("dispatch deadline (60 s) missed"), "{}", c[0].summary);
 }

@@ -158,8 +158,11 @@ pub struct Order {
     pub tier: i64,
     /// Forecast failure time of a slope order (latest).
     pub forecast: Option<crate::rules::Forecast>,
-    /// When it was raised here (wall clock, UTC ms): deadlines run from this.
+    /// When it was raised here (wall clock, UTC ms).
     pub created_ms: i64,
+    /// Deadlines run from this (wall clock, UTC ms): the raise, or the moment a rule raised its
+    /// colour, or the moment a backfilled raise was confirmed live.
+    pub deadlines_from_ms: i64,
     /// Deadlines missed so far (bits).
     #[serde(skip)]
     pub missed: i64,

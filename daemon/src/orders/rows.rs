@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
-                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed";
+                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms";
 
 pub(crate) fn load(
     conn: &Connection,
@@ -49,6 +49,7 @@ fn order_from_row(r: &Row<'_>) -> rusqlite::Result<Order> {
         forecast: r.get::<_, Option<String>>(14)?.and_then(|j| serde_json::from_str(&j).ok()),
         created_ms: r.get(15)?,
         missed: r.get(16)?,
+        deadlines_from_ms: r.get::<_, Option<i64>>(17)?.unwrap_or(r.get(15)?),
         due: None,
     })
 }

@@ -43,6 +43,15 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN; ALTER TABLE device_seq ADD COLUMN seen BLOB; PRAGMA user_version = 4; COMMIT;",
         )?;
     }
+    if version < 5 {
+        // v5: deadlines run from when the order took its current colour (or was confirmed from
+        // backfill), not from its first raise: a yellow order that turns red gets the full red
+        // dispatch minute.
+        conn.execute_batch(
+            "BEGIN; ALTER TABLE orders ADD COLUMN deadlines_from_ms INTEGER;
+             UPDATE orders SET deadlines_from_ms = created_ms; PRAGMA user_version = 5; COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

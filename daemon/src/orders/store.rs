@@ -182,14 +182,15 @@ impl Store {
         let mut changes = Vec::new();
         for mut order in open.into_iter().filter(|o| !o.late) {
             let deadlines = self.sla.get(order.colour);
-            let (missed_bits, last_notice, created) = tx.query_row(
-                "SELECT missed, last_notice_ms, created_ms FROM orders WHERE id = ?1",
-                [order.id],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-            )?;
-            // Deadlines run from when the order was raised here (wall clock), not from the
-            // device's event time: people could not act before the daemon knew.
-            let missed = sla::missed(&deadlines, order.state, created, missed_bits, now_ms);
+            let last_notice =
+                tx.query_row("SELECT last_notice_ms FROM orders WHERE id = ?1", [order.id], |r| {
+                    r.get::<_, i64>(0)
+                })?;
+            let (missed_bits, created) = (order.missed, order.created_ms);
+            // Deadlines run from when the order was raised here or took its colour (wall clock),
+            // not from the device's event time: people could not act before the daemon knew.
+            let from = order.deadlines_from_ms;
+            let missed = sla::missed(&deadlines, order.state, from, missed_bits, now_ms);
             let why = if let Some((_, why)) = missed.last() {
                 let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
                 tx.execute("UPDATE orders SET missed = ?1 WHERE id = ?2", params![bits, order.id])?;
@@ -220,7 +221,7 @@ impl Store {
     }
 
     fn set_due(&self, o: &mut Order) {
-        o.due = sla::due(&self.sla.get(o.colour), o.state, o.created_ms, o.missed);
+        o.due = sla::due(&self.sla.get(o.colour), o.state, o.deadlines_from_ms, o.missed);
     }
 
     /// One order with its events.

@@ -35,10 +35,14 @@ pub(crate) fn on_rule_event(
         }
         (EventKind::Confirm, Some(mut order)) => {
             order.late = false;
+            restart_deadlines(tx, &mut order, now_ms)?;
             (order, "confirmed", e.summary.as_str(), true)
         }
         (EventKind::Escalate { colour, restate }, Some(mut order)) => {
-            order.colour = order.colour.max(colour);
+            if colour > order.colour {
+                order.colour = colour;
+                restart_deadlines(tx, &mut order, now_ms)?;
+            }
             if restate {
                 order.summary.clone_from(&e.summary);
             }
@@ -73,6 +77,18 @@ pub(crate) fn on_rule_event(
     Ok(())
 }
 
+/// The order's deadlines start again at `now_ms` (its colour rose, or it became live): those of
+/// its new colour run in full, none counts as missed yet.
+fn restart_deadlines(tx: &Transaction<'_>, order: &mut Order, now_ms: i64) -> Result<(), StoreError> {
+    order.deadlines_from_ms = now_ms;
+    order.missed = 0;
+    tx.execute(
+        "UPDATE orders SET deadlines_from_ms = ?2, missed = 0 WHERE id = ?1",
+        params![order.id, now_ms],
+    )?;
+    Ok(())
+}
+
 fn insert(
     tx: &Transaction<'_>,
     e: &Event,
@@ -83,7 +99,8 @@ fn insert(
     let at = e.at_ms as i64;
     tx.execute(
         "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-         updated_ms, seq, last_notice_ms, forecast) VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10)",
+         updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9)",
         params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms,
             e.forecast.map(|f| serde_json::json!(f).to_string())],
     )?;
