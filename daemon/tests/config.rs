@@ -23,6 +23,9 @@ fn every_example_config_parses() {
     assert_eq!(cfg.receivers.len(), 2);
 }
 
+/// A tier-0 receiver: configs with rules need one.
+const RECEIVER: &str = "[[receiver]]\nname = \"duty\"\nurl = \"http://x\"\nsecret = { env = \"S\" }\n";
+
 fn err(text: &str) -> String {
     parse("test.toml", text).unwrap_err().to_string()
 }
@@ -79,6 +82,23 @@ fn receivers_are_checked() {
     );
     let inline = "[[receiver]]\nname = \"a\"\nurl = \"http://x\"\nsecret = \"hunter2\"\n";
     assert!(err(inline).starts_with("test.toml:4:10: "), "secrets are never inline: {}", err(inline));
+    // Orders start at tier 0 and climb one tier per missed deadline: every tier must be there.
+    let rule = "[[rule]]\nid = \"r\"\ncolour = \"red\"\ncondition = { type = \"band_removed\" }\n";
+    let chief = |tier: i64| {
+        format!(
+            "[[receiver]]\nname = \"chief\"\nurl = \"http://x\"\nsecret = {{ env = \"S\" }}\ntier = {tier}\n"
+        )
+    };
+    let e = err(&format!("{rule}{}", chief(1)));
+    assert!(e.starts_with("test.toml:5:1: no receiver at tier 0"), "{e}");
+    let e = err(&format!("{rule}{RECEIVER}{}", chief(2)));
+    assert_eq!(
+        e,
+        "test.toml:9:1: receiver `chief`: no receiver at tier 1: an order escalates one tier at a time"
+    );
+    assert!(err(&format!("{rule}{RECEIVER}{}", chief(4))).contains("tier 4 is never reached"));
+    assert!(parse("t.toml", &format!("{rule}{RECEIVER}{}", chief(1))).is_ok());
+    assert!(parse("t.toml", &chief(1)).is_ok(), "no rules: no orders");
 }
 
 #[test]
@@ -171,7 +191,8 @@ fn serial_devices_are_checked() {
 fn landslide_rules_are_checked() {
     let rule =
         |cond: &str| format!("[[rule]]\nid = \"slope\"\ncolour = \"yellow\"\ncondition = {{ {cond} }}\n");
-    let ok = parse("t.toml", &rule("type = \"tangent_angle\", creep_mm_per_day = 0.5")).unwrap();
+    let text = rule("type = \"tangent_angle\", creep_mm_per_day = 0.5") + RECEIVER;
+    let ok = parse("t.toml", &text).unwrap();
     assert_eq!(ok.rules.len(), 1);
     let e = err(&rule("type = \"tangent_angle\", levels_deg = [40.0, 80.0, 50.0, 85.0]"));
     assert_eq!(e, "test.toml:1:1: rule `slope`: levels_deg must rise strictly within (0, 90)");

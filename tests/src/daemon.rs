@@ -29,8 +29,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(broker: u16, hooks: &Hooks, rules: &str) -> Daemon {
+        Daemon::start_at(broker, &hooks.url, rules).await
+    }
+
+    /// [`Daemon::start`] with receivers under `hooks_url` (`/grid` at tier 0, `/duty` at 1).
+    pub async fn start_at(broker: u16, hooks_url: &str, rules: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let text = config(dir.path(), broker, 0, &hooks.url, rules);
+        let text = config(dir.path(), broker, 0, hooks_url, rules);
         let cfg = gridsentry::config::parse("test.toml", &text).unwrap();
         let (stop, rx) = watch::channel(false);
         let backoff = Backoff {

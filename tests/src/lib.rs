@@ -23,8 +23,6 @@ pub use mosquitto::Mosquitto;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -33,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The HMAC key the test config gives every receiver.
-pub const SECRET: &str = "test-webhook-secret";
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The API token of the test config.
 pub const TOKEN: &str = "test-api-token";
 
@@ -150,10 +148,17 @@ async fn receive(
     use axum::response::IntoResponse;
     let mode = *mode.lock().unwrap();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let signed =
-        header("x-gridsentry-signature") == format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signed = gridsentry::notify::sign::verify(
+        SECRET,
+        h("webhook-id"),
+        h("webhook-timestamp"),
+        h("webhook-signature"),
+        &body,
+        now_s,
+    )
+    .is_ok();
     let status = match mode {
         Mode::Ok => 204,
         Mode::Fail(s) => s,

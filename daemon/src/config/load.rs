@@ -123,8 +123,45 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
             }
         }
     }
+    check_tiers(config)
+}
+
+/// Every order reaches someone: with rules, a receiver at tier 0 (where orders start), and each
+/// higher tier right above another (a missed deadline moves an order up one tier) up to
+/// [`TIER_MAX`] (one colour has three deadlines).
+fn check_tiers(config: &Config) -> Result<(), (Range<usize>, String)> {
+    let Some(first_rule) = config.rules.first() else { return Ok(()) };
+    let tier_of = |t: i64| config.receivers.iter().find(|r| r.get_ref().tier == t);
+    if tier_of(0).is_none() {
+        let span = config.receivers.first().map_or(first_rule.span(), |r| r.span());
+        let m = "no receiver at tier 0: orders start there, so nobody would hear of a new order; add a \
+                 [[receiver]] with tier = 0 (the default)";
+        return Err((span, m.into()));
+    }
+    for r in &config.receivers {
+        let (span, rc) = (r.span(), r.get_ref());
+        if rc.tier > TIER_MAX {
+            let m = format!(
+                "receiver `{}`: tier {} is never reached (a missed deadline moves an order up one tier; \
+                 one colour has three deadlines, so tiers go up to {TIER_MAX})",
+                rc.name, rc.tier
+            );
+            return Err((span, m));
+        }
+        if rc.tier > 0 && tier_of(rc.tier - 1).is_none() {
+            let m = format!(
+                "receiver `{}`: no receiver at tier {}: an order escalates one tier at a time",
+                rc.name,
+                rc.tier - 1
+            );
+            return Err((span, m));
+        }
+    }
     Ok(())
 }
+
+/// Highest receiver tier an order reaches through missed deadlines of one colour.
+pub const TIER_MAX: i64 = 3;
 
 fn check_influx(i: &super::Influx) -> Result<(), String> {
     crate::series::check_url(&i.url)?;

@@ -283,8 +283,9 @@ pub struct ReceiverConfig {
     /// `alertmanager`.
     #[serde(default)]
     pub format: crate::notify::Format,
-    /// HMAC-SHA256 key: `X-Gridsentry-Signature` (required for `generic`), and the signing
-    /// secret of a DingTalk or Feishu robot with signature checks on.
+    /// Signing key: the Standard Webhooks signature (`webhook-signature`; required for
+    /// `generic`; a `whsec_` secret is Base64-decoded as the spec says), and the signing secret
+    /// of a DingTalk or Feishu robot with signature checks on.
     #[serde(default)]
     pub secret: Option<Secret>,
     /// Per-request timeout, ms.

@@ -1,6 +1,7 @@
-//! The demo's webhook receiver: checks the HMAC signature of every delivery and counts them.
+//! The demo's webhook receiver: checks the Standard Webhooks signature of every delivery
+//! ([`crate::notify::sign`]) and counts them.
 
-use crate::notify::deliver::signature;
+use crate::notify::sign;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +22,7 @@ pub struct Counts {
 /// Serves on a free loopback port; returns its base URL and the counts.
 pub async fn start(secret: String) -> std::io::Result<(String, Arc<Counts>)> {
     let counts = Arc::new(Counts::default());
-    let state = (Arc::new(secret.into_bytes()), counts.clone());
+    let state = (Arc::new(secret), counts.clone());
     let app = Router::new().route("/{receiver}", post(receive)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -32,12 +33,15 @@ pub async fn start(secret: String) -> std::io::Result<(String, Arc<Counts>)> {
 }
 
 async fn receive(
-    State((secret, counts)): State<(Arc<Vec<u8>>, Arc<Counts>)>,
+    State((secret, counts)): State<(Arc<String>, Arc<Counts>)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let given = headers.get("x-gridsentry-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given == signature(&secret, &body) {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now_s = crate::clock::now_ms() / 1000;
+    let verdict =
+        sign::verify(&secret, h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"), &body, now_s);
+    if verdict.is_ok() {
         counts.valid.fetch_add(1, Relaxed);
         StatusCode::NO_CONTENT
     } else {

@@ -1,7 +1,10 @@
 //! Webhook delivery: one worker per receiver, so a hanging endpoint delays nobody else.
 //!
-//! Each POST carries the payload bytes stored with the transition, `X-Gridsentry-Signature:
-//! sha256=<hex HMAC-SHA256 of the body>` and `Idempotency-Key: <order>-<transition>`. Failures
+//! Each POST carries the payload bytes stored with the transition, a Standard Webhooks signature
+//! over id, timestamp and body ([`super::sign`]) and `Idempotency-Key: <order>-<transition>`.
+//! Redirects are not followed (a 3xx is a failed attempt: following one would turn the POST
+//! into a GET, or send an order to wherever the receiver points), and at most
+//! [`RESPONSE_MAX`] bytes of an answer are read. Failures
 //! back off exponentially with jitter up to a cap; five failures in a row open the endpoint's
 //! circuit for a cool-down (one probe request then decides); after `max_attempts` a
 //! notification becomes a dead letter, is copied to the fallback receiver if there is one, and
@@ -10,8 +13,6 @@
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -69,11 +70,16 @@ impl Backoff {
     }
 }
 
-/// `sha256=<hex>` of `body` under `secret`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+/// Most bytes of a receiver's answer read (chat robots answer with a small JSON object).
+pub const RESPONSE_MAX: usize = 64 * 1024;
+
+/// The HTTP client of the delivery workers: no redirects, no proxy surprises from the
+/// environment beyond reqwest's defaults.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client without redirects builds")
 }
 
 /// Spawns one delivery worker per endpoint.
@@ -89,14 +95,7 @@ pub fn spawn(
     for ep in endpoints {
         let store = Store::open(&db, SlaTable::default(), Vec::new())?;
         let store = std::sync::Mutex::new(store);
-        let worker = Worker {
-            ep,
-            store,
-            backoff,
-            metrics: metrics.clone(),
-            failures: 0,
-            http: reqwest::Client::new(),
-        };
+        let worker = Worker { ep, store, backoff, metrics: metrics.clone(), failures: 0, http: client() };
         tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));
     }
     Ok(tasks)
@@ -197,25 +196,43 @@ impl Worker {
     async fn post(&self, row: &OutboxRow) -> Result<(), String> {
         let ep = &self.ep;
         let secret = ep.secret.as_deref();
-        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &row.payload, now_ms())?;
+        let now = now_ms();
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &row.payload, now)?;
+        let id = format!("{}-{}", row.order_id, row.seq);
         let mut request = self
             .http
             .post(&out.url)
             .timeout(ep.timeout)
             .header("content-type", "application/json")
-            .header("idempotency-key", format!("{}-{}", row.order_id, row.seq));
+            .header("idempotency-key", &id);
         if let Some(secret) = secret {
-            request = request.header("x-gridsentry-signature", signature(secret.as_bytes(), &out.body));
+            let ts = now / 1000;
+            request = request
+                .header("webhook-signature", super::sign::signature(secret, &id, ts, &out.body))
+                .header("webhook-id", &id)
+                .header("webhook-timestamp", ts.to_string());
         }
-        let response = request.body(out.body).send().await.map_err(|e| {
+        let mut response = request.body(out.body).send().await.map_err(|e| {
             if e.is_timeout() {
                 "timeout".to_string()
             } else {
                 format!("request failed: {e}")
             }
         })?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
-        super::formats::accepted(ep.format, status, &body)
+        let status = response.status();
+        if status.is_redirection() {
+            let to = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?");
+            return Err(format!("HTTP {} redirect to {to} not followed", status.as_u16()));
+        }
+        let mut body = Vec::new();
+        while body.len() < RESPONSE_MAX {
+            match tokio::time::timeout(ep.timeout, response.chunk()).await {
+                Ok(Ok(Some(c))) => body.extend_from_slice(&c[..c.len().min(RESPONSE_MAX - body.len())]),
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => return Err(format!("reading the answer: {e}")),
+                Err(_) => return Err("timeout reading the answer".into()),
+            }
+        }
+        super::formats::accepted(ep.format, status.as_u16(), &body)
     }
 }

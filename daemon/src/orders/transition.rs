@@ -172,8 +172,19 @@ pub(crate) fn record(
         let mut put = tx.prepare_cached(
             "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut routed = 0;
         for r in route(receivers, order.tier) {
             put.execute(params![order.id, order.seq, r.name, payload, now_ms])?;
+            routed += 1;
+        }
+        if routed == 0 {
+            // `check` refuses such configs; say it loudly if one gets here anyway.
+            tracing::error!(
+                order = order.id,
+                tier = order.tier,
+                colour = order.colour.as_str(),
+                "no receiver for this order's tier: nobody is notified"
+            );
         }
     }
     Ok(change)
