@@ -112,7 +112,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         live: live.clone(),
     };
     let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?
-        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s));
+        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
+        .with_gate(gate_policy(&cfg));
 
     let (settings, mqtt_port) = match &cfg.mqtt {
         Some(m) => (Settings::from_config(m)?, m.port),
@@ -302,4 +303,15 @@ pub fn reload_of(cfg: &Config) -> Control {
             .map(|r| Receiver { name: r.get_ref().name.clone(), tier: r.get_ref().tier })
             .collect(),
     }
+}
+
+/// Who the pipeline hears (`[devices]`): the registry plus every configured field device.
+fn gate_policy(cfg: &Config) -> crate::gate::Policy {
+    use gridsentry_sensors::Id;
+    let d = cfg.devices.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+    let modbus = cfg.modbus.iter().map(|m| (m.get_ref().site.clone(), m.get_ref().device.clone()));
+    let serial = cfg.serial.iter().map(|s| (s.get_ref().site.clone(), s.get_ref().device.clone()));
+    let field =
+        modbus.chain(serial).filter_map(|(s, dev)| Some((Id::new(&s).ok()?, Id::new(&dev).ok()?))).collect();
+    crate::gate::Policy { allow: d.allow, registry: d.registry, field, max_tracked: d.max_tracked.get() }
 }

@@ -86,6 +86,25 @@ pub enum Command {
     Samples,
     /// Decode `TOPIC PAYLOAD` lines from stdin, as `mosquitto_sub -v` prints them.
     Decode,
+    /// Give a device its own broker login: writes the broker's password and access-list files,
+    /// the device registry and the device's firmware build settings into DIR.
+    Provision {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Directory of the broker files and the registry.
+        #[arg(long, default_value = "provisioned")]
+        dir: PathBuf,
+        /// The broker as the device reaches it.
+        #[arg(long, default_value = "192.168.4.1:1883")]
+        broker: String,
+        /// The daemon's broker user (reads every reading topic).
+        #[arg(long, default_value = "gridsentry")]
+        daemon_user: String,
+    },
 }
 
 /// `gridsentry orders ...`.
@@ -171,6 +190,37 @@ pub async fn dispatch(args: Args) -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Decode => decode_lines(),
+        Command::Provision { site, device, dir, broker, daemon_user } => {
+            provision(site, device, dir, broker, daemon_user)
+        }
+    }
+}
+
+fn provision(site: String, device: String, dir: PathBuf, broker: String, daemon_user: String) -> ExitCode {
+    use gridsentry::provision::{provision, Request};
+    use gridsentry_sensors::Id;
+    let (site, device) = match (Id::new(&site), Id::new(&device)) {
+        (Ok(s), Ok(d)) => (s, d),
+        _ => {
+            eprintln!("error: site and device ids are 1-32 of A-Z a-z 0-9 _ . -");
+            return ExitCode::from(2);
+        }
+    };
+    match provision(&Request { dir: dir.clone(), site, device, broker, daemon_user }) {
+        Ok(p) => {
+            println!("device user  {}", p.user);
+            println!("firmware     {}  (set -a; . {0}; cargo build ...)", p.env_file.display());
+            println!(
+                "broker files {}/passwd and {0}/acl: point mosquitto at them and reload it (kill -HUP)",
+                dir.display()
+            );
+            println!("registry     {}/devices ({} devices)", dir.display(), p.devices);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Inbound {
     pub event_ms: u64,
     /// Set by the pipeline: the device's stamp was refused (flagged in the time series).
     pub skew: Option<crate::devtime::Skew>,
+    /// Set by the pipeline: the device is not heard ([`crate::gate`]); only acknowledged.
+    pub refused: bool,
 }
 
 impl Inbound {
@@ -55,6 +57,7 @@ impl Inbound {
             applied_before: false,
             event_ms: received_ms,
             skew: None,
+            refused: false,
         }
     }
 }

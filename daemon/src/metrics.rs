@@ -3,6 +3,7 @@
 //! Plain atomics and one small map: the hot path pays one relaxed add per reading.
 
 use crate::devtime::Skew;
+use crate::gate::Refusal;
 use gridsentry_sensors::Stream;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -16,6 +17,10 @@ pub struct Metrics {
     pub readings: [AtomicU64; Stream::COUNT],
     /// Readings whose device time was refused, by [`Skew`] (`as usize`).
     pub clock_skew: [AtomicU64; 2],
+    /// Readings of devices not heard, by [`Refusal`] (`as usize`).
+    pub devices_refused: [AtomicU64; 2],
+    /// Devices tracked.
+    pub devices_tracked: AtomicU64,
     /// Messages dropped as malformed, by reason (topic or payload reason).
     pub malformed: Mutex<BTreeMap<String, u64>>,
     /// Field-bus failures (Modbus, serial), by reason.
@@ -89,6 +94,11 @@ impl Metrics {
             let n = self.readings[stream.index()].load(Relaxed);
             let _ = writeln!(s, "gridsentry_readings_total{{stream=\"{stream}\"}} {n}");
         }
+        let _ = writeln!(s, "# TYPE gridsentry_devices_refused_total counter");
+        for why in Refusal::ALL {
+            let n = self.devices_refused[why as usize].load(Relaxed);
+            let _ = writeln!(s, "gridsentry_devices_refused_total{{reason=\"{}\"}} {n}", why.as_str());
+        }
         let _ = writeln!(s, "# TYPE gridsentry_clock_skew_total counter");
         for skew in Skew::ALL {
             let n = self.clock_skew[skew as usize].load(Relaxed);
@@ -133,6 +143,7 @@ impl Metrics {
             self.mqtt_connected.load(Relaxed)
         );
         let gauges = [
+            ("gridsentry_devices_tracked", &self.devices_tracked),
             ("gridsentry_series_queue_batches", &self.series_queue_batches),
             ("gridsentry_series_queue_points", &self.series_queue_points),
             ("gridsentry_series_queue_bytes", &self.series_queue_bytes),

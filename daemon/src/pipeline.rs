@@ -13,6 +13,7 @@
 use crate::clock::now_ms;
 use crate::devtime;
 use crate::flow::{self, AckSender, Inbound};
+use crate::gate::{Gate, Policy};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
@@ -90,6 +91,8 @@ pub struct Pipeline {
     out: Outputs,
     /// How far ahead of its receive time a device may stamp a reading, ms ([`crate::devtime`]).
     max_skew_ms: u64,
+    /// Which devices are heard.
+    gate: Gate,
 }
 
 impl Pipeline {
@@ -100,7 +103,7 @@ impl Pipeline {
                 tracing::warn!(%key, error = %e, "rule state row ignored");
             }
         }
-        let seqs = store
+        let seqs: HashMap<(Id, Id), SeqWindow> = store
             .device_seqs()?
             .into_iter()
             .filter_map(|(key, w)| {
@@ -116,7 +119,15 @@ impl Pipeline {
             );
         }
         let max_skew_ms = devtime::DEFAULT_MAX_SKEW_S * 1000;
-        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out, max_skew_ms })
+        let gate = Gate::new(Policy::default(), seqs.keys().cloned());
+        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out, max_skew_ms, gate })
+    }
+
+    /// Sets which devices are heard (`[devices]`); devices with stored sequence numbers stay
+    /// tracked.
+    pub fn with_gate(mut self, policy: Policy) -> Pipeline {
+        self.gate = Gate::new(policy, self.seqs.keys().cloned());
+        self
     }
 
     /// Sets how far ahead of its receive time a device may stamp a reading (`[daemon]
@@ -204,6 +215,15 @@ impl Pipeline {
         let mut applied = [0u64; Stream::COUNT];
         let mut fresh = Vec::new();
         for m in inbound.iter_mut() {
+            let h = &m.reading.header;
+            if let Err(why) = self.gate.admit(&h.site, &h.device) {
+                m.refused = true;
+                let n = self.out.metrics.devices_refused[why as usize].fetch_add(1, Relaxed);
+                if n.is_power_of_two() {
+                    tracing::warn!(topic = %m.topic, reason = why.as_str(), refused_so_far = n + 1, "reading of a device that is not heard dropped");
+                }
+                continue;
+            }
             let t = devtime::event_time(&m.reading, m.received_ms, self.max_skew_ms);
             (m.event_ms, m.skew) = (t.at_ms, t.skew);
             m.applied_before = self.is_duplicate(m);
@@ -233,8 +253,10 @@ impl Pipeline {
             .collect();
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
         let mut changes = self.store.commit(&batch, now as i64)?;
-        self.out.live.record(inbound.iter());
+        self.out.live.record(inbound.iter().filter(|m| !m.refused));
         if tick {
+            self.gate.refresh();
+            self.out.metrics.devices_tracked.store(self.gate.tracked() as u64, Relaxed);
             changes.extend(self.store.sla_tick(now as i64)?);
         }
         // Counted once committed: "applied" means durable.

@@ -15,6 +15,8 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     child: Option<Child>,
     auth: Option<(String, String)>,
+    /// An `acl_file`.
+    acl: Option<String>,
     /// Another address it listens on (same port), besides 127.0.0.1.
     also_on: Option<String>,
     /// Save the persistence file after every change (survives a SIGKILL, slowly).
@@ -47,8 +49,26 @@ impl Mosquitto {
             dir: tempfile::tempdir().unwrap(),
             child: None,
             auth: None,
+            acl: None,
             also_on,
             save_every_change,
+        };
+        m.spawn();
+        m
+    }
+
+    /// Starts mosquitto with the password and access-list files `gridsentry provision` wrote
+    /// into `dir` (`passwd`, `acl`): no anonymous clients, each device only on its topics.
+    pub fn start_provisioned(dir: &std::path::Path) -> Mosquitto {
+        let mut m = Mosquitto {
+            port: free_port(),
+            tls: None,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            auth: Some((String::new(), dir.join("passwd").display().to_string())),
+            acl: Some(dir.join("acl").display().to_string()),
+            also_on: None,
+            save_every_change: false,
         };
         m.spawn();
         m
@@ -134,6 +154,7 @@ impl Mosquitto {
             dir,
             child: None,
             auth: Some((user.into(), file.display().to_string())),
+            acl: None,
             also_on: None,
             save_every_change: false,
         }
@@ -145,6 +166,7 @@ impl Mosquitto {
             Some((_, file)) => format!("allow_anonymous false\npassword_file {file}\n"),
             None => "allow_anonymous true\n".to_string(),
         };
+        let acl = self.acl.as_ref().map(|f| format!("acl_file {f}\n")).unwrap_or_default();
         let tls = match &self.tls {
             Some((port, _)) => {
                 let d = self.dir.path().display();
@@ -159,7 +181,7 @@ impl Mosquitto {
         let save =
             if self.save_every_change { "autosave_on_changes true\nautosave_interval 1\n" } else { "" };
         let text = format!(
-            "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}{save}persistence true\npersistence_location {dir}/\n\
+            "{tls}listener {port} 127.0.0.1\n{also}{user}{auth}{acl}{save}persistence true\npersistence_location {dir}/\n\
              max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
             port = self.port,
             also = self.also_on.as_ref().map(|a| format!("listener {} {a}\n", self.port)).unwrap_or_default(),

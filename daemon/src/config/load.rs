@@ -86,6 +86,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             return Err(at(d.span(), m.into()));
         }
     }
+    if let Some(d) = &config.devices {
+        let devices = d.get_ref();
+        if devices.allow == super::Allow::Known && devices.registry.is_none() {
+            let m = "[devices]: allow = \"known\" needs `registry` (the file `gridsentry provision` writes)";
+            return Err(at(d.span(), m.into()));
+        }
+        if let Some(r) = &devices.registry {
+            crate::provision::read_registry(r)
+                .map_err(|e| at(d.span(), format!("[devices] registry: {e}")))?;
+        }
+    }
     if let Some(i) = &config.influx {
         check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
     }

@@ -43,12 +43,51 @@ pub struct Config {
     /// Webhook retry timing, shared by all receivers.
     #[serde(default)]
     pub delivery: Option<Spanned<Delivery>>,
+    /// Which devices are heard, and how many are tracked.
+    #[serde(default)]
+    pub devices: Option<Spanned<Devices>>,
     /// Webhook receivers.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<Spanned<ReceiverConfig>>,
     /// Rules.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RuleConfig>>,
+}
+
+/// `[devices]`: which devices the daemon listens to ([`crate::gate`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Devices {
+    /// `any`: every device whose readings pass the checks (up to `max_tracked`); `known`: only
+    /// devices in `registry` and the configured field devices (others counted and dropped).
+    pub allow: Allow,
+    /// The device registry, one `site/device` per line (`gridsentry provision` writes it);
+    /// re-read when it changes.
+    pub registry: Option<PathBuf>,
+    /// Most devices tracked (sequence windows, rule state, console). A new device beyond it
+    /// is counted and dropped, so a flood of invented ids cannot grow memory and the database.
+    pub max_tracked: std::num::NonZeroUsize,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        Devices {
+            allow: Allow::Any,
+            registry: None,
+            max_tracked: const { std::num::NonZeroUsize::new(10_000).unwrap() },
+        }
+    }
+}
+
+/// `[devices] allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allow {
+    /// Any device.
+    #[default]
+    Any,
+    /// Devices in the registry and the configured field devices.
+    Known,
 }
 
 /// `[daemon]`.

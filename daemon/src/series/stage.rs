@@ -119,6 +119,10 @@ impl<W: Writer> Stage<W> {
         let tags: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut stored = Vec::new();
         for m in batch {
+            if m.refused {
+                stored.push(m.ack);
+                continue;
+            }
             if m.applied_before && self.marks.has(&m.reading) {
                 // Redelivered after the server already took it: ack now, do not write it again.
                 self.metrics.series_already_stored.fetch_add(1, Relaxed);
