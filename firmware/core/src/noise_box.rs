@@ -62,8 +62,10 @@ impl<C: Chain, const N: usize> NoiseBox<C, N> {
     }
 
     /// Takes samples; switches the alarm when it changes; stores a reading when a report
-    /// interval completes (`online`: whether it can go out live).
-    pub fn samples(&mut self, s: &[i32], online: bool, board: &mut impl Board) {
+    /// interval completes (what is still unsent then has waited past its interval: historical).
+    /// True when it stored a reading (the board wakes the uplink to send it).
+    pub fn samples(&mut self, s: &[i32], board: &mut impl Board) -> bool {
+        let mut stored = false;
         let mut rest = s;
         while !rest.is_empty() {
             let room = (self.samples_per_report - self.samples) as usize;
@@ -74,13 +76,16 @@ impl<C: Chain, const N: usize> NoiseBox<C, N> {
             if self.samples == self.samples_per_report {
                 self.samples = 0;
                 let report = self.meter.report();
-                self.outbox.push(NoiseRecord::new(board.now(), &report), online);
+                self.outbox.interval_passed();
+                self.outbox.push(NoiseRecord::new(board.now(), &report));
+                stored = true;
             }
         }
         if self.meter.alarm() != self.alarm {
             self.alarm = !self.alarm;
             board.alarm(self.alarm);
         }
+        stored
     }
 
     /// The readings waiting for the broker.

@@ -3,8 +3,10 @@
 //! A device must keep measuring while the network or broker is gone, and must not reboot because
 //! of it. Every reading goes through here: it is sent live when the session is up, and stays
 //! until acknowledged. While the broker is unreachable the ring fills; after reconnecting it
-//! sends oldest first. What waited (queued while offline, or sent but not acknowledged before the
-//! connection dropped) goes out flagged `historical`, so the daemon treats it as backfill. When
+//! sends oldest first. A reading goes out flagged `historical` (backfill, which pages nobody
+//! until a live reading confirms it) only if it waited unsent past its report interval: the
+//! board calls [`Outbox::interval_passed`] once per interval. So the readings measured while a
+//! device connects after boot, or reconnects within an interval, count as live. When
 //! the ring is full the OLDEST reading is dropped and counted; the count goes into the next status
 //! message ([`Outbox::take_dropped`]), so the gap is visible upstream as well as in the sequence
 //! numbers.
@@ -62,10 +64,9 @@ impl<T: Clone, const N: usize> Outbox<T, N> {
         Outbox { slots: Deque::new(), front: 0, dropped: 0 }
     }
 
-    /// Queues a reading and returns its sequence number; `online` says whether it can go out
-    /// live. When full, the oldest reading is dropped (even one in flight: its PUBACK will find
-    /// nothing) and counted.
-    pub fn push(&mut self, item: T, online: bool) -> u32 {
+    /// Queues a reading and returns its sequence number. When full, the oldest reading is
+    /// dropped (even one in flight: its PUBACK will find nothing) and counted.
+    pub fn push(&mut self, item: T) -> u32 {
         if self.slots.is_full() {
             self.slots.pop_front();
             self.front = self.front.wrapping_add(1);
@@ -73,10 +74,17 @@ impl<T: Clone, const N: usize> Outbox<T, N> {
             self.pop_done();
         }
         let seq = self.front.wrapping_add(self.slots.len() as u32);
-        let state = if online { 0 } else { HISTORICAL };
         // Cannot fail: there is room now.
-        let _ = self.slots.push_back(Slot { item, state });
+        let _ = self.slots.push_back(Slot { item, state: 0 });
         seq
+    }
+
+    /// A report interval is over: every reading still waiting to be sent has waited past its
+    /// interval and goes out flagged historical.
+    pub fn interval_passed(&mut self) {
+        for s in self.slots.iter_mut().filter(|s| s.state & (IN_FLIGHT | DONE) == 0) {
+            s.state |= HISTORICAL;
+        }
     }
 
     fn pop_done(&mut self) {
@@ -114,11 +122,11 @@ impl<T: Clone, const N: usize> Outbox<T, N> {
         true
     }
 
-    /// The connection dropped: everything waiting is resent after reconnecting, oldest first,
-    /// flagged historical.
+    /// The connection dropped: everything not acknowledged is resent after reconnecting,
+    /// oldest first (historical once it waited past an interval).
     pub fn disconnected(&mut self) {
         for s in self.slots.iter_mut() {
-            s.state = (s.state & !IN_FLIGHT) | HISTORICAL;
+            s.state &= !IN_FLIGHT;
         }
     }
 

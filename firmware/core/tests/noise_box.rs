@@ -34,7 +34,7 @@ fn one_reading_per_second_and_the_alarm_on_the_pins() {
         pins.t_ms += 1000;
         // Odd chunk sizes: intervals must not depend on how the driver slices the samples.
         for chunk in s.chunks(1000 + i * 7) {
-            b.samples(chunk, true, &mut pins);
+            b.samples(chunk, &mut pins);
         }
     }
     assert_eq!(pins.switched, vec![true, false], "on after 2 loud seconds, off after 2 quiet ones");

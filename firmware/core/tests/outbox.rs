@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Push {
-        online: bool,
-    },
+    Push,
+    /// A report interval ends (the board calls it once per interval).
+    IntervalPassed,
     Send,
     /// In order, as MQTT 3.1.1 brokers do.
     AckOldestInFlight,
@@ -21,7 +21,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => any::<bool>().prop_map(|online| Op::Push { online }),
+        4 => Just(Op::Push),
+        2 => Just(Op::IntervalPassed),
         3 => Just(Op::Send),
         2 => Just(Op::AckOldestInFlight),
         1 => Just(Op::AckNewestInFlight),
@@ -58,14 +59,14 @@ proptest! {
         let (mut next_seq, mut dropped) = (0u32, 0u32);
         for op in ops {
             match op {
-                Op::Push { online } => {
+                Op::Push => {
                     if model.len() == N {
                         model.pop_front();
                         pop_done(&mut model);
                         dropped += 1;
                     }
-                    model.push_back(M { seq: next_seq, historical: !online, in_flight: false, done: false });
-                    prop_assert_eq!(o.push(next_seq * 10, online), next_seq, "the ring numbers readings from 0");
+                    model.push_back(M { seq: next_seq, historical: false, in_flight: false, done: false });
+                    prop_assert_eq!(o.push(next_seq * 10), next_seq, "the ring numbers readings from 0");
                     next_seq += 1;
                 }
                 Op::Send => {
@@ -91,9 +92,14 @@ proptest! {
                     }
                 }
                 Op::AckUnknown => prop_assert!(!o.acked(next_seq + 1000)),
+                Op::IntervalPassed => {
+                    for e in model.iter_mut().filter(|e| !e.in_flight && !e.done) {
+                        e.historical = true;
+                    }
+                    o.interval_passed();
+                }
                 Op::Disconnect => {
                     for e in model.iter_mut() {
-                        e.historical = true;
                         e.in_flight = false;
                     }
                     o.disconnected();
@@ -105,8 +111,10 @@ proptest! {
         }
         prop_assert_eq!(o.take_dropped(), dropped);
         prop_assert_eq!(o.take_dropped(), 0, "the count restarts after it is reported");
-        // What is left goes out oldest first after a reconnect, all flagged historical.
+        // What is left goes out oldest first after a reconnect an interval later, all flagged
+        // historical.
         o.disconnected();
+        o.interval_passed();
         let mut left = Vec::new();
         while let Some(e) = o.next_to_send() {
             prop_assert!(e.historical);
@@ -121,7 +129,8 @@ proptest! {
 fn an_hour_offline_keeps_the_newest_hour_and_counts_the_rest() {
     let mut o: Outbox<[u8; 20], 3600> = Outbox::new();
     for seq in 0..5000u32 {
-        assert_eq!(o.push([seq as u8; 20], false), seq);
+        o.interval_passed();
+        assert_eq!(o.push([seq as u8; 20]), seq);
     }
     assert_eq!((o.len(), o.take_dropped()), (3600, 1400));
     let first = o.next_to_send().unwrap();
@@ -129,15 +138,25 @@ fn an_hour_offline_keeps_the_newest_hour_and_counts_the_rest() {
 }
 
 #[test]
-fn a_reading_sent_live_and_cut_off_is_resent_as_historical() {
+fn a_reading_is_historical_only_once_it_waited_past_its_interval() {
     let mut o: Outbox<u8, 4> = Outbox::new();
-    o.push(0, true);
+    // Measured before the first CONNACK after boot, sent within its interval: live.
+    o.push(0);
     let e = o.next_to_send().unwrap();
-    assert!(!e.historical);
+    assert_eq!((e.seq, e.historical), (0, false));
+    // Cut off and resent at once (a reconnect within the interval): still live.
     o.disconnected();
+    assert!(!o.next_to_send().unwrap().historical);
+    // Cut off, and an interval passes before it goes again: backfill.
+    o.disconnected();
+    o.interval_passed();
     let e = o.next_to_send().unwrap();
     assert_eq!((e.seq, e.historical), (0, true));
-    assert!(o.acked(0));
+    // A reading in flight when the interval ends was sent live; it stays so.
+    o.push(1);
+    assert!(!o.next_to_send().unwrap().historical);
+    o.interval_passed();
+    assert!(o.acked(0) && o.acked(1));
     assert!(o.is_empty());
 }
 
@@ -145,7 +164,7 @@ fn a_reading_sent_live_and_cut_off_is_resent_as_historical() {
 fn an_acknowledgement_out_of_order_frees_its_slot_once_the_older_ones_go() {
     let mut o: Outbox<u8, 4> = Outbox::new();
     for _ in 0..3 {
-        o.push(0, true);
+        o.push(0);
         o.next_to_send().unwrap();
     }
     assert!(o.acked(2));
@@ -153,7 +172,7 @@ fn an_acknowledgement_out_of_order_frees_its_slot_once_the_older_ones_go() {
     assert_eq!(o.len(), 1);
     assert!(o.acked(0));
     assert!(o.is_empty());
-    assert_eq!(o.push(0, true), 3, "numbering goes on");
+    assert_eq!(o.push(0), 3, "numbering goes on");
 }
 
 #[test]

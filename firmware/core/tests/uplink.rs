@@ -80,10 +80,10 @@ impl Box {
         publishes(&tx[..n])
     }
 
-    fn push(&mut self, seq: u32, online: bool) {
+    fn push(&mut self, seq: u32) {
         let record =
             NoiseRecord::new(Timestamp::Utc(1_764_072_000_000 + 1000 * u64::from(seq)), &report(60.0));
-        assert_eq!(self.outbox.push(record, online), seq);
+        assert_eq!(self.outbox.push(record), seq);
     }
 }
 
@@ -112,9 +112,10 @@ fn connect_names_the_device_and_carries_its_will() {
 #[test]
 fn readings_go_out_on_their_stream_with_their_own_time_and_flags() {
     let mut b = Box { link: Uplink::new::<NoiseRecord>(&identity(), "1.2.3"), outbox: Outbox::new() };
-    b.push(0, false);
+    b.push(0);
+    b.outbox.interval_passed(); // reading 0 waited a whole interval for the connection
     b.connect();
-    b.push(1, true);
+    b.push(1);
     let sent = b.poll();
     assert_eq!(sent.len(), 3, "birth and two readings");
     assert_eq!(sent[0].0, "gs/v1/plaza-3/nb-01/status");
@@ -132,14 +133,14 @@ fn readings_go_out_on_their_stream_with_their_own_time_and_flags() {
 fn the_drop_count_is_reported_until_a_birth_carrying_it_is_acknowledged() {
     let mut b = Box { link: Uplink::new::<NoiseRecord>(&identity(), "1.2.3"), outbox: Outbox::new() };
     for seq in 0..5 {
-        b.push(seq, false); // capacity 2: 3 dropped
+        b.push(seq); // capacity 2: 3 dropped
     }
     b.connect();
     let birth = &b.poll()[0];
     assert_eq!(status(&birth.2), (DeviceState::Online, 3));
     // The connection dies before the birth's PUBACK, one more reading is dropped meanwhile.
     b.link.disconnected(&mut b.outbox);
-    b.push(5, false);
+    b.push(5);
     b.connect();
     let sent = b.poll();
     assert_eq!(status(&sent[0].2), (DeviceState::Online, 4), "not lost with the connection");
@@ -164,7 +165,7 @@ fn a_wristband_gateway_publishes_heart_rate_on_its_hr_stream() {
         energy_kj: None,
         battery_pct: Some(80),
     };
-    outbox.push(HrRecord { time: Timestamp::Utc(1_764_072_000_000), report: report.clone() }, true);
+    outbox.push(HrRecord { time: Timestamp::Utc(1_764_072_000_000), report: report.clone() });
     let mut tx = [0u8; 1024];
     link.connected(&mut outbox, 0, Timestamp::Unsynced(0), &mut tx).unwrap();
     link.received(&[0x20, 0x02, 0x00, 0x00], &mut outbox).unwrap();

@@ -19,14 +19,14 @@
 
 use core::cell::Cell;
 use core::convert::Infallible;
-use core::sync::atomic::{AtomicBool, Ordering};
-use embassy_futures::select::{select, Either};
+use embassy_futures::select::{select3, Either3};
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, Stack};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::signal::Signal;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_io_async::Write;
 use gridsentry_firmware_core::identity::Identity;
@@ -147,22 +147,20 @@ pub enum LinkError {
     Session(gridsentry_firmware_core::mqtt::SessionError),
 }
 
-/// The MQTT task: runs forever. `online` tells the audio loop whether readings go out live
-/// (boards start it `true`: live until a connection attempt fails).
+/// Raised by the board when it stored a reading: the uplink wakes and sends it at once (a
+/// reading still unsent when its report interval ends goes out as backfill).
+pub static READING: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+
+/// The MQTT task: runs forever. Whether a reading goes out as backfill is the outbox's
+/// business (it waited past its report interval), not the connection's.
 pub async fn uplink<T: Stored, const N: usize, const W: usize>(
     stack: Stack<'_>,
     servers: Servers<'_>,
     link: &mut Uplink<W>,
     shared: &Locked<impl Holds<T, N>>,
-    online: &AtomicBool,
     bufs: &mut Buffers,
 ) -> ! {
     let mut wait = Duration::from_millis(500);
-    // Readings go out as live until a connection attempt failed or a session was lost: those
-    // measured while the device connects for the first time after boot are not backfill (the
-    // daemon pages nobody for historical readings), whatever the order of the first reading and
-    // the first CONNACK.
-    let mut waited = false;
     loop {
         stack.wait_config_up().await;
         // One connection, until it fails: why, and whether the session had come up.
@@ -179,30 +177,27 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
             socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
             loop {
                 let up = link.is_up();
-                online.store(up || !waited, Ordering::Relaxed);
                 let n = shared
                     .with_outbox(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
                     .map_err(|e| (LinkError::Session(e), up))?;
                 if n > 0 {
                     socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
                 }
-                // Wake for the broker's bytes, or every 100 ms for new readings and the keep-alive.
-                match select(socket.read(&mut bufs.rx), Timer::after_millis(100)).await {
-                    Either::First(Ok(0)) | Either::First(Err(_)) => return Err((LinkError::Io, up)),
-                    Either::First(Ok(n)) => {
+                // Wake for the broker's bytes, a new reading, or every 100 ms for the keep-alive.
+                match select3(socket.read(&mut bufs.rx), Timer::after_millis(100), READING.wait()).await {
+                    Either3::First(Ok(0)) | Either3::First(Err(_)) => return Err((LinkError::Io, up)),
+                    Either3::First(Ok(n)) => {
                         let rx = &bufs.rx[..n];
                         shared
                             .with_outbox(|o| link.received(rx, o))
                             .map_err(|e| (LinkError::Session(e), up))?;
                     }
-                    Either::Second(()) => {}
+                    Either3::Second(()) | Either3::Third(()) => {}
                 }
             }
         }
         .await;
         let Err((_why, was_up)) = connection;
-        waited = true;
-        online.store(false, Ordering::Relaxed);
         shared.with_outbox(|o| link.disconnected(o));
         if was_up {
             wait = Duration::from_millis(500);

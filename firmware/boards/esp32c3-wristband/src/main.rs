@@ -14,7 +14,6 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
 use embassy_futures::select::select;
 use embassy_net::Stack as Net;
@@ -57,13 +56,13 @@ impl Holds<HrRecord, KEEP> for Home {
 
 /// Stores a report with the time it was made.
 fn store(outbox: &mut Outbox<HrRecord, KEEP>) -> impl FnMut(HeartRateReport) + '_ {
-    let online = ONLINE.load(Ordering::Relaxed);
-    move |report| _ = outbox.push(HrRecord { time: link::now(), report }, online)
+    move |report| {
+        outbox.push(HrRecord { time: link::now(), report });
+        link::READING.signal(());
+    }
 }
 
 static HOME: StaticCell<Locked<Home>> = StaticCell::new();
-/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
-static ONLINE: AtomicBool = AtomicBool::new(true);
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
 static BLE: StaticCell<HostResources<Controller, DefaultPacketPool, 1, 2>> = StaticCell::new();
@@ -160,9 +159,21 @@ async fn ble_task(ble: &'static Ble, home: &'static Locked<Home>) -> ! {
 /// Hands each band's merged reading to the outbox when its interval is over.
 #[embassy_executor::task]
 async fn report_task(home: &'static Locked<Home>) -> ! {
+    let report_ms = Settings::default().report_ms;
+    let mut interval_start = now_ms();
     loop {
         Timer::after(Duration::from_millis(500)).await;
-        home.lock(|h| h.gateway.due(now_ms(), &mut store(&mut h.outbox)));
+        let now = now_ms();
+        home.lock(|h| {
+            // What is still unsent after a whole report interval goes out as backfill.
+            if now.saturating_sub(interval_start) >= report_ms {
+                h.outbox.interval_passed();
+            }
+            h.gateway.due(now, &mut store(&mut h.outbox))
+        });
+        if now.saturating_sub(interval_start) >= report_ms {
+            interval_start = now;
+        }
     }
 }
 
@@ -173,7 +184,7 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, home, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, home, bufs).await
 }
 
 #[esp_rtos::main]

@@ -14,7 +14,6 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
 use embassy_net::Stack;
 use embassy_time::{Duration, Timer};
@@ -42,8 +41,6 @@ type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
-static ONLINE: AtomicBool = AtomicBool::new(true);
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
 
@@ -54,7 +51,7 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs).await
 }
 
 #[esp_rtos::main]
@@ -109,7 +106,8 @@ async fn main(spawner: Spawner) -> ! {
         for (s, w) in samples.iter_mut().zip(bytes.chunks_exact(4)) {
             *s = i32::from_le_bytes([w[0], w[1], w[2], w[3]]) >> 8;
         }
-        let online = ONLINE.load(Ordering::Relaxed);
-        noise.lock(|b| b.samples(&samples, online, &mut pins));
+        if noise.lock(|b| b.samples(&samples, &mut pins)) {
+            link::READING.signal(());
+        }
     }
 }

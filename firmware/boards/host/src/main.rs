@@ -87,7 +87,9 @@ fn main() -> ExitCode {
             report.lafmax_db,
             if meter.alarm() { "ON" } else { "off" }
         );
-        outbox.push(record, net.is_up());
+        // What is still unsent a report interval later goes out as backfill.
+        outbox.interval_passed();
+        outbox.push(record);
         second += 1;
         if a.realtime {
             let due = started + Duration::from_secs(second);

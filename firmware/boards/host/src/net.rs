@@ -40,10 +40,6 @@ impl Net {
         }
     }
 
-    pub fn is_up(&self) -> bool {
-        self.link.is_up()
-    }
-
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }

@@ -20,7 +20,6 @@
 
 mod nvram;
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use cyw43::JoinOptions;
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use embassy_executor::Spawner;
@@ -57,8 +56,6 @@ type Radio = cyw43::SpiBus<Output<'static>, PioSpi<'static, PIO0, 0>>;
 
 /// Meter, alarm and one hour of 1 s reports, shared by the audio loop and the uplink.
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
-static ONLINE: AtomicBool = AtomicBool::new(true);
 static CYW43: StaticCell<cyw43::State> = StaticCell::new();
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
@@ -97,7 +94,7 @@ async fn mqtt_task(
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, &ONLINE, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs).await
 }
 
 #[embassy_executor::task]
@@ -185,7 +182,8 @@ async fn main(spawner: Spawner) {
         for (s, w) in samples.iter_mut().zip(words.chunks_exact(2)) {
             *s = (w[0] as i32) >> 8;
         }
-        let online = ONLINE.load(Ordering::Relaxed);
-        noise.lock(|b| b.samples(&samples, online, &mut pins));
+        if noise.lock(|b| b.samples(&samples, &mut pins)) {
+            link::READING.signal(());
+        }
     }
 }

@@ -11,7 +11,6 @@
 //! The TAP device must exist and be up, with the broker and time server reachable on it (the
 //! test creates it with `ip tuntap add` and gives the host end a /24 address).
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use embassy_executor::Spawner;
 use embassy_net::{Ipv4Address, Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
@@ -28,8 +27,6 @@ use static_cell::StaticCell;
 type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
 static BOX: StaticCell<SharedBox> = StaticCell::new();
-/// Whether readings go out live (`link::uplink`): from boot until a connection attempt fails.
-static ONLINE: AtomicBool = AtomicBool::new(true);
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<4>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
@@ -120,7 +117,7 @@ async fn mqtt_task(
     noise: &'static SharedBox,
     uplink: &'static mut Uplink<4>,
 ) -> ! {
-    link::uplink(stack, servers, uplink, noise, &ONLINE, BUFFERS.init(Buffers::new())).await
+    link::uplink(stack, servers, uplink, noise, BUFFERS.init(Buffers::new())).await
 }
 
 /// One second of a 1 kHz tone at −30 dBFS (peak, 24-bit samples).
@@ -166,7 +163,8 @@ async fn main(spawner: Spawner) {
     let period = Duration::from_micros(1_000_000 / u64::from(a.per_second));
     loop {
         Timer::after(period).await;
-        let online = ONLINE.load(Ordering::Relaxed);
-        noise.lock(|b| b.samples(&second, online, &mut console));
+        if noise.lock(|b| b.samples(&second, &mut console)) {
+            link::READING.signal(());
+        }
     }
 }
