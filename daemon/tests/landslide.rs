@@ -167,7 +167,7 @@ fn learns_creep_velocity_from_the_baseline_and_stays_quiet_in_steady_creep() {
     }
     assert!(out.is_empty(), "{out:#?}");
     let subj = Subject { site: id("slope-7"), device: id("gnss-1"), band: None };
-    let s = e.state("slope", &subj).unwrap().slope.as_ref().unwrap();
+    let s = e.state("slope", &subj).unwrap().kind.slope().unwrap();
     let creep = s.creep.expect("learnt v_c");
     assert!((creep - 1.0).abs() < 0.05, "v_c {creep}");
     assert!((s.angle - 45.0).abs() < 10.0, "angle {}", s.angle);
@@ -190,7 +190,7 @@ fn red_waits_for_a_second_station_and_is_never_dropped() {
     assert!(out.iter().any(|e| e.summary.contains("awaiting corroboration")), "{out:#?}");
     let subj = Subject { site: id("slope-7"), device: id("gnss-a"), band: None };
     let a_state = e.state("slope", &subj).unwrap();
-    let slope = a_state.slope.as_ref().unwrap();
+    let slope = a_state.kind.slope().unwrap();
     assert!(slope.held == 4 && slope.capped, "A holds red, capped");
     assert_eq!(a_state.open.map(|o| o.colour), Some(Colour::Orange));
     // B accelerates: once it holds orange, A goes red at once.
@@ -305,7 +305,7 @@ proptest! {
                 e.apply(&deform("gnss-1", h as u32, at, v * h as f64 / 24.0), at, &mut out);
             }
             let subj = Subject { site: id("slope-7"), device: id("gnss-1"), band: None };
-            e.state("slope", &subj).unwrap().slope.as_ref().unwrap().angle
+            e.state("slope", &subj).unwrap().kind.slope().unwrap().angle
         };
         prop_assert!(angle(v1) <= angle(v1 + dv) + 1e-9);
     }

@@ -1,8 +1,8 @@
 //! The bookkeeping every condition shares: debounce edges into raises and clears, flapping,
 //! colour steps, late raises and their confirmation.
 
-use super::condition::{self, Signal};
-use super::config::{Colour, Condition, RuleConfig};
+use super::condition::Signal;
+use super::config::{Colour, RuleConfig};
 use super::landslide;
 use super::slope::Forecast;
 use super::state::{Edge, Open, Subject, SubjectState};
@@ -53,7 +53,7 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub(crate) fn step(&self, st: &mut SubjectState, at: u64, sig: Signal, out: &mut Vec<Event>) {
-        let (for_s, clear_for_s) = timing(&self.cfg.condition);
+        let (for_s, clear_for_s) = self.cfg.condition.timing();
         self.confirm_if_live(st, at, sig.value, out);
         match st.debounce(at, sig.trigger, sig.release, for_s * MS, clear_for_s * MS) {
             Some(edge) => self.transition(st, at, edge, sig.value, out),
@@ -91,13 +91,13 @@ impl Ctx<'_> {
         forecast: Option<Forecast>,
         out: &mut Vec<Event>,
     ) {
-        let last = st.slope.as_ref().and_then(|s| s.forecast);
+        let last = st.kind.slope().and_then(|s| s.forecast);
         let moved = forecast.is_some_and(|f| landslide::forecast_moved(last, f, at));
         let late = self.late || st.open.is_some_and(|o| o.late);
         let sent = match (target, st.open) {
             (None, Some(_)) => {
                 self.clear(st, at, format!("back to normal: {summary}"), out);
-                if let Some(s) = st.slope.as_mut() {
+                if let Some(s) = st.kind.slope_mut() {
                     s.forecast = None;
                 }
                 return;
@@ -117,7 +117,7 @@ impl Ctx<'_> {
         if let Some(mut e) = sent {
             e.forecast = forecast;
             out.push(e);
-            if let (Some(s), Some(f)) = (st.slope.as_mut(), forecast) {
+            if let (Some(s), Some(f)) = (st.kind.slope_mut(), forecast) {
                 s.forecast = Some(f);
             }
         }
@@ -135,7 +135,7 @@ impl Ctx<'_> {
         if st.note_transition(at, flap) && !st.flapping {
             // One flapping order: opened now, or the open one is marked as flapping.
             st.flapping = true;
-            let summary = condition::describe(&self.cfg.condition, value, true);
+            let summary = self.cfg.condition.describe(value, true);
             match st.open {
                 None => self.raise_as(st, at, summary, value, true, out),
                 Some(open) => {
@@ -150,7 +150,7 @@ impl Ctx<'_> {
         }
         match edge {
             Edge::Rise if st.open.is_none() => {
-                let summary = condition::describe(&self.cfg.condition, value, false);
+                let summary = self.cfg.condition.describe(value, false);
                 self.raise(st, at, self.late, summary, value, out);
             }
             Edge::Fall if st.open.is_some() => self.clear(st, at, "back to normal".into(), out),
@@ -237,16 +237,5 @@ impl Ctx<'_> {
     ) -> Event {
         let (rule, subject) = (self.id.clone(), self.subj.clone());
         Event { rule, subject, at_ms: at, kind, late, summary, value, forecast: None }
-    }
-}
-
-fn timing(c: &Condition) -> (u64, u64) {
-    match c {
-        Condition::Threshold(t) => (t.for_s, t.clear_for_s),
-        Condition::HrDrop(d) => (0, d.clear_for_s),
-        Condition::HrLow(l) => (l.for_s, l.clear_for_s),
-        Condition::BandRemoved(b) => (b.for_s, 0),
-        Condition::NoData(_) | Condition::TangentAngle(_) => (0, 0),
-        Condition::Rainfall(r) => (0, r.clear_for_s),
     }
 }

@@ -1,6 +1,6 @@
 //! What each condition kind makes of one reading: a trigger / release signal and the value.
 
-use super::config::{Condition, HrDrop, Night, Threshold};
+use super::config::{HrDrop, Night, Threshold};
 use super::state::SubjectState;
 use super::MS;
 use gridsentry_sensors::{Body, Contact, HeartRateReport, Reading};
@@ -92,46 +92,25 @@ fn is_night(n: &Night, at: u64, tz: &TimeZone) -> bool {
 /// Heart-rate drop: fall from the window's highest rate, only while worn.
 pub(crate) fn hr_drop(d: &HrDrop, st: &mut SubjectState, h: &HeartRateReport, at: u64) -> Signal {
     let horizon = at.saturating_sub(d.window_s * MS);
-    while st.window.front().is_some_and(|&(t, _)| t < horizon) {
-        st.window.pop_front();
+    let window = st.kind.hr_window();
+    while window.front().is_some_and(|&(t, _)| t < horizon) {
+        window.pop_front();
     }
     if !worn(h) {
         // Off the wrist: neither raise nor clear, and forget the window (a rate from before
         // the band came off is no baseline for one after).
-        st.window.clear();
+        window.clear();
         return Signal { trigger: false, release: false, value: None };
     }
-    let peak = st.window.iter().map(|&(_, b)| b).max().unwrap_or(h.bpm);
+    let peak = window.iter().map(|&(_, b)| b).max().unwrap_or(h.bpm);
     const WINDOW_MAX: usize = 512;
-    if st.window.len() == WINDOW_MAX {
-        st.window.pop_front();
+    if window.len() == WINDOW_MAX {
+        window.pop_front();
     }
-    st.window.push_back((at, h.bpm));
+    window.push_back((at, h.bpm));
     let fall = f64::from(peak.saturating_sub(h.bpm));
     let pct_hit = d.drop_pct.is_some_and(|p| peak > 0 && fall * 100.0 / f64::from(peak) >= p);
     let bpm_hit = d.drop_bpm.is_some_and(|b| fall >= f64::from(b) && b > 0);
     let trigger = pct_hit || bpm_hit;
     Signal { trigger, release: !trigger, value: Some(h.bpm.into()) }
-}
-
-/// Describes a raise for people.
-pub(crate) fn describe(cond: &Condition, value: Option<f64>, flapping: bool) -> String {
-    let v = value.map_or(String::new(), |v| format!(" ({v:.1})"));
-    let what = match cond {
-        Condition::Threshold(t) => match (t.above, t.below) {
-            (Some(a), _) => format!("{} above {a}{v}", t.field),
-            (_, Some(b)) => format!("{} below {b}{v}", t.field),
-            _ => t.field.clone(),
-        },
-        Condition::HrDrop(_) => format!("sharp heart-rate drop while worn{v}"),
-        Condition::HrLow(l) => format!("heart rate below {} bpm while worn{v}", l.below_bpm),
-        Condition::BandRemoved(_) => "wristband taken off (no skin contact)".to_string(),
-        Condition::NoData(n) => format!("no {} data", n.stream),
-        Condition::TangentAngle(t) => format!("{} accelerating", t.field),
-        Condition::Rainfall(r) => format!("rain over {} s above {} mm{v}", r.window_s, r.above_mm),
-    };
-    match flapping {
-        true => format!("flapping: {what}"),
-        false => what,
-    }
 }

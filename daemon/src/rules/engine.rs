@@ -2,14 +2,13 @@
 //! every condition (debounce, flapping, escalation, late raises).
 
 use super::bookkeeping::{no_data_message, Ctx};
-use super::condition::{self, Signal};
 use super::config::{Condition, RuleConfig};
 use super::landslide;
 use super::state::{Subject, SubjectState};
 use super::validate::validate;
 use super::{subject, Event, MS};
 use crate::devtime::EventTime;
-use gridsentry_sensors::{Body, Reading, Stream};
+use gridsentry_sensors::{Body, Reading};
 use jiff::tz::TimeZone;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -95,8 +94,10 @@ impl Engine {
         let (tz, stats) = (&self.tz, &mut self.stats);
         for rule in self.rules.iter_mut().filter(|rule| applies(&rule.cfg, r)) {
             let band = match &r.body {
-                Body::HeartRate(h) if is_heart(&rule.cfg.condition) => Some(&h.band),
-                _ => None,
+                Body::HeartRate(h) if rule.cfg.condition.keyed_by_band() => Some(&h.band),
+                Body::HeartRate(_) | Body::Noise(_) | Body::Deform(_) | Body::Rain(_) | Body::Status(_) => {
+                    None
+                }
             };
             let subj = subject(&r.header.site, &r.header.device, band);
             if !rule.states.contains_key(&subj) {
@@ -119,7 +120,7 @@ impl Engine {
                 if moves_clock {
                     st.last_ms = at;
                 }
-                if let Some(sig) = signal(&rule.cfg.condition, st, r, at, tz) {
+                if let Some(sig) = rule.cfg.condition.signal(st, r, at, tz) {
                     let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
                     ctx.step(st, at, sig, out);
                 }
@@ -196,23 +197,8 @@ impl Engine {
     }
 }
 
-fn is_heart(c: &Condition) -> bool {
-    matches!(
-        c,
-        Condition::HrDrop(_) | Condition::HrLow(_) | Condition::BandRemoved(_) | Condition::Threshold(_)
-    )
-}
-
 fn applies(cfg: &RuleConfig, r: &Reading) -> bool {
-    let stream = r.body.stream();
-    let wanted = match &cfg.condition {
-        Condition::Threshold(t) => t.stream == stream,
-        Condition::HrDrop(_) | Condition::HrLow(_) | Condition::BandRemoved(_) => stream == Stream::Hr,
-        Condition::NoData(n) => n.stream == stream || stream == Stream::Status,
-        Condition::TangentAngle(_) => stream == Stream::Deform,
-        Condition::Rainfall(_) => stream == Stream::Rain,
-    };
-    wanted && site_matches(&cfg.sites, r.header.site.as_str())
+    cfg.condition.applies_to(r.body.stream()) && site_matches(&cfg.sites, r.header.site.as_str())
 }
 
 fn site_matches(patterns: &[String], site: &str) -> bool {
@@ -221,31 +207,4 @@ fn site_matches(patterns: &[String], site: &str) -> bool {
             Some(prefix) => site.starts_with(prefix),
             None => p == site,
         })
-}
-
-fn signal(cond: &Condition, st: &mut SubjectState, r: &Reading, at: u64, tz: &TimeZone) -> Option<Signal> {
-    let hr = match &r.body {
-        Body::HeartRate(h) => Some(h),
-        _ => None,
-    };
-    match cond {
-        Condition::Threshold(t) => condition::threshold(t, r, at, tz),
-        Condition::HrDrop(d) => Some(condition::hr_drop(d, st, hr?, at)),
-        Condition::HrLow(l) => {
-            let h = hr?;
-            let worn = condition::worn(h);
-            let clear = l.clear_bpm.unwrap_or(l.below_bpm.saturating_add(5));
-            Some(Signal {
-                trigger: worn && h.bpm < l.below_bpm,
-                release: worn && h.bpm >= clear,
-                value: Some(h.bpm.into()),
-            })
-        }
-        Condition::BandRemoved(_) => {
-            let off = hr?.contact == gridsentry_sensors::Contact::NotDetected;
-            Some(Signal { trigger: off, release: !off, value: None })
-        }
-        Condition::Rainfall(c) => landslide::rainfall(c, st, r, at),
-        Condition::NoData(_) | Condition::TangentAngle(_) => None,
-    }
 }

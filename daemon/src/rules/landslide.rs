@@ -86,7 +86,7 @@ const INVERSE_MAX: usize = 256;
 pub(crate) fn rainfall(c: &Rainfall, st: &mut SubjectState, r: &Reading, at: u64) -> Option<Signal> {
     let Body::Rain(d) = &r.body else { return None };
     let total = d.get(ChannelKind::RainCumulativeMm)?;
-    let rs = st.rain.get_or_insert_with(Default::default);
+    let rs = st.kind.rain_or_default();
     let step = match rs.total {
         Some(last) if total >= last => total - last,
         Some(_) => total.max(0.0),
@@ -131,7 +131,7 @@ pub(crate) fn tangent(
     let Some(v) = evaluate(t, st, at, value) else { return };
     let stations = Stations::at(states, subj);
     let Some(st) = states.get_mut(subj) else { return };
-    let slope = st.slope.get_or_insert_with(Default::default);
+    let slope = st.kind.slope_or_default();
     let needed = usize::from(t.corroborate.max(1)).min(stations.total);
     let was_capped = slope.capped;
     slope.capped = v.held == 4 && stations.orange_or_above_besides + 1 < needed;
@@ -161,7 +161,7 @@ pub(crate) fn tangent(
 /// enough data (v_c still being learnt, velocity window not yet half full).
 fn evaluate(t: &TangentAngle, st: &mut SubjectState, at: u64, value: f64) -> Option<Verdict> {
     st.dirty = true;
-    let s = st.slope.get_or_insert_with(Default::default);
+    let s = st.kind.slope_or_default();
     if s.points.len() == POINTS_MAX {
         s.points.pop_front();
     }
@@ -219,11 +219,11 @@ struct Stations {
 
 impl Stations {
     fn at(states: &HashMap<Subject, SubjectState>, subj: &Subject) -> Stations {
-        let site = states.iter().filter(|(s, st)| s.site == subj.site && st.slope.is_some());
+        let site = states.iter().filter(|(s, st)| s.site == subj.site && st.kind.slope().is_some());
         let (mut total, mut orange) = (0, 0);
         for (s, st) in site {
             total += 1;
-            orange += usize::from(s != subj && st.slope.as_ref().is_some_and(|sl| sl.held >= 3));
+            orange += usize::from(s != subj && st.kind.slope().is_some_and(|sl| sl.held >= 3));
         }
         Stations { total: total.max(1), orange_or_above_besides: orange }
     }
@@ -240,7 +240,7 @@ fn promote_peers(
     let capped: Vec<Subject> = states
         .iter()
         .filter(|(s, _)| *s != ctx.subj && s.site == ctx.subj.site)
-        .filter(|(_, st)| st.slope.as_ref().is_some_and(|sl| sl.capped))
+        .filter(|(_, st)| st.kind.slope().is_some_and(|sl| sl.capped))
         .map(|(s, _)| s.clone())
         .collect();
     for peer in capped {
@@ -250,7 +250,7 @@ fn promote_peers(
             continue;
         }
         let Some(st) = states.get_mut(&peer) else { continue };
-        let Some(slope) = st.slope.as_mut() else { continue };
+        let Some(slope) = st.kind.slope_mut() else { continue };
         slope.capped = false;
         let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
         let why = format!("red confirmed by {} stations of the site", stations.orange_or_above_besides + 1);
@@ -296,4 +296,31 @@ pub(crate) fn forecast_moved(old: Option<Forecast>, new: Forecast, at: u64) -> b
     let Some(old) = old else { return true };
     let lead = new.failure_ms.saturating_sub(at) as f64;
     (new.failure_ms as f64 - old.failure_ms as f64).abs() >= (0.05 * lead).max(60_000.0)
+}
+
+/// Checks a tangent-angle definition ([`Condition::check`](super::config::Condition)).
+pub(crate) fn check_tangent(t: &super::config::TangentAngle) -> Result<(), String> {
+    let fail = |m: &str| Err(m.to_string());
+    if !super::condition::known_field(gridsentry_sensors::Stream::Deform, &t.field)
+        || ["rain_cum_mm", "temp_c"].contains(&t.field.as_str())
+    {
+        return fail(&format!("deform stream has no displacement field `{}`", t.field));
+    }
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !t.creep_mm_per_day.is_none_or(positive) || !positive(t.min_creep_mm_per_day) {
+        return fail("creep_mm_per_day and min_creep_mm_per_day must be > 0");
+    }
+    if t.velocity_window_s == 0 || (t.creep_mm_per_day.is_none() && t.baseline_s == 0) {
+        return fail("velocity_window_s (and baseline_s without creep_mm_per_day) must be > 0");
+    }
+    if !t.levels_deg.windows(2).all(|w| w[0] < w[1]) || t.levels_deg[0] <= 0.0 || t.levels_deg[3] >= 90.0 {
+        return fail("levels_deg must rise strictly within (0, 90)");
+    }
+    if t.hold[0] == 0 || t.hold[0] > t.hold[1] {
+        return fail("hold = [k, n] needs 1 <= k <= n");
+    }
+    if t.forecast_min_points < 3 {
+        return fail("forecast_min_points must be at least 3");
+    }
+    Ok(())
 }

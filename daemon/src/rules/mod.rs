@@ -15,6 +15,7 @@ mod bookkeeping;
 mod condition;
 mod config;
 mod engine;
+mod kind;
 mod landslide;
 pub mod slope;
 mod state;
@@ -27,7 +28,7 @@ pub use config::{
 pub use engine::{Engine, RuleError, Stats};
 pub use landslide::{RainState, SlopeState};
 pub use slope::Forecast;
-pub use state::{Subject, SubjectState};
+pub use state::{KindState, Subject, SubjectState};
 
 use gridsentry_sensors::Id;
 use std::sync::Arc;

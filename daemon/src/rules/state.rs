@@ -53,48 +53,170 @@ pub struct Open {
     pub late: bool,
 }
 
-/// Everything a rule remembers about one subject.
+/// Everything a rule remembers about one subject: the bookkeeping every condition shares, and
+/// what its own kind keeps ([`KindState`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct SubjectState {
     /// Event time of the last applied reading (older ones are skipped).
-    #[serde(default)]
     pub last_ms: u64,
     /// The debounced condition.
-    #[serde(default)]
     pub active: bool,
     /// Since when the pending transition (raise when inactive, clear when active) has held.
-    #[serde(default)]
     pub pending_since: Option<u64>,
     /// The order this rule holds open for the subject.
-    #[serde(default)]
     pub open: Option<Open>,
     /// Recent transition times, for flap detection.
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub transitions: VecDeque<u64>,
     /// Flapping: transitions are folded into one order until a quiet window passes.
-    #[serde(default)]
     pub flapping: bool,
-    /// Heart-rate samples of the drop window (event ms, bpm).
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub window: VecDeque<(u64, u16)>,
     /// Receive time of the last message from the device (no-data rules).
-    #[serde(default)]
     pub seen_ms: u64,
     /// The device's last will said offline (no-data rules).
-    #[serde(default)]
     pub offline: bool,
-    /// Tangent-angle rules: displacement history, levels, forecast.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slope: Option<Box<super::landslide::SlopeState>>,
-    /// Rainfall rules: the gauge's last total and the increments of the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rain: Option<Box<super::landslide::RainState>>,
+    /// What the condition's kind keeps.
+    pub kind: KindState,
     /// Changed since last persisted.
-    #[serde(skip)]
     pub(crate) dirty: bool,
     /// `seen_ms` as last persisted.
-    #[serde(skip)]
     pub(crate) saved_seen_ms: u64,
+}
+
+/// What one condition kind keeps beyond the shared bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum KindState {
+    /// Nothing (thresholds, heart-rate low, band removed, no data).
+    #[default]
+    None,
+    /// Heart-rate drop: samples of the window (event ms, bpm).
+    HrDrop(VecDeque<(u64, u16)>),
+    /// Tangent angle: displacement history, levels, forecast.
+    Slope(Box<super::landslide::SlopeState>),
+    /// Rainfall: the gauge's last total and the increments of the window.
+    Rain(Box<super::landslide::RainState>),
+}
+
+impl KindState {
+    /// The heart-rate window (made on first use).
+    pub(crate) fn hr_window(&mut self) -> &mut VecDeque<(u64, u16)> {
+        if !matches!(self, KindState::HrDrop(_)) {
+            *self = KindState::HrDrop(VecDeque::new());
+        }
+        match self {
+            KindState::HrDrop(w) => w,
+            KindState::None | KindState::Slope(_) | KindState::Rain(_) => unreachable!("set above"),
+        }
+    }
+
+    /// The slope state, if this is a tangent-angle subject.
+    pub fn slope(&self) -> Option<&super::landslide::SlopeState> {
+        match self {
+            KindState::Slope(s) => Some(s),
+            KindState::None | KindState::HrDrop(_) | KindState::Rain(_) => None,
+        }
+    }
+
+    /// The slope state, mutable.
+    pub(crate) fn slope_mut(&mut self) -> Option<&mut super::landslide::SlopeState> {
+        match self {
+            KindState::Slope(s) => Some(s),
+            KindState::None | KindState::HrDrop(_) | KindState::Rain(_) => None,
+        }
+    }
+
+    /// The slope state (made on first use).
+    pub(crate) fn slope_or_default(&mut self) -> &mut super::landslide::SlopeState {
+        if !matches!(self, KindState::Slope(_)) {
+            *self = KindState::Slope(Box::default());
+        }
+        self.slope_mut().expect("set above")
+    }
+
+    /// The rain state (made on first use).
+    pub(crate) fn rain_or_default(&mut self) -> &mut super::landslide::RainState {
+        if !matches!(self, KindState::Rain(_)) {
+            *self = KindState::Rain(Box::default());
+        }
+        match self {
+            KindState::Rain(r) => r,
+            KindState::None | KindState::HrDrop(_) | KindState::Slope(_) => unreachable!("set above"),
+        }
+    }
+}
+
+/// The persisted form: the kind's state as the optional fields earlier versions wrote, so rows
+/// stored before [`KindState`] existed load unchanged.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Stored {
+    #[serde(default)]
+    last_ms: u64,
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    pending_since: Option<u64>,
+    #[serde(default)]
+    open: Option<Open>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    transitions: VecDeque<u64>,
+    #[serde(default)]
+    flapping: bool,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    window: VecDeque<(u64, u16)>,
+    #[serde(default)]
+    seen_ms: u64,
+    #[serde(default)]
+    offline: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slope: Option<Box<super::landslide::SlopeState>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rain: Option<Box<super::landslide::RainState>>,
+}
+
+impl From<Stored> for SubjectState {
+    fn from(s: Stored) -> Self {
+        let kind = match (s.slope, s.rain) {
+            (Some(slope), _) => KindState::Slope(slope),
+            (None, Some(rain)) => KindState::Rain(rain),
+            (None, None) if !s.window.is_empty() => KindState::HrDrop(s.window),
+            (None, None) => KindState::None,
+        };
+        SubjectState {
+            last_ms: s.last_ms,
+            active: s.active,
+            pending_since: s.pending_since,
+            open: s.open,
+            transitions: s.transitions,
+            flapping: s.flapping,
+            seen_ms: s.seen_ms,
+            offline: s.offline,
+            kind,
+            dirty: false,
+            saved_seen_ms: 0,
+        }
+    }
+}
+
+impl From<SubjectState> for Stored {
+    fn from(s: SubjectState) -> Self {
+        let mut out = Stored {
+            last_ms: s.last_ms,
+            active: s.active,
+            pending_since: s.pending_since,
+            open: s.open,
+            transitions: s.transitions,
+            flapping: s.flapping,
+            seen_ms: s.seen_ms,
+            offline: s.offline,
+            ..Stored::default()
+        };
+        match s.kind {
+            KindState::None => {}
+            KindState::HrDrop(w) => out.window = w,
+            KindState::Slope(slope) => out.slope = Some(slope),
+            KindState::Rain(rain) => out.rain = Some(rain),
+        }
+        out
+    }
 }
 
 /// What must be persisted when it changes. `last_ms` (an ordering guard: redeliveries after a
@@ -121,7 +243,10 @@ impl SubjectState {
             self.open.map(|o| (o.since_ms, o.colour, o.late)),
             self.flapping,
             self.transitions.back().copied(),
-            self.window.back().copied(),
+            match &self.kind {
+                KindState::HrDrop(w) => w.back().copied(),
+                KindState::None | KindState::Slope(_) | KindState::Rain(_) => None,
+            },
             self.offline,
         )
     }
@@ -185,5 +310,22 @@ impl SubjectState {
         let open = self.open?;
         let elapsed = at.saturating_sub(open.since_ms);
         steps.iter().filter(|s| elapsed >= s.after_s * MS && s.colour > open.colour).map(|s| s.colour).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_written_before_kind_state_load_and_write_back_the_same() {
+        let old = r#"{"last_ms":5,"active":true,"pending_since":null,"open":null,"flapping":false,"window":[[1,80],[2,60]],"seen_ms":0,"offline":false}"#;
+        let st: SubjectState = serde_json::from_str(old).unwrap();
+        assert_eq!(st.kind, KindState::HrDrop(VecDeque::from([(1, 80), (2, 60)])));
+        assert_eq!(serde_json::to_string(&st).unwrap(), old);
+        let rain: SubjectState = serde_json::from_str(r#"{"rain":{"total":3.5,"increments":[]}}"#).unwrap();
+        assert!(matches!(rain.kind, KindState::Rain(_)));
+        let plain: SubjectState = serde_json::from_str("{}").unwrap();
+        assert_eq!(plain.kind, KindState::None);
     }
 }
