@@ -10,7 +10,7 @@
 use crate::reading::{
     Body, Contact, DeviceState, Header, HeartRateReport, NoiseReport, Reading, StatusReport, Timestamp,
 };
-use crate::{ChannelKind, DeformReport, Id};
+use crate::{ChannelKind, DeformReport, Id, Stream};
 use influxdb_line_protocol::{FieldValue, ParsedLine};
 use std::format;
 use std::string::{String, ToString};
@@ -111,9 +111,7 @@ pub fn parse(
 /// One parsed point as a reading, with its time in ms.
 pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading), PointError> {
     let m = p.series.measurement.as_str();
-    if !matches!(m, "noise" | "hr" | "deform" | "rain" | "status") {
-        return Err(PointError::Measurement(m.to_string()));
-    }
+    let Some(stream) = Stream::parse(m) else { return Err(PointError::Measurement(m.to_string())) };
     let err = |what, name: &str, problem| PointError::Field {
         measurement: m.to_string(),
         what,
@@ -164,8 +162,8 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
         historical: flag("historical")?.unwrap_or(false),
     };
     let level = |name: &str| -> Result<Option<f32>, PointError> { Ok(num(name)?.map(|v| v as f32)) };
-    let body = match m {
-        "noise" => {
+    let body = match stream {
+        Stream::Noise => {
             let laeq_db = level("laeq_db")?.ok_or_else(|| err("field", "laeq_db", "is missing"))?;
             Body::Noise(NoiseReport {
                 interval_ms: int("interval_ms", u32::MAX as f64)?.unwrap_or(1000),
@@ -179,7 +177,7 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
                 cal_offset_db: 0.0,
             })
         }
-        "hr" => {
+        Stream::Hr => {
             let bpm = int("bpm", u16::MAX as f64)?.ok_or_else(|| err("field", "bpm", "is missing"))?;
             let contact = match (text("contact").as_deref(), flag("worn")?) {
                 (Some("detected"), _) => Contact::Detected,
@@ -204,7 +202,7 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
                 battery_pct: int("battery_pct", 100.0)?.map(|v| v as u8),
             })
         }
-        "deform" | "rain" => {
+        Stream::Deform | Stream::Rain => {
             let mut d = DeformReport::default();
             for kind in ChannelKind::ALL {
                 if let Some(v) = num(kind.as_str())? {
@@ -214,13 +212,13 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
             if d.channels.is_empty() {
                 return Err(err("field", "(channel)", "none of the known channels is present"));
             }
-            if m == "rain" {
+            if stream == Stream::Rain {
                 Body::Rain(d)
             } else {
                 Body::Deform(d)
             }
         }
-        "status" => {
+        Stream::Status => {
             let online = flag("online")?.ok_or_else(|| err("field", "online", "is missing"))?;
             let mut firmware = heapless::String::new();
             for c in text("firmware").unwrap_or_default().chars() {
@@ -234,7 +232,6 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
                 dropped: int("dropped", u32::MAX as f64)?.unwrap_or(0),
             })
         }
-        other => return Err(PointError::Measurement(other.to_string())),
     };
     Ok((ts, Reading { header, body }))
 }
