@@ -84,11 +84,14 @@ pub struct NoiseReport {
     /// Level exceeded 90 % of the window, if configured.
     #[serde(default)]
     pub l90_db: Option<f32>,
-    /// The input clipped during the interval: levels are a lower bound.
+    /// The input clipped during the interval: levels are a lower bound (absent: false).
+    #[serde(default)]
     pub overload: bool,
-    /// Below the microphone's noise floor: levels are an upper bound.
+    /// Below the microphone's noise floor: levels are an upper bound (absent: false).
+    #[serde(default)]
     pub under_range: bool,
-    /// Calibration offset that was applied, dB.
+    /// Calibration offset that was applied, dB (absent: 0).
+    #[serde(default)]
     pub cal_offset_db: f32,
 }
 
@@ -130,7 +133,8 @@ pub struct HeartRateReport {
     pub bpm: u16,
     /// Skin contact.
     pub contact: Contact,
-    /// RR intervals in units of 1/1024 s, oldest first.
+    /// RR intervals in units of 1/1024 s, oldest first (absent: none).
+    #[serde(default)]
     pub rr_1024: heapless::Vec<u16, RR_MAX>,
     /// Energy expended since the band's last reset, kJ.
     #[serde(default)]

@@ -252,3 +252,18 @@ fn a_payload_must_belong_to_its_topic() {
         }
     }
 }
+
+#[test]
+fn the_optional_body_fields_of_the_readme_may_be_left_out() {
+    let noise = r#"{"v":1,"site":"p","dev":"d","boot":1,"seq":1,"ts":1764072000000,"noise":{"interval_ms":1000,"laeq_db":60,"lafmax_db":61}}"#;
+    let hr = r#"{"v":1,"site":"p","dev":"d","boot":1,"seq":2,"ts":1764072000000,"hr":{"band":"a1","bpm":60,"contact":"detected"}}"#;
+    for text in [noise, hr] {
+        let host = decode_json(text.as_bytes()).unwrap();
+        assert_eq!(decode_json_core(text.as_bytes()).unwrap(), host, "both decoders agree");
+        match host.body {
+            Body::Noise(n) => assert_eq!((n.overload, n.under_range, n.cal_offset_db), (false, false, 0.0)),
+            Body::HeartRate(h) => assert!(h.rr_1024.is_empty() && h.energy_kj.is_none()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
