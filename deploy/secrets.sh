@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Writes random secrets for docker-compose into deploy/secrets/ (mode 0600, git-ignored) and
-# the broker's password file for the users `gridsentry` and `devices`.
+# the broker's password file and access list with the daemon's user `gridsentry`; devices are
+# added with `gridsentry provision --dir deploy/secrets/mosquitto` (one login each).
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p secrets && chmod 0700 secrets
 rand() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
-for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password device-password; do
+for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password; do
   [[ -s secrets/$f ]] || { rand > "secrets/$f"; chmod 0600 "secrets/$f"; }
 done
 # mosquitto_passwd comes with the broker image; run it there so nothing is needed on the host.
-docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
-  'mosquitto_passwd -b -c /s/mosquitto-passwd gridsentry "$(cat /s/mqtt-password)" &&
-   mosquitto_passwd -b /s/mosquitto-passwd devices "$(cat /s/device-password)"'
-chmod 0640 secrets/mosquitto-passwd
+mkdir -p secrets/mosquitto
+if [[ ! -s secrets/mosquitto/passwd ]]; then
+  docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
+    'mosquitto_passwd -b -c /s/mosquitto/passwd gridsentry "$(cat /s/mqtt-password)"'
+fi
+# Until the first `gridsentry provision`: the daemon reads, no device may publish.
+[[ -s secrets/mosquitto/acl ]] || printf 'user gridsentry\ntopic read gs/v1/#\n' > secrets/mosquitto/acl
+touch secrets/mosquitto/devices
+chmod 0640 secrets/mosquitto/passwd secrets/mosquitto/acl
 # The daemon runs as uid/gid 10001 in its image and refuses world-readable secret files: hand
 # its files to that group (needs root; otherwise do it with sudo). InfluxDB and Grafana run as
 # their own users and read theirs through compose `secrets:`; they get 0644 copies inside the
