@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut s: Session<4> = Session::new(30);
     let mut outbox: Outbox<u8, 8> = Outbox::new();
-    outbox.push(0, true);
+    outbox.push(0);
     for chunk in data.chunks(3) {
         if s.received(chunk, &mut outbox).is_err() {
             s.disconnected(&mut outbox);
