@@ -229,7 +229,7 @@ fn backtest(
     input: &std::path::Path,
     precision: gridsentry_sensors::line_protocol_read::Precision,
 ) -> ExitCode {
-    let cfg = match config::load(cfg) {
+    let cfg = match config::load_rules(cfg) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };

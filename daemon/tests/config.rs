@@ -219,3 +219,14 @@ fn delivery_timing_is_checked_and_defaults_to_the_documented_values() {
     assert_eq!((b.base.as_millis(), b.cap.as_millis(), b.breaker_failures), (500, 2000, 5));
     assert_eq!(b.breaker_cooldown.as_millis(), 30_000);
 }
+
+#[test]
+fn a_backtest_config_needs_no_receivers_but_a_running_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    let rule = "[[rule]]\nid = \"r\"\ncolour = \"red\"\ncondition = { type = \"band_removed\" }\n";
+    std::fs::write(&path, rule).unwrap();
+    assert_eq!(gridsentry::config::load_rules(&path).unwrap().rules.len(), 1);
+    let e = gridsentry::config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("no receiver at tier 0"), "{e}");
+}

@@ -30,17 +30,32 @@ impl std::error::Error for ConfigError {}
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: name.clone(),
+    parse(&name, &read(path)?)
+}
+
+/// Reads and checks a config file whose rules are replayed (`backtest`): nobody is notified,
+/// so receivers are not required.
+pub fn load_rules(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    parse_as(&name, &read(path)?, false)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
         line: 1,
         column: 1,
         message: format!("cannot read: {e}"),
-    })?;
-    parse(&name, &text)
+    })
 }
 
 /// Parses and checks config text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_as(file, text, true)
+}
+
+/// `delivers`: the config runs (orders must reach someone, see `check_tiers`).
+fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigError> {
     let at = |span: Range<usize>, message: String| {
         let (line, column) = position(text, span.start);
         ConfigError { file: file.to_string(), line, column, message }
@@ -69,6 +84,9 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     check_receivers(&config).map_err(|(span, m)| at(span, m))?;
+    if delivers {
+        check_tiers(&config).map_err(|(span, m)| at(span, m))?;
+    }
     for (i, m) in config.modbus.iter().enumerate() {
         let before: Vec<_> = config.modbus[..i].iter().map(|b| b.get_ref()).collect();
         m.get_ref().check(&before).map_err(|e| at(m.span(), e))?;
@@ -134,7 +152,7 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
             }
         }
     }
-    check_tiers(config)
+    Ok(())
 }
 
 /// Every order reaches someone: with rules, a receiver at tier 0 (where orders start), and each

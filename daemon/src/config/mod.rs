@@ -9,7 +9,7 @@ mod load;
 mod secret;
 
 pub use field::{ModbusDevice, SerialDevice};
-pub use load::{load, parse, ConfigError};
+pub use load::{load, load_rules, parse, ConfigError};
 pub use secret::Secret;
 
 use crate::orders::SlaTable;
