@@ -55,6 +55,9 @@ async fn demo_tells_the_story_in_json_lines() {
     assert!(red["summary"].as_str().unwrap().contains("failure forecast"), "{red}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
+    // A newcomer can log in to the console the demo serves: it says where and with what token.
+    let token = stderr.split("  token ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
+    assert!(stderr.contains("console http://127.0.0.1:") && token.len() == 32, "{stderr}");
 
     let applied = number_before(&stderr, "readings applied");
     let written = number_before(&stderr, "points written to");

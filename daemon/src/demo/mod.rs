@@ -90,6 +90,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         running.mqtt_port,
         opts.duration.as_secs()
     );
+    eprintln!("gridsentry demo: console {api}/  token {token}");
 
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();
