@@ -17,6 +17,21 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log level or filter (`info`, `debug`, `warn,gridsentry::series=debug`); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log lines as `text` or `json` (one object per line, for journald or a log shipper).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.

@@ -11,15 +11,7 @@ fn main() -> ExitCode {
     if matches!(args.command, cli::Command::Demo { .. }) {
         gridsentry::demo::prepare_env();
     }
-    // The demo's product is its stdout; its stderr keeps warnings only (rumqttd logs every
-    // closed connection as an error).
-    let default = match args.command {
-        cli::Command::Demo { .. } => "warn,rumqttd=off",
-        _ => "info",
-    };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("GRIDSENTRY_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    init_logs(&args);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -28,4 +20,29 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(cli::dispatch(args))
+}
+
+/// Logs on stderr: `--log-level`, else `RUST_LOG`, else the command's default; text (colour only
+/// on a terminal) or JSON lines; each line names its module, so the embedded broker's
+/// (`rumqttd`) are told apart. The embedded broker logs every closed connection as an error: it
+/// is kept at warn (off in the demo, whose product is its stdout).
+fn init_logs(args: &cli::Args) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let default = match args.command {
+        cli::Command::Demo { .. } => "warn,rumqttd=off",
+        _ => "info,rumqttd=warn",
+    };
+    let filter = match &args.log_level {
+        Some(level) => EnvFilter::try_new(level).unwrap_or_else(|e| {
+            eprintln!("gridsentry: --log-level {level}: {e}; using {default}");
+            EnvFilter::new(default)
+        }),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        cli::LogFormat::Json => logs.json().init(),
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }

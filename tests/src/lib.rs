@@ -318,7 +318,7 @@ pub fn spawn_daemon_with(
         Command::new(bin)
             .args(["run", "--config"])
             .arg(cfg)
-            .env("GRIDSENTRY_LOG", "warn")
+            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
