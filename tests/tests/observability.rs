@@ -48,3 +48,39 @@ async fn the_dashboard_queries_only_exported_metrics() {
     println!("dashboard panels: {}", titles.join(" | "));
     d.stop().await;
 }
+
+/// Runs `gridsentry run` with `args` and `env` until ready, then SIGTERM; returns its stderr.
+async fn run_logs(args: &[&str], env: &[(&str, &str)]) -> String {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = gridsentry_tests::free_port();
+    let text = gridsentry_tests::config(dir.path(), broker.port, port, "http://127.0.0.1:9", NOISE_RULE);
+    let cfg = dir.path().join("gridsentry.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(gridsentry_tests::binary())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(args)
+        .envs(env.iter().copied())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    gridsentry_tests::wait_ready(port).await;
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    child.wait().unwrap();
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_rust_log_and_the_flags_without_colour_off_a_terminal() {
+    let text = run_logs(&[], &[("RUST_LOG", "debug")]).await;
+    assert!(text.contains("DEBUG"), "RUST_LOG honoured:\n{text}");
+    assert!(!text.contains('\u{1b}'), "no colour codes in a file:\n{text}");
+    let json = run_logs(&["--log-format", "json", "--log-level", "info"], &[("RUST_LOG", "debug")]).await;
+    let lines: Vec<serde_json::Value> =
+        json.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l["level"] != "DEBUG"), "--log-level wins over RUST_LOG");
+    assert!(lines.iter().any(|l| l["target"].as_str().is_some_and(|t| t.starts_with("gridsentry"))));
+}
