@@ -200,7 +200,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         live,
         health: health.clone(),
     };
-    let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.clone());
+    let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
     let listener =
         tokio::net::TcpListener::bind(&addr).await.map_err(|e| AppError::Io("binding the API address", e))?;
     let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;

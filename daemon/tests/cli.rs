@@ -37,9 +37,17 @@ fn decode_reports_each_line() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("gs/v1/slope-7/rg-1/rain Reading"), "{}", lines[0]);
-    assert!(lines[1].contains("REJECTED topic: contains an MQTT wildcard"), "{}", lines[1]);
-    assert!(lines[2].contains("REJECTED payload: payload format version 9 is not supported"), "{}", lines[2]);
+    let json: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(json[0]["topic"], "gs/v1/slope-7/rg-1/rain");
+    assert_eq!(json[0]["reading"]["dev"], "rg-1", "the reading in the wire contract's JSON");
+    assert!(json[0]["reading"]["rain"]["rain_cum_mm"].is_number(), "{}", lines[0]);
+    assert!(
+        json[1]["rejected"].as_str().unwrap().contains("topic: contains an MQTT wildcard"),
+        "{}",
+        lines[1]
+    );
+    let why = json[2]["rejected"].as_str().unwrap();
+    assert!(why.contains("payload: payload format version 9 is not supported"), "{why}");
     assert_eq!(String::from_utf8(out.stderr).unwrap().trim(), "2 rejected");
 }
 
@@ -57,7 +65,7 @@ fn decode_rejects_a_payload_on_another_devices_topic() {
             .unwrap();
     child.stdin.take().unwrap().write_all(format!("gs/v1/slope-7/rg-2/rain {good}").as_bytes()).unwrap();
     let text = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    assert!(text.contains("REJECTED payload: field `dev`: conflict"), "{text}");
+    assert!(text.contains("payload: field `dev`: conflict"), "{text}");
 }
 
 #[test]
@@ -79,4 +87,24 @@ fn check_prints_what_would_run_or_the_error_position() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with(&format!("{}:2:8: ", bad.display())), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn check_refuses_a_port_out_of_range_and_warns_on_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("port.toml");
+    std::fs::write(&bad, "[daemon]\nhttp = \"localhost:99999\"\n").unwrap();
+    let out = gridsentry().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with(&format!("{}:2:8: `localhost:99999`: port `99999`", bad.display())), "{err}");
+    for good in ["localhost:8080", "0.0.0.0:8080", "[::1]:8080", "gw-3.street.local:80"] {
+        std::fs::write(&bad, format!("[daemon]\nhttp = \"{good}\"\n")).unwrap();
+        assert!(gridsentry().arg("check").arg(&bad).output().unwrap().status.success(), "{good}");
+    }
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "# nothing yet\n").unwrap();
+    let out = gridsentry().arg("check").arg(&empty).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("sets nothing"));
 }

@@ -69,6 +69,10 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
             format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", tz.get_ref()),
         ));
     }
+    let http = &config.daemon.http;
+    if let Err(why) = check_host_port(http.get_ref()) {
+        return Err(at(http.span(), format!("`{}`: {why}", http.get_ref())));
+    }
     let broker = &config.daemon.embedded_broker;
     if broker.get_ref().parse::<std::net::SocketAddr>().is_err() {
         return Err(at(broker.span(), format!("`{}` is not an IP:port address", broker.get_ref())));
@@ -215,4 +219,22 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// `host:port` with a port from 0 to 65535 and a host (a name, IPv4 or `[IPv6]`); `run` resolves
+/// the name when it binds.
+fn check_host_port(s: &str) -> Result<(), String> {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let Some((host, port)) = s.rsplit_once(':') else { return Err("not a host:port address".into()) };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("port `{port}` is not a number from 0 to 65535"));
+    }
+    let name_ok = !host.is_empty()
+        && host.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if !name_ok {
+        return Err(format!("host `{host}` is not an address or a host name"));
+    }
+    Ok(())
 }

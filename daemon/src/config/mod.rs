@@ -97,7 +97,7 @@ pub struct Daemon {
     /// Where the order database lives.
     pub data_dir: PathBuf,
     /// API and console address.
-    pub http: String,
+    pub http: Spanned<String>,
     /// IANA time zone for time-of-day limits.
     pub timezone: Spanned<String>,
     /// Bearer token for the API.
@@ -126,7 +126,7 @@ impl Default for Daemon {
     fn default() -> Self {
         Daemon {
             data_dir: PathBuf::from("gridsentry-data"),
-            http: "127.0.0.1:8080".into(),
+            http: Spanned::new(0..0, "127.0.0.1:8080".into()),
             timezone: Spanned::new(0..0, "Asia/Shanghai".into()),
             api_token: None,
             batch_max: 512,

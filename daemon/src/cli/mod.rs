@@ -1,10 +1,11 @@
 //! Command-line parsing and the subcommands.
 
+mod inspect;
+mod orders;
+
 use clap::{Parser, Subcommand};
 use gridsentry::app::{self, Overrides};
 use gridsentry::config;
-use gridsentry_sensors::{codec, Topic};
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -80,9 +81,12 @@ pub enum Command {
         /// Environment variable holding the API token.
         #[arg(long, default_value = "GRIDSENTRY_API_TOKEN")]
         token_env: String,
+        /// `table` for people, `json` for scripts.
+        #[arg(short, long, value_enum, default_value_t = orders::Output::Table)]
+        output: orders::Output,
         /// What to do.
         #[command(subcommand)]
-        action: crate::cli::OrdersCommand,
+        action: orders::OrdersCommand,
     },
     /// Replay recorded readings (line protocol, as `influx` exports) through a config's rules
     /// and print the order transitions they would have caused, as JSON lines.
@@ -99,8 +103,16 @@ pub enum Command {
     },
     /// Sample readings of every device family: topic, payloads, InfluxDB line.
     Samples,
-    /// Decode `TOPIC PAYLOAD` lines from stdin, as `mosquitto_sub -v` prints them.
+    /// Decode `TOPIC PAYLOAD` lines from stdin, as `mosquitto_sub -v` prints them: one JSON
+    /// object per line.
     Decode,
+    /// Exit 0 when the daemon at URL is ready (`/readyz`), 1 otherwise: for container
+    /// healthchecks.
+    Healthcheck {
+        /// The daemon's API base URL.
+        #[arg(default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// Give a device its own broker login: writes the broker's password and access-list files,
     /// the device registry and the device's firmware build settings into DIR.
     Provision {
@@ -122,61 +134,11 @@ pub enum Command {
     },
 }
 
-/// `gridsentry orders ...`.
-#[derive(Debug, Subcommand)]
-pub enum OrdersCommand {
-    /// List orders.
-    List {
-        /// Only this state.
-        #[arg(long)]
-        state: Option<String>,
-        /// Only this colour.
-        #[arg(long)]
-        colour: Option<String>,
-        /// Only this site.
-        #[arg(long)]
-        site: Option<String>,
-        /// Only open orders.
-        #[arg(long)]
-        open: bool,
-    },
-    /// Show one order with its events.
-    Show {
-        /// Order id.
-        id: i64,
-    },
-    /// Acknowledge.
-    Ack(ActArgs),
-    /// Dispatch.
-    Dispatch(ActArgs),
-    /// Mark on site.
-    OnSite(ActArgs),
-    /// Resolve.
-    Resolve(ActArgs),
-    /// Close.
-    Close(ActArgs),
-    /// Replay every dead letter (after fixing the receiver), with a progress bar.
-    ReplayDeadLetters,
-}
-
-/// Arguments of an order action.
-#[derive(Debug, clap::Args)]
-pub struct ActArgs {
-    /// Order id.
-    id: i64,
-    /// Who acts.
-    #[arg(long, default_value = "cli")]
-    who: String,
-    /// Why, for the record.
-    #[arg(long, default_value = "")]
-    why: String,
-}
-
 /// Runs the chosen command.
 pub async fn dispatch(args: Args) -> ExitCode {
     match args.command {
         Command::Run { config } => run(config).await,
-        Command::Check { file } => check(&file),
+        Command::Check { file } => inspect::check(&file),
         Command::Demo { duration_s, http, data_dir, influx_url, influx_org, influx_bucket, influx_token } => {
             let influx = influx_url.map(|url| config::Influx {
                 org: influx_org,
@@ -198,13 +160,16 @@ pub async fn dispatch(args: Args) -> ExitCode {
                 Err(e) => fail(&format!("demo: {e}")),
             }
         }
-        Command::Orders { api, token_env, action } => orders(&api, &token_env, action).await,
+        Command::Orders { api, token_env, output, action } => {
+            orders::orders(&api, &token_env, output, action).await
+        }
         Command::Backtest { config, input, precision } => backtest(&config, &input, precision),
         Command::Samples => match crate::samples::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
-        Command::Decode => decode_lines(),
+        Command::Decode => inspect::decode_lines(),
+        Command::Healthcheck { url } => inspect::healthcheck(&url).await,
         Command::Provision { site, device, dir, broker, daemon_user } => {
             provision(site, device, dir, broker, daemon_user)
         }
@@ -262,80 +227,9 @@ fn backtest(
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("gridsentry: {message}");
     ExitCode::FAILURE
-}
-
-fn check(file: &std::path::Path) -> ExitCode {
-    let cfg = match config::load(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match &cfg.mqtt {
-        Some(m) => println!(
-            "broker   {}:{} as {} (tls: {}; messages up to {} KiB)",
-            m.host,
-            m.port,
-            m.client_id,
-            m.tls_ca_file.is_some(),
-            m.max_message_kb
-        ),
-        None => {
-            println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref());
-            println!("note     {EMBEDDED_BROKER_NOTE}");
-        }
-    }
-    println!("watchdog a stage with work and no progress for {} s exits the daemon", cfg.daemon.stall_s);
-    println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
-    let token = match &cfg.daemon.api_token {
-        Some(t) => secret_state(t),
-        None => "NONE: /api refuses requests".into(),
-    };
-    println!("api      http://{} (token: {token})", cfg.daemon.http);
-    println!("timezone {}", cfg.daemon.timezone.get_ref());
-    match cfg.influx.as_ref().map(|i| i.get_ref()) {
-        Some(i) => println!(
-            "influx   {} org {} bucket {} (token: {}; spool {} up to {} MiB)",
-            i.url,
-            i.org,
-            i.bucket,
-            i.token.as_ref().map_or("none".into(), secret_state),
-            cfg.daemon.data_dir.join("spool").display(),
-            i.spool_max_mb
-        ),
-        None => println!("influx   none: readings are not stored"),
-    }
-    for r in &cfg.receivers {
-        let r = r.get_ref();
-        let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
-        println!(
-            "receiver {} tier {} {} -> {}{fallback} (secret: {})",
-            r.name,
-            r.tier,
-            r.format.as_str(),
-            r.url,
-            r.secret.as_ref().map_or("none".into(), secret_state)
-        );
-    }
-    for r in &cfg.rules {
-        let r = r.get_ref();
-        let condition = serde_json::to_string(&r.condition).unwrap_or_default();
-        println!("rule     {} [{}] {}", r.id, r.colour.as_str(), condition);
-    }
-    println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
-    ExitCode::SUCCESS
-}
-
-/// `readable`, or why not: `check` may run where the secrets are not, so this only warns.
-fn secret_state(s: &config::Secret) -> String {
-    match s.resolve() {
-        Ok(_) => "readable".into(),
-        Err(e) => format!("NOT READABLE HERE: {e}"),
-    }
 }
 
 async fn run(path: PathBuf) -> ExitCode {
@@ -397,101 +291,3 @@ const EXIT_STALLED: i32 = 70;
 const EMBEDDED_BROKER_NOTE: &str = "no [mqtt]: using the embedded broker, which acknowledges a device's publish on receipt, \
 before the daemon has committed it: a crash loses what was in flight. Fine for the demo and a trial on one box; \
 in production configure [mqtt] with a persistent broker (deploy/mosquitto)";
-
-async fn orders(api: &str, token_env: &str, cmd: OrdersCommand) -> ExitCode {
-    let Ok(token) = std::env::var(token_env) else { return fail(&format!("{token_env} is not set")) };
-    let http = reqwest::Client::new();
-    let (method, path, body) = match &cmd {
-        OrdersCommand::List { state, colour, site, open } => {
-            let mut q = vec![format!("open={open}")];
-            q.extend(state.as_ref().map(|s| format!("state={s}")));
-            q.extend(colour.as_ref().map(|s| format!("colour={s}")));
-            q.extend(site.as_ref().map(|s| format!("site={s}")));
-            (reqwest::Method::GET, format!("/api/v1/orders?{}", q.join("&")), None)
-        }
-        OrdersCommand::Show { id } => (reqwest::Method::GET, format!("/api/v1/orders/{id}"), None),
-        OrdersCommand::Ack(a) => act("ack", a),
-        OrdersCommand::Dispatch(a) => act("dispatch", a),
-        OrdersCommand::OnSite(a) => act("on-site", a),
-        OrdersCommand::Resolve(a) => act("resolve", a),
-        OrdersCommand::Close(a) => act("close", a),
-        OrdersCommand::ReplayDeadLetters => return replay_dead_letters(&http, api, &token).await,
-    };
-    let mut req = http.request(method, format!("{api}{path}")).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    match req.send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            println!("{}", r.text().await.unwrap_or_default());
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => fail(&format!("{api}: {e}")),
-    }
-}
-
-/// `orders replay-dead-letters`: lists the dead letters, replays each, shows progress.
-async fn replay_dead_letters(http: &reqwest::Client, api: &str, token: &str) -> ExitCode {
-    let list = match http.get(format!("{api}/api/v1/dead-letters")).bearer_auth(token).send().await {
-        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.unwrap_or_default(),
-        Ok(r) => return fail(&format!("{api}: listing dead letters: HTTP {}", r.status())),
-        Err(e) => return fail(&format!("{api}: {e}")),
-    };
-    let ids: Vec<i64> =
-        list["dead_letters"].as_array().into_iter().flatten().filter_map(|d| d["id"].as_i64()).collect();
-    let bar = gridsentry::backtest::progress(ids.len() as u64, "replay");
-    let mut failed = 0;
-    for id in &ids {
-        let url = format!("{api}/api/v1/dead-letters/{id}/replay");
-        match http.post(&url).bearer_auth(token).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                failed += 1;
-                bar.println(format!("dead letter {id}: HTTP {}", r.status()));
-            }
-            Err(e) => {
-                failed += 1;
-                bar.println(format!("dead letter {id}: {e}"));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish();
-    println!("{} dead letters queued again, {failed} failed", ids.len() - failed);
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn act(action: &str, a: &ActArgs) -> (reqwest::Method, String, Option<serde_json::Value>) {
-    let body = serde_json::json!({ "who": a.who, "why": a.why });
-    (reqwest::Method::POST, format!("/api/v1/orders/{}/{action}", a.id), Some(body))
-}
-
-/// Decodes `TOPIC PAYLOAD` lines from stdin; prints the reading or the reason it was rejected.
-fn decode_lines() -> ExitCode {
-    let mut bad = 0u64;
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let result = Topic::parse(topic)
-            .map_err(|e| format!("topic: {e}"))
-            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
-        match result {
-            Ok(reading) => println!("{topic} {reading:?}"),
-            Err(why) => {
-                bad += 1;
-                println!("{topic} REJECTED {why}");
-            }
-        }
-    }
-    eprintln!("{bad} rejected");
-    ExitCode::SUCCESS
-}

@@ -1,0 +1,145 @@
+//! Looking at things without running the daemon: `check` (what a config would run),
+//! `decode` (what the daemon makes of `mosquitto_sub -v` lines, as JSON lines) and
+//! `healthcheck` (the readiness probe for containers, which have no curl).
+
+use super::EMBEDDED_BROKER_NOTE;
+use gridsentry::config;
+use gridsentry_sensors::{codec, Format, Topic};
+use std::io::BufRead;
+use std::process::ExitCode;
+
+/// `gridsentry check FILE`: 0 and what would run, or 2 and `FILE:LINE:COL: why`.
+pub fn check(file: &std::path::Path) -> ExitCode {
+    let cfg = match config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if std::fs::read_to_string(file)
+        .is_ok_and(|t| toml::from_str::<toml::Table>(&t).is_ok_and(|t| t.is_empty()))
+    {
+        eprintln!(
+            "warning: {} sets nothing: every value is a default (no broker, no receivers, no rules)",
+            file.display()
+        );
+    }
+    match &cfg.mqtt {
+        Some(m) => println!(
+            "broker   {}:{} as {} (tls: {}; messages up to {} KiB)",
+            m.host,
+            m.port,
+            m.client_id,
+            m.tls_ca_file.is_some(),
+            m.max_message_kb
+        ),
+        None => {
+            println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref());
+            println!("note     {EMBEDDED_BROKER_NOTE}");
+        }
+    }
+    println!("watchdog a stage with work and no progress for {} s exits the daemon", cfg.daemon.stall_s);
+    println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
+    let token = match &cfg.daemon.api_token {
+        Some(t) => secret_state(t),
+        None => "NONE: /api refuses requests".into(),
+    };
+    println!("api      http://{} (token: {token})", cfg.daemon.http.get_ref());
+    println!("timezone {}", cfg.daemon.timezone.get_ref());
+    match cfg.influx.as_ref().map(|i| i.get_ref()) {
+        Some(i) => println!(
+            "influx   {} org {} bucket {} (token: {}; spool {} up to {} MiB)",
+            i.url,
+            i.org,
+            i.bucket,
+            i.token.as_ref().map_or("none".into(), secret_state),
+            cfg.daemon.data_dir.join("spool").display(),
+            i.spool_max_mb
+        ),
+        None => println!("influx   none: readings are not stored"),
+    }
+    for r in &cfg.receivers {
+        let r = r.get_ref();
+        let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
+        println!(
+            "receiver {} tier {} {} -> {}{fallback} (secret: {})",
+            r.name,
+            r.tier,
+            r.format.as_str(),
+            r.url,
+            r.secret.as_ref().map_or("none".into(), secret_state)
+        );
+    }
+    for r in &cfg.rules {
+        let r = r.get_ref();
+        let condition = serde_json::to_string(&r.condition).unwrap_or_default();
+        println!("rule     {} [{}] {}", r.id, r.colour.as_str(), condition);
+    }
+    println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
+    ExitCode::SUCCESS
+}
+
+/// `readable`, or why not: `check` may run where the secrets are not, so this only warns.
+fn secret_state(s: &config::Secret) -> String {
+    match s.resolve() {
+        Ok(_) => "readable".into(),
+        Err(e) => format!("NOT READABLE HERE: {e}"),
+    }
+}
+
+/// `gridsentry decode`: reads `TOPIC PAYLOAD` lines (as `mosquitto_sub -v` prints them) and
+/// prints one JSON object per line: `{"topic", "reading"}` with the reading in the wire
+/// contract's JSON, or `{"topic", "rejected"}` with the reason.
+pub fn decode_lines() -> ExitCode {
+    let mut bad = 0u64;
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        let result = Topic::parse(topic)
+            .map_err(|e| format!("topic: {e}"))
+            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
+        let out = match result {
+            Ok(reading) => {
+                let wire = codec::encode_vec(Format::Json, &reading).unwrap_or_default();
+                let reading: serde_json::Value = serde_json::from_slice(&wire).unwrap_or_default();
+                serde_json::json!({ "topic": topic, "reading": reading })
+            }
+            Err(why) => {
+                bad += 1;
+                serde_json::json!({ "topic": topic, "rejected": why })
+            }
+        };
+        // A closed pipe (`| head`) ends the output quietly.
+        if writeln_stdout(&out.to_string()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    eprintln!("{bad} rejected");
+    ExitCode::SUCCESS
+}
+
+fn writeln_stdout(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// `gridsentry healthcheck [URL]`: 0 when the daemon's `/readyz` answers 200, else 1 with the
+/// reason on stderr.
+pub async fn healthcheck(url: &str) -> ExitCode {
+    let probe = reqwest::Client::new()
+        .get(format!("{}/readyz", url.trim_end_matches('/')))
+        .timeout(std::time::Duration::from_secs(5));
+    match probe.send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            let status = r.status().as_u16();
+            eprintln!("not ready (HTTP {status}): {}", r.text().await.unwrap_or_default().trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("not ready: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
