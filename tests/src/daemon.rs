@@ -69,9 +69,11 @@ impl Daemon {
         while !cond(self.running()) {
             if Instant::now() >= deadline {
                 let m = &self.running().metrics;
-                let text = m.render(&[]);
-                let interesting: Vec<&str> =
-                    text.lines().filter(|l| !l.starts_with('#') && !l.ends_with(" 0")).collect();
+                let text = gridsentry::metrics::render(m, &Default::default());
+                let interesting: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.starts_with('#') && !l.ends_with(" 0") && !l.ends_with(" 0.0"))
+                    .collect();
                 panic!("condition not reached in {WAIT:?}; metrics:\n{}", interesting.join("\n"));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

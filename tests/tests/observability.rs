@@ -42,7 +42,28 @@ async fn the_dashboard_queries_only_exported_metrics() {
     d.applied(1).await;
     let text =
         reqwest::get(format!("http://{}/metrics", d.running().http)).await.unwrap().text().await.unwrap();
-    let exported = names(&text);
+    // Every family says what it is: HELP then TYPE, and the build and process families are there.
+    let typed: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    for family in &typed {
+        assert!(text.contains(&format!("# HELP {family} ")), "no HELP for {family}");
+    }
+    for family in [
+        "gridsentry_build_info",
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "gridsentry_readings",
+    ] {
+        assert!(typed.contains(&family), "{family} missing:\n{text}");
+    }
+    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text");
+    let mut exported = names(&text);
+    // A counter family with no sample yet (no malformed message so far) still declares its
+    // `_total` series.
+    exported.extend(
+        text.lines()
+            .filter_map(|l| Some(format!("{}_total", l.strip_prefix("# TYPE ")?.strip_suffix(" counter")?))),
+    );
     let missing: Vec<_> = wanted.difference(&exported).collect();
     assert!(missing.is_empty(), "dashboard queries metrics the daemon does not export: {missing:?}");
     println!("dashboard panels: {}", titles.join(" | "));

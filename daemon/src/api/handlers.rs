@@ -44,7 +44,7 @@ pub async fn ready(State(s): Shared) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): Shared) -> Response {
-    let (colours, outbox, by_state, next_due) = {
+    let (colours_open, outbox, by_state, next_due) = {
         let store = s.store.lock().unwrap_or_else(|p| p.into_inner());
         (
             store.open_by_colour().unwrap_or_default(),
@@ -53,28 +53,24 @@ pub async fn metrics(State(s): Shared) -> Response {
             store.next_outbox_ms().unwrap_or_default(),
         )
     };
-    let mut extra: Vec<(String, i64)> = Vec::new();
-    for c in [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue] {
-        let n = colours.iter().find(|(k, _)| k == c.as_str()).map_or(0, |(_, n)| *n);
-        extra.push((format!("gridsentry_open_orders{{colour=\"{}\"}}", c.as_str()), n));
-    }
-    for status in ["pending", "delivered", "dead"] {
-        let n = outbox.iter().find(|(k, _)| k == status).map_or(0, |(_, n)| *n);
-        extra.push((format!("gridsentry_outbox{{status=\"{status}\"}}"), n));
-    }
-    // Every colour and state, zeros included: a dashboard sees 0, not a missing series.
-    for c in [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue] {
-        for st in OrderState::ALL {
-            let (c, st) = (c.as_str(), st.as_str());
-            let n = by_state.iter().find(|(bc, bs, _)| bc == c && bs == st).map_or(0, |r| r.2);
-            extra.push((format!("gridsentry_orders{{colour=\"{c}\",state=\"{st}\"}}"), n));
-        }
-    }
-    // How long the most overdue pending notification has been due (0: nothing waits).
-    let lag = next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000);
-    extra.push(("gridsentry_outbox_lag_seconds".to_string(), lag));
-    let extra: Vec<(&str, &str, i64)> = extra.iter().map(|(k, v)| (k.as_str(), "", *v)).collect();
-    ([("content-type", "text/plain; version=0.0.4")], s.metrics.render(&extra)).into_response()
+    let count = |rows: &[(String, i64)], k: &str| rows.iter().find(|(r, _)| r == k).map_or(0, |(_, n)| *n);
+    let colours = [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue];
+    let scrape = crate::metrics::Scrape {
+        open: colours.iter().map(|c| (c.as_str(), count(&colours_open, c.as_str()))).collect(),
+        outbox: ["pending", "delivered", "dead"].map(|st| (st, count(&outbox, st))).to_vec(),
+        // Every colour and state, zeros included: a dashboard sees 0, not a missing series.
+        orders: colours
+            .iter()
+            .flat_map(|c| OrderState::ALL.into_iter().map(move |st| (c.as_str(), st.as_str())))
+            .map(|(c, st)| {
+                (c, st, by_state.iter().find(|(bc, bs, _)| bc == c && bs == st).map_or(0, |r| r.2))
+            })
+            .collect(),
+        outbox_lag_s: next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000),
+        ready: s.health.problem().is_none() && s.metrics.mqtt_connected.load(Relaxed) == 1,
+    };
+    let body = crate::metrics::render(&s.metrics, &scrape);
+    ([("content-type", crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// Query of `GET /api/v1/orders`.
