@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes random secrets for docker-compose into deploy/secrets/ (mode 0600, git-ignored) and
 # the broker's password file and access list with the daemon's user `gridsentry`; devices are
-# added with `gridsentry provision --dir deploy/secrets/mosquitto` (one login each).
+# added with `gridsentry provision --dir deploy/secrets/provisioned` (one login each).
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p secrets && chmod 0700 secrets
@@ -10,15 +10,15 @@ for f in influx-password influx-token grafana-password api-token webhook-secret 
   [[ -s secrets/$f ]] || { rand > "secrets/$f"; chmod 0600 "secrets/$f"; }
 done
 # mosquitto_passwd comes with the broker image; run it there so nothing is needed on the host.
-mkdir -p secrets/mosquitto
-if [[ ! -s secrets/mosquitto/passwd ]]; then
+mkdir -p secrets/provisioned/broker secrets/provisioned/registry
+if [[ ! -s secrets/provisioned/broker/passwd ]]; then
   docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
-    'mosquitto_passwd -b -c /s/mosquitto/passwd gridsentry "$(cat /s/mqtt-password)"'
+    'mosquitto_passwd -b -c /s/provisioned/broker/passwd gridsentry "$(cat /s/mqtt-password)"'
 fi
 # Until the first `gridsentry provision`: the daemon reads, no device may publish.
-[[ -s secrets/mosquitto/acl ]] || printf 'user gridsentry\ntopic read gs/v1/#\n' > secrets/mosquitto/acl
-touch secrets/mosquitto/devices
-chmod 0640 secrets/mosquitto/passwd secrets/mosquitto/acl
+[[ -s secrets/provisioned/broker/acl ]] || printf 'user gridsentry\ntopic read gs/v1/#\n' > secrets/provisioned/broker/acl
+touch secrets/provisioned/registry/devices
+chmod 0640 secrets/provisioned/broker/passwd secrets/provisioned/broker/acl
 # The daemon runs as uid/gid 10001 in its image and refuses world-readable secret files: hand
 # its files to that group (needs root; otherwise do it with sudo). InfluxDB and Grafana run as
 # their own users and read theirs through compose `secrets:`; they get 0644 copies inside the

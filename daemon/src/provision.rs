@@ -6,13 +6,16 @@
 //! `gs/v1/{site}/{device}/+`. mosquitto enforces it (a publish elsewhere is dropped by the
 //! broker, never delivered), so the daemon's topic/payload check then also proves identity.
 //!
-//! The command keeps four files in one directory, re-written whole on every run:
+//! The command keeps its files in one directory, split by who may read them (each service
+//! mounts only its own part), re-written whole on every run:
 //!
-//! - `passwd`: mosquitto's password file (`$7$`: PBKDF2-SHA512, 101 rounds, 12-byte salt, as
-//!   `mosquitto_passwd` writes it), the daemon's user kept as it is;
-//! - `acl`: mosquitto's `acl_file`: the daemon reads `gs/v1/#`, each device writes its topics;
-//! - `devices`: the registry, one `site/device` per line: `[devices] allow = "known"` reads it;
-//! - `firmware/{site}/{device}.env` (0600): the firmware build settings of that box.
+//! - `broker/passwd`: mosquitto's password file (`$7$`: PBKDF2-SHA512, 101 rounds, 12-byte salt,
+//!   as `mosquitto_passwd` writes it), the daemon's user kept as it is;
+//! - `broker/acl`: mosquitto's `acl_file`: the daemon reads `gs/v1/#`, each device writes its
+//!   topics;
+//! - `registry/devices`: one `site/device` per line: `[devices] allow = "known"` reads it;
+//! - `firmware/{site}/{device}.env` (0600): the firmware build settings of that box (its
+//!   password: for the installer's laptop only).
 //!
 //! Provisioning a device again gives it a new password (the old one stops working once the
 //! broker reloads its files: `kill -HUP`).
@@ -81,19 +84,22 @@ pub fn provision(req: &Request) -> Result<Provisioned, ProvisionError> {
         let p = p.to_path_buf();
         move |e| ProvisionError::Io(p, e)
     };
-    std::fs::create_dir_all(&req.dir).map_err(io(&req.dir))?;
+    let (broker, registry_dir) = (req.dir.join("broker"), req.dir.join("registry"));
+    for d in [&broker, &registry_dir] {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+    }
     let user = user(&req.site, &req.device);
     let password: String = {
         let bytes: [u8; 24] = rand::random();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
     // The registry: every device provisioned so far.
-    let registry = req.dir.join("devices");
+    let registry = registry_dir.join("devices");
     let mut devices = read_registry(&registry)?;
     devices.insert(user.clone());
     write_private(&registry, &(devices.iter().map(|d| format!("{d}\n")).collect::<String>()), 0o644)?;
     // Password file: other users' lines kept, this device's replaced.
-    let passwd = req.dir.join("passwd");
+    let passwd = broker.join("passwd");
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
     if passwd.exists() {
         let text = std::fs::read_to_string(&passwd).map_err(io(&passwd))?;
@@ -106,7 +112,7 @@ pub fn provision(req: &Request) -> Result<Provisioned, ProvisionError> {
     }
     lines.insert(user.clone(), passwd_line(&user, &password));
     write_private(&passwd, &lines.values().map(|l| format!("{l}\n")).collect::<String>(), 0o640)?;
-    write_private(&req.dir.join("acl"), &acl(&req.daemon_user, &devices), 0o640)?;
+    write_private(&broker.join("acl"), &acl(&req.daemon_user, &devices), 0o640)?;
     // Firmware build settings.
     let fw = req.dir.join("firmware").join(req.site.as_str());
     std::fs::create_dir_all(&fw).map_err(io(&fw))?;
@@ -199,7 +205,8 @@ mod tests {
             broker: "10.0.0.2:1883".into(),
             daemon_user: "gridsentry".into(),
         };
-        std::fs::write(dir.path().join("passwd"), "gridsentry:$7$101$abc$def\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("broker")).unwrap();
+        std::fs::write(dir.path().join("broker/passwd"), "gridsentry:$7$101$abc$def\n").unwrap();
         provision(&req("nb-01")).unwrap();
         let first = std::fs::read_to_string(dir.path().join("firmware/plaza-3/nb-01.env")).unwrap();
         let p = provision(&req("nb-02")).unwrap();
@@ -208,14 +215,14 @@ mod tests {
         let again = std::fs::read_to_string(dir.path().join("firmware/plaza-3/nb-01.env")).unwrap();
         assert_ne!(first, again, "a new password");
         assert!(again.contains("GRIDSENTRY_MQTT_USER=plaza-3/nb-01\n"));
-        let passwd = std::fs::read_to_string(dir.path().join("passwd")).unwrap();
+        let passwd = std::fs::read_to_string(dir.path().join("broker/passwd")).unwrap();
         assert_eq!(passwd.lines().count(), 3);
         assert!(passwd.starts_with("gridsentry:$7$101$abc$def\n"), "the daemon's user kept");
-        let acl = std::fs::read_to_string(dir.path().join("acl")).unwrap();
+        let acl = std::fs::read_to_string(dir.path().join("broker/acl")).unwrap();
         assert!(acl.contains("user plaza-3/nb-02\ntopic write gs/v1/plaza-3/nb-02/+\n"));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&p.env_file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(read_registry(&dir.path().join("devices")).unwrap().contains("plaza-3/nb-02"));
+        assert!(read_registry(&dir.path().join("registry/devices")).unwrap().contains("plaza-3/nb-02"));
     }
 }

@@ -58,15 +58,16 @@ impl Mosquitto {
     }
 
     /// Starts mosquitto with the password and access-list files `gridsentry provision` wrote
-    /// into `dir` (`passwd`, `acl`): no anonymous clients, each device only on its topics.
+    /// into `dir` (`broker/passwd`, `broker/acl`): no anonymous clients, each device only on its
+    /// topics.
     pub fn start_provisioned(dir: &std::path::Path) -> Mosquitto {
         let mut m = Mosquitto {
             port: free_port(),
             tls: None,
             dir: tempfile::tempdir().unwrap(),
             child: None,
-            auth: Some((String::new(), dir.join("passwd").display().to_string())),
-            acl: Some(dir.join("acl").display().to_string()),
+            auth: Some((String::new(), dir.join("broker/passwd").display().to_string())),
+            acl: Some(dir.join("broker/acl").display().to_string()),
             also_on: None,
             save_every_change: false,
         };

@@ -44,7 +44,8 @@ async fn a_device_is_refused_on_another_devices_topic() {
     let dir = tempfile::tempdir().unwrap();
     let daemon_pw = "daemon-pw-1";
     let line = gridsentry::provision::passwd_line("gridsentry", daemon_pw);
-    std::fs::write(dir.path().join("passwd"), line + "\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("broker")).unwrap();
+    std::fs::write(dir.path().join("broker/passwd"), line + "\n").unwrap();
     let a = provision(dir.path(), "plaza-3", "nb-01");
     provision(dir.path(), "plaza-3", "nb-02");
     let broker = Mosquitto::start_provisioned(dir.path());
@@ -87,7 +88,7 @@ async fn only_registered_devices_are_heard() {
     let hooks = Hooks::start().await;
     let rules = format!(
         "{NOISE_RULE}\n[devices]\nallow = \"known\"\nregistry = \"{}\"\n",
-        dir.path().join("devices").display()
+        dir.path().join("registry/devices").display()
     );
     let d = Daemon::start_at(broker.port, &hooks.url, &rules).await;
     let stranger = Device::connect(broker.port, "plaza-3", "nb-66", false).await;

@@ -191,10 +191,10 @@ fn provision(site: String, device: String, dir: PathBuf, broker: String, daemon_
             println!("device user  {}", p.user);
             println!("firmware     {}  (set -a; . {0}; cargo build ...)", p.env_file.display());
             println!(
-                "broker files {}/passwd and {0}/acl: point mosquitto at them and reload it (kill -HUP)",
+                "broker files {}/broker/passwd and acl: point mosquitto at them and reload it (kill -HUP)",
                 dir.display()
             );
-            println!("registry     {}/devices ({} devices)", dir.display(), p.devices);
+            println!("registry     {}/registry/devices ({} devices)", dir.display(), p.devices);
             ExitCode::SUCCESS
         }
         Err(e) => {
