@@ -113,7 +113,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     };
     let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?
         .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
-        .with_gate(gate_policy(&cfg));
+        .with_gate(gate_policy(&cfg))
+        .with_evidence_days(cfg.privacy.evidence_days);
 
     let (settings, mqtt_port) = match &cfg.mqtt {
         Some(m) => (Settings::from_config(m)?, m.port),
@@ -286,6 +287,7 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
             timeout: Duration::from_millis(r.timeout_ms),
             max_attempts: r.max_attempts,
             fallback: r.fallback.clone(),
+            redact: r.redact.clone(),
         });
         routing.push(Receiver { name: r.name.clone(), tier: r.tier });
     }

@@ -93,6 +93,9 @@ pub struct Pipeline {
     max_skew_ms: u64,
     /// Which devices are heard.
     gate: Gate,
+    /// Days evidence is kept (0: for ever), and when it was last purged.
+    evidence_days: u64,
+    last_purge: Option<Instant>,
 }
 
 impl Pipeline {
@@ -120,7 +123,23 @@ impl Pipeline {
         }
         let max_skew_ms = devtime::DEFAULT_MAX_SKEW_S * 1000;
         let gate = Gate::new(Policy::default(), seqs.keys().cloned());
-        Ok(Pipeline { engine, store, seqs, dirty_seqs: HashSet::new(), out, max_skew_ms, gate })
+        Ok(Pipeline {
+            engine,
+            store,
+            seqs,
+            dirty_seqs: HashSet::new(),
+            out,
+            max_skew_ms,
+            gate,
+            evidence_days: 0,
+            last_purge: None,
+        })
+    }
+
+    /// Sets how long evidence is kept (`[privacy] evidence_days`; 0: for ever).
+    pub fn with_evidence_days(mut self, days: u64) -> Pipeline {
+        self.evidence_days = days;
+        self
     }
 
     /// Sets which devices are heard (`[devices]`); devices with stored sequence numbers stay
@@ -255,6 +274,7 @@ impl Pipeline {
         let mut changes = self.store.commit(&batch, now as i64)?;
         self.out.live.record(inbound.iter().filter(|m| !m.refused));
         if tick {
+            self.purge_evidence(now);
             self.gate.refresh();
             self.out.metrics.devices_tracked.store(self.gate.tracked() as u64, Relaxed);
             changes.extend(self.store.sla_tick(now as i64)?);
@@ -266,6 +286,40 @@ impl Pipeline {
         self.out.metrics.batches.fetch_add(1, Relaxed);
         self.publish(changes);
         Ok(())
+    }
+
+    /// At most hourly: empties evidence older than `evidence_days`, a batch at a time.
+    fn purge_evidence(&mut self, now: u64) {
+        const EVERY: Duration = Duration::from_secs(3600);
+        if self.evidence_days == 0 || self.last_purge.is_some_and(|t| t.elapsed() < EVERY) {
+            return;
+        }
+        self.last_purge = Some(Instant::now());
+        let cutoff = now.saturating_sub(self.evidence_days * 86_400_000) as i64;
+        let mut total = crate::orders::Purged::default();
+        for _ in 0..20 {
+            match self.store.purge_evidence(cutoff) {
+                Ok(p) => {
+                    total.events += p.events;
+                    total.notifications += p.notifications;
+                    if p.events < 5000 && p.notifications < 5000 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "purging old evidence failed; retrying in an hour");
+                    break;
+                }
+            }
+        }
+        if total != crate::orders::Purged::default() {
+            tracing::info!(
+                events = total.events,
+                notifications = total.notifications,
+                days = self.evidence_days,
+                "evidence past its retention emptied"
+            );
+        }
     }
 
     fn publish(&self, changes: Vec<Change>) {

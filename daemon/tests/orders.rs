@@ -287,3 +287,36 @@ fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then() {
     assert_eq!(states(&c), vec![("escalated", "escalated")]);
     assert!(c[0].summary.ends_with("dispatch deadline (60 s) missed"), "{}", c[0].summary);
 }
+
+#[test]
+fn evidence_past_its_retention_is_emptied_and_the_rest_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let day = 86_400_000;
+    let old = commit(&mut s, vec![raise(Colour::Red, T - 40 * day)], T - 40 * day)[0].order_id;
+    let mut recent_event = raise(Colour::Red, T);
+    recent_event.0.subject.band = Some(Id::new("band-2").unwrap());
+    let recent = commit(&mut s, vec![recent_event], T)[0].order_id;
+    // The old order's notifications went out; the recent one's still wait.
+    let rows: Vec<i64> =
+        s.due_outbox(T, 100).unwrap().iter().filter(|r| r.order_id == old).map(|r| r.id).collect();
+    assert_eq!(rows.len(), 1);
+    s.delivered(&rows).unwrap();
+    let purged = s.purge_evidence(T - 30 * day).unwrap();
+    assert_eq!((purged.events, purged.notifications), (1, 1));
+    let (_, old_events) = s.order(old).unwrap().unwrap();
+    assert_eq!(old_events[0].evidence, None, "evidence emptied");
+    assert_eq!(old_events[0].why, "sharp drop", "what happened stays");
+    let (_, recent_events) = s.order(recent).unwrap().unwrap();
+    assert!(recent_events[0].evidence.is_some());
+    let db = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+    let payload: String =
+        db.query_row("SELECT payload FROM outbox WHERE id = ?1", [rows[0]], |r| r.get(0)).unwrap();
+    let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert!(p["evidence"].is_null() && p["order_id"] == old, "{payload}");
+    let pending: String = db
+        .query_row("SELECT payload FROM outbox WHERE order_id = ?1 LIMIT 1", [recent], |r| r.get(0))
+        .unwrap();
+    assert!(pending.contains("\"bpm\":50"), "a pending notification keeps its evidence");
+    assert_eq!(s.purge_evidence(T - 30 * day).unwrap(), Purged::default(), "nothing left to purge");
+}

@@ -214,7 +214,8 @@ pub fn hr(band: &str, bpm: u16, contact: Contact) -> Body {
         band: Id::new(band).unwrap(),
         bpm,
         contact,
-        rr_1024: heapless::Vec::new(),
+        // One beat interval, as a band sends with each rate (health data the receivers do not get).
+        rr_1024: heapless::Vec::from_slice(&[1100]).unwrap(),
         energy_kj: None,
         battery_pct: None,
     })

@@ -52,7 +52,7 @@ colour = "orange"
 condition = { type = "band_removed", for_s = 10 }
 "#;
     let broker = Mosquitto::start();
-    let hooks = Hooks::start().await;
+    let mut hooks = Hooks::start().await;
     let mut d = Daemon::start(broker.port, &hooks, rules).await;
     let gw = Device::connect(broker.port, "home-12", "gw-1", false).await;
     for seq in 0..5 {
@@ -64,6 +64,10 @@ condition = { type = "band_removed", for_s = 10 }
         (red.rule.as_str(), red.colour.as_str(), red.subject.as_str()),
         ("heart-rate-drop", "red", "home-12/gw-1/a1")
     );
+    // Health data: the receiver gets the rate, not the beat-by-beat RR intervals (default redact).
+    let got = hooks.wait_for(1, WAIT).await;
+    let heart = &got[0].body["evidence"]["hr"];
+    assert!(heart["bpm"] == 50 && heart.get("rr_1024").is_none(), "{:#}", got[0].body);
     let gw2 = Device::connect(broker.port, "home-15", "gw-2", false).await;
     gw2.send(0, hr("b2", 70, Contact::Detected)).await;
     for seq in 1..30 {

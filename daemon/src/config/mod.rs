@@ -46,12 +46,30 @@ pub struct Config {
     /// Which devices are heard, and how many are tracked.
     #[serde(default)]
     pub devices: Option<Spanned<Devices>>,
+    /// How long personal data is kept.
+    #[serde(default)]
+    pub privacy: Privacy,
     /// Webhook receivers.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<Spanned<ReceiverConfig>>,
     /// Rules.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RuleConfig>>,
+}
+
+/// `[privacy]`: how long the readings behind orders are kept (see `orders::retention`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Days the evidence of an order event (the reading that caused it, heart rates included)
+    /// is kept; then it is emptied (orders, events and summaries stay). 0: kept for ever.
+    pub evidence_days: u64,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy { evidence_days: 30 }
+    }
 }
 
 /// `[devices]`: which devices the daemon listens to ([`crate::gate`]).
@@ -336,6 +354,15 @@ pub struct ReceiverConfig {
     /// Receiver that gets a copy of what this one could not take.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// Fields of the evidence (the reading) left out of what this receiver gets, as
+    /// `stream.field` (`hr.rr_1024`, `hr.energy_kj`, `noise.l90_db`, ...). Default: the heart's
+    /// RR intervals (health data: the rate stays); `[]` sends the whole reading.
+    #[serde(default = "redact")]
+    pub redact: Vec<String>,
+}
+
+fn redact() -> Vec<String> {
+    crate::notify::redact::DEFAULT.iter().map(|s| s.to_string()).collect()
 }
 
 fn timeout_ms() -> u64 {

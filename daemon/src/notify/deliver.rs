@@ -36,6 +36,8 @@ pub struct Endpoint {
     pub max_attempts: u32,
     /// Receiver that gets a copy of dead letters.
     pub fallback: Option<String>,
+    /// Evidence fields left out (`stream.field`).
+    pub redact: Vec<String>,
 }
 
 /// Retry timing.
@@ -197,7 +199,8 @@ impl Worker {
         let ep = &self.ep;
         let secret = ep.secret.as_deref();
         let now = now_ms();
-        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &row.payload, now)?;
+        let payload = super::redact::evidence(&row.payload, &ep.redact);
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now)?;
         let id = format!("{}-{}", row.order_id, row.seq);
         let mut request = self
             .http

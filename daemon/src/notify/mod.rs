@@ -6,6 +6,7 @@
 pub mod deliver;
 pub mod formats;
 mod payload;
+pub mod redact;
 pub mod sign;
 
 pub use formats::Format;

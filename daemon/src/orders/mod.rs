@@ -10,6 +10,7 @@
 
 mod model;
 mod outbox;
+mod retention;
 mod rows;
 mod schema;
 mod sla;
@@ -18,5 +19,6 @@ mod transition;
 
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
+pub use retention::Purged;
 pub use sla::{Due, Sla, SlaTable};
 pub use store::{Batch, Change, Filter, Receiver, Store, StoreError};

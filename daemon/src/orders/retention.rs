@@ -1,0 +1,44 @@
+//! How long the store keeps the readings behind orders (`[privacy] evidence_days`).
+//!
+//! Why: evidence is the reading that caused a transition. For wristband orders that is health
+//! data of a named person (PIPL): kept while an order is worked and reviewed, not for ever. The
+//! purge empties the evidence of events older than the limit and strips it from notifications
+//! already delivered or given up; orders, their events (who, when, why) and the summaries stay.
+//! Pending notifications keep theirs until they are sent. It runs in small batches (a few
+//! thousand rows) so a first purge of a large store never holds the database for long.
+
+use super::store::{Store, StoreError};
+use rusqlite::params;
+
+/// Rows changed by one purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Order events whose evidence was emptied.
+    pub events: usize,
+    /// Notifications whose payload lost its evidence.
+    pub notifications: usize,
+}
+
+const BATCH: i64 = 5000;
+
+impl Store {
+    /// Empties evidence recorded before `cutoff_ms` (UTC ms): at most a batch of each kind per
+    /// call; call again while it returns a full batch.
+    pub fn purge_evidence(&mut self, cutoff_ms: i64) -> Result<Purged, StoreError> {
+        let tx = self.conn.transaction()?;
+        let events = tx.execute(
+            "UPDATE order_events SET evidence = NULL WHERE rowid IN (
+                SELECT rowid FROM order_events WHERE evidence IS NOT NULL AND at_ms < ?1 LIMIT ?2)",
+            params![cutoff_ms, BATCH],
+        )?;
+        let notifications = tx.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.evidence', json('null')) WHERE id IN (
+                SELECT o.id FROM outbox o JOIN order_events e ON e.order_id = o.order_id AND e.seq = o.seq
+                WHERE o.status != 'pending' AND e.at_ms < ?1
+                  AND json_type(o.payload, '$.evidence') NOT IN ('null') LIMIT ?2)",
+            params![cutoff_ms, BATCH],
+        )?;
+        tx.commit()?;
+        Ok(Purged { events, notifications })
+    }
+}
