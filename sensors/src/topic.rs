@@ -152,6 +152,14 @@ impl fmt::Display for Topic {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stream_indexes_follow_all() {
+        for (i, st) in Stream::ALL.into_iter().enumerate() {
+            assert_eq!(st.index(), i);
+            assert_eq!(Stream::parse(st.as_str()), Some(st));
+        }
+    }
+
     fn id(s: &str) -> Id {
         Id::new(s).unwrap()
     }
