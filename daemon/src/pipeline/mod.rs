@@ -9,6 +9,11 @@
 //! store cannot commit (disk full, I/O error) the pipeline stops the daemon instead of acking
 //! what it could not record: fail-stop, never lose. With a time-series server configured the
 //! committed batch goes on to the store stage ([`crate::series`]), which acks it once stored.
+//! Which readings get in at all (device gate, sequence window) is [`admit`]; the hourly
+//! evidence purge is [`retention`].
+
+mod admit;
+mod retention;
 
 use crate::clock::now_ms;
 use crate::devtime;
@@ -17,8 +22,8 @@ use crate::gate::{Gate, Policy};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, Event};
-use gridsentry_sensors::seq::{SeqWindow, Verdict};
-use gridsentry_sensors::{codec, Body, Format, Id, Stream};
+use gridsentry_sensors::seq::SeqWindow;
+use gridsentry_sensors::{codec, Format, Id, Stream};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -288,40 +293,6 @@ impl Pipeline {
         Ok(())
     }
 
-    /// At most hourly: empties evidence older than `evidence_days`, a batch at a time.
-    fn purge_evidence(&mut self, now: u64) {
-        const EVERY: Duration = Duration::from_secs(3600);
-        if self.evidence_days == 0 || self.last_purge.is_some_and(|t| t.elapsed() < EVERY) {
-            return;
-        }
-        self.last_purge = Some(Instant::now());
-        let cutoff = now.saturating_sub(self.evidence_days * 86_400_000) as i64;
-        let mut total = crate::orders::Purged::default();
-        for _ in 0..20 {
-            match self.store.purge_evidence(cutoff) {
-                Ok(p) => {
-                    total.events += p.events;
-                    total.notifications += p.notifications;
-                    if p.events < 5000 && p.notifications < 5000 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "purging old evidence failed; retrying in an hour");
-                    break;
-                }
-            }
-        }
-        if total != crate::orders::Purged::default() {
-            tracing::info!(
-                events = total.events,
-                notifications = total.notifications,
-                days = self.evidence_days,
-                "evidence past its retention emptied"
-            );
-        }
-    }
-
     fn publish(&self, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
@@ -332,42 +303,6 @@ impl Pipeline {
             tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "{}", c.summary);
             let _ = self.out.changes.send(c);
         }
-    }
-
-    /// Whether this (boot, sequence number) was applied before ([`SeqWindow`]): a repeat, or
-    /// further below the highest than the window reaches. Late arrivals inside the window are
-    /// applied and counted (`out_of_order`). Status messages (birth, last will) carry no running
-    /// sequence and are always applied.
-    fn is_duplicate(&mut self, m: &Inbound) -> bool {
-        if matches!(m.reading.body, Body::Status(_)) {
-            return false;
-        }
-        let h = &m.reading.header;
-        let key = (h.site.clone(), h.device.clone());
-        let verdict = match self.seqs.get_mut(&key) {
-            Some(w) => w.accept(h.boot_id, h.seq),
-            None => {
-                self.seqs.insert(key.clone(), SeqWindow::new(h.boot_id, h.seq));
-                Verdict::New
-            }
-        };
-        let metrics = &self.out.metrics;
-        match verdict {
-            Verdict::New => {}
-            Verdict::OutOfOrder => {
-                metrics.out_of_order.fetch_add(1, Relaxed);
-            }
-            Verdict::TooOld => {
-                metrics.too_old.fetch_add(1, Relaxed);
-            }
-            Verdict::Repeat => {
-                metrics.duplicates.fetch_add(1, Relaxed);
-            }
-        }
-        if verdict.is_fresh() {
-            self.dirty_seqs.insert(key);
-        }
-        !verdict.is_fresh()
     }
 }
 
