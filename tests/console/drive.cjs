@@ -1,6 +1,8 @@
-// Drives the console in headless Chromium (Debian `chromium`) with playwright-core:
-// log in, wait for the demo's red slope order, acknowledge it, see the state change and the
-// timeline, and save a screenshot.   node drive.cjs URL TOKEN SCREENSHOT
+// Drives the console in headless Chromium (Debian `chromium`) with playwright-core: the page
+// is in Chinese; log in (the click starts the sound), wait for the demo's red slope order and
+// its alarm tone, acknowledge it, see the state change and the timeline; then an action made
+// elsewhere (through the API) reaches the page pushed (SSE); English on a click; screenshot.
+//   node drive.cjs URL TOKEN SCREENSHOT
 const { chromium } = require("playwright-core");
 
 (async () => {
@@ -13,9 +15,10 @@ const { chromium } = require("playwright-core");
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on("dialog", (d) => { console.error("unexpected dialog: " + d.message()); d.dismiss(); });
     await page.goto(url);
+    if ((await page.evaluate(() => document.documentElement.lang)) !== "zh-CN") throw new Error("not Chinese by default");
     await page.fill("#token", "wrong-token");
     await page.click("#login-button");
-    await page.locator("#error", { hasText: "Token refused" }).waitFor({ timeout: 10000 });
+    await page.locator("#error", { hasText: "令牌被拒绝" }).waitFor({ timeout: 10000 });
     await page.fill("#token", token);
     await page.fill("#operator", "console-test");
     await page.click("#login-button");
@@ -24,12 +27,31 @@ const { chromium } = require("playwright-core");
     await red.waitFor({ timeout: 90000 });
     const id = await red.getAttribute("data-order-id");
     const card = `.order[data-order-id="${id}"]`;
+    await page.locator("#lane-red h3", { hasText: "红色" }).waitFor({ timeout: 5000 });
+    await page.locator(`${card} button[data-action="ack"]`, { hasText: "确认" }).waitFor({ timeout: 5000 });
+    // The red order sounds: the audio context runs (started by the login click) and beeps.
+    await page.waitForFunction(() => window.gridsentry.alarm === "red" && window.gridsentry.beeps > 0, null, { timeout: 10000 });
+    const audio = await page.evaluate(() => window.gridsentry.audio.state);
+    if (audio !== "running") throw new Error("audio context " + audio);
     await page.locator(`${card} button[data-action="ack"]`).click();
     await page.locator(`${card}[data-state="acknowledged"]`).waitFor({ timeout: 15000 });
     await page.locator(`${card} .title`).click();
     await page.locator('#timeline-events li[data-kind="acknowledged"]').waitFor({ timeout: 15000 });
     await page.locator("#devices tr svg path").first().waitFor({ timeout: 15000 });
     const devices = await page.locator("#devices tr").count();
+    // Pushed, not polled: an action taken elsewhere shows within 3 s (the poll is every 10 s),
+    // carried by an event on the stream.
+    const events = await page.evaluate(() => window.gridsentry.events);
+    const r = await fetch(`${url}api/v1/orders/${id}/on-site`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ who: "field-team" }),
+    });
+    if (!r.ok) throw new Error("on-site through the API: HTTP " + r.status);
+    await page.locator(`${card}[data-state="on_site"]`).waitFor({ timeout: 3000 });
+    if ((await page.evaluate(() => window.gridsentry.events)) <= events) throw new Error("no pushed event");
+    await page.locator(".lang").last().click();
+    await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
     await page.screenshot({ path: shot, fullPage: true });
     console.log(JSON.stringify({ order: Number(id), devices }));
   } finally {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod console;
+mod events;
 mod handlers;
 
 use crate::metrics::Metrics;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/orders/{id}", get(handlers::one))
         .route("/api/v1/orders/{id}/{action}", post(handlers::act))
         .route("/api/v1/devices", get(handlers::devices))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/dead-letters", get(handlers::dead_letters))
         .route("/api/v1/dead-letters/{id}/replay", post(handlers::replay))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

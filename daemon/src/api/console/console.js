@@ -1,18 +1,60 @@
-// gridsentry console: polls the REST API every 2 s, renders open orders by colour with SLA
-// countdowns and action buttons, an order's timeline, and the devices with small charts.
+// gridsentry console: open orders by colour with SLA countdowns and action buttons, an order's
+// timeline, and the devices with small charts. Simplified Chinese by default (English on a
+// click; one message catalogue, no build step). Orders are pushed (Server-Sent Events read with
+// fetch, so the token stays out of URLs); an unacknowledged order sounds (a tone per colour,
+// repeating until someone acknowledges it, muted by a click), a red one raises a browser
+// notification and flashes the tab title.
 "use strict";
 
 const COLOURS = ["red", "orange", "yellow", "blue"];
-const ACTIONS = {
-  raised: [["dispatch", "Dispatch"], ["ack", "Acknowledge"], ["on-site", "On site"], ["resolve", "Resolve"]],
-  dispatched: [["ack", "Acknowledge"], ["on-site", "On site"], ["resolve", "Resolve"]],
-  acknowledged: [["on-site", "On site"], ["resolve", "Resolve"]],
-  on_site: [["resolve", "Resolve"]],
-  resolved: [["close", "Close"]],
+const MESSAGES = {
+  zh: {
+    console: "gridsentry 指挥台", token: "API 令牌", name: "您的姓名", login: "登录", logout: "退出",
+    mute: "静音", unmute: "取消静音", open_orders: "待处理工单", to_close: "已处置，待关闭",
+    devices: "设备", device: "设备", last_seen: "最近上报", recent: "近期数值", lang: "English",
+    red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
+    dispatch: "派遣", ack: "确认", "on-site": "已到场", resolve: "处置完毕", close: "关闭",
+    raised: "待派遣", dispatched: "已派遣", acknowledged: "已确认", on_site: "已到场", resolved: "已处置", closed: "已关闭",
+    token_refused: "令牌被拒绝。", what_done: "采取了哪些措施？", could_not: "无法执行操作：",
+    overdue: "已超时：", in: "剩余", late_by: "已超时", deadline_dispatch: "派遣时限", "deadline_on-site": "到场时限",
+    deadline_reinforcement: "增援时限", raised_ago: "发起于", backfill: "补传数据", cleared: "条件已解除",
+    forecast: "预测失稳时间", points: "个点", order: "工单", by: "操作人", offline: "离线",
+    s_ago: "秒前", min_ago: "分钟前", h_ago: "小时前", alarm_title: "【红色警报】", live: "实时", reconnecting: "重连中",
+    red_order: "红色工单",
+  },
+  en: {
+    console: "gridsentry console", token: "API token", name: "Your name", login: "Log in", logout: "Log out",
+    mute: "Mute", unmute: "Unmute", open_orders: "Open orders", to_close: "Resolved, to close",
+    devices: "Devices", device: "Device", last_seen: "Last seen", recent: "Recent values", lang: "中文",
+    red: "Red", orange: "Orange", yellow: "Yellow", blue: "Blue",
+    dispatch: "Dispatch", ack: "Acknowledge", "on-site": "On site", resolve: "Resolve", close: "Close",
+    raised: "raised", dispatched: "dispatched", acknowledged: "acknowledged", on_site: "on site", resolved: "resolved", closed: "closed",
+    token_refused: "Token refused.", what_done: "What was done?", could_not: "Could not act: ",
+    overdue: "OVERDUE: ", in: "in", late_by: "late by", deadline_dispatch: "dispatch", "deadline_on-site": "on-site",
+    deadline_reinforcement: "reinforcement", raised_ago: "raised", backfill: "from backfill", cleared: "condition cleared",
+    forecast: "failure forecast", points: "points", order: "Order", by: "by", offline: "offline",
+    s_ago: "s ago", min_ago: "min ago", h_ago: "h ago", alarm_title: "[RED ALARM] ", live: "live", reconnecting: "reconnecting",
+    red_order: "Red order",
+  },
 };
+let lang = localStorage.getItem("gridsentry-lang") || "zh";
+const t = (k) => (MESSAGES[lang] && MESSAGES[lang][k]) || MESSAGES.en[k] || k;
+const ACTIONS = {
+  raised: ["dispatch", "ack", "on-site", "resolve"],
+  dispatched: ["ack", "on-site", "resolve"],
+  acknowledged: ["on-site", "resolve"],
+  on_site: ["resolve"],
+  resolved: ["close"],
+};
+// Tones: red high and fast, orange lower, yellow low and slow; blue (maintenance) is silent.
+const TONES = { red: { hz: 880, every: 3000 }, orange: { hz: 660, every: 6000 }, yellow: { hz: 440, every: 15000 } };
 const $ = (id) => document.getElementById(id);
 let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null };
 let timer = null;
+// What the test (and a curious operator in devtools) can look at.
+const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [] });
+let lastBeep = 0;
+let stream = null;
 
 function token() { return sessionStorage.getItem("gridsentry-token"); }
 function operator() { return sessionStorage.getItem("gridsentry-operator") || "console"; }
@@ -20,7 +62,7 @@ function operator() { return sessionStorage.getItem("gridsentry-operator") || "c
 async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token() }, options.headers || {});
   const r = await fetch(path, Object.assign({}, options, { headers }));
-  if (r.status === 401) { logout("Token refused."); throw new Error("unauthorised"); }
+  if (r.status === 401) { logout(t("token_refused")); throw new Error("unauthorised"); }
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
   return body;
@@ -37,9 +79,9 @@ function el(tag, attrs = {}, ...children) {
 
 function ago(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return s + " s ago";
-  if (s < 3600) return Math.floor(s / 60) + " min ago";
-  return Math.floor(s / 3600) + " h ago";
+  if (s < 60) return s + " " + t("s_ago");
+  if (s < 3600) return Math.floor(s / 60) + " " + t("min_ago");
+  return Math.floor(s / 3600) + " " + t("h_ago");
 }
 
 function clock(ms) {
@@ -53,33 +95,34 @@ function now() { return Date.now() + state.skew; }
 function sla(o) {
   if (!o.due) return null;
   const parts = [];
-  if (o.due.overdue.length) parts.push(el("span", { class: "sla overdue" }, "OVERDUE: " + o.due.overdue.join(", ") + " "));
+  const name = (d) => t("deadline_" + d);
+  if (o.due.overdue.length) parts.push(el("span", { class: "sla overdue" }, t("overdue") + o.due.overdue.map(name).join(", ") + " "));
   if (o.due.next) {
     const left = o.due.at_ms - now();
     const cls = left < 0 ? "sla overdue" : "sla";
     parts.push(el("span", { class: cls, "data-due": String(o.due.at_ms) },
-      left >= 0 ? o.due.next + " in " + clock(left) : o.due.next + " late by " + clock(left)));
+      name(o.due.next) + " " + (left >= 0 ? t("in") : t("late_by")) + " " + clock(left)));
   }
   return el("div", { class: "meta" }, ...parts);
 }
 
 function card(o) {
-  const buttons = (ACTIONS[o.state] || []).map(([action, label]) => {
-    const b = el("button", { type: "button", "data-action": action }, label);
+  const buttons = (ACTIONS[o.state] || []).map((action) => {
+    const b = el("button", { type: "button", "data-action": action }, t(action));
     b.addEventListener("click", () => act(o.id, action, b));
     return b;
   });
   const title = el("div", { class: "title" }, o.rule + " · " + o.subject);
   title.addEventListener("click", () => openTimeline(o.id));
   const forecast = o.forecast
-    ? el("div", { class: "meta" }, "failure forecast " + new Date(o.forecast.failure_ms).toISOString().replace(".000", "") +
-        " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " points)")
+    ? el("div", { class: "meta" }, t("forecast") + " " + new Date(o.forecast.failure_ms).toISOString().replace(".000", "") +
+        " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")")
     : null;
   return el("div", { class: "order " + o.colour, "data-order-id": String(o.id), "data-rule": o.rule, "data-colour": o.colour, "data-state": o.state },
     title,
     el("div", { class: "summary" }, o.summary),
-    el("div", { class: "meta" }, el("span", { class: "state" }, o.state.replace("_", " ")),
-      " #" + o.id + " · raised " + ago(now() - o.created_ms) + (o.late ? " · from backfill" : "") + (o.active ? "" : " · condition cleared")),
+    el("div", { class: "meta" }, el("span", { class: "state" }, t(o.state)),
+      " #" + o.id + " · " + t("raised_ago") + " " + ago(now() - o.created_ms) + (o.late ? " · " + t("backfill") : "") + (o.active ? "" : " · " + t("cleared"))),
     forecast, sla(o), el("div", { class: "actions" }, ...buttons));
 }
 
@@ -103,7 +146,7 @@ function render() {
   for (const c of COLOURS) {
     const lane = $("lane-" + c);
     const mine = state.orders.filter((o) => o.colour === c);
-    lane.replaceChildren(el("h3", {}, c[0].toUpperCase() + c.slice(1) + " (" + mine.length + ")"), ...mine.map(card));
+    lane.replaceChildren(el("h3", {}, t(c) + " (" + mine.length + ")"), ...mine.map(card));
     $("n-" + c).textContent = String(mine.length);
   }
   $("resolved").replaceChildren(...state.resolved.slice(0, 20).map(card));
@@ -112,11 +155,60 @@ function render() {
       const last = s.points.length ? s.points[s.points.length - 1][1] : null;
       return el("span", { class: "spark", title: name }, spark(s.points), " " + name.replace(/^(deform|hr):/, "") + " " + (last === null ? "" : (+last.toFixed(2))));
     });
-    const status = d.online === false ? el("span", { class: "offline" }, " offline") : null;
+    const status = d.online === false ? el("span", { class: "offline" }, " " + t("offline")) : null;
     return el("tr", { "data-device": d.site + "/" + d.device },
       el("td", {}, d.site + "/" + d.device, status), el("td", { class: "dim" }, ago(now() - d.last_seen_ms)), el("td", {}, ...series));
   }));
   $("clock").textContent = new Date(now()).toISOString().slice(11, 19) + " UTC";
+  alarm();
+}
+
+// The most severe colour with an order nobody has acknowledged yet (state `raised`).
+function unacknowledged() {
+  return COLOURS.find((c) => TONES[c] && state.orders.some((o) => o.colour === c && o.state === "raised")) || null;
+}
+
+function beep(colour) {
+  const ctx = gs.audio;
+  if (!ctx || gs.muted) return;
+  const tone = TONES[colour];
+  for (const start of [0, 0.3]) {
+    const osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = tone.hz; osc.type = "square";
+    gain.gain.setValueAtTime(0.15, ctx.currentTime + start);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + start + 0.25);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(ctx.currentTime + start); osc.stop(ctx.currentTime + start + 0.25);
+  }
+  gs.beeps += 1;
+}
+
+// Sounds and flashes while an order waits for acknowledgement; a new red one is also a
+// browser notification.
+function alarm() {
+  gs.alarm = unacknowledged();
+  if (gs.alarm && Date.now() - lastBeep >= TONES[gs.alarm].every) { lastBeep = Date.now(); beep(gs.alarm); }
+  const reds = state.orders.filter((o) => o.colour === "red" && o.state === "raised");
+  document.title = reds.length && Math.floor(Date.now() / 1000) % 2 ? t("alarm_title") + reds.length : t("console");
+  for (const o of reds) {
+    if (gs.notified.includes(o.id)) continue;
+    gs.notified.push(o.id);
+    if ("Notification" in window && Notification.permission === "granted") {
+      new Notification(t("red_order") + " #" + o.id, { body: o.subject + " · " + o.summary, tag: "gridsentry-" + o.id });
+    }
+  }
+}
+
+function translate() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.getAttribute("data-i18n"));
+  for (const b of document.querySelectorAll(".lang")) b.textContent = t("lang");
+  $("mute").textContent = gs.muted ? t("unmute") : t("mute");
+  $("live").textContent = gs.live === undefined ? "" : (gs.live ? "● " + t("live") : "○ " + t("reconnecting"));
+  if (!$("app").hidden) {
+    render();
+    if (state.timeline) openTimeline(state.timeline, true);
+  }
 }
 
 async function refresh() {
@@ -131,15 +223,45 @@ async function refresh() {
   } catch (e) { if (e.message !== "unauthorised") console.warn("refresh failed", e); }
 }
 
+// Reads the pushed order transitions (`GET /api/v1/events`): each one re-reads the orders at
+// once. On a broken stream it reconnects after 2 s (and re-reads, in case it missed some).
+async function listen() {
+  const mine = {};
+  stream = mine;
+  while (stream === mine) {
+    try {
+      const r = await fetch("/api/v1/events", { headers: { Authorization: "Bearer " + token() } });
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      gs.live = true; translate();
+      const reader = r.body.getReader();
+      const text = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || stream !== mine) break;
+        buf += text.decode(value, { stream: true });
+        let cut;
+        while ((cut = buf.indexOf("\n\n")) >= 0) {
+          const frame = buf.slice(0, cut); buf = buf.slice(cut + 2);
+          if (/^event: (order|lagged)$/m.test(frame)) { gs.events += 1; refresh(); }
+        }
+      }
+    } catch (e) { console.warn("event stream", e); }
+    gs.live = false; translate();
+    await new Promise((ok) => setTimeout(ok, 2000));
+    refresh();
+  }
+}
+
 async function act(id, action, button) {
-  const why = action === "resolve" || action === "close" ? (prompt("What was done?") || "") : "";
+  const why = action === "resolve" || action === "close" ? (prompt(t("what_done")) || "") : "";
   button.disabled = true;
   try {
     await api("/api/v1/orders/" + id + "/" + action, {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ who: operator(), why }),
     });
-  } catch (e) { alert("Could not " + action + " order " + id + ": " + e.message); }
+  } catch (e) { alert(t("could_not") + t(action) + " #" + id + ": " + e.message); }
   await refresh();
 }
 
@@ -148,15 +270,16 @@ async function openTimeline(id, quiet) {
   try {
     const r = await api("/api/v1/orders/" + id);
     $("timeline").hidden = false;
-    $("timeline-title").textContent = "Order #" + id + " · " + r.order.rule + " · " + r.order.subject;
+    $("timeline-title").textContent = t("order") + " #" + id + " · " + r.order.rule + " · " + r.order.subject;
     $("timeline-events").replaceChildren(...r.events.map((e) => el("li", { "data-kind": e.kind },
-      new Date(e.at_ms).toISOString().slice(11, 19) + " " + e.kind + " → " + e.state + " (" + e.colour + ") by " + e.who + (e.why ? ": " + e.why : ""))));
+      new Date(e.at_ms).toISOString().slice(11, 19) + " " + e.kind + " → " + t(e.state) + " (" + t(e.colour) + ") " + t("by") + " " + e.who + (e.why ? ": " + e.why : ""))));
   } catch (e) { if (!quiet) alert(e.message); }
 }
 
 function logout(message) {
   sessionStorage.removeItem("gridsentry-token");
   clearInterval(timer);
+  stream = null;
   $("app").hidden = true; $("login").hidden = false;
   $("error").textContent = message || "";
 }
@@ -164,10 +287,23 @@ function logout(message) {
 async function start() {
   $("login").hidden = true; $("app").hidden = false;
   $("who-am-i").textContent = operator();
+  translate();
   await refresh();
-  timer = setInterval(refresh, 2000);
+  listen();
+  // Orders come pushed; the devices' charts are re-read every 10 s.
+  timer = setInterval(refresh, 10000);
   setInterval(render, 1000);
 }
+
+// Sound needs a user gesture to start: the login click (or any click later) provides it.
+function startAudio() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return;
+  if (!gs.audio) gs.audio = new Ctx();
+  if (gs.audio.state === "suspended") gs.audio.resume();
+  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
+}
+document.addEventListener("click", startAudio);
 
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -176,4 +312,13 @@ $("login").addEventListener("submit", async (ev) => {
   try { await api("/api/v1/orders?open=true"); start(); } catch (e) { if (e.message !== "unauthorised") $("error").textContent = e.message; }
 });
 $("logout").addEventListener("click", () => logout());
+$("mute").addEventListener("click", () => {
+  gs.muted = !gs.muted;
+  $("mute").classList.toggle("on", gs.muted);
+  translate();
+});
+for (const b of document.querySelectorAll(".lang")) {
+  b.addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("gridsentry-lang", lang); translate(); });
+}
+translate();
 if (token()) start();
