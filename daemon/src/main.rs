@@ -31,7 +31,9 @@ fn init_logs(args: &cli::Args) {
     use tracing_subscriber::EnvFilter;
     let default = match args.command {
         cli::Command::Demo { .. } => "warn,rumqttd=off",
-        _ => "info,rumqttd=warn",
+        // rumqttd's connection handler logs every closed client connection as an ERROR; the
+        // daemon reports the broker's real failures (bind, start) itself.
+        _ => "info,rumqttd=warn,rumqttd::server::broker=off",
     };
     let filter = match &args.log_level {
         Some(level) => EnvFilter::try_new(level).unwrap_or_else(|e| {
