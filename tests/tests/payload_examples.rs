@@ -1,4 +1,4 @@
-//! The example payloads in `tests/payloads/` are the wire contract's documentation (the README
+//! The example payloads in `tests/payloads/` are the wire contract's documentation (docs/wire-contract.md
 //! points at them) and the fuzzers' seed corpus: every file in `valid/` must decode and survive
 //! a re-encode; every file in `invalid/` must be rejected with the reason its name says.
 

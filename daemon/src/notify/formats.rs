@@ -5,7 +5,8 @@
 //! another format all start from the same bytes; only the rendering — and the services'
 //! time-stamped signatures, which expire — is done per attempt.
 //!
-//! - `generic`: the payload as is (README: webhook payload schema), HMAC header.
+//! - `generic`: the payload as is (docs/operating.md: webhook payload schema), Standard
+//!   Webhooks signature headers.
 //! - `wecom`: WeCom (企业微信) group robot, markdown message; the robot key is in the URL.
 //! - `dingtalk`: DingTalk (钉钉) custom robot, markdown; with a secret, `timestamp` (ms) and
 //!   `sign` = Base64(HmacSHA256(key = secret, "timestamp\nsecret")) are added to the URL.

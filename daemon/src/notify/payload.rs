@@ -1,4 +1,4 @@
-//! The generic webhook payload, version 1 (documented in the README).
+//! The generic webhook payload, version 1 (documented in docs/operating.md, Webhooks).
 
 use crate::orders::{Change, Order};
 use serde_json::json;
