@@ -200,6 +200,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         outbox,
         live,
         health: health.clone(),
+        sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
     };
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
     let listener =

@@ -50,6 +50,14 @@ const { chromium } = require("playwright-core");
     if (!r.ok) throw new Error("on-site through the API: HTTP " + r.status);
     await page.locator(`${card}[data-state="on_site"]`).waitFor({ timeout: 3000 });
     if ((await page.evaluate(() => window.gridsentry.events)) <= events) throw new Error("no pushed event");
+    // The map: one dot per site of config/demo.toml, the slope's red; a street shows only its own.
+    const dots = await page.locator("#map circle").count();
+    if (dots !== 6) throw new Error(dots + " sites on the map");
+    await page.locator('#map circle[data-site="slope-7"][data-colour="red"]').waitFor({ timeout: 3000 });
+    await page.selectOption("#street", "上清寺街道");
+    if ((await page.locator("#map circle").count()) !== 1) throw new Error("street filter");
+    if ((await page.locator("#devices tr").count()) !== 1) throw new Error("devices of the street");
+    await page.selectOption("#street", "");
     await page.locator(".lang").last().click();
     await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
     await page.screenshot({ path: shot, fullPage: true });

@@ -19,7 +19,9 @@ pub async fn events(State(s): State<Arc<ApiState>>) -> Response {
     let rx = s.changes.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(change) => Event::default().event("order").data(serde_json::to_string(&change).unwrap_or_default()),
+            Ok(change) => {
+                Event::default().event("order").data(serde_json::to_string(&change).unwrap_or_default())
+            }
             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

@@ -189,3 +189,8 @@ pub struct DeviceQuery {
 pub async fn devices(State(s): Shared, Query(q): Query<DeviceQuery>) -> Response {
     Json(json!({ "now_ms": now_ms(), "devices": s.live.snapshot(q.site.as_deref()) })).into_response()
 }
+
+/// `GET /api/v1/sites`: the configured sites (`[[site]]`) with their place and street.
+pub async fn sites(State(s): Shared) -> Response {
+    Json(json!({ "sites": s.sites })).into_response()
+}

@@ -34,6 +34,8 @@ pub struct ApiState {
     pub live: Arc<crate::live::Live>,
     /// Stalled or dead stages (the watchdog's verdict).
     pub health: Arc<crate::watchdog::Health>,
+    /// The sites of the config (`[[site]]`), for the console's map.
+    pub sites: Vec<crate::config::SiteConfig>,
 }
 
 /// The router.
@@ -44,6 +46,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/orders/{id}/{action}", post(handlers::act))
         .route("/api/v1/devices", get(handlers::devices))
         .route("/api/v1/events", get(events::events))
+        .route("/api/v1/sites", get(handlers::sites))
         .route("/api/v1/dead-letters", get(handlers::dead_letters))
         .route("/api/v1/dead-letters/{id}/replay", post(handlers::replay))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

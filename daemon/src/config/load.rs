@@ -108,6 +108,21 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
             return Err(at(d.span(), m.into()));
         }
     }
+    for (i, site) in config.sites.iter().enumerate() {
+        let s = site.get_ref();
+        if gridsentry_sensors::Id::new(&s.id).is_err() {
+            return Err(at(site.span(), format!("site `{}`: ids are 1-32 of A-Z a-z 0-9 _ . -", s.id)));
+        }
+        if !(-90.0..=90.0).contains(&s.lat) || !(-180.0..=180.0).contains(&s.lon) {
+            return Err(at(
+                site.span(),
+                format!("site `{}`: lat within -90..90, lon within -180..180", s.id),
+            ));
+        }
+        if config.sites[..i].iter().any(|o| o.get_ref().id == s.id) {
+            return Err(at(site.span(), format!("site `{}`: listed twice", s.id)));
+        }
+    }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {

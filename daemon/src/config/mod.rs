@@ -55,6 +55,27 @@ pub struct Config {
     /// Rules.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RuleConfig>>,
+    /// Where the sites are (the console's map and its street grouping).
+    #[serde(default, rename = "site")]
+    pub sites: Vec<Spanned<SiteConfig>>,
+}
+
+/// `[[site]]`: a place on the console's map.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site id (as in the topics).
+    pub id: String,
+    /// Name for people (e.g. 解放碑广场).
+    #[serde(default)]
+    pub name: String,
+    /// Latitude, degrees (WGS-84 or GCJ-02: the map only needs them consistent).
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Street (街道) or grid the site belongs to: the console groups by it.
+    #[serde(default)]
+    pub street: String,
 }
 
 /// `[privacy]`: how long the readings behind orders are kept (see `orders::retention`).

@@ -19,7 +19,7 @@ const MESSAGES = {
     overdue: "已超时：", in: "剩余", late_by: "已超时", deadline_dispatch: "派遣时限", "deadline_on-site": "到场时限",
     deadline_reinforcement: "增援时限", raised_ago: "发起于", backfill: "补传数据", cleared: "条件已解除",
     forecast: "预测失稳时间", points: "个点", order: "工单", by: "操作人", offline: "离线",
-    s_ago: "秒前", min_ago: "分钟前", h_ago: "小时前", alarm_title: "【红色警报】", live: "实时", reconnecting: "重连中",
+    s_ago: "秒前", min_ago: "分钟前", h_ago: "小时前", map: "地图", all_streets: "全部街道", alarm_title: "【红色警报】", live: "实时", reconnecting: "重连中",
     red_order: "红色工单",
   },
   en: {
@@ -33,7 +33,7 @@ const MESSAGES = {
     overdue: "OVERDUE: ", in: "in", late_by: "late by", deadline_dispatch: "dispatch", "deadline_on-site": "on-site",
     deadline_reinforcement: "reinforcement", raised_ago: "raised", backfill: "from backfill", cleared: "condition cleared",
     forecast: "failure forecast", points: "points", order: "Order", by: "by", offline: "offline",
-    s_ago: "s ago", min_ago: "min ago", h_ago: "h ago", alarm_title: "[RED ALARM] ", live: "live", reconnecting: "reconnecting",
+    s_ago: "s ago", min_ago: "min ago", h_ago: "h ago", map: "Map", all_streets: "All streets", alarm_title: "[RED ALARM] ", live: "live", reconnecting: "reconnecting",
     red_order: "Red order",
   },
 };
@@ -49,7 +49,7 @@ const ACTIONS = {
 // Tones: red high and fast, orange lower, yellow low and slow; blue (maintenance) is silent.
 const TONES = { red: { hz: 880, every: 3000 }, orange: { hz: 660, every: 6000 }, yellow: { hz: 440, every: 15000 } };
 const $ = (id) => document.getElementById(id);
-let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null };
+let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "" };
 let timer = null;
 // What the test (and a curious operator in devtools) can look at.
 const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [] });
@@ -142,15 +142,61 @@ function spark(points) {
   return svg;
 }
 
+// The chosen street's sites (all sites when none is chosen or no site is configured).
+function inStreet(site) {
+  if (!state.street) return true;
+  return state.sites.some((s) => s.id === site && s.street === state.street);
+}
+
+// The sites on a plain SVG map (no tiles: it works offline), each coloured by its most severe
+// open order, ringed red when a device there is offline.
+function drawMap() {
+  const ns = "http://www.w3.org/2000/svg", svg = $("map");
+  const sites = state.sites.filter((s) => inStreet(s.id));
+  svg.replaceChildren();
+  svg.parentElement.querySelector("h2").hidden = !state.sites.length;
+  svg.hidden = !state.sites.length;
+  if (!sites.length) return;
+  const lats = sites.map((s) => s.lat), lons = sites.map((s) => s.lon);
+  const [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
+  const x = (lon) => 30 + (lo1 > lo0 ? (lon - lo0) / (lo1 - lo0) : 0.5) * 340;
+  const y = (lat) => 210 - (la1 > la0 ? (lat - la0) / (la1 - la0) : 0.5) * 180;
+  for (const s of sites) {
+    const worst = COLOURS.find((c) => state.orders.some((o) => o.site === s.id && o.colour === c));
+    const offline = state.devices.some((d) => d.site === s.id && d.online === false);
+    const dot = document.createElementNS(ns, "circle");
+    dot.setAttribute("cx", x(s.lon).toFixed(1)); dot.setAttribute("cy", y(s.lat).toFixed(1)); dot.setAttribute("r", "8");
+    dot.setAttribute("fill", worst ? getComputedStyle(document.documentElement).getPropertyValue("--" + worst) : "#5b6b7b");
+    dot.setAttribute("data-site", s.id); dot.setAttribute("data-colour", worst || "none");
+    if (offline) dot.setAttribute("class", "offline");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = s.name + " (" + s.id + ") · " + s.street;
+    dot.append(title);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", (x(s.lon) + 11).toFixed(1)); label.setAttribute("y", (y(s.lat) + 4).toFixed(1));
+    label.textContent = s.name || s.id;
+    svg.append(dot, label);
+  }
+}
+
+function streets() {
+  const select = $("street");
+  const names = [...new Set(state.sites.map((s) => s.street).filter(Boolean))].sort();
+  select.hidden = !names.length;
+  select.replaceChildren(el("option", { value: "" }, t("all_streets")), ...names.map((n) => el("option", { value: n }, n)));
+  select.value = state.street;
+}
+
 function render() {
+  drawMap();
   for (const c of COLOURS) {
     const lane = $("lane-" + c);
-    const mine = state.orders.filter((o) => o.colour === c);
+    const mine = state.orders.filter((o) => o.colour === c && inStreet(o.site));
     lane.replaceChildren(el("h3", {}, t(c) + " (" + mine.length + ")"), ...mine.map(card));
     $("n-" + c).textContent = String(mine.length);
   }
-  $("resolved").replaceChildren(...state.resolved.slice(0, 20).map(card));
-  $("devices").replaceChildren(...state.devices.map((d) => {
+  $("resolved").replaceChildren(...state.resolved.filter((o) => inStreet(o.site)).slice(0, 20).map(card));
+  $("devices").replaceChildren(...state.devices.filter((d) => inStreet(d.site)).map((d) => {
     const series = Object.entries(d.series).map(([name, s]) => {
       const last = s.points.length ? s.points[s.points.length - 1][1] : null;
       return el("span", { class: "spark", title: name }, spark(s.points), " " + name.replace(/^(deform|hr):/, "") + " " + (last === null ? "" : (+last.toFixed(2))));
@@ -203,6 +249,7 @@ function translate() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.getAttribute("data-i18n"));
   for (const b of document.querySelectorAll(".lang")) b.textContent = t("lang");
+  if (state.sites.length) streets();
   $("mute").textContent = gs.muted ? t("unmute") : t("mute");
   $("live").textContent = gs.live === undefined ? "" : (gs.live ? "● " + t("live") : "○ " + t("reconnecting"));
   if (!$("app").hidden) {
@@ -288,6 +335,8 @@ async function start() {
   $("login").hidden = true; $("app").hidden = false;
   $("who-am-i").textContent = operator();
   translate();
+  try { state.sites = (await api("/api/v1/sites")).sites; } catch (e) { state.sites = []; }
+  streets();
   await refresh();
   listen();
   // Orders come pushed; the devices' charts are re-read every 10 s.
@@ -312,6 +361,7 @@ $("login").addEventListener("submit", async (ev) => {
   try { await api("/api/v1/orders?open=true"); start(); } catch (e) { if (e.message !== "unauthorised") $("error").textContent = e.message; }
 });
 $("logout").addEventListener("click", () => logout());
+$("street").addEventListener("change", () => { state.street = $("street").value; render(); });
 $("mute").addEventListener("click", () => {
   gs.muted = !gs.muted;
   $("mute").classList.toggle("on", gs.muted);
