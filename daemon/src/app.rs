@@ -160,7 +160,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (sink, series) = match influx {
         Some(i) => {
             let ended = watchdog::ended_hook("series", &health, &shutdown);
-            let (tx, handle) = series(&i, &data_dir, acks, metrics.clone(), progress[2].clone(), ended)?;
+            let (tx, handle) =
+                series(&i, cfg.privacy, &data_dir, acks, metrics.clone(), progress[2].clone(), ended)?;
             (Sink::Series(tx), Some(handle))
         }
         None => (Sink::Ack(acks), None),
@@ -243,6 +244,7 @@ impl Running {
 
 fn series(
     i: &crate::config::Influx,
+    privacy: crate::config::Privacy,
     data_dir: &std::path::Path,
     acks: crate::flow::AckSender,
     metrics: Arc<Metrics>,
@@ -265,6 +267,8 @@ fn series(
         spool_max_bytes: i.spool_max_mb << 20,
         tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         db: data_dir.join("orders.db"),
+        readings_max_age: (privacy.readings_days > 0)
+            .then(|| Duration::from_secs(privacy.readings_days * 86_400)),
     };
     tracing::info!(url = %i.url, bucket = %i.bucket, "storing readings in the time-series server");
     Ok(crate::series::spawn(writer, settings, acks, metrics, progress, ended)?)

@@ -85,11 +85,15 @@ pub struct Privacy {
     /// Days the evidence of an order event (the reading that caused it, heart rates included)
     /// is kept; then it is emptied (orders, events and summaries stay). 0: kept for ever.
     pub evidence_days: u64,
+    /// Days a reading may wait on the gateway's disk for the time-series server (spool); older
+    /// ones are deleted (counted as dropped). 0: kept until sent. The server's own retention
+    /// is its bucket's.
+    pub readings_days: u64,
 }
 
 impl Default for Privacy {
     fn default() -> Self {
-        Privacy { evidence_days: 30 }
+        Privacy { evidence_days: 30, readings_days: 0 }
     }
 }
 

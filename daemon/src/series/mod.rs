@@ -58,6 +58,9 @@ pub struct Settings {
     pub tags: Vec<(String, String)>,
     /// The order database, where the stored marks live ([`marks`]).
     pub db: PathBuf,
+    /// Readings waiting longer than this for the server are deleted (`[privacy]
+    /// readings_days`); `None`: kept until sent (within `spool_max_bytes`).
+    pub readings_max_age: Option<Duration>,
 }
 
 /// Where the pipeline sends committed readings.

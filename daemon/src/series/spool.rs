@@ -127,6 +127,23 @@ impl Spool {
         Ok(Some(e))
     }
 
+    /// Deletes the batches formed before `cutoff_ms` (`[privacy] readings_days`), except
+    /// `keep` (a batch being sent); returns what it deleted, oldest first.
+    pub fn expire(&mut self, cutoff_ms: u64, keep: Option<u64>) -> std::io::Result<Vec<Entry>> {
+        let old: Vec<u64> = self
+            .entries
+            .values()
+            .take_while(|e| e.created_ms < cutoff_ms)
+            .map(|e| e.number)
+            .filter(|n| Some(*n) != keep)
+            .collect();
+        let mut gone = Vec::new();
+        for n in old {
+            gone.extend(self.remove(n)?);
+        }
+        Ok(gone)
+    }
+
     /// Files waiting.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -187,6 +204,20 @@ mod tests {
         s.remove(3).unwrap();
         assert_eq!(s.oldest().unwrap().unwrap().1, b"b\nb");
         assert!(!dir.path().join("0000000000000009-1-1.lp.tmp").exists());
+    }
+
+    #[test]
+    fn batches_past_the_retention_are_deleted_but_not_the_one_being_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+        for (n, created) in [(1, 100), (2, 200), (3, 300), (4, 400)] {
+            s.push(n, created, 1, b"x").unwrap();
+        }
+        let gone: Vec<u64> = s.expire(350, Some(2)).unwrap().iter().map(|e| e.number).collect();
+        assert_eq!(gone, vec![1, 3]);
+        assert_eq!((s.len(), s.points()), (2, 2));
+        assert!(!dir.path().join("0000000000000001-100-1.lp").exists());
+        assert!(s.expire(0, None).unwrap().is_empty());
     }
 
     #[test]

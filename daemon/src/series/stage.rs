@@ -144,8 +144,34 @@ impl<W: Writer> Stage<W> {
         }
     }
 
+    /// Deletes spooled batches past `[privacy] readings_days` (counted as dropped, logged).
+    fn expire(&mut self) {
+        let Some(max) = self.settings.readings_max_age else { return };
+        let cutoff = crate::clock::now_ms().saturating_sub(max.as_millis() as u64);
+        if self.spool.oldest_created_ms().is_none_or(|c| c >= cutoff) {
+            return;
+        }
+        let sending = match &self.flight {
+            Some((Flight::Spooled { number, .. }, _)) => Some(*number),
+            _ => None,
+        };
+        match self.spool.expire(cutoff, sending) {
+            Ok(gone) => {
+                let points: u64 = gone.iter().map(|e| e.points).sum();
+                self.metrics.series_dropped.fetch_add(points, Relaxed);
+                tracing::warn!(
+                    batches = gone.len(),
+                    points,
+                    "readings waited past [privacy] readings_days for the time-series server: deleted"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "deleting expired spool batches failed"),
+        }
+    }
+
     /// Starts writes and spills whatever the state allows.
     fn advance(&mut self, open: bool) {
+        self.expire();
         let now = Instant::now();
         let full = self.pending.points as usize >= self.settings.batch_lines;
         let ripe = full || self.pending.since.is_some_and(|s| now >= s + self.settings.linger);
