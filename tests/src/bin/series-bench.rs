@@ -60,6 +60,7 @@ async fn main() {
         spool_max_bytes: 4 << 30,
         tags: vec![("grid".into(), "g12".into())],
         db: dir.path().join("orders.db"),
+        readings_max_age: None,
     };
     let writer = Influx::new(&vm.url(), "bench", "bench", "", Duration::from_secs(5)).unwrap();
     let metrics = Arc::new(Metrics::default());
