@@ -99,7 +99,9 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let db = data_dir.join("orders.db");
     let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
         .map_err(|e| AppError::Secret(e.to_string()))?;
-    let engine = Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?;
+    let max_bands = cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get());
+    let engine =
+        Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?.with_max_bands(max_bands);
     let (endpoints, routing) = endpoints(&cfg, &o)?;
     let metrics = Arc::new(Metrics::default());
     let changes = o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0);

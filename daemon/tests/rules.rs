@@ -385,3 +385,33 @@ fn a_reading_stamped_a_year_ahead_does_not_mute_the_subject() {
     e2.apply(&noise(T0 + 1000, 80.0), T0 + 1000, &mut out);
     assert_eq!(e2.stats().stale, 0);
 }
+
+#[test]
+fn a_gateway_inventing_bands_is_bounded_and_its_known_bands_still_count() {
+    let drop = rule(
+        "heart-rate-drop",
+        Colour::Red,
+        Condition::HrDrop(HrDrop { drop_pct: Some(30.0), drop_bpm: None, window_s: 60, clear_for_s: 60 }),
+    );
+    let mut e = Engine::new(vec![drop], tz()).unwrap().with_max_bands(2);
+    let band = |b: &str, bpm: u16, at: u64| {
+        let mut r = hr(at, bpm, Contact::Detected);
+        if let Body::HeartRate(h) = &mut r.body {
+            h.band = id(b);
+        }
+        r
+    };
+    let mut out = Vec::new();
+    for (i, b) in ["a1", "a2", "x1", "x2", "x3"].iter().enumerate() {
+        e.apply(&band(b, 80, T0 + i as u64 * 1000), T0 + i as u64 * 1000, &mut out);
+    }
+    assert_eq!(e.stats().bands_refused, 3, "the third band on is not heard");
+    let subj = |b: &str| Subject { site: id("home-12"), device: id("gw-1"), band: Some(id(b)) };
+    assert!(e.state("heart-rate-drop", &subj("x1")).is_none(), "no state for an invented band");
+    // A known band's sharp drop still raises.
+    e.apply(&band("a1", 40, T0 + 10_000), T0 + 10_000, &mut out);
+    assert!(
+        out.iter().any(|ev| matches!(ev.kind, EventKind::Raise { .. }) && ev.subject == subj("a1")),
+        "{out:?}"
+    );
+}

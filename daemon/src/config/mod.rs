@@ -110,6 +110,9 @@ pub struct Devices {
     /// Most devices tracked (sequence windows, rule state, console). A new device beyond it
     /// is counted and dropped, so a flood of invented ids cannot grow memory and the database.
     pub max_tracked: std::num::NonZeroUsize,
+    /// Most wristbands one gateway may report; readings of further bands are counted and not
+    /// applied to heart rules (a gateway inventing band ids cannot grow the rule state).
+    pub max_bands: std::num::NonZeroUsize,
 }
 
 impl Default for Devices {
@@ -118,6 +121,7 @@ impl Default for Devices {
             allow: Allow::Any,
             registry: None,
             max_tracked: const { std::num::NonZeroUsize::new(10_000).unwrap() },
+            max_bands: const { std::num::NonZeroUsize::new(crate::rules::MAX_BANDS).unwrap() },
         }
     }
 }

@@ -173,6 +173,11 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             Refusal::ALL.map(|r| (r.as_str(), c(&m.devices_refused[r as usize]))),
         ),
         one(
+            "gridsentry_bands_refused",
+            "Heart-rate readings of bands beyond a gateway's [devices] max_bands (not applied to heart rules).",
+            c(&m.bands_refused),
+        ),
+        one(
             "gridsentry_devices_tracked",
             "Devices tracked (bounded by [devices] max_tracked).",
             g(&m.devices_tracked),

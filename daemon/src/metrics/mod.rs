@@ -25,6 +25,8 @@ pub struct Metrics {
     pub devices_refused: [AtomicU64; 2],
     /// Devices tracked.
     pub devices_tracked: AtomicU64,
+    /// Heart-rate readings of bands beyond a gateway's `[devices] max_bands`.
+    pub bands_refused: AtomicU64,
     /// Messages dropped as malformed, by reason (topic or payload reason).
     pub malformed: Mutex<BTreeMap<String, u64>>,
     /// Field-bus failures (Modbus, serial), by reason.

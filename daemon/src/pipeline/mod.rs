@@ -270,6 +270,7 @@ impl Pipeline {
             events.extend(fresh.drain(..).map(|e| (e, None)));
         }
         self.out.metrics.stale.store(self.engine.stats().stale, Relaxed);
+        self.out.metrics.bands_refused.store(self.engine.stats().bands_refused, Relaxed);
         let device_seqs = self
             .dirty_seqs
             .drain()

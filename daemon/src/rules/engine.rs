@@ -8,7 +8,7 @@ use super::state::{Subject, SubjectState};
 use super::validate::validate;
 use super::{subject, Event, MS};
 use crate::devtime::EventTime;
-use gridsentry_sensors::{Body, Reading};
+use gridsentry_sensors::{Body, Id, Reading};
 use jiff::tz::TimeZone;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,7 +28,12 @@ pub struct RuleError {
 pub struct Stats {
     /// Readings skipped because they were older than one already applied.
     pub stale: u64,
+    /// Heart-rate readings of a band beyond a gateway's `max_bands` (not applied to heart rules).
+    pub bands_refused: u64,
 }
+
+/// Default bound on the wristbands one gateway may report (a home has a few).
+pub const MAX_BANDS: usize = 16;
 
 struct Rule {
     id: Arc<str>,
@@ -41,6 +46,10 @@ pub struct Engine {
     rules: Vec<Rule>,
     tz: TimeZone,
     stats: Stats,
+    /// Bands seen per gateway (site, device): bounded by `max_bands`, so a gateway inventing band
+    /// ids cannot grow the rule state without limit.
+    bands: HashMap<(Id, Id), Vec<Id>>,
+    max_bands: usize,
 }
 
 impl Engine {
@@ -57,7 +66,28 @@ impl Engine {
             .into_iter()
             .map(|cfg| Rule { id: cfg.id.as_str().into(), cfg, states: HashMap::new() })
             .collect();
-        Ok(Engine { rules, tz, stats: Stats::default() })
+        Ok(Engine { rules, tz, stats: Stats::default(), bands: HashMap::new(), max_bands: MAX_BANDS })
+    }
+
+    /// Sets how many wristbands one gateway may report (`[devices] max_bands`).
+    pub fn with_max_bands(mut self, n: usize) -> Engine {
+        self.max_bands = n;
+        self
+    }
+
+    /// Whether heart rules hear `band` of gateway `site/device`: a band seen before, or a new
+    /// one while the gateway has fewer than `max_bands` (`restored`: state from the store, never
+    /// refused).
+    fn band_heard(&mut self, site: &Id, device: &Id, band: &Id, restored: bool) -> bool {
+        let seen = self.bands.entry((site.clone(), device.clone())).or_default();
+        if seen.contains(band) {
+            return true;
+        }
+        if seen.len() >= self.max_bands && !restored {
+            return false;
+        }
+        seen.push(band.clone());
+        true
     }
 
     /// Replaces the rules, keeping the state of every rule whose id survives.
@@ -91,6 +121,13 @@ impl Engine {
     pub fn apply_at(&mut self, r: &Reading, t: EventTime, received_ms: u64, out: &mut Vec<Event>) {
         let at = t.at_ms;
         let moves_clock = t.skew.is_none();
+        let band_heard = match &r.body {
+            Body::HeartRate(h) => self.band_heard(&r.header.site, &r.header.device, &h.band, false),
+            Body::Noise(_) | Body::Deform(_) | Body::Rain(_) | Body::Status(_) => true,
+        };
+        if !band_heard {
+            self.stats.bands_refused += 1;
+        }
         let (tz, stats) = (&self.tz, &mut self.stats);
         for rule in self.rules.iter_mut().filter(|rule| applies(&rule.cfg, r)) {
             let band = match &r.body {
@@ -99,6 +136,9 @@ impl Engine {
                     None
                 }
             };
+            if band.is_some() && !band_heard {
+                continue;
+            }
             let subj = subject(&r.header.site, &r.header.device, band);
             if !rule.states.contains_key(&subj) {
                 rule.states.insert(subj.clone(), SubjectState::default());
@@ -187,7 +227,10 @@ impl Engine {
         let subj = Subject::parse(subj).ok_or_else(|| format!("bad state key {key}"))?;
         let Some(rule) = self.rules.iter_mut().find(|r| &*r.id == rule_id) else { return Ok(false) };
         let st: SubjectState = serde_json::from_str(json).map_err(|e| format!("state {key}: {e}"))?;
-        rule.states.insert(subj, st);
+        rule.states.insert(subj.clone(), st);
+        if let Some(band) = &subj.band {
+            self.band_heard(&subj.site, &subj.device, band, true);
+        }
         Ok(true)
     }
 

@@ -25,7 +25,7 @@ pub use config::{
     BandRemoved, Colour, Condition, FlapConfig, HrDrop, HrLow, Night, NoData, Rainfall, RuleConfig, Step,
     TangentAngle, Threshold,
 };
-pub use engine::{Engine, RuleError, Stats};
+pub use engine::{Engine, RuleError, Stats, MAX_BANDS};
 pub use landslide::{RainState, SlopeState};
 pub use slope::Forecast;
 pub use state::{KindState, Subject, SubjectState};
