@@ -61,7 +61,9 @@ impl Default for Policy {
 pub struct Gate {
     policy: Policy,
     known: HashSet<(Id, Id)>,
-    registry_mtime: Option<SystemTime>,
+    /// The registry's modification time when last read (`None` inside: no such file); `None`:
+    /// not read yet.
+    registry_mtime: Option<Option<SystemTime>>,
     tracked: HashSet<(Id, Id)>,
 }
 
@@ -83,7 +85,7 @@ impl Gate {
     pub fn refresh(&mut self) {
         let Some(path) = &self.policy.registry else { return };
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        if mtime.is_some() && mtime == self.registry_mtime {
+        if self.registry_mtime == Some(mtime) {
             return;
         }
         match crate::provision::read_registry(path) {
@@ -92,9 +94,8 @@ impl Gate {
                     .iter()
                     .filter_map(|l| l.split_once('/'))
                     .filter_map(|(s, d)| Some((Id::new(s).ok()?, Id::new(d).ok()?)))
-                    .chain(self.policy.field.iter().cloned())
                     .collect();
-                self.registry_mtime = mtime;
+                self.registry_mtime = Some(mtime);
                 tracing::info!(devices = self.known.len(), path = %path.display(), "device registry loaded");
             }
             Err(e) => tracing::error!(error = %e, "device registry unreadable; keeping the last one"),

@@ -1,16 +1,12 @@
 //! What a broken or foreign device sends, against real mosquitto, the daemon and a real
 //! time-series server: clocks years off, and sequence numbers out of order.
 
+use gridsentry::clock::now_ms;
 use gridsentry_sensors::Timestamp;
 use gridsentry_tests::daemon::{Daemon, Device, NOISE_RULE};
 use gridsentry_tests::victoria::{Series, Victoria};
 use gridsentry_tests::{noise, Hooks, Mosquitto};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 fn with_influx(url: &str) -> String {
     format!(

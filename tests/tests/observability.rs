@@ -79,7 +79,7 @@ async fn run_logs(args: &[&str], env: &[(&str, &str)]) -> String {
     let cfg = dir.path().join("gridsentry.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(gridsentry_tests::binary())
+    let child = std::process::Command::new(gridsentry_tests::binary())
         .args(["run", "--config"])
         .arg(&cfg)
         .args(args)
@@ -88,8 +88,7 @@ async fn run_logs(args: &[&str], env: &[(&str, &str)]) -> String {
         .spawn()
         .unwrap();
     gridsentry_tests::wait_ready(port).await;
-    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
-    child.wait().unwrap();
+    gridsentry_tests::terminate(&mut Some(child));
     std::fs::read_to_string(&log).unwrap()
 }
 

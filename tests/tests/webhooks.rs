@@ -7,7 +7,6 @@ use gridsentry_tests::daemon::{count, Daemon, Device, NOISE_RULE, WAIT};
 use gridsentry_tests::{free_port, noise, Hooks, Mosquitto, SECRET};
 use std::io::BufRead;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Python receiver, its stdout lines arriving on a channel.
 struct PyReceiver {
@@ -54,17 +53,14 @@ async fn the_signature_verifies_with_the_specs_algorithm_and_a_replay_does_not()
     let py = PyReceiver::start();
     let broker = Mosquitto::start();
     let mut d = Daemon::start_at(broker.port, &py.url, NOISE_RULE).await;
-    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
-    for seq in 0..15 {
-        dev.send(seq, noise(75.0)).await;
-    }
+    raise_an_order(broker.port).await;
     let raised = d.next_change().await;
     assert_eq!(py.next(), format!("verified {}-1", raised.order_id));
     d.wait(|r| r.metrics.webhooks_delivered.load(Relaxed) == 1).await;
     // The same body and id, signed correctly but ten minutes ago: what a captured request
     // replayed later looks like.
     let body = br#"{"event":"raised"}"#;
-    let old = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 600;
+    let old = gridsentry::clock::now_ms() / 1000 - 600;
     let id = format!("{}-1", raised.order_id);
     let replay = reqwest::Client::new()
         .post(format!("{}/grid", py.url))
@@ -83,11 +79,23 @@ async fn the_signature_verifies_with_the_specs_algorithm_and_a_replay_does_not()
 /// A receiver that answers every request with `302 Found` to `to`.
 async fn redirector(to: String) -> String {
     use axum::http::{header::LOCATION, StatusCode};
-    let app = axum::Router::new().fallback(move || async move { (StatusCode::FOUND, [(LOCATION, to)]) });
+    serve(axum::Router::new().fallback(move || async move { (StatusCode::FOUND, [(LOCATION, to)]) })).await
+}
+
+/// Serves `app` on a free loopback port; returns its base URL.
+async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
+}
+
+/// A noise box loud for 15 s: the noise rule raises one order.
+async fn raise_an_order(broker: u16) {
+    let dev = Device::connect(broker, "plaza-3", "nb-01", false).await;
+    for seq in 0..15 {
+        dev.send(seq, noise(75.0)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,10 +104,7 @@ async fn a_redirect_is_a_failed_attempt_never_followed() {
     let hooks = Hooks::start().await;
     let url = redirector(format!("{}/grid", hooks.url)).await;
     let d = Daemon::start_at(broker.port, &url, NOISE_RULE).await;
-    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
-    for seq in 0..15 {
-        dev.send(seq, noise(75.0)).await;
-    }
+    raise_an_order(broker.port).await;
     // Four attempts (max_attempts in the test config), then a dead letter.
     d.wait(|r| r.metrics.webhooks_dead.load(Relaxed) == 1).await;
     assert_eq!(d.running().metrics.webhooks_failed.load(Relaxed), 4);
@@ -120,10 +125,7 @@ async fn endless() -> String {
         let stream = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
         axum::body::Body::from_stream(stream)
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,10 +133,7 @@ async fn an_endless_answer_is_read_only_up_to_its_cap() {
     let broker = Mosquitto::start();
     let url = endless().await;
     let d = Daemon::start_at(broker.port, &url, NOISE_RULE).await;
-    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
-    for seq in 0..15 {
-        dev.send(seq, noise(75.0)).await;
-    }
+    raise_an_order(broker.port).await;
     // Delivered (2xx) without waiting for an answer that has no end, nor holding all of it.
     d.wait(|r| r.metrics.webhooks_delivered.load(Relaxed) == 1).await;
     assert_eq!(d.running().metrics.webhooks_failed.load(Relaxed), 0);

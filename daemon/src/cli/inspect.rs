@@ -10,16 +10,20 @@ use std::process::ExitCode;
 
 /// `gridsentry check FILE`: 0 and what would run, or 2 and `FILE:LINE:COL: why`.
 pub fn check(file: &std::path::Path) -> ExitCode {
-    let cfg = match config::load(file) {
+    // Read once: parsed, and looked at for a file that sets nothing.
+    let text = std::fs::read_to_string(file).ok();
+    let parsed = match &text {
+        Some(t) => config::parse(&file.display().to_string(), t),
+        None => config::load(file), // says why it cannot be read, with the file's name
+    };
+    let cfg = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    if std::fs::read_to_string(file)
-        .is_ok_and(|t| toml::from_str::<toml::Table>(&t).is_ok_and(|t| t.is_empty()))
-    {
+    if text.is_some_and(|t| toml::from_str::<toml::Table>(&t).is_ok_and(|t| t.is_empty())) {
         eprintln!(
             "warning: {} sets nothing: every value is a default (no broker, no receivers, no rules)",
             file.display()

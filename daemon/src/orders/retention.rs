@@ -19,7 +19,14 @@ pub struct Purged {
     pub notifications: usize,
 }
 
-const BATCH: i64 = 5000;
+const BATCH: usize = 5000;
+
+impl Purged {
+    /// A batch was full: more may be left, call again.
+    pub fn more(&self) -> bool {
+        self.events >= BATCH || self.notifications >= BATCH
+    }
+}
 
 impl Store {
     /// Empties evidence recorded before `cutoff_ms` (UTC ms): at most a batch of each kind per
@@ -29,14 +36,14 @@ impl Store {
         let events = tx.execute(
             "UPDATE order_events SET evidence = NULL WHERE rowid IN (
                 SELECT rowid FROM order_events WHERE evidence IS NOT NULL AND at_ms < ?1 LIMIT ?2)",
-            params![cutoff_ms, BATCH],
+            params![cutoff_ms, BATCH as i64],
         )?;
         let notifications = tx.execute(
             "UPDATE outbox SET payload = json_set(payload, '$.evidence', json('null')) WHERE id IN (
                 SELECT o.id FROM outbox o JOIN order_events e ON e.order_id = o.order_id AND e.seq = o.seq
                 WHERE o.status != 'pending' AND e.at_ms < ?1
                   AND json_type(o.payload, '$.evidence') NOT IN ('null') LIMIT ?2)",
-            params![cutoff_ms, BATCH],
+            params![cutoff_ms, BATCH as i64],
         )?;
         tx.commit()?;
         Ok(Purged { events, notifications })

@@ -19,7 +19,7 @@ impl Pipeline {
                 Ok(p) => {
                     total.events += p.events;
                     total.notifications += p.notifications;
-                    if p.events < 5000 && p.notifications < 5000 {
+                    if !p.more() {
                         break;
                     }
                 }

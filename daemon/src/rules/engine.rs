@@ -79,10 +79,11 @@ impl Engine {
     /// one while the gateway has fewer than `max_bands` (`restored`: state from the store, never
     /// refused).
     fn band_heard(&mut self, site: &Id, device: &Id, band: &Id, restored: bool) -> bool {
-        let seen = self.bands.entry((site.clone(), device.clone())).or_default();
-        if seen.contains(band) {
+        let key = (site.clone(), device.clone());
+        if self.bands.get(&key).is_some_and(|seen| seen.contains(band)) {
             return true;
         }
+        let seen = self.bands.entry(key).or_default();
         if seen.len() >= self.max_bands && !restored {
             return false;
         }

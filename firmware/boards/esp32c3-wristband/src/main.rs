@@ -164,16 +164,17 @@ async fn report_task(home: &'static Locked<Home>) -> ! {
     loop {
         Timer::after(Duration::from_millis(500)).await;
         let now = now_ms();
+        // What is still unsent after a whole report interval goes out as backfill.
+        let interval_over = now.saturating_sub(interval_start) >= report_ms;
+        if interval_over {
+            interval_start = now;
+        }
         home.lock(|h| {
-            // What is still unsent after a whole report interval goes out as backfill.
-            if now.saturating_sub(interval_start) >= report_ms {
+            if interval_over {
                 h.outbox.interval_passed();
             }
             h.gateway.due(now, &mut store(&mut h.outbox))
         });
-        if now.saturating_sub(interval_start) >= report_ms {
-            interval_start = now;
-        }
     }
 }
 

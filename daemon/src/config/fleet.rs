@@ -1,0 +1,83 @@
+//! The tables about the devices and the people behind them: which devices are heard
+//! (`[devices]`), where the sites are (`[[site]]`), and how long personal data is kept
+//! (`[privacy]`).
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[[site]]`: a place on the console's map.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site id (as in the topics).
+    pub id: String,
+    /// Name for people (e.g. 解放碑广场).
+    #[serde(default)]
+    pub name: String,
+    /// Latitude, degrees (WGS-84 or GCJ-02: the map only needs them consistent).
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Street (街道) or grid the site belongs to: the console groups by it.
+    #[serde(default)]
+    pub street: String,
+}
+
+/// `[privacy]`: how long the readings behind orders are kept (see `orders::retention`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Days the evidence of an order event (the reading that caused it, heart rates included)
+    /// is kept; then it is emptied (orders, events and summaries stay). 0: kept for ever.
+    pub evidence_days: u64,
+    /// Days a reading may wait on the gateway's disk for the time-series server (spool); older
+    /// ones are deleted (counted as dropped). 0: kept until sent. The server's own retention
+    /// is its bucket's.
+    pub readings_days: u64,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy { evidence_days: 30, readings_days: 0 }
+    }
+}
+
+/// `[devices]`: which devices the daemon listens to ([`crate::gate`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Devices {
+    /// `any`: every device whose readings pass the checks (up to `max_tracked`); `known`: only
+    /// devices in `registry` and the configured field devices (others counted and dropped).
+    pub allow: Allow,
+    /// The device registry, one `site/device` per line (`gridsentry provision` writes it);
+    /// re-read when it changes.
+    pub registry: Option<PathBuf>,
+    /// Most devices tracked (sequence windows, rule state, console). A new device beyond it
+    /// is counted and dropped, so a flood of invented ids cannot grow memory and the database.
+    pub max_tracked: std::num::NonZeroUsize,
+    /// Most wristbands one gateway may report; readings of further bands are counted and not
+    /// applied to heart rules (a gateway inventing band ids cannot grow the rule state).
+    pub max_bands: std::num::NonZeroUsize,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        Devices {
+            allow: Allow::Any,
+            registry: None,
+            max_tracked: const { std::num::NonZeroUsize::new(10_000).unwrap() },
+            max_bands: const { std::num::NonZeroUsize::new(crate::rules::MAX_BANDS).unwrap() },
+        }
+    }
+}
+
+/// `[devices] allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allow {
+    /// Any device.
+    #[default]
+    Any,
+    /// Devices in the registry and the configured field devices.
+    Known,
+}
