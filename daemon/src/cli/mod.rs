@@ -189,7 +189,7 @@ fn provision(site: String, device: String, dir: PathBuf, broker: String, daemon_
     match provision(&Request { dir: dir.clone(), site, device, broker, daemon_user }) {
         Ok(p) => {
             println!("device user  {}", p.user);
-            println!("firmware     {}  (set -a; . {0}; cargo build ...)", p.env_file.display());
+            println!("firmware     {}  (scripts/firmware-image BOARD --env {0})", p.env_file.display());
             println!(
                 "broker files {}/broker/passwd and acl: point mosquitto at them and reload it (kill -HUP)",
                 dir.display()

@@ -6,7 +6,11 @@
 //! ```text
 //! gridsentry-board-host --broker 127.0.0.1:1883 --site plaza-3 --device nb-01 \
 //!     (--scenario square-dance | --wav FILE) [--realtime] [--start-ms MS] [--boot-id N]
+//! gridsentry-board-host --offline (--scenario NAME | --wav FILE)
 //! ```
+//! `--offline` sends nothing: it prints each report as the radio-less RP2040 build logs it
+//! (`report seq=N laeq_cdb=X lafmax_cdb=Y`), so `scripts/firmware-sim` can compare the emulated
+//! chip with the host on the same samples.
 //! One noise reading per second of audio (device time = `--start-ms` + seconds, default now).
 //! Without `--realtime` the audio is processed as fast as it can be. At the end it waits (up to
 //! 30 s) until the broker has acknowledged every reading, then disconnects.
@@ -23,7 +27,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Args {
-    broker: String,
+    /// `None`: `--offline`.
+    broker: Option<String>,
     site: Id,
     device: Id,
     source: signal::Source,
@@ -37,6 +42,7 @@ fn args() -> Result<Args, String> {
     let (mut broker, mut site, mut device, mut source) = (None, None, None, None);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?;
     let (mut realtime, mut start_ms, mut boot_id) = (false, now.as_millis() as u64, now.subsec_nanos());
+    let mut offline = false;
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -46,13 +52,27 @@ fn args() -> Result<Args, String> {
             "--scenario" => source = Some(signal::Source::scenario(&value()?)?),
             "--wav" => source = Some(signal::Source::wav(&value()?)?),
             "--realtime" => realtime = true,
+            "--offline" => offline = true,
             "--start-ms" => start_ms = value()?.parse().map_err(|e| format!("--start-ms: {e}"))?,
             "--boot-id" => boot_id = value()?.parse().map_err(|e| format!("--boot-id: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if offline {
+        let id = |v: Option<Id>, d: &str| v.map_or_else(|| Id::new(d).map_err(|e| e.to_string()), Ok);
+        let (site, device) = (id(site, "offline")?, id(device, "host")?);
+        return Ok(Args {
+            broker: None,
+            site,
+            device,
+            source: source.ok_or("--scenario NAME or --wav FILE is required")?,
+            realtime,
+            start_ms,
+            boot_id,
+        });
+    }
     Ok(Args {
-        broker: broker.ok_or("--broker HOST:PORT is required")?,
+        broker: Some(broker.ok_or("--broker HOST:PORT is required")?),
         site: site.ok_or("--site is required")?,
         device: device.ok_or("--device is required")?,
         source: source.ok_or("--scenario NAME or --wav FILE is required")?,
@@ -60,6 +80,19 @@ fn args() -> Result<Args, String> {
         start_ms,
         boot_id,
     })
+}
+
+/// `--offline`: the reports as the radio-less RP2040 build logs them, nothing sent.
+fn offline(a: &mut Args, meter: &mut Meter<FixedChain>) -> ExitCode {
+    let mut seq = 0u32;
+    while let Some(samples) = a.source.next_second() {
+        meter.push(&samples);
+        let record = NoiseRecord::new(Timestamp::Utc(a.start_ms + u64::from(seq) * 1000), &meter.report());
+        let [laeq, lafmax, ..] = record.levels_cdb();
+        println!("report seq={seq} laeq_cdb={laeq} lafmax_cdb={lafmax}");
+        seq += 1;
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -74,7 +107,10 @@ fn main() -> ExitCode {
     let identity = Identity::new(a.site.clone(), a.device.clone(), a.boot_id);
     // One hour of 1 s reports, stored compactly as on the chips.
     let mut outbox: Outbox<NoiseRecord, 3600> = Outbox::new();
-    let mut net = net::Net::new(&a.broker, &identity);
+    let Some(broker) = a.broker.clone() else {
+        return offline(&mut a, &mut meter);
+    };
+    let mut net = net::Net::new(&broker, &identity);
     let started = Instant::now();
     let mut second = 0u64;
     while let Some(samples) = a.source.next_second() {

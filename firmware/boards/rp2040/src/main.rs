@@ -1,17 +1,12 @@
 //! The plaza noise box on a Raspberry Pi Pico W (RP2040, Cortex-M0+, no FPU: fixed-point meter),
 //! on Wi-Fi.
 //!
-//! Wiring (INMP441 breakout on 3V3/GND):
-//! - SCK (bit clock) → GP10, WS (word select) → GP11, SD (data) → GP12 with a 100 kΩ pull-down,
-//!   L/R → GND (the microphone speaks in the left slot);
-//! - buzzer (active, through an NPN transistor) → GP15; alarm LED (with 330 Ω) → GP14.
-//!
+//! Wiring: the microphone, buzzer and LED as in `audio.rs` (shared with the radio-less build);
 //! - on the Pico W itself: the CYW43439 radio on GP23 (power), GP24 (data), GP25 (chip select),
 //!   GP29 (clock), driven by PIO0 state machine 0 and DMA channel 0 (cyw43-pio).
 //!
-//! PIO1 clocks the microphone at 48 kHz with 64 bit clocks per frame (the INMP441 needs 64) and
-//! DMA channel 1 brings 10 ms of frames at a time; the core meter turns them into levels, drives
-//! the buzzer (the local alarm needs no network) and each report (1 s by default) goes into the
+//! The audio loop (`audio.rs`) turns 10 ms blocks into levels, drives the buzzer (the local
+//! alarm needs no network) and each report (1 s by default) goes into the
 //! one-hour outbox. cyw43 joins the Wi-Fi network and feeds embassy-net, on which the link crate
 //! runs the MQTT uplink and SNTP. Wi-Fi, broker, ids, microphone preset, calibration and alarm
 //! levels are set at build time (`GRIDSENTRY_*`, see firmware/link/build.rs).
@@ -26,12 +21,11 @@ use embassy_executor::Spawner;
 use embassy_net::{Stack, StackResources};
 use embassy_rp::bind_interrupts;
 use embassy_rp::clocks::RoscRng;
-use embassy_rp::gpio::{Level, Output, Pull};
+use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, DMA_CH1, PIO0, PIO1};
-use embassy_rp::pio::program::pio_asm;
-use embassy_rp::pio::{Config, Direction, FifoJoin, InterruptHandler, Pio, ShiftConfig, ShiftDirection};
-use embassy_rp::pio_programs::clock_divider::calculate_pio_clock_divider;
+use embassy_rp::pio::{InterruptHandler, Pio};
 use embassy_time::{Duration, Timer};
+use gridsentry_board_rp2040::audio::{AlarmPins, Microphone};
 use gridsentry_firmware_core::noise::{FixedChain, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_firmware_core::uplink::Uplink;
@@ -45,9 +39,6 @@ bind_interrupts!(struct Irqs {
     DMA_IRQ_0 => embassy_rp::dma::InterruptHandler<DMA_CH0>, embassy_rp::dma::InterruptHandler<DMA_CH1>;
 });
 
-const RATE: u32 = 48_000;
-/// 10 ms of stereo frames: two 32-bit words (left, right) per sample.
-const WORDS: usize = 2 * 480;
 /// Readings in flight to the broker at most.
 const WINDOW: usize = 4;
 
@@ -137,53 +128,15 @@ async fn main(spawner: Spawner) {
     let uplink = LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, env!("CARGO_PKG_VERSION")));
     spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
 
-    let Pio { mut common, mut sm0, .. } = Pio::new(p.PIO1, Irqs);
-    // I2S receiver and clock master, 32-bit slots: WS changes one bit clock before the MSB.
-    let program = pio_asm!(
-        ".side_set 2",
-        "   set x, 30          side 0b01",
-        "left:",
-        "   in pins, 1         side 0b00",
-        "   jmp x-- left       side 0b01",
-        "   in pins, 1         side 0b10",
-        "   set x, 30          side 0b11",
-        "right:",
-        "   in pins, 1         side 0b10",
-        "   jmp x-- right      side 0b11",
-        "   in pins, 1         side 0b00",
-    );
-    let program = common.load_program(&program.program);
-    let mut sd = common.make_pio_pin(p.PIN_12);
-    sd.set_pull(Pull::Down);
-    let sck = common.make_pio_pin(p.PIN_10);
-    let ws = common.make_pio_pin(p.PIN_11);
-    let mut cfg = Config::default();
-    cfg.use_program(&program, &[&sck, &ws]);
-    cfg.set_in_pins(&[&sd]);
-    // Two instructions per bit clock, 64 bit clocks per frame.
-    cfg.clock_divider = calculate_pio_clock_divider(RATE * 64 * 2);
-    cfg.shift_in = ShiftConfig { threshold: 32, direction: ShiftDirection::Left, auto_fill: true };
-    cfg.fifo_join = FifoJoin::RxOnly;
-    sm0.set_config(&cfg);
-    sm0.set_pin_dirs(Direction::In, &[&sd]);
-    sm0.set_pin_dirs(Direction::Out, &[&sck, &ws]);
-    sm0.set_enable(true);
-    let mut dma = embassy_rp::dma::Channel::new(p.DMA_CH1, Irqs);
-
-    let mut pins = Pins {
-        buzzer: Output::new(p.PIN_15, Level::Low),
-        led: Output::new(p.PIN_14, Level::Low),
-        clock: link::now,
-    };
-    let (mut words, mut samples) = ([0u32; WORDS], [0i32; WORDS / 2]);
-    loop {
-        sm0.rx().dma_pull(&mut dma, &mut words, false).await;
-        // Left slot: 24 bits, MSB first, left-aligned in the 32-bit word.
-        for (s, w) in samples.iter_mut().zip(words.chunks_exact(2)) {
-            *s = (w[0] as i32) >> 8;
-        }
-        if noise.lock(|b| b.samples(&samples, &mut pins)) {
+    let Pio { common, sm0, .. } = Pio::new(p.PIO1, Irqs);
+    let dma = embassy_rp::dma::Channel::new(p.DMA_CH1, Irqs);
+    let mut mic = Microphone::new(common, sm0, dma, p.PIN_10, p.PIN_11, p.PIN_12);
+    let AlarmPins { buzzer, led } = AlarmPins::new(p.PIN_15, p.PIN_14);
+    let mut pins = Pins { buzzer, led, clock: link::now };
+    mic.run(|samples, _overruns| {
+        if noise.lock(|b| b.samples(samples, &mut pins)) {
             link::READING.signal(());
         }
-    }
+    })
+    .await
 }

@@ -48,6 +48,11 @@ impl NoiseRecord {
         }
     }
 
+    /// LAeq, LAFmax, L10, L90 in hundredths of a dB (`u16::MAX`: not measured), for logs.
+    pub fn levels_cdb(&self) -> [u16; 4] {
+        self.levels
+    }
+
     /// The reading to send: `header` carries the identity, sequence number and historical flag;
     /// its time is replaced by the record's.
     pub fn reading(&self, mut header: Header) -> Reading {

@@ -1,0 +1,173 @@
+// Runs a noise-box UF2 on rp2040js (the RP2040 emulator behind Wokwi) with an INMP441 model on
+// its I2S pins, and prints what the chip did as `rp2040_sim_*` lines. Driven by
+// scripts/firmware-sim, which installs rp2040js from npm and passes its directory.
+//
+// rp2040js runs each PIO block on its own JavaScript timer, unrelated to the CPU's clock; here the
+// PIO is stepped from the same loop as the CPU, once per state-machine clock (the system clock
+// divided by SM0's CLKDIV), so the bit clock, the DMA and the firmware's timing relate as on the
+// chip: 125 MHz system clock, cycles as rp2040js counts them per instruction.
+//
+//   node run.mjs --rp2040js DIR --uf2 FILE [--seconds S] [--signal DB:S,DB:S...] [--freq HZ]
+//                [--record WAV] [--quiet-board]
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Inmp441 } from './inmp441.mjs';
+import { boot, loadUf2 } from './uf2.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    rp2040js: { type: 'string' },
+    uf2: { type: 'string' },
+    seconds: { type: 'string', default: '7.5' },
+    signal: { type: 'string', default: '68.5:2,94:2,68.5:2,65:2' },
+    freq: { type: 'string', default: '1000' },
+    record: { type: 'string' },
+    'quiet-board': { type: 'boolean', default: false },
+  },
+});
+if (!opt.rp2040js || !opt.uf2) throw new Error('--rp2040js DIR and --uf2 FILE are required');
+const { RP2040, GPIOPinState, ConsoleLogger, LogLevel } = await import(
+  pathToFileURL(`${opt.rp2040js}/node_modules/rp2040js/dist/esm/index.js`).href
+);
+
+const SYS_HZ = 125_000_000;
+const NS_PER_CYCLE = 1e9 / SYS_HZ;
+const FS = 48_000;
+const PINS = { sd: 12, sck: 10, ws: 11, led: 14, buzzer: 15 };
+
+// The signal: segments of a sine at a sound pressure level, for a −26 dBFS microphone (94 dB SPL
+// = −26 dBFS, 24-bit full scale 8388607), the same scale as the host board's signal.rs.
+const segments = opt.signal.split(',').map((s) => {
+  const [db, seconds] = s.split(':').map(Number);
+  if (!(seconds > 0) || !Number.isFinite(db)) throw new Error(`--signal: bad segment "${s}" (DB:SECONDS)`);
+  return { db, amp: 10 ** ((db - 94 - 26) / 20) * 8388607, samples: Math.round(seconds * FS) };
+});
+// The report that shows the level: the first one wholly inside the loudest segment.
+const levelReport = (() => {
+  let start = 0;
+  const at = segments.map((s) => ((start += s.samples), { ...s, start: start - s.samples }));
+  const loud = at.reduce((a, b) => (b.db > a.db ? b : a));
+  return Math.ceil(loud.start / FS);
+})();
+const freq = Number(opt.freq);
+const served = [];
+function nextSample() {
+  let n = served.length;
+  let seg = segments.find((s) => (n < s.samples ? true : ((n -= s.samples), false)));
+  seg ??= { amp: 0 };
+  const v = Math.max(-8388608, Math.min(8388607, Math.round(seg.amp * Math.sin((2 * Math.PI * freq * served.length) / FS))));
+  served.push(v);
+  return v;
+}
+
+const mcu = new RP2040();
+mcu.logger = new ConsoleLogger(LogLevel.Error);
+const loaded = loadUf2(mcu, readFileSync(opt.uf2));
+boot(mcu);
+// The PIO blocks are stepped below, not on their own timers.
+for (const pio of mcu.pio) pio.run = () => {};
+
+let cycle = 0;
+let busyAfterFirstFrame = 0;
+const mic = new Inmp441(mcu, PINS, nextSample, () => cycle, GPIOPinState);
+
+const events = [];
+for (const name of ['buzzer', 'led']) {
+  mcu.gpio[PINS[name]].addListener((state) => events.push({ name, on: state === GPIOPinState.High, s: cycle / SYS_HZ }));
+}
+const reports = [];
+let overruns = 0;
+let bootLine = null;
+let line = '';
+mcu.uart[0].onByte = (b) => {
+  if (b !== 10) return void (line += String.fromCharCode(b));
+  if (!opt['quiet-board']) process.stderr.write(`board: ${line}\n`);
+  const m = /^report seq=(\d+) laeq_cdb=(\d+) lafmax_cdb=(\d+) overruns=(\d+)$/.exec(line);
+  if (line.startsWith('boot ')) bootLine = line;
+  if (m) {
+    reports.push({ seq: Number(m[1]), laeq: Number(m[2]) / 100, lafmax: Number(m[3]) / 100 });
+    overruns = Number(m[4]);
+  }
+  line = '';
+};
+
+const { core, clock } = mcu;
+const pio1 = mcu.pio[1];
+const sm0 = pio1.machines[0];
+const end = Number(opt.seconds) * SYS_HZ;
+let pioNext = 0;
+const started = process.hrtime.bigint();
+while (cycle < end) {
+  const divider = (sm0.clockDivInt || 65536) + sm0.clockDivFrac / 256;
+  const pioOn = sm0.enabled;
+  if (!pioOn) pioNext = cycle;
+  if (core.waiting) {
+    // Asleep (WFI/WFE): skip to the next timer, DMA or PIO event.
+    const toAlarm = clock.nanosToNextAlarm > 0 ? Math.ceil(clock.nanosToNextAlarm / NS_PER_CYCLE) : Infinity;
+    const toPio = pioOn ? Math.max(1, Math.ceil(pioNext - cycle)) : Infinity;
+    const step = Math.min(toAlarm, toPio, end - cycle);
+    clock.tick(step * NS_PER_CYCLE);
+    cycle += step;
+  } else {
+    const c = core.executeInstruction();
+    clock.tick(c * NS_PER_CYCLE);
+    cycle += c;
+    if (mic.frames > 0) busyAfterFirstFrame += c;
+  }
+  while (pioOn && pioNext <= cycle) {
+    pio1.step();
+    pioNext += divider;
+  }
+}
+const wall = Number(process.hrtime.bigint() - started) / 1e9;
+
+if (opt.record) writeFileSync(opt.record, wav24(served.slice(0, mic.frames)));
+const firstOn = events.find((e) => e.name === 'buzzer' && e.on);
+const offAfter = firstOn && events.find((e) => e.name === 'buzzer' && !e.on && e.s > firstOn.s);
+const ledAgrees = events.filter((e) => e.name === 'led').map((e) => e.on).join() === events.filter((e) => e.name === 'buzzer').map((e) => e.on).join();
+const steady = reports.find((r) => r.seq === levelReport);
+const framesSeconds = mic.frames > 0 ? (cycle - mic.firstFrameCycle) / SYS_HZ : 0;
+const out = [
+  ['seconds', (cycle / SYS_HZ).toFixed(3)],
+  ['boot', bootLine ?? 'none'],
+  ['image_bytes', loaded],
+  ['frames', mic.frames],
+  ['frame_rate_hz', mic.frameRate(SYS_HZ).toFixed(1)],
+  ['reports', reports.length],
+  ['laeq_db', steady ? steady.laeq.toFixed(2) : 'none'],
+  ['laeq_report', levelReport],
+  ['alarm', firstOn ? 'on' : 'off'],
+  ['alarm_on_s', firstOn ? firstOn.s.toFixed(3) : 'none'],
+  ['alarm_off_s', offAfter ? offAfter.s.toFixed(3) : 'none'],
+  ['led_follows_buzzer', ledAgrees ? 'yes' : 'no'],
+  ['overruns', overruns],
+  ['clock_stalls', mic.stalls.length],
+  ['clock_stalls_at_s', mic.stalls.slice(0, 5).map((c) => (c / SYS_HZ).toFixed(4)).join(',') || 'none'],
+  ['cycles_per_sample', mic.frames ? Math.round(busyAfterFirstFrame / mic.frames) : 'none'],
+  ['cpu_load_percent', framesSeconds ? ((100 * busyAfterFirstFrame) / (framesSeconds * SYS_HZ)).toFixed(1) : 'none'],
+  ['wall_s', wall.toFixed(1)],
+];
+for (const r of reports) console.log(`rp2040_sim_report ${r.seq} laeq_db=${r.laeq.toFixed(2)} lafmax_db=${r.lafmax.toFixed(2)}`);
+for (const [k, v] of out) console.log(`rp2040_sim_${k} ${v}`);
+
+/** A mono 48 kHz 24-bit PCM WAV of `samples`. */
+function wav24(samples) {
+  const data = Buffer.alloc(samples.length * 3);
+  samples.forEach((s, i) => data.writeIntLE(s, i * 3, 3));
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20); // PCM
+  h.writeUInt16LE(1, 22); // mono
+  h.writeUInt32LE(FS, 24);
+  h.writeUInt32LE(FS * 3, 28);
+  h.writeUInt16LE(3, 32);
+  h.writeUInt16LE(24, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(data.length, 40);
+  return Buffer.concat([h, data]);
+}
