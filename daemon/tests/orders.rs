@@ -282,7 +282,11 @@ fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then() {
         "not overdue on turning red"
     );
     assert!(due.overdue.is_empty());
-    assert!(s.sla_tick(red_at + 59_000).unwrap().iter().all(|c| c.event != "escalated"));
+    assert!(s
+        .sla_tick(red_at + 59_000)
+        .unwrap()
+        .iter()
+        .all(|c| c.event != gridsentry::orders::OrderEventKind::Escalated));
     let c = s.sla_tick(red_at + 60_000).unwrap();
     assert_eq!(states(&c), vec![("escalated", "escalated")]);
     assert!(c[0].summary.ends_with("dispatch deadline (60 s) missed"), "{}", c[0].summary);

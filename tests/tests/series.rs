@@ -188,7 +188,7 @@ async fn a_backtest_of_the_stored_series_raises_what_the_live_run_raised() {
     let mut live: Vec<Transition> = d
         .drain_changes()
         .iter()
-        .map(|c| key(&c.subject, &c.event, c.colour.as_str(), &c.state, &c.summary))
+        .map(|c| key(&c.subject, c.event.as_str(), c.colour.as_str(), &c.state, &c.summary))
         .collect();
     d.stop().await;
     live.sort();

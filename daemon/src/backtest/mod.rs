@@ -110,7 +110,7 @@ pub fn run(
             continue;
         }
         for c in store.commit(&batch, *ts)? {
-            summary.raised += u64::from(c.event == "raised");
+            summary.raised += u64::from(c.event == crate::orders::OrderEventKind::Raised);
             summary.transitions += 1;
             print(out, &c).map_err(BacktestError::Output)?;
         }

@@ -10,7 +10,9 @@ pub async fn run(api: String, token: String, mut changes: broadcast::Receiver<Ch
     let http = reqwest::Client::new();
     let order = loop {
         match changes.recv().await {
-            Ok(c) if c.rule == "heart-rate-drop" && c.event == "raised" => break c.order_id,
+            Ok(c) if c.rule == "heart-rate-drop" && c.event == crate::orders::OrderEventKind::Raised => {
+                break c.order_id
+            }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -8,8 +8,10 @@
 //! nothing recorded goes unannounced. Rule state and per-device sequence numbers are written in
 //! that transaction too: a crash loses nothing that was acknowledged to the broker.
 
+mod kind;
 mod model;
 mod outbox;
+mod payload;
 mod retention;
 mod rows;
 mod schema;
@@ -17,8 +19,10 @@ mod sla;
 mod store;
 mod transition;
 
+pub use kind::OrderEventKind;
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
+pub use payload::{payload, SCHEMA};
 pub use retention::Purged;
 pub use sla::{Due, Sla, SlaTable};
 pub use store::{Batch, Change, Filter, Receiver, Store, StoreError};

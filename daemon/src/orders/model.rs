@@ -177,8 +177,8 @@ pub struct OrderEvent {
     pub seq: i64,
     /// When, UTC ms.
     pub at_ms: i64,
-    /// What happened (`raised`, `escalated`, `reminder`, a state name, ...).
-    pub kind: String,
+    /// What happened.
+    pub kind: super::OrderEventKind,
     /// State after it.
     pub state: State,
     /// Colour after it.

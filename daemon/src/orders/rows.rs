@@ -62,6 +62,10 @@ pub(crate) fn parse_state(r: &Row<'_>, i: usize) -> rusqlite::Result<State> {
     State::parse(&r.get::<_, String>(i)?).ok_or_else(|| bad(i, "unknown order state"))
 }
 
+pub(crate) fn parse_kind(r: &Row<'_>, i: usize) -> rusqlite::Result<super::OrderEventKind> {
+    super::OrderEventKind::parse(&r.get::<_, String>(i)?).ok_or_else(|| bad(i, "unknown order event kind"))
+}
+
 pub(crate) fn parse_colour(r: &Row<'_>, i: usize) -> rusqlite::Result<Colour> {
     let s: String = r.get(i)?;
     [Colour::Blue, Colour::Yellow, Colour::Orange, Colour::Red]

@@ -4,8 +4,9 @@
 //! start IMMEDIATE: a deferred one that reads first and then writes fails at once with "database
 //! is locked" when another connection committed in between, instead of waiting its turn.
 
+use super::kind::OrderEventKind;
 use super::model::{Action, ActionError, Order, OrderEvent, State};
-use super::rows::{list, load, open_orders, parse_colour, parse_state};
+use super::rows::{list, load, open_orders, parse_colour, parse_kind, parse_state};
 use super::schema;
 use super::sla::{self, SlaTable};
 use super::transition::{on_rule_event, record, Entry};
@@ -69,8 +70,8 @@ pub struct Change {
     pub colour: Colour,
     /// State after it, or `escalated` for an escalation.
     pub state: String,
-    /// What happened (`raised`, `escalated`, `reminder`, `confirmed`, ...).
-    pub event: String,
+    /// What happened.
+    pub event: OrderEventKind,
     /// When, RFC 3339 UTC.
     pub at: String,
     /// The order's summary (or, for escalations and reminders, why).
@@ -168,7 +169,7 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut order = load(&tx, "id = ?1", params![id])?.ok_or(ActionError::NotFound(id))?;
         order.state = action.apply(order.state)?;
-        let kind = order.state.as_str();
+        let kind = OrderEventKind::reached(order.state);
         let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
         let change = record(&tx, &self.receivers, &mut order, &entry, now_ms)?;
         tx.commit()?;
@@ -195,9 +196,12 @@ impl Store {
                 let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
                 tx.execute("UPDATE orders SET missed = ?1 WHERE id = ?2", params![bits, order.id])?;
                 order.tier += 1;
-                Some(("escalated", why.clone()))
+                Some((OrderEventKind::Escalated, why.clone()))
             } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
-                Some(("reminder", format!("not acknowledged after {} s", (now_ms - created) / 1000)))
+                Some((
+                    OrderEventKind::Reminder,
+                    format!("not acknowledged after {} s", (now_ms - created) / 1000),
+                ))
             } else {
                 None
             };
@@ -235,7 +239,7 @@ impl Store {
             Ok(OrderEvent {
                 seq: r.get(0)?,
                 at_ms: r.get(1)?,
-                kind: r.get(2)?,
+                kind: parse_kind(r, 2)?,
                 state: parse_state(r, 3)?,
                 colour: parse_colour(r, 4)?,
                 who: r.get(5)?,

@@ -2,6 +2,7 @@
 //! event, an updated row and (when someone must hear of it) outbox rows, in the caller's
 //! transaction.
 
+use super::kind::OrderEventKind as K;
 use super::model::{Order, State};
 use super::rows::load;
 use super::store::{Change, Receiver, StoreError};
@@ -24,19 +25,19 @@ pub(crate) fn on_rule_event(
     )?;
     let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
-            (insert(tx, e, colour, &subject, now_ms)?, "raised", e.summary.as_str(), !e.late)
+            (insert(tx, e, colour, &subject, now_ms)?, K::Raised, e.summary.as_str(), !e.late)
         }
         (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
             if flapping {
                 order.summary.clone_from(&e.summary);
             }
-            (order, if flapping { "flapping" } else { "reactivated" }, e.summary.as_str(), !e.late)
+            (order, if flapping { K::Flapping } else { K::Reactivated }, e.summary.as_str(), !e.late)
         }
         (EventKind::Confirm, Some(mut order)) => {
             order.late = false;
             restart_deadlines(tx, &mut order, now_ms)?;
-            (order, "confirmed", e.summary.as_str(), true)
+            (order, K::Confirmed, e.summary.as_str(), true)
         }
         (EventKind::Escalate { colour, restate }, Some(mut order)) => {
             if colour > order.colour {
@@ -47,18 +48,18 @@ pub(crate) fn on_rule_event(
                 order.summary.clone_from(&e.summary);
             }
             order.forecast = e.forecast.or(order.forecast);
-            (order, "escalated", e.summary.as_str(), !e.late)
+            (order, K::Escalated, e.summary.as_str(), !e.late)
         }
         (EventKind::Forecast, Some(mut order)) => {
             order.forecast = e.forecast;
             order.summary.clone_from(&e.summary);
-            (order, "forecast", e.summary.as_str(), false)
+            (order, K::Forecast, e.summary.as_str(), false)
         }
         (EventKind::Clear, Some(mut order)) if order.colour == Colour::Red => {
             order.active = false;
             (
                 order,
-                "condition_cleared",
+                K::ConditionCleared,
                 "condition cleared; red is latched until a person resolves it",
                 !e.late,
             )
@@ -66,7 +67,7 @@ pub(crate) fn on_rule_event(
         (EventKind::Clear, Some(mut order)) => {
             order.active = false;
             order.state = State::Resolved;
-            (order, "resolved", e.summary.as_str(), !e.late)
+            (order, K::Resolved, e.summary.as_str(), !e.late)
         }
         // Nothing open: a person already resolved it, or it never reached the store.
         (_, None) => return Ok(()),
@@ -110,7 +111,7 @@ fn insert(
 
 /// One appended order event.
 pub(crate) struct Entry<'a> {
-    pub(crate) kind: &'a str,
+    pub(crate) kind: K,
     pub(crate) who: &'a str,
     pub(crate) why: &'a str,
     pub(crate) evidence: Option<&'a str>,
@@ -139,7 +140,7 @@ pub(crate) fn record(
             order.id,
             order.seq,
             at_ms,
-            kind,
+            kind.as_str(),
             order.state.as_str(),
             order.colour.as_str(),
             who,
@@ -168,7 +169,7 @@ pub(crate) fn record(
     )?;
     let change = change(order, kind, why, at_ms);
     if notify {
-        let payload = crate::notify::payload(order, &change, evidence);
+        let payload = super::payload(order, &change, evidence);
         let mut put = tx.prepare_cached(
             "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -196,9 +197,13 @@ fn route(receivers: &[Receiver], tier: i64) -> impl Iterator<Item = &Receiver> {
     receivers.iter().filter(move |r| Some(r.tier) == best)
 }
 
-fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
-    let state = if kind == "escalated" { "escalated".to_string() } else { order.state.as_str().to_string() };
-    let summary = if matches!(kind, "escalated" | "reminder") && why != order.summary {
+fn change(order: &Order, kind: K, why: &str, at_ms: i64) -> Change {
+    let state = if kind == K::Escalated {
+        K::Escalated.as_str().to_string()
+    } else {
+        order.state.as_str().to_string()
+    };
+    let summary = if matches!(kind, K::Escalated | K::Reminder) && why != order.summary {
         format!("{}: {why}", order.summary)
     } else {
         order.summary.clone()
@@ -212,7 +217,7 @@ fn change(order: &Order, kind: &str, why: &str, at_ms: i64) -> Change {
         subject: order.subject.clone(),
         colour: order.colour,
         state,
-        event: kind.to_string(),
+        event: kind,
         at: crate::clock::rfc3339(at_ms),
         summary,
         forecast: order.forecast.map(|f| crate::clock::rfc3339(f.failure_ms as i64)),

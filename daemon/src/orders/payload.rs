@@ -1,6 +1,8 @@
-//! The generic webhook payload, version 1 (documented in docs/operating.md, Webhooks).
+//! The generic webhook payload, version 1 (documented in docs/operating.md, Webhooks). It lives
+//! next to the outbox: a transition and its payload are written in one transaction, and the
+//! order store needs nothing from the notifier.
 
-use crate::orders::{Change, Order};
+use super::{Change, Order};
 use serde_json::json;
 
 /// The payload's schema name and version.
