@@ -196,7 +196,7 @@ fn rule_state_and_sequence_numbers_survive_reopening() {
         };
         s.commit(&batch, T).unwrap();
     }
-    let s = store(&dir);
+    let mut s = store(&dir);
     assert_eq!(
         s.rule_states().unwrap(),
         vec![("hr-drop|home-12/gw-1/band-1".to_string(), r#"{"active":true}"#.to_string())]

@@ -2,7 +2,7 @@
 
 use super::ApiState;
 use crate::clock::now_ms;
-use crate::orders::{Action, ActionError, Filter, State as OrderState, StoreError};
+use crate::orders::{Action, ActionError, Filter, State as OrderState, Store, StoreError};
 use crate::rules::Colour;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,6 +17,18 @@ type Shared = State<Arc<ApiState>>;
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// Runs `f` on the store on a blocking thread: SQLite file I/O and the PostgreSQL client block,
+/// and must not hold up the runtime's workers (the PostgreSQL client cannot run on them at all).
+async fn with_store<R: Send + 'static>(
+    s: &Arc<ApiState>,
+    f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    let s = s.clone();
+    tokio::task::spawn_blocking(move || f(&mut s.store.lock().unwrap_or_else(|p| p.into_inner())))
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
 }
 
 fn store_error(e: StoreError) -> Response {
@@ -44,15 +56,16 @@ pub async fn ready(State(s): Shared) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): Shared) -> Response {
-    let (colours_open, outbox, by_state, next_due) = {
-        let store = s.store.lock().unwrap_or_else(|p| p.into_inner());
-        (
+    let (colours_open, outbox, by_state, next_due) = with_store(&s, |store| {
+        Ok((
             store.open_by_colour().unwrap_or_default(),
             store.outbox_counts().unwrap_or_default(),
             store.orders_by_colour_state().unwrap_or_default(),
             store.next_outbox_ms().unwrap_or_default(),
-        )
-    };
+        ))
+    })
+    .await
+    .unwrap_or_default();
     let count = |rows: &[(String, i64)], k: &str| rows.iter().find(|(r, _)| r == k).map_or(0, |(_, n)| *n);
     let colours = [Colour::Red, Colour::Orange, Colour::Yellow, Colour::Blue];
     let scrape = crate::metrics::Scrape {
@@ -98,7 +111,7 @@ pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
         },
     };
     let filter = Filter { state, colour, site: q.site, open: q.open };
-    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).orders(&filter);
+    let result = with_store(&s, move |store| store.orders(&filter)).await;
     match result {
         Ok(orders) => Json(json!({ "now_ms": now_ms(), "orders": orders })).into_response(),
         Err(e) => store_error(e),
@@ -107,7 +120,7 @@ pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
 
 /// `GET /api/v1/orders/{id}`: the order and its events.
 pub async fn one(State(s): Shared, Path(id): Path<i64>) -> Response {
-    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).order(id);
+    let result = with_store(&s, move |store| store.order(id)).await;
     match result {
         Ok(Some((order, events))) => Json(json!({ "order": order, "events": events })).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
@@ -137,8 +150,7 @@ pub async fn act(
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let who = body.who.unwrap_or_else(|| "api".into());
     let why = body.why.unwrap_or_default();
-    let result =
-        s.store.lock().unwrap_or_else(|p| p.into_inner()).act(id, action, &who, &why, now_ms() as i64);
+    let result = with_store(&s, move |store| store.act(id, action, &who, &why, now_ms() as i64)).await;
     match result {
         Ok(change) => {
             s.metrics.transitions.fetch_add(1, Relaxed);
@@ -152,7 +164,7 @@ pub async fn act(
 
 /// `GET /api/v1/dead-letters`.
 pub async fn dead_letters(State(s): Shared) -> Response {
-    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).dead_letters();
+    let result = with_store(&s, |store| store.dead_letters()).await;
     match result {
         Ok(rows) => {
             let rows: Vec<_> = rows
@@ -167,7 +179,7 @@ pub async fn dead_letters(State(s): Shared) -> Response {
 
 /// `POST /api/v1/dead-letters/{id}/replay`.
 pub async fn replay(State(s): Shared, Path(id): Path<i64>) -> Response {
-    let result = s.store.lock().unwrap_or_else(|p| p.into_inner()).replay(id, now_ms() as i64);
+    let result = with_store(&s, move |store| store.replay(id, now_ms() as i64)).await;
     match result {
         Ok(true) => {
             s.outbox.send_modify(|n| *n += 1);

@@ -8,14 +8,17 @@
 //! nothing recorded goes unannounced. Rule state and per-device sequence numbers are written in
 //! that transaction too: a crash loses nothing that was acknowledged to the broker.
 
+mod db;
 mod kind;
 mod model;
 mod outbox;
 mod payload;
+mod postgres;
 mod retention;
 mod rows;
 mod schema;
 mod sla;
+mod sqlite;
 mod store;
 mod transition;
 

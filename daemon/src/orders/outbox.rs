@@ -1,7 +1,7 @@
 //! The outbox side of the store: what the notifier delivers, retries, gives up on and replays.
 
+use super::db::{args, Arg, Row, Tx};
 use super::store::{Store, StoreError};
-use rusqlite::params;
 
 /// A notification waiting to be delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,64 +24,60 @@ pub struct OutboxRow {
 
 impl Store {
     /// Pending notifications due at `now_ms`, oldest first.
-    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    pub fn due_outbox(&mut self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.outbox_where(
             "status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
-            params![now_ms, limit as i64],
+            args![now_ms, limit as i64],
         )
     }
 
     /// Pending notifications of one receiver due at `now_ms`, oldest first.
     pub fn due_outbox_for(
-        &self,
+        &mut self,
         receiver: &str,
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let clause = "status = 'pending' AND receiver = ?1 AND next_ms <= ?2 ORDER BY id LIMIT ?3";
-        self.outbox_where(clause, params![receiver, now_ms, limit as i64])
+        self.outbox_where(clause, args![receiver, now_ms, limit as i64])
     }
 
     /// The soonest time a pending notification of `receiver` is due, if any.
-    pub fn next_outbox_ms_for(&self, receiver: &str) -> Result<Option<i64>, StoreError> {
+    pub fn next_outbox_ms_for(&mut self, receiver: &str) -> Result<Option<i64>, StoreError> {
         let sql = "SELECT MIN(next_ms) FROM outbox WHERE status = 'pending' AND receiver = ?1";
-        Ok(self.conn.query_row(sql, [receiver], |r| r.get(0))?)
+        self.read(|tx| first_int(tx, sql, args![receiver]))
     }
 
     /// Counts of notifications by status (`pending`, `delivered`, `dead`).
-    pub fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut st = self.conn.prepare_cached("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn outbox_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|tx| pairs(tx, "SELECT status, COUNT(*) FROM outbox GROUP BY status"))
     }
 
     /// Open orders by colour.
-    pub fn open_by_colour(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub fn open_by_colour(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
         let sql =
             "SELECT colour, COUNT(*) FROM orders WHERE state NOT IN ('resolved', 'closed') GROUP BY colour";
-        let mut st = self.conn.prepare_cached(sql)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|tx| pairs(tx, sql))
     }
 
     /// Orders by colour and state (all of them: closed ones too, for totals).
-    pub fn orders_by_colour_state(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let mut st =
-            self.conn.prepare_cached("SELECT colour, state, COUNT(*) FROM orders GROUP BY colour, state")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn orders_by_colour_state(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(|tx| {
+            tx.rows("SELECT colour, state, COUNT(*) FROM orders GROUP BY colour, state", &[])?
+                .into_iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
+                .collect()
+        })
     }
 
     /// The soonest time a pending notification is due, if any.
-    pub fn next_outbox_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT MIN(next_ms) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))?)
+    pub fn next_outbox_ms(&mut self) -> Result<Option<i64>, StoreError> {
+        self.read(|tx| first_int(tx, "SELECT MIN(next_ms) FROM outbox WHERE status = 'pending'", &[]))
     }
 
     /// Dead letters (delivery gave up), oldest first.
-    pub fn dead_letters(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        self.outbox_where("status = 'dead' ORDER BY id LIMIT ?1 OFFSET ?2", params![10_000, 0])
+    pub fn dead_letters(&mut self) -> Result<Vec<OutboxRow>, StoreError> {
+        self.outbox_where("status = 'dead' ORDER BY id LIMIT ?1 OFFSET ?2", args![10_000i64, 0i64])
     }
 
     /// Marks notifications delivered, in one transaction.
@@ -89,72 +85,69 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut mark = tx.prepare_cached(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1",
-            )?;
-            for id in ids {
-                mark.execute([id])?;
+        self.write(|tx, _, _| {
+            for &id in ids {
+                tx.exec(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1",
+                    args![id],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Schedules another attempt.
-    pub fn retry_at(&self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_ms = ?2, last_error = ?3 WHERE id = ?1",
-            params![id, next_ms, error],
-        )?;
-        Ok(())
+    pub fn retry_at(&mut self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET attempts = attempts + 1, next_ms = ?2, last_error = ?3 WHERE id = ?1";
+        self.write(|tx, _, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
     }
 
     /// Gives up on a notification (it stays listed and replayable).
-    pub fn dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-            params![id, error],
-        )?;
-        Ok(())
+    pub fn dead(&mut self, id: i64, error: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1";
+        self.write(|tx, _, _| tx.exec(sql, args![id, error]).map(drop))
     }
 
     /// Puts a dead letter back in the queue (same payload and idempotency key). False if `id`
     /// is not a dead letter.
-    pub fn replay(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_ms = ?2 WHERE id = ?1 AND status = 'dead'",
-            params![id, now_ms],
-        )?;
-        Ok(n == 1)
+    pub fn replay(&mut self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let sql = "UPDATE outbox SET status = 'pending', attempts = 0, next_ms = ?2 WHERE id = ?1 AND status = 'dead'";
+        self.write(|tx, _, _| Ok(tx.exec(sql, args![id, now_ms])? == 1))
     }
 
     /// Adds a copy of a notification for another receiver (fallback), unless one exists.
-    pub fn reroute(&self, row: &OutboxRow, receiver: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![row.order_id, row.seq, receiver, row.payload, now_ms],
-        )?;
-        Ok(n == 1)
+    pub fn reroute(&mut self, row: &OutboxRow, receiver: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                   ON CONFLICT DO NOTHING";
+        self.write(|tx, _, _| {
+            Ok(tx.exec(sql, args![row.order_id, row.seq, receiver, row.payload.as_str(), now_ms])? == 1)
+        })
     }
 
-    fn outbox_where(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxRow>, StoreError> {
+    fn outbox_where(&mut self, clause: &str, p: &[Arg<'_>]) -> Result<Vec<OutboxRow>, StoreError> {
         let sql = format!(
             "SELECT id, order_id, seq, receiver, payload, attempts, last_error FROM outbox WHERE {clause}"
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(p, |r| {
-            Ok(OutboxRow {
-                id: r.get(0)?,
-                order_id: r.get(1)?,
-                seq: r.get(2)?,
-                receiver: r.get(3)?,
-                payload: r.get(4)?,
-                attempts: r.get(5)?,
-                last_error: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|tx| tx.rows(&sql, p)?.iter().map(outbox_row).collect())
     }
+}
+
+fn outbox_row(r: &Row) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: r.int(0)?,
+        order_id: r.int(1)?,
+        seq: r.int(2)?,
+        receiver: r.text(3)?,
+        payload: r.text(4)?,
+        attempts: r.int(5)?,
+        last_error: r.opt_text(6)?,
+    })
+}
+
+fn first_int(tx: &mut dyn Tx, sql: &str, p: &[Arg<'_>]) -> Result<Option<i64>, StoreError> {
+    tx.row(sql, p)?.map_or(Ok(None), |r| r.opt_int(0))
+}
+
+fn pairs(tx: &mut dyn Tx, sql: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    tx.rows(sql, &[])?.into_iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
 }

@@ -7,8 +7,8 @@
 //! Pending notifications keep theirs until they are sent. It runs in small batches (a few
 //! thousand rows) so a first purge of a large store never holds the database for long.
 
+use super::db::{args, Engine};
 use super::store::{Store, StoreError};
-use rusqlite::params;
 
 /// Rows changed by one purge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,20 +32,30 @@ impl Store {
     /// Empties evidence recorded before `cutoff_ms` (UTC ms): at most a batch of each kind per
     /// call; call again while it returns a full batch.
     pub fn purge_evidence(&mut self, cutoff_ms: i64) -> Result<Purged, StoreError> {
-        let tx = self.conn.transaction()?;
-        let events = tx.execute(
-            "UPDATE order_events SET evidence = NULL WHERE rowid IN (
-                SELECT rowid FROM order_events WHERE evidence IS NOT NULL AND at_ms < ?1 LIMIT ?2)",
-            params![cutoff_ms, BATCH as i64],
-        )?;
-        let notifications = tx.execute(
-            "UPDATE outbox SET payload = json_set(payload, '$.evidence', json('null')) WHERE id IN (
-                SELECT o.id FROM outbox o JOIN order_events e ON e.order_id = o.order_id AND e.seq = o.seq
-                WHERE o.status != 'pending' AND e.at_ms < ?1
-                  AND json_type(o.payload, '$.evidence') NOT IN ('null') LIMIT ?2)",
-            params![cutoff_ms, BATCH as i64],
-        )?;
-        tx.commit()?;
-        Ok(Purged { events, notifications })
+        let batch = BATCH as i64;
+        self.write(|tx, _, _| {
+            let events = tx.exec(
+                "UPDATE order_events SET evidence = NULL WHERE (order_id, seq) IN (
+                    SELECT order_id, seq FROM order_events WHERE evidence IS NOT NULL AND at_ms < ?1 LIMIT ?2)",
+                args![cutoff_ms, batch],
+            )? as usize;
+            // The payload is JSON text in both engines; each has its own JSON functions.
+            let sql = match tx.engine() {
+                Engine::Sqlite => {
+                    "UPDATE outbox SET payload = json_set(payload, '$.evidence', json('null')) WHERE id IN (
+                        SELECT o.id FROM outbox o JOIN order_events e ON e.order_id = o.order_id AND e.seq = o.seq
+                        WHERE o.status != 'pending' AND e.at_ms < ?1
+                          AND json_type(o.payload, '$.evidence') NOT IN ('null') LIMIT ?2)"
+                }
+                Engine::Postgres => {
+                    "UPDATE outbox SET payload = jsonb_set(payload::jsonb, '{evidence}', 'null'::jsonb)::text WHERE id IN (
+                        SELECT o.id FROM outbox o JOIN order_events e ON e.order_id = o.order_id AND e.seq = o.seq
+                        WHERE o.status != 'pending' AND e.at_ms < ?1
+                          AND jsonb_typeof(o.payload::jsonb -> 'evidence') <> 'null' LIMIT ?2)"
+                }
+            };
+            let notifications = tx.exec(sql, args![cutoff_ms, batch])? as usize;
+            Ok(Purged { events, notifications })
+        })
     }
 }

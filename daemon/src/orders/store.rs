@@ -1,18 +1,26 @@
-//! The order store: SQLite through rusqlite, one transaction per batch of readings.
+//! The order store: one transaction per batch of readings, on SQLite (the edge gateway's file,
+//! rusqlite) or PostgreSQL (cluster mode). The order logic is written once against
+//! [`super::db::Tx`]; this file holds the connection and the public operations.
 //!
-//! Several connections share the file (pipeline, API, one per notifier). Write transactions
-//! start IMMEDIATE: a deferred one that reads first and then writes fails at once with "database
-//! is locked" when another connection committed in between, instead of waiting its turn.
+//! SQLite: several connections share the file (pipeline, API, one per notifier). Write
+//! transactions start IMMEDIATE: a deferred one that reads first and then writes fails at once
+//! with "database is locked" when another connection committed in between, instead of waiting
+//! its turn. PostgreSQL: read committed; a person's action locks the order row (`FOR UPDATE`) and
+//! checks its state; deadline ticks lock the open orders they may change. A broken connection is
+//! re-opened on the next call (the failed call returns its error).
 
+use super::db::{args, Engine, Tx};
 use super::kind::OrderEventKind;
 use super::model::{Action, ActionError, Order, OrderEvent, State};
+use super::postgres::{self as pg, Cache, Pg};
 use super::rows::{list, load, open_orders, parse_colour, parse_kind, parse_state};
 use super::schema;
 use super::sla::{self, SlaTable};
+use super::sqlite::Lite;
 use super::transition::{on_rule_event, record, Entry};
 use crate::rules::{Colour, Event};
 use gridsentry_sensors::seq::SeqWindow;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +31,9 @@ pub enum StoreError {
     /// SQLite said no (disk full, locked, corrupt, ...).
     #[error("order store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no, or the connection to it failed.
+    #[error("order store (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
     /// A person's action does not apply.
     #[error(transparent)]
     Action(#[from] ActionError),
@@ -94,18 +105,38 @@ pub struct Filter {
     pub open: bool,
 }
 
+/// The connection, to one engine or the other.
+enum Conn {
+    Sqlite(Connection),
+    Postgres { url: String, client: Option<Box<postgres::Client>>, cache: Cache },
+}
+
 /// The durable order store.
 pub struct Store {
-    pub(super) conn: Connection,
+    conn: Conn,
     sla: SlaTable,
     receivers: Vec<Receiver>,
 }
 
+fn pg_connect(url: &str) -> Result<postgres::Client, StoreError> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    pg::migrate(&mut client)?;
+    Ok(client)
+}
+
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the SQLite store at `path`.
     pub fn open(path: &Path, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         schema::migrate(&conn)?;
+        Ok(Store { conn: Conn::Sqlite(conn), sla, receivers })
+    }
+
+    /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating
+    /// its tables if needed. Call it on a blocking thread, not on an async task.
+    pub fn connect(url: &str, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
+        let client = pg_connect(url)?;
+        let conn = Conn::Postgres { url: url.to_string(), client: Some(Box::new(client)), cache: Cache::new() };
         Ok(Store { conn, sla, receivers })
     }
 
@@ -115,46 +146,88 @@ impl Store {
         self.receivers = receivers;
     }
 
+    /// Runs `f` in one write transaction (committed when it returns Ok).
+    pub(crate) fn write<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Tx, &[Receiver], &SlaTable) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let Store { conn, sla, receivers } = self;
+        match conn {
+            Conn::Sqlite(c) => {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let r = f(&mut Lite(&tx), receivers, sla)?;
+                tx.commit()?;
+                Ok(r)
+            }
+            Conn::Postgres { url, client, cache } => {
+                let c = pg_client(url, client, cache)?;
+                let result = (|| {
+                    let mut tx = c.transaction()?;
+                    let r = f(&mut Pg { tx: &mut tx, cache }, receivers, sla)?;
+                    tx.commit()?;
+                    Ok(r)
+                })();
+                forget_if_broken(client, cache);
+                result
+            }
+        }
+    }
+
+    /// Runs `f` on a consistent view (SQLite: the connection; PostgreSQL: a transaction).
+    pub(crate) fn read<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.write(|tx, _, _| f(tx))
+    }
+
     /// Every persisted rule state row.
-    pub fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut st = self.conn.prepare("SELECT key, state FROM rule_state")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn rule_states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|tx| {
+            tx.rows("SELECT key, state FROM rule_state", &[])?
+                .into_iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?)))
+                .collect()
+        })
     }
 
     /// The window of applied sequence numbers per `site/device`.
-    pub fn device_seqs(&self) -> Result<HashMap<String, SeqWindow>, StoreError> {
-        let mut st = self.conn.prepare("SELECT device, boot, seq, seen FROM device_seq")?;
-        let rows = st.query_map([], |r| {
-            let seen: Option<Vec<u8>> = r.get(3)?;
-            Ok((r.get::<_, String>(0)?, SeqWindow::from_parts(r.get(1)?, r.get(2)?, seen.as_deref())))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn device_seqs(&mut self) -> Result<HashMap<String, SeqWindow>, StoreError> {
+        self.read(|tx| {
+            tx.rows("SELECT device, boot, seq, seen FROM device_seq", &[])?
+                .into_iter()
+                .map(|r| {
+                    let (boot, seq) = (r.int(1)? as u32, r.int(2)? as u32);
+                    Ok((r.text(0)?, SeqWindow::from_parts(boot, seq, r.opt_bytes(3)?.as_deref())))
+                })
+                .collect()
+        })
     }
 
     /// Writes a batch in one transaction; returns the order transitions it caused.
     pub fn commit(&mut self, batch: &Batch, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut changes = Vec::new();
-        for (event, evidence) in &batch.events {
-            on_rule_event(&tx, &self.receivers, event, evidence.as_deref(), now_ms, &mut changes)?;
-        }
-        {
-            let mut put =
-                tx.prepare_cached("INSERT OR REPLACE INTO rule_state (key, state) VALUES (?1, ?2)")?;
-            for (k, v) in &batch.rule_state {
-                put.execute(params![k, v])?;
+        self.write(|tx, receivers, _| {
+            let mut changes = Vec::new();
+            for (event, evidence) in &batch.events {
+                on_rule_event(tx, receivers, event, evidence.as_deref(), now_ms, &mut changes)?;
             }
-            let mut seq = tx.prepare_cached(
-                "INSERT OR REPLACE INTO device_seq (device, boot, seq, seen) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            for (k, v) in &batch.rule_state {
+                tx.exec(
+                    "INSERT INTO rule_state (key, state) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET state = excluded.state",
+                    args![k, v],
+                )?;
+            }
             for (d, w) in &batch.device_seqs {
                 let (boot, highest, seen) = w.parts();
-                seq.execute(params![d, boot, highest, &seen[..]])?;
+                tx.exec(
+                    "INSERT INTO device_seq (device, boot, seq, seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq, seen = excluded.seen",
+                    args![d, i64::from(boot), i64::from(highest), &seen[..]],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(changes)
+            Ok(changes)
+        })
     }
 
     /// A person's action on order `id`.
@@ -166,58 +239,60 @@ impl Store {
         why: &str,
         now_ms: i64,
     ) -> Result<Change, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut order = load(&tx, "id = ?1", params![id])?.ok_or(ActionError::NotFound(id))?;
-        order.state = action.apply(order.state)?;
-        let kind = OrderEventKind::reached(order.state);
-        let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
-        let change = record(&tx, &self.receivers, &mut order, &entry, now_ms)?;
-        tx.commit()?;
-        Ok(change)
+        self.write(|tx, receivers, _| {
+            let lock = if tx.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
+            let mut order =
+                load(tx, &format!("id = ?1{lock}"), args![id])?.ok_or(ActionError::NotFound(id))?;
+            order.state = action.apply(order.state)?;
+            let kind = OrderEventKind::reached(order.state);
+            let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
+            record(tx, receivers, &mut order, &entry, now_ms)
+        })
     }
 
     /// Escalates missed deadlines and sends reminders due at `now_ms`.
     pub fn sla_tick(&mut self, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let open = open_orders(&tx)?;
-        let mut changes = Vec::new();
-        for mut order in open.into_iter().filter(|o| !o.late) {
-            let deadlines = self.sla.get(order.colour);
-            let last_notice =
-                tx.query_row("SELECT last_notice_ms FROM orders WHERE id = ?1", [order.id], |r| {
-                    r.get::<_, i64>(0)
-                })?;
-            let (missed_bits, created) = (order.missed, order.created_ms);
-            // Deadlines run from when the order was raised here or took its colour (wall clock),
-            // not from the device's event time: people could not act before the daemon knew.
-            let from = order.deadlines_from_ms;
-            let missed = sla::missed(&deadlines, order.state, from, missed_bits, now_ms);
-            let why = if let Some((_, why)) = missed.last() {
-                let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
-                tx.execute("UPDATE orders SET missed = ?1 WHERE id = ?2", params![bits, order.id])?;
-                order.tier += 1;
-                Some((OrderEventKind::Escalated, why.clone()))
-            } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
-                Some((
-                    OrderEventKind::Reminder,
-                    format!("not acknowledged after {} s", (now_ms - created) / 1000),
-                ))
-            } else {
-                None
-            };
-            if let Some((kind, why)) = why {
-                let entry =
-                    Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
-                changes.push(record(&tx, &self.receivers, &mut order, &entry, now_ms)?);
+        self.write(|tx, receivers, sla_table| {
+            let open = open_orders(tx)?;
+            let mut changes = Vec::new();
+            for mut order in open.into_iter().filter(|o| !o.late) {
+                let deadlines = sla_table.get(order.colour);
+                let last_notice = tx
+                    .row("SELECT last_notice_ms FROM orders WHERE id = ?1", args![order.id])?
+                    .ok_or_else(|| StoreError::Corrupt("open order vanished".into()))?
+                    .int(0)?;
+                let (missed_bits, created) = (order.missed, order.created_ms);
+                // Deadlines run from when the order was raised here or took its colour (wall
+                // clock), not from the device's event time: people could not act before the
+                // daemon knew.
+                let from = order.deadlines_from_ms;
+                let missed = sla::missed(&deadlines, order.state, from, missed_bits, now_ms);
+                let why = if let Some((_, why)) = missed.last() {
+                    let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
+                    tx.exec("UPDATE orders SET missed = ?1 WHERE id = ?2", args![bits, order.id])?;
+                    order.tier += 1;
+                    Some((OrderEventKind::Escalated, why.clone()))
+                } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
+                    Some((
+                        OrderEventKind::Reminder,
+                        format!("not acknowledged after {} s", (now_ms - created) / 1000),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((kind, why)) = why {
+                    let entry =
+                        Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
+                    changes.push(record(tx, receivers, &mut order, &entry, now_ms)?);
+                }
             }
-        }
-        tx.commit()?;
-        Ok(changes)
+            Ok(changes)
+        })
     }
 
     /// Orders matching `filter`, newest first.
-    pub fn orders(&self, filter: &Filter) -> Result<Vec<Order>, StoreError> {
-        let mut orders = list(&self.conn, filter)?;
+    pub fn orders(&mut self, filter: &Filter) -> Result<Vec<Order>, StoreError> {
+        let mut orders = self.read(|tx| list(tx, filter))?;
         for o in &mut orders {
             self.set_due(o);
         }
@@ -229,24 +304,56 @@ impl Store {
     }
 
     /// One order with its events.
-    pub fn order(&self, id: i64) -> Result<Option<(Order, Vec<OrderEvent>)>, StoreError> {
-        let Some(mut order) = load(&self.conn, "id = ?1", params![id])? else { return Ok(None) };
-        self.set_due(&mut order);
-        let mut st = self.conn.prepare(
-            "SELECT seq, at_ms, kind, state, colour, who, why, evidence FROM order_events WHERE order_id = ?1 ORDER BY seq",
-        )?;
-        let events = st.query_map([id], |r| {
-            Ok(OrderEvent {
-                seq: r.get(0)?,
-                at_ms: r.get(1)?,
-                kind: parse_kind(r, 2)?,
-                state: parse_state(r, 3)?,
-                colour: parse_colour(r, 4)?,
-                who: r.get(5)?,
-                why: r.get(6)?,
-                evidence: r.get(7)?,
-            })
+    pub fn order(&mut self, id: i64) -> Result<Option<(Order, Vec<OrderEvent>)>, StoreError> {
+        let found = self.read(|tx| {
+            let Some(order) = load(tx, "id = ?1", args![id])? else { return Ok(None) };
+            let events = tx
+                .rows(
+                    "SELECT seq, at_ms, kind, state, colour, who, why, evidence FROM order_events
+                     WHERE order_id = ?1 ORDER BY seq",
+                    args![id],
+                )?
+                .into_iter()
+                .map(|r| {
+                    Ok(OrderEvent {
+                        seq: r.int(0)?,
+                        at_ms: r.int(1)?,
+                        kind: parse_kind(&r, 2)?,
+                        state: parse_state(&r, 3)?,
+                        colour: parse_colour(&r, 4)?,
+                        who: r.text(5)?,
+                        why: r.text(6)?,
+                        evidence: r.opt_text(7)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Some((order, events)))
         })?;
-        Ok(Some((order, events.collect::<Result<_, _>>()?)))
+        Ok(found.map(|(mut order, events)| {
+            self.set_due(&mut order);
+            (order, events)
+        }))
+    }
+}
+
+/// The PostgreSQL client, re-connected if the last one broke.
+fn pg_client<'a>(
+    url: &str,
+    client: &'a mut Option<Box<postgres::Client>>,
+    cache: &mut Cache,
+) -> Result<&'a mut postgres::Client, StoreError> {
+    if client.as_ref().is_none_or(|c| c.is_closed()) {
+        cache.clear();
+        *client = None;
+        *client = Some(Box::new(pg_connect(url)?));
+    }
+    Ok(client.as_mut().expect("just connected"))
+}
+
+/// Drops a client whose connection died (the next call connects again).
+fn forget_if_broken(client: &mut Option<Box<postgres::Client>>, cache: &mut Cache) {
+    if client.as_ref().is_some_and(|c| c.is_closed()) {
+        *client = None;
+        cache.clear();
     }
 }

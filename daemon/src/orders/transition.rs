@@ -2,15 +2,15 @@
 //! event, an updated row and (when someone must hear of it) outbox rows, in the caller's
 //! transaction.
 
+use super::db::{args, Tx};
 use super::kind::OrderEventKind as K;
 use super::model::{Order, State};
 use super::rows::load;
 use super::store::{Change, Receiver, StoreError};
 use crate::rules::{Colour, Event, EventKind};
-use rusqlite::{params, Transaction};
 
 pub(crate) fn on_rule_event(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     receivers: &[Receiver],
     e: &Event,
     evidence: Option<&str>,
@@ -21,7 +21,7 @@ pub(crate) fn on_rule_event(
     let open = load(
         tx,
         "rule = ?1 AND subject = ?2 AND state NOT IN ('resolved', 'closed')",
-        params![&*e.rule, subject],
+        args![&*e.rule, subject.as_str()],
     )?;
     let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
@@ -80,33 +80,33 @@ pub(crate) fn on_rule_event(
 
 /// The order's deadlines start again at `now_ms` (its colour rose, or it became live): those of
 /// its new colour run in full, none counts as missed yet.
-fn restart_deadlines(tx: &Transaction<'_>, order: &mut Order, now_ms: i64) -> Result<(), StoreError> {
+fn restart_deadlines(tx: &mut dyn Tx, order: &mut Order, now_ms: i64) -> Result<(), StoreError> {
     order.deadlines_from_ms = now_ms;
     order.missed = 0;
-    tx.execute(
-        "UPDATE orders SET deadlines_from_ms = ?2, missed = 0 WHERE id = ?1",
-        params![order.id, now_ms],
-    )?;
+    tx.exec("UPDATE orders SET deadlines_from_ms = ?2, missed = 0 WHERE id = ?1", args![order.id, now_ms])?;
     Ok(())
 }
 
 fn insert(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     e: &Event,
     colour: Colour,
     subject: &str,
     now_ms: i64,
 ) -> Result<Order, StoreError> {
     let at = e.at_ms as i64;
-    tx.execute(
-        "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-         updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9)",
-        params![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), e.summary, e.late, at, now_ms,
-            e.forecast.map(|f| serde_json::json!(f).to_string())],
-    )?;
-    load(tx, "id = ?1", params![tx.last_insert_rowid()])?
-        .ok_or_else(|| StoreError::Corrupt("inserted order vanished".into()))
+    let forecast = e.forecast.map(|f| serde_json::json!(f).to_string());
+    let id = tx
+        .row(
+            "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
+             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9) RETURNING id",
+            args![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), &e.summary,
+                e.late, at, now_ms, &forecast],
+        )?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
+        .int(0)?;
+    load(tx, "id = ?1", args![id])?.ok_or_else(|| StoreError::Corrupt("inserted order vanished".into()))
 }
 
 /// One appended order event.
@@ -124,7 +124,7 @@ pub(crate) struct Entry<'a> {
 /// Appends an event, updates the order row and, when `notify`, queues the notification.
 /// `now_ms` (wall clock) stamps the bookkeeping that deadlines and reminders are measured on.
 pub(crate) fn record(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     receivers: &[Receiver],
     order: &mut Order,
     e: &Entry<'_>,
@@ -133,10 +133,10 @@ pub(crate) fn record(
     let Entry { kind, who, why, evidence, notify, at_ms } = *e;
     order.seq += 1;
     order.updated_ms = now_ms;
-    tx.execute(
+    tx.exec(
         "INSERT INTO order_events (order_id, seq, at_ms, kind, state, colour, who, why, evidence)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+        args![
             order.id,
             order.seq,
             at_ms,
@@ -149,11 +149,12 @@ pub(crate) fn record(
         ],
     )?;
     let notice = if notify { now_ms } else { -1 };
-    tx.execute(
+    let forecast = order.forecast.map(|f| serde_json::json!(f).to_string());
+    tx.exec(
         "UPDATE orders SET colour = ?2, state = ?3, late = ?4, active = ?5, updated_ms = ?6, seq = ?7, tier = ?8,
          last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10, forecast = ?11
          WHERE id = ?1",
-        params![
+        args![
             order.id,
             order.colour.as_str(),
             order.state.as_str(),
@@ -163,19 +164,20 @@ pub(crate) fn record(
             order.seq,
             order.tier,
             notice,
-            order.summary,
-            order.forecast.map(|f| serde_json::json!(f).to_string()),
+            &order.summary,
+            &forecast,
         ],
     )?;
     let change = change(order, kind, why, at_ms);
     if notify {
         let payload = super::payload(order, &change, evidence);
-        let mut put = tx.prepare_cached(
-            "INSERT OR IGNORE INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
         let mut routed = 0;
         for r in route(receivers, order.tier) {
-            put.execute(params![order.id, order.seq, r.name, payload, now_ms])?;
+            tx.exec(
+                "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
+                args![order.id, order.seq, &r.name, payload.as_str(), now_ms],
+            )?;
             routed += 1;
         }
         if routed == 0 {

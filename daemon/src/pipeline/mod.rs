@@ -105,7 +105,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Restores rule state and sequence numbers from the store.
-    pub fn new(mut engine: Engine, store: Store, out: Outputs) -> Result<Pipeline, StoreError> {
+    pub fn new(mut engine: Engine, mut store: Store, out: Outputs) -> Result<Pipeline, StoreError> {
         for (key, json) in store.rule_states()? {
             if let Err(e) = engine.restore(&key, &json) {
                 tracing::warn!(%key, error = %e, "rule state row ignored");

@@ -1,0 +1,154 @@
+//! The PostgreSQL side of [`Tx`] (cluster mode): the tokio-postgres project's synchronous client,
+//! because the order store is synchronous (the pipeline commits on a blocking thread, the API and
+//! notifier call it through `spawn_blocking`). Statements are prepared once per connection with
+//! their parameter types (nothing depends on PostgreSQL's type inference) and cached.
+//!
+//! The schema is the SQLite one at version 5 with PostgreSQL types; `late` and `active` stay
+//! integers so one row reader serves both engines. Workers that start together create it once:
+//! the migration holds a transaction-scoped advisory lock.
+
+use super::db::{dollar_params, Arg, Cell, Engine, Row, Tx};
+use super::store::StoreError;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, Statement, Transaction};
+use std::collections::HashMap;
+
+/// Prepared statements of one connection, by SQL text.
+pub(crate) type Cache = HashMap<String, Statement>;
+
+/// A transaction with the connection's statement cache.
+pub(crate) struct Pg<'a, 'b> {
+    pub(crate) tx: &'a mut Transaction<'b>,
+    pub(crate) cache: &'a mut Cache,
+}
+
+fn pg_type(a: &Arg<'_>) -> Type {
+    match a {
+        Arg::Int(_) => Type::INT8,
+        Arg::Text(_) | Arg::OptText(_) => Type::TEXT,
+        Arg::Bytes(_) => Type::BYTEA,
+    }
+}
+
+fn value<'a>(a: &'a Arg<'a>) -> &'a (dyn ToSql + Sync) {
+    match a {
+        Arg::Int(v) => v,
+        Arg::Text(v) => v,
+        Arg::OptText(v) => v,
+        Arg::Bytes(v) => v,
+    }
+}
+
+fn cell(r: &postgres::Row, i: usize) -> Result<Cell, StoreError> {
+    let t = r.columns()[i].type_();
+    let v = if *t == Type::INT8 {
+        r.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+    } else if *t == Type::INT4 {
+        r.try_get::<_, Option<i32>>(i)?.map(|v| Cell::Int(v.into()))
+    } else if *t == Type::INT2 {
+        r.try_get::<_, Option<i16>>(i)?.map(|v| Cell::Int(v.into()))
+    } else if *t == Type::BOOL {
+        r.try_get::<_, Option<bool>>(i)?.map(|v| Cell::Int(v.into()))
+    } else if *t == Type::TEXT || *t == Type::VARCHAR || *t == Type::NAME {
+        r.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+    } else if *t == Type::BYTEA {
+        r.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Bytes)
+    } else {
+        return Err(StoreError::Corrupt(format!("column {i}: unexpected type {t}")));
+    };
+    Ok(v.unwrap_or(Cell::Null))
+}
+
+impl Pg<'_, '_> {
+    fn statement(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Statement, StoreError> {
+        let types: Vec<Type> = args.iter().map(pg_type).collect();
+        let key = format!("{sql}\u{0}{types:?}");
+        if let Some(st) = self.cache.get(&key) {
+            return Ok(st.clone());
+        }
+        let st = self.tx.prepare_typed(&dollar_params(sql), &types)?;
+        self.cache.insert(key, st.clone());
+        Ok(st)
+    }
+}
+
+impl Tx for Pg<'_, '_> {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        let st = self.statement(sql, args)?;
+        let params: Vec<_> = args.iter().map(value).collect();
+        Ok(self.tx.execute(&st, &params)?)
+    }
+
+    fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        let st = self.statement(sql, args)?;
+        let params: Vec<_> = args.iter().map(value).collect();
+        let rows = self.tx.query(&st, &params)?;
+        rows.iter().map(|r| Ok(Row((0..r.len()).map(|i| cell(r, i)).collect::<Result<_, _>>()?))).collect()
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+}
+
+/// Creates the schema if it is not there (version 5 of the SQLite one).
+pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    // One migration at a time across workers (the key spells "gridsent").
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7453010373645657460)")?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS orders (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            rule TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            site TEXT NOT NULL,
+            device TEXT NOT NULL,
+            colour TEXT NOT NULL,
+            state TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            late BIGINT NOT NULL,
+            active BIGINT NOT NULL,
+            opened_ms BIGINT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            updated_ms BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            tier BIGINT NOT NULL DEFAULT 0,
+            missed BIGINT NOT NULL DEFAULT 0,
+            last_notice_ms BIGINT NOT NULL,
+            forecast TEXT,
+            deadlines_from_ms BIGINT
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS one_open_order ON orders(rule, subject)
+            WHERE state NOT IN ('resolved', 'closed');
+        CREATE INDEX IF NOT EXISTS orders_by_state ON orders(state);
+        CREATE TABLE IF NOT EXISTS order_events (
+            order_id BIGINT NOT NULL REFERENCES orders(id),
+            seq BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            colour TEXT NOT NULL,
+            who TEXT NOT NULL,
+            why TEXT NOT NULL,
+            evidence TEXT,
+            PRIMARY KEY (order_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS outbox (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            order_id BIGINT NOT NULL REFERENCES orders(id),
+            seq BIGINT NOT NULL,
+            receiver TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts BIGINT NOT NULL DEFAULT 0,
+            next_ms BIGINT NOT NULL,
+            last_error TEXT,
+            UNIQUE (order_id, seq, receiver)
+        );
+        CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(status, next_ms);
+        CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS device_seq (device TEXT PRIMARY KEY, boot BIGINT NOT NULL, seq BIGINT NOT NULL, seen BYTEA);",
+    )?;
+    tx.commit()?;
+    Ok(())
+}
