@@ -16,6 +16,7 @@ pub mod loadgen;
 pub mod modbus;
 mod mosquitto;
 pub mod nodered;
+pub mod postgres;
 pub mod victoria;
 
 pub use mosquitto::Mosquitto;

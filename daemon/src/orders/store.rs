@@ -136,7 +136,8 @@ impl Store {
     /// its tables if needed. Call it on a blocking thread, not on an async task.
     pub fn connect(url: &str, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
         let client = pg_connect(url)?;
-        let conn = Conn::Postgres { url: url.to_string(), client: Some(Box::new(client)), cache: Cache::new() };
+        let conn =
+            Conn::Postgres { url: url.to_string(), client: Some(Box::new(client)), cache: Cache::new() };
         Ok(Store { conn, sla, receivers })
     }
 

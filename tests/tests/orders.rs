@@ -1,21 +1,90 @@
-//! The order store on real SQLite files: transitions, latching, late raises, deadlines,
-//! outbox bookkeeping, and what survives reopening.
+//! The order store's semantics, the same suite on both engines: a real SQLite file and a real
+//! PostgreSQL server (Debian's, started per test by the harness). Transitions, latching, late
+//! raises, deadlines, outbox bookkeeping, retention, and what survives reopening; plus what only
+//! one engine has (SQLite's schema migrations, PostgreSQL's concurrent writers).
 
 use gridsentry::orders::*;
 use gridsentry::rules::{Colour, Event, EventKind, Subject};
 use gridsentry_sensors::Id;
+use gridsentry_tests::postgres::Postgres;
 use std::sync::Arc;
 
 const T: i64 = 1_764_072_000_000;
 
-fn store(dir: &tempfile::TempDir) -> Store {
-    let receivers = vec![
-        Receiver { name: "grid-worker".into(), tier: 0 },
-        Receiver { name: "duty-officer".into(), tier: 1 },
-        Receiver { name: "street-chief".into(), tier: 2 },
-    ];
-    Store::open(&dir.path().join("orders.db"), SlaTable::default(), receivers).unwrap()
+/// Where a test's orders live.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(Postgres, String),
 }
+
+impl Db {
+    fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    fn postgres() -> Db {
+        let pg = Postgres::start();
+        let url = pg.database();
+        Db::Postgres(pg, url)
+    }
+
+    /// Opens the store (again: a reopened store sees what was committed).
+    fn open(&self) -> Store {
+        let receivers = vec![
+            Receiver { name: "grid-worker".into(), tier: 0 },
+            Receiver { name: "duty-officer".into(), tier: 1 },
+            Receiver { name: "street-chief".into(), tier: 2 },
+        ];
+        match self {
+            Db::Sqlite(dir) => {
+                Store::open(&dir.path().join("orders.db"), SlaTable::default(), receivers).unwrap()
+            }
+            Db::Postgres(_, url) => Store::connect(url, SlaTable::default(), receivers).unwrap(),
+        }
+    }
+
+    /// One text value, read with the engine's own client (not through the store).
+    fn text(&self, sql: &str) -> String {
+        match self {
+            Db::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("orders.db"))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Db::Postgres(pg, url) => {
+                let db = url.split("dbname=").nth(1).unwrap().split(' ').next().unwrap();
+                pg.psql(db, sql).trim_end_matches('\n').to_string()
+            }
+        }
+    }
+}
+
+/// Each scenario as a test on each engine (`sqlite::name`, `postgres::name`).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&super::Db::sqlite()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(&super::Db::postgres()) })*
+        }
+    };
+}
+
+on_both!(
+    a_raise_opens_one_order_and_queues_its_notification,
+    red_is_latched_until_a_person_resolves_it,
+    other_colours_resolve_when_the_condition_clears,
+    late_raises_page_nobody_until_confirmed,
+    missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat,
+    outbox_retry_dead_letter_replay_and_fallback,
+    rule_state_and_sequence_numbers_survive_reopening,
+    deadlines_run_from_when_the_order_was_raised_here_not_from_event_time,
+    a_forecast_rides_on_the_order_and_updates_silently,
+    a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then,
+    evidence_past_its_retention_is_emptied_and_the_rest_stays,
+    two_writers_never_open_two_orders_for_one_subject,
+    two_people_acting_at_once_change_an_order_once,
+);
 
 fn subject() -> Subject {
     Subject {
@@ -51,10 +120,8 @@ fn states(changes: &[Change]) -> Vec<(&str, &str)> {
     changes.iter().map(|c| (c.event.as_str(), c.state.as_str())).collect()
 }
 
-#[test]
-fn a_raise_opens_one_order_and_queues_its_notification() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn a_raise_opens_one_order_and_queues_its_notification(db: &Db) {
+    let mut s = db.open();
     let c = commit(&mut s, vec![raise(Colour::Red, T), raise(Colour::Red, T + 1000)], T);
     assert_eq!(states(&c), vec![("raised", "raised"), ("reactivated", "raised")]);
     let open = s.orders(&Filter { open: true, ..Filter::default() }).unwrap();
@@ -73,10 +140,8 @@ fn a_raise_opens_one_order_and_queues_its_notification() {
     assert_eq!(body["at"], "2025-11-25T12:00:00Z");
 }
 
-#[test]
-fn red_is_latched_until_a_person_resolves_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn red_is_latched_until_a_person_resolves_it(db: &Db) {
+    let mut s = db.open();
     commit(&mut s, vec![raise(Colour::Red, T)], T);
     let c = commit(&mut s, vec![event(EventKind::Clear, T + 5000, false)], T + 5000);
     assert_eq!(states(&c), vec![("condition_cleared", "raised")]);
@@ -108,10 +173,8 @@ fn red_is_latched_until_a_person_resolves_it() {
     assert_eq!(events[0].evidence.as_deref(), Some(r#"{"bpm":50}"#));
 }
 
-#[test]
-fn other_colours_resolve_when_the_condition_clears() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn other_colours_resolve_when_the_condition_clears(db: &Db) {
+    let mut s = db.open();
     commit(&mut s, vec![raise(Colour::Yellow, T)], T);
     let c = commit(&mut s, vec![event(EventKind::Clear, T + 5000, false)], T + 5000);
     assert_eq!(states(&c), vec![("resolved", "resolved")]);
@@ -123,10 +186,8 @@ fn other_colours_resolve_when_the_condition_clears() {
     );
 }
 
-#[test]
-fn late_raises_page_nobody_until_confirmed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn late_raises_page_nobody_until_confirmed(db: &Db) {
+    let mut s = db.open();
     commit(&mut s, vec![event(EventKind::Raise { colour: Colour::Orange, flapping: false }, T, true)], T);
     assert!(s.due_outbox(T, 10).unwrap().is_empty());
     assert!(s.sla_tick(T + 3_600_000).unwrap().is_empty(), "no deadlines for an unconfirmed late order");
@@ -136,10 +197,8 @@ fn late_raises_page_nobody_until_confirmed() {
     assert!(due[0].payload.contains(r#""event":"confirmed""#));
 }
 
-#[test]
-fn missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat(db: &Db) {
+    let mut s = db.open();
     let id = commit(&mut s, vec![raise(Colour::Red, T)], T)[0].order_id;
     assert!(s.sla_tick(T + 59_000).unwrap().is_empty());
     let c = s.sla_tick(T + 60_000).unwrap();
@@ -155,10 +214,8 @@ fn missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat() {
     assert_eq!(s.due_outbox(T + 300_000, 10).unwrap().last().unwrap().receiver, "street-chief");
 }
 
-#[test]
-fn outbox_retry_dead_letter_replay_and_fallback() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn outbox_retry_dead_letter_replay_and_fallback(db: &Db) {
+    let mut s = db.open();
     commit(&mut s, vec![raise(Colour::Red, T)], T);
     let row = s.due_outbox(T, 10).unwrap().remove(0);
     s.retry_at(row.id, T + 5000, "HTTP 500").unwrap();
@@ -181,14 +238,12 @@ fn outbox_retry_dead_letter_replay_and_fallback() {
     assert_eq!(s.due_outbox(T + 7000, 10).unwrap().len(), 1);
 }
 
-#[test]
-fn rule_state_and_sequence_numbers_survive_reopening() {
+fn rule_state_and_sequence_numbers_survive_reopening(db: &Db) {
     use gridsentry_sensors::seq::{SeqWindow, Verdict};
-    let dir = tempfile::tempdir().unwrap();
     let mut window = SeqWindow::new(7, 42);
     window.accept(7, 45);
     {
-        let mut s = store(&dir);
+        let mut s = db.open();
         let batch = Batch {
             events: vec![raise(Colour::Red, T)],
             rule_state: vec![("hr-drop|home-12/gw-1/band-1".into(), r#"{"active":true}"#.into())],
@@ -196,7 +251,7 @@ fn rule_state_and_sequence_numbers_survive_reopening() {
         };
         s.commit(&batch, T).unwrap();
     }
-    let mut s = store(&dir);
+    let mut s = db.open();
     assert_eq!(
         s.rule_states().unwrap(),
         vec![("hr-drop|home-12/gw-1/band-1".to_string(), r#"{"active":true}"#.to_string())]
@@ -207,10 +262,8 @@ fn rule_state_and_sequence_numbers_survive_reopening() {
     assert_eq!(s.orders(&Filter::default()).unwrap().len(), 1);
 }
 
-#[test]
-fn deadlines_run_from_when_the_order_was_raised_here_not_from_event_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn deadlines_run_from_when_the_order_was_raised_here_not_from_event_time(db: &Db) {
+    let mut s = db.open();
     let day = 86_400_000;
     // A reading measured a day ago (backfilled, or a device clock far behind) raises now.
     commit(&mut s, vec![raise(Colour::Red, T - day)], T);
@@ -218,26 +271,8 @@ fn deadlines_run_from_when_the_order_was_raised_here_not_from_event_time() {
     assert_eq!(states(&s.sla_tick(T + 60_000).unwrap()), vec![("escalated", "escalated")]);
 }
 
-#[test]
-fn a_forecast_rides_on_the_order_updates_silently_and_survives_an_old_database() {
-    let dir = tempfile::tempdir().unwrap();
-    // A database of schema version 1 (before forecasts) is migrated in place.
-    drop(store(&dir));
-    {
-        let c = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
-        c.execute_batch(
-            "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
-             ALTER TABLE orders DROP COLUMN deadlines_from_ms;
-             CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
-             INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
-             created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
-             0, 1, 1, 1, 1, 1, 1); PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
-    let mut s = store(&dir);
-    let old = s.orders(&Filter::default()).unwrap();
-    assert_eq!((old[0].id, old[0].summary.as_str(), old[0].forecast), (7, "kept", None));
+fn a_forecast_rides_on_the_order_and_updates_silently(db: &Db) {
+    let mut s = db.open();
     let forecast = |ms: u64| Some(gridsentry::rules::Forecast { failure_ms: ms, r2: 0.97, points: 12 });
     let (mut e, ev) = event(EventKind::Escalate { colour: Colour::Orange, restate: true }, T + 1000, false);
     e.forecast = forecast(T as u64 + 86_400_000);
@@ -261,10 +296,8 @@ fn a_forecast_rides_on_the_order_updates_silently_and_survives_an_old_database()
     assert_eq!(body["forecast"]["points"], 12);
 }
 
-#[test]
-fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then(db: &Db) {
+    let mut s = db.open();
     let id = commit(&mut s, vec![raise(Colour::Yellow, T)], T)[0].order_id;
     // Yellow: its 30-minute dispatch deadline passes unmet.
     let c = s.sla_tick(T + 1_800_000).unwrap();
@@ -292,10 +325,8 @@ fn a_slope_order_that_turns_red_late_gets_the_full_red_deadlines_from_then() {
     assert!(c[0].summary.ends_with("dispatch deadline (60 s) missed"), "{}", c[0].summary);
 }
 
-#[test]
-fn evidence_past_its_retention_is_emptied_and_the_rest_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
+fn evidence_past_its_retention_is_emptied_and_the_rest_stays(db: &Db) {
+    let mut s = db.open();
     let day = 86_400_000;
     let old = commit(&mut s, vec![raise(Colour::Red, T - 40 * day)], T - 40 * day)[0].order_id;
     let mut recent_event = raise(Colour::Red, T);
@@ -313,14 +344,96 @@ fn evidence_past_its_retention_is_emptied_and_the_rest_stays() {
     assert_eq!(old_events[0].why, "sharp drop", "what happened stays");
     let (_, recent_events) = s.order(recent).unwrap().unwrap();
     assert!(recent_events[0].evidence.is_some());
-    let db = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
-    let payload: String =
-        db.query_row("SELECT payload FROM outbox WHERE id = ?1", [rows[0]], |r| r.get(0)).unwrap();
+    let payload = db.text(&format!("SELECT payload FROM outbox WHERE id = {}", rows[0]));
     let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
     assert!(p["evidence"].is_null() && p["order_id"] == old, "{payload}");
-    let pending: String = db
-        .query_row("SELECT payload FROM outbox WHERE order_id = ?1 LIMIT 1", [recent], |r| r.get(0))
-        .unwrap();
+    let pending = db.text(&format!("SELECT payload FROM outbox WHERE order_id = {recent} LIMIT 1"));
     assert!(pending.contains("\"bpm\":50"), "a pending notification keeps its evidence");
     assert_eq!(s.purge_evidence(T - 30 * day).unwrap(), Purged::default(), "nothing left to purge");
+}
+
+#[test]
+fn sqlite_an_old_database_is_migrated_in_place() {
+    let db = Db::sqlite();
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    // A database of schema version 1 (before forecasts and deadlines_from_ms).
+    drop(db.open());
+    {
+        let c = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        c.execute_batch(
+            "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
+             ALTER TABLE orders DROP COLUMN deadlines_from_ms;
+             CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
+             INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
+             created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
+             0, 1, 1, 1, 1, 1, 1); PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut s = db.open();
+    let old = s.orders(&Filter::default()).unwrap();
+    assert_eq!((old[0].id, old[0].summary.as_str(), old[0].forecast), (7, "kept", None));
+    assert_eq!(old[0].deadlines_from_ms, 1, "deadlines run from the old raise");
+    commit(&mut s, vec![raise(Colour::Yellow, T)], T);
+    assert_eq!(s.orders(&Filter { open: true, ..Filter::default() }).unwrap().len(), 2);
+}
+
+fn two_writers_never_open_two_orders_for_one_subject(db: &Db) {
+    // Two connections (two workers, or the pipeline and a restarted one) raise the same
+    // (rule, subject) at the same moment, many times over.
+    for round in 0..20 {
+        let at = T + round * 1000;
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut s = db.open();
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.commit(&Batch { events: vec![raise(Colour::Red, at)], ..Batch::default() }, at)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut s = db.open();
+        let open = s.orders(&Filter { open: true, ..Filter::default() }).unwrap();
+        assert_eq!(open.len(), 1, "round {round}: {results:?}");
+        assert!(results.iter().any(Result::is_ok), "round {round}: {results:?}");
+        // Resolve it for the next round.
+        s.act(open[0].id, Action::Resolve, "test", "", at).unwrap();
+    }
+}
+
+fn two_people_acting_at_once_change_an_order_once(db: &Db) {
+    let mut s = db.open();
+    for round in 0..20 {
+        let at = T + round * 1000;
+        let id = commit(&mut s, vec![raise(Colour::Red, at)], at)[0].order_id;
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ["ana", "bo"]
+                .into_iter()
+                .map(|who| {
+                    let mut s = db.open();
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.act(id, Action::Ack, who, "", at)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: exactly one acknowledgement: {results:?}");
+        assert!(
+            results.iter().any(|r| matches!(r, Err(StoreError::Action(ActionError::NotAllowed { .. })))),
+            "round {round}: the other is told it no longer applies: {results:?}"
+        );
+        let (_, events) = s.order(id).unwrap().unwrap();
+        assert_eq!(events.iter().filter(|e| e.kind == OrderEventKind::Acknowledged).count(), 1);
+        s.act(id, Action::Resolve, "test", "", at).unwrap();
+    }
 }
