@@ -11,6 +11,7 @@ pub mod app;
 pub mod backtest;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod devtime;

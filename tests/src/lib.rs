@@ -15,6 +15,7 @@ pub mod flips;
 pub mod loadgen;
 pub mod modbus;
 mod mosquitto;
+pub mod nats;
 pub mod nodered;
 pub mod postgres;
 pub mod victoria;
@@ -292,6 +293,13 @@ impl std::ops::Deref for DaemonProcess {
 impl std::ops::DerefMut for DaemonProcess {
     fn deref_mut(&mut self) -> &mut Child {
         &mut self.0
+    }
+}
+
+impl DaemonProcess {
+    /// Owns `child` (killed when dropped).
+    pub fn new(child: Child) -> DaemonProcess {
+        DaemonProcess(child)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod orders;
+mod relay;
 
 use clap::{Parser, Subcommand};
 use gridsentry::app::{self, Overrides};
@@ -40,6 +41,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the daemon.
     Run {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Cluster mode: relay the street broker's readings into NATS JetStream (`[mqtt]` and
+    /// `[cluster]` of the config file).
+    Relay {
         /// Config file.
         #[arg(long)]
         config: PathBuf,
@@ -138,6 +146,7 @@ pub enum Command {
 pub async fn dispatch(args: Args) -> ExitCode {
     match args.command {
         Command::Run { config } => run(config).await,
+        Command::Relay { config } => relay::relay(config).await,
         Command::Check { file } => inspect::check(&file),
         Command::Demo { duration_s, http, data_dir, influx_url, influx_org, influx_bucket, influx_token } => {
             let influx = influx_url.map(|url| config::Influx {

@@ -134,6 +134,9 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
                 .map_err(|e| at(d.span(), format!("[devices] registry: {e}")))?;
         }
     }
+    if let Some(c) = &config.cluster {
+        c.get_ref().check().map_err(|m| at(c.span(), format!("[cluster]: {m}")))?;
+    }
     if let Some(i) = &config.influx {
         check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
     }

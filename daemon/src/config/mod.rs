@@ -60,6 +60,9 @@ pub struct Config {
     /// Where the sites are (the console's map and its street grouping).
     #[serde(default, rename = "site")]
     pub sites: Vec<Spanned<SiteConfig>>,
+    /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
+    #[serde(default)]
+    pub cluster: Option<Spanned<crate::cluster::Config>>,
 }
 
 /// `[daemon]`.

@@ -1,0 +1,124 @@
+//! Cluster mode: the same rules, orders, API and console, past one machine, on two existing
+//! engines. Devices still speak MQTT to their street's broker; `gridsentry relay` moves each
+//! reading into NATS JetStream (a file-backed stream replicated three ways) and acknowledges the
+//! device only after JetStream did; `gridsentry run` with `[cluster]` is a worker: it owns some
+//! of the stream's partitions (a site's readings always land in one partition), applies their
+//! readings with the rules and commits orders, rule state and its stream position to PostgreSQL
+//! in one transaction per batch.
+//!
+//! ```text
+//! devices ─MQTT─▶ broker ─▶ relay ─▶ JetStream gs.in.SITE.DEV.STREAM ─(mapping)─▶ gs.p.P.SITE.DEV.STREAM
+//!                                                 │ one ordered consumer per owned partition
+//!                             PostgreSQL ◀── workers (advisory-lock ownership, epoch fencing) ─▶ webhooks, API
+//! ```
+//!
+//! Why these engines: both are maintained, installable from Debian, and keep what they
+//! acknowledge across the loss of a node (JetStream R3 with file storage; PostgreSQL with
+//! synchronous replication under Patroni). See `deploy/README.md` for sizing and HA.
+
+pub mod relay;
+pub mod stream;
+
+use crate::config::Secret;
+use serde::Deserialize;
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// PostgreSQL connection string (libpq `key=value` or a `postgresql://` URL); a secret, as
+    /// it may carry a password: `{ env = "..." }` or `{ file = "..." }`.
+    /// Workers need it; a relay's config may leave it out.
+    #[serde(default)]
+    pub postgres: Option<Secret>,
+    /// NATS servers, `nats://host:port` (several: the client fails over between them).
+    pub nats: Vec<String>,
+    /// Partitions of the reading stream: must equal K of nats-server's `partition(K, 1)`
+    /// mapping (deploy/nats/). More partitions than workers lets the load spread and move.
+    #[serde(default = "partitions")]
+    pub partitions: u32,
+    /// Replicas of the stream (3 for a three-node NATS cluster).
+    #[serde(default = "replicas")]
+    pub replicas: usize,
+    /// This worker's name, unique per worker (default: host name and process id).
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// A worker whose heartbeat is older than this loses its partitions to the others, ms.
+    #[serde(default = "lease_ms")]
+    pub lease_ms: u64,
+    /// How long the stream keeps readings, days (workers keep their own position; this only
+    /// bounds the disk).
+    #[serde(default = "keep_days")]
+    pub keep_days: u32,
+}
+
+fn partitions() -> u32 {
+    8
+}
+
+fn replicas() -> usize {
+    3
+}
+
+fn lease_ms() -> u64 {
+    3000
+}
+
+fn keep_days() -> u32 {
+    7
+}
+
+impl Config {
+    /// What `gridsentry check` says about it.
+    pub fn check(&self) -> Result<(), String> {
+        if self.nats.is_empty() {
+            return Err("nats: list at least one server, e.g. [\"nats://127.0.0.1:4222\"]".into());
+        }
+        for n in &self.nats {
+            let u = url::Url::parse(n).map_err(|e| format!("nats: `{n}`: {e}"))?;
+            if !matches!(u.scheme(), "nats" | "tls") || u.host_str().is_none() || u.port().is_none() {
+                return Err(format!("nats: `{n}`: expected nats://host:port"));
+            }
+        }
+        if !(1..=1024).contains(&self.partitions) {
+            return Err(format!("partitions = {}: 1 to 1024", self.partitions));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(format!("replicas = {}: 1 to 5", self.replicas));
+        }
+        if self.lease_ms < 500 {
+            return Err(format!("lease_ms = {}: at least 500", self.lease_ms));
+        }
+        if let Some(w) = &self.worker_id {
+            if w.is_empty() || w.len() > 64 {
+                return Err("worker_id: 1 to 64 characters".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// This worker's id.
+    pub fn worker(&self) -> String {
+        self.worker_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        })
+    }
+}
+
+/// Why cluster mode failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// NATS could not be reached or refused.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// The order store failed.
+    #[error(transparent)]
+    Store(#[from] crate::orders::StoreError),
+    /// A secret could not be read.
+    #[error("{0}")]
+    Secret(String),
+    /// This worker's commit was refused: another worker took the partition (fenced).
+    #[error("partition {0}: fenced (another worker owns it now)")]
+    Fenced(u32),
+}

@@ -1,0 +1,128 @@
+//! `gridsentry relay`: the street's broker into JetStream, nothing lost, nothing doubled.
+//!
+//! The MQTT side is the daemon's own ingest (persistent session, QoS 1, manual acks, payloads
+//! checked against the wire contract, malformed ones counted and dropped). Each batch it hands
+//! over is published to JetStream; a device's PUBACK goes back only after JetStream's PubAck
+//! for its reading, so a reading the relay acknowledged is on the stream's replicas. A publish
+//! that fails is retried with the same message id until it succeeds: if the first attempt did
+//! land, the server drops the repeat. A relay killed between the PubAck and the MQTT ack leaves
+//! the reading unacknowledged at the broker, which sends it again; the repeat is dropped by id.
+//!
+//! Why not nats-server's own MQTT listener: it acknowledges a device's QoS 1 publish before
+//! the message is in a stream (its README), which is not "nothing lost".
+
+use super::stream::{self, in_subject, msg_id, RECEIVED_HEADER};
+use super::ClusterError;
+use crate::flow::{Ack, Inbound, Receiver};
+use crate::metrics::Metrics;
+use async_nats::jetstream::message::PublishMessage;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What the relay counts (printed by its `/metrics`-less log at exit and used by tests).
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Readings JetStream stored.
+    pub published: std::sync::atomic::AtomicU64,
+    /// Readings JetStream already had (same message id within the duplicate window).
+    pub duplicates: std::sync::atomic::AtomicU64,
+    /// Publish attempts that failed and were retried.
+    pub retries: std::sync::atomic::AtomicU64,
+}
+
+/// Publishes every batch from `inbound` and hands the MQTT acks back through `acks`.
+pub async fn run(
+    js: async_nats::jetstream::Context,
+    mut inbound: Receiver<Inbound>,
+    acks: crate::flow::AckSender,
+    stats: Arc<RelayStats>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ClusterError> {
+    loop {
+        let batch = tokio::select! {
+            b = inbound.recv() => match b { Some(b) => b, None => return Ok(()) },
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        };
+        let n = batch.len();
+        let mut done: Vec<Ack> = Vec::with_capacity(n);
+        // Publish the whole batch, then wait for the PubAcks (pipelined, in order per reading).
+        let mut pending = Vec::with_capacity(n);
+        for item in &batch {
+            pending.push((item, publish(&js, item).await));
+        }
+        for (item, first) in pending {
+            let mut attempt = first;
+            let mut delay = Duration::from_millis(50);
+            loop {
+                let result = match attempt {
+                    Ok(fut) => fut.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(ack) => {
+                        if ack.duplicate {
+                            stats.duplicates.fetch_add(1, Relaxed);
+                        } else {
+                            stats.published.fetch_add(1, Relaxed);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        stats.retries.fetch_add(1, Relaxed);
+                        tracing::warn!(subject = %in_subject(&item.topic), error = %e, "jetstream publish failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                        attempt = publish(&js, item).await;
+                    }
+                }
+            }
+            metrics.readings[item.topic.stream.index()].fetch_add(1, Relaxed);
+            done.push(item.ack);
+        }
+        inbound.done(n);
+        if acks.send(done).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn publish(
+    js: &async_nats::jetstream::Context,
+    item: &Inbound,
+) -> Result<async_nats::jetstream::context::PublishAckFuture, String> {
+    // The stream is part of the id: a device's status messages number apart from its readings.
+    let id = format!("{}/{}", msg_id(&item.reading.header), item.topic.stream.as_str());
+    let message = PublishMessage::build()
+        .payload(item.raw.clone())
+        .header(RECEIVED_HEADER, item.received_ms.to_string().as_str())
+        .message_id(id);
+    js.send_publish(in_subject(&item.topic), message).await.map_err(|e| e.to_string())
+}
+
+/// Connects, makes sure the stream exists, and relays until `shutdown` (or the ingest ends).
+pub async fn start(
+    cluster: &super::Config,
+    mqtt: crate::ingest::mqtt::Settings,
+    metrics: Arc<Metrics>,
+    stats: Arc<RelayStats>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ClusterError> {
+    let js = stream::connect(&cluster.nats).await?;
+    stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
+    let progress = [crate::watchdog::Progress::new("ingest"), crate::watchdog::Progress::new("relay")];
+    let (inlet, inbound) = crate::flow::channel(progress[1].clone());
+    let (acks, ingest) =
+        crate::ingest::mqtt::spawn(mqtt, inlet, metrics.clone(), progress[0].clone(), shutdown.clone());
+    let relay = tokio::spawn(async move {
+        if let Err(e) = run(js, inbound, acks, stats, metrics, shutdown).await {
+            tracing::error!(error = %e, "relay stopped");
+        }
+    });
+    Ok(vec![ingest, relay])
+}

@@ -1,0 +1,129 @@
+//! The reading log on NATS JetStream: subjects, message ids, the stream's settings.
+//!
+//! The relay publishes a reading to `gs.in.SITE.DEVICE.STREAM` with the device's payload bytes
+//! unchanged and `Nats-Msg-Id: SITE/DEVICE/BOOT/SEQ`: a re-publish of the same reading within
+//! the stream's duplicate window (the relay retrying, or a device resending after the relay died
+//! before its MQTT ack) is dropped by the server. nats-server maps the subject to
+//! `gs.p.P.SITE.DEVICE.STREAM` with `P = partition(K, SITE)`, so one site's devices (and the
+//! rules that corroborate across them) stay in one partition, and the stream `GS_READINGS`
+//! keeps `gs.p.>` on file, replicated. Ids may contain `.`, NATS's token separator: it is written
+//! `~` in subjects (`~` cannot occur in an id).
+
+use super::ClusterError;
+use async_nats::jetstream::{self, stream};
+use gridsentry_sensors::{Header, Topic};
+use std::time::Duration;
+
+/// The stream's name.
+pub const STREAM: &str = "GS_READINGS";
+/// How long a message id is remembered for de-duplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// The receive time at the relay (UTC ms): the device-time policy measures skew against it.
+pub const RECEIVED_HEADER: &str = "Gs-Received-Ms";
+
+fn token(id: &str) -> String {
+    id.replace('.', "~")
+}
+
+fn untoken(t: &str) -> String {
+    t.replace('~', ".")
+}
+
+/// Where the relay publishes a reading of `topic`.
+pub fn in_subject(topic: &Topic) -> String {
+    format!("gs.in.{}.{}.{}", token(topic.site.as_str()), token(topic.device.as_str()), topic.stream.as_str())
+}
+
+/// The subjects of partition `p`.
+pub fn partition_filter(p: u32) -> String {
+    format!("gs.p.{p}.>")
+}
+
+/// The topic a partitioned subject (`gs.p.P.SITE.DEVICE.STREAM`) stands for, with P.
+pub fn parse_partitioned(subject: &str) -> Option<(u32, String)> {
+    let mut t = subject.split('.');
+    let (Some("gs"), Some("p"), Some(p), Some(site), Some(device), Some(stream), None) =
+        (t.next(), t.next(), t.next(), t.next(), t.next(), t.next(), t.next())
+    else {
+        return None;
+    };
+    Some((p.parse().ok()?, format!("gs/v1/{}/{}/{stream}", untoken(site), untoken(device))))
+}
+
+/// The de-duplication id of a reading: the same reading always gets the same id.
+pub fn msg_id(h: &Header) -> String {
+    format!("{}/{}/{}/{}", h.site.as_str(), h.device.as_str(), h.boot_id, h.seq)
+}
+
+/// Connects to the NATS servers (the client reconnects and fails over by itself).
+pub async fn connect(servers: &[String]) -> Result<jetstream::Context, ClusterError> {
+    let addrs = servers
+        .iter()
+        .map(|s| s.parse::<async_nats::ServerAddr>().map_err(|e| ClusterError::Nats(format!("`{s}`: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = async_nats::ConnectOptions::new()
+        .name("gridsentry")
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await
+        .map_err(|e| ClusterError::Nats(format!("connecting to {}: {e}", servers.join(", "))))?;
+    Ok(jetstream::new(client))
+}
+
+/// Creates the stream if it does not exist (relays and workers all call it; the first wins).
+/// While the NATS cluster is still electing its JetStream leader (all nodes starting together)
+/// the request times out: it is tried again, every second, for `patience`.
+pub async fn ensure(
+    js: &jetstream::Context,
+    replicas: usize,
+    keep_days: u32,
+    patience: Duration,
+) -> Result<stream::Stream, ClusterError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match try_ensure(js, replicas, keep_days).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "jetstream not ready; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn try_ensure(
+    js: &jetstream::Context,
+    replicas: usize,
+    keep_days: u32,
+) -> Result<stream::Stream, ClusterError> {
+    let config = stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["gs.p.>".into()],
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        duplicate_window: DUPLICATE_WINDOW,
+        max_age: Duration::from_secs(u64::from(keep_days) * 86_400),
+        retention: stream::RetentionPolicy::Limits,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config).await.map_err(|e| ClusterError::Nats(format!("stream {STREAM}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_round_trip_ids_with_dots() {
+        let topic = Topic::parse("gs/v1/plaza.3/nb-01/noise").unwrap();
+        assert_eq!(in_subject(&topic), "gs.in.plaza~3.nb-01.noise");
+        assert_eq!(
+            parse_partitioned("gs.p.5.plaza~3.nb-01.noise"),
+            Some((5, "gs/v1/plaza.3/nb-01/noise".to_string()))
+        );
+        assert_eq!(parse_partitioned("gs.p.x.a.b.noise"), None);
+        assert_eq!(parse_partitioned("gs.p.1.a.b"), None);
+        assert_eq!(parse_partitioned("gs.p.1.a.b.noise.extra"), None);
+    }
+}
