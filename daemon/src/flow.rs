@@ -74,6 +74,12 @@ pub enum Ack {
         /// Connection generation it arrived on.
         generation: u64,
     },
+    /// A JetStream message (cluster mode): its stream sequence number, the partition's
+    /// position once the batch is committed.
+    Stream {
+        /// Stream sequence number.
+        seq: u64,
+    },
     /// Nothing to acknowledge (QoS 0, polled devices, tests).
     None,
 }

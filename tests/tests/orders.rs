@@ -84,6 +84,7 @@ on_both!(
     evidence_past_its_retention_is_emptied_and_the_rest_stays,
     two_writers_never_open_two_orders_for_one_subject,
     two_people_acting_at_once_change_an_order_once,
+    a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state,
 );
 
 fn subject() -> Subject {
@@ -248,6 +249,7 @@ fn rule_state_and_sequence_numbers_survive_reopening(db: &Db) {
             events: vec![raise(Colour::Red, T)],
             rule_state: vec![("hr-drop|home-12/gw-1/band-1".into(), r#"{"active":true}"#.into())],
             device_seqs: vec![("home-12/gw-1".into(), window.clone())],
+            checkpoint: None,
         };
         s.commit(&batch, T).unwrap();
     }
@@ -362,7 +364,8 @@ fn sqlite_an_old_database_is_migrated_in_place() {
         let c = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
         c.execute_batch(
             "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
-             ALTER TABLE orders DROP COLUMN deadlines_from_ms;
+             ALTER TABLE orders DROP COLUMN deadlines_from_ms; ALTER TABLE orders DROP COLUMN part;
+             DROP TABLE partitions; DROP TABLE workers;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -436,4 +439,34 @@ fn two_people_acting_at_once_change_an_order_once(db: &Db) {
         assert_eq!(events.iter().filter(|e| e.kind == OrderEventKind::Acknowledged).count(), 1);
         s.act(id, Action::Resolve, "test", "", at).unwrap();
     }
+}
+
+fn a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state(db: &Db) {
+    // Worker A takes partition 0 and commits a batch with its stream position.
+    let (epoch_a, at) = db.open().take_partition(0, "a", T).unwrap();
+    assert_eq!(at, 0, "a new partition starts at the stream's beginning");
+    let mut a = db.open().scoped(Scope { partition: 0, epoch: epoch_a });
+    let batch = |key: &str, checkpoint| Batch {
+        events: vec![raise(Colour::Red, T)],
+        rule_state: vec![(key.to_string(), "{}".to_string())],
+        checkpoint: Some(checkpoint),
+        ..Batch::default()
+    };
+    assert_eq!(a.commit(&batch("hr-drop|p0", 10), T).unwrap().len(), 1);
+    // Partition 1's state, written by another owner, is not partition 0's.
+    let (epoch_1, _) = db.open().take_partition(1, "c", T).unwrap();
+    let mut c = db.open().scoped(Scope { partition: 1, epoch: epoch_1 });
+    c.commit(&Batch { rule_state: vec![("noise|p1".into(), "{}".into())], ..Batch::default() }, T).unwrap();
+    // Worker B takes partition 0 over (A paused past its lease): it starts where A committed.
+    let (epoch_b, at) = db.open().take_partition(0, "b", T + 5000).unwrap();
+    assert_eq!((epoch_b, at), (epoch_a + 1, 10));
+    // A wakes up and commits: refused, and nothing of it is written.
+    let mut late = batch("hr-drop|late", 20);
+    late.events[0].0.subject.band = Some(Id::new("band-9").unwrap());
+    assert!(matches!(a.commit(&late, T + 6000), Err(StoreError::Fenced(0))));
+    assert!(matches!(a.sla_tick(T + 6000), Err(StoreError::Fenced(0))), "its timers are fenced too");
+    let mut b = db.open().scoped(Scope { partition: 0, epoch: epoch_b });
+    assert_eq!(b.rule_states().unwrap(), vec![("hr-drop|p0".to_string(), "{}".to_string())]);
+    assert_eq!(b.orders(&Filter::default()).unwrap().len(), 1, "the fenced batch raised nothing");
+    assert_eq!(db.open().take_partition(0, "b", T + 7000).unwrap().1, 10, "position unchanged by A");
 }

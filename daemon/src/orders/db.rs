@@ -21,6 +21,7 @@ pub(crate) enum Engine {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
     Int(i64),
+    OptInt(Option<i64>),
     Text(&'a str),
     OptText(Option<&'a str>),
     Bytes(&'a [u8]),

@@ -28,4 +28,4 @@ pub use outbox::OutboxRow;
 pub use payload::{payload, SCHEMA};
 pub use retention::Purged;
 pub use sla::{Due, Sla, SlaTable};
-pub use store::{Batch, Change, Filter, Receiver, Store, StoreError};
+pub use store::{Batch, Change, Filter, Receiver, Scope, Store, StoreError};

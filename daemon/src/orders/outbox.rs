@@ -85,7 +85,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        self.write(|tx, _, _| {
+        self.write(|tx, _| {
             for &id in ids {
                 tx.exec(
                     "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1",
@@ -99,27 +99,27 @@ impl Store {
     /// Schedules another attempt.
     pub fn retry_at(&mut self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET attempts = attempts + 1, next_ms = ?2, last_error = ?3 WHERE id = ?1";
-        self.write(|tx, _, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
+        self.write(|tx, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
     }
 
     /// Gives up on a notification (it stays listed and replayable).
     pub fn dead(&mut self, id: i64, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1";
-        self.write(|tx, _, _| tx.exec(sql, args![id, error]).map(drop))
+        self.write(|tx, _| tx.exec(sql, args![id, error]).map(drop))
     }
 
     /// Puts a dead letter back in the queue (same payload and idempotency key). False if `id`
     /// is not a dead letter.
     pub fn replay(&mut self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
         let sql = "UPDATE outbox SET status = 'pending', attempts = 0, next_ms = ?2 WHERE id = ?1 AND status = 'dead'";
-        self.write(|tx, _, _| Ok(tx.exec(sql, args![id, now_ms])? == 1))
+        self.write(|tx, _| Ok(tx.exec(sql, args![id, now_ms])? == 1))
     }
 
     /// Adds a copy of a notification for another receiver (fallback), unless one exists.
     pub fn reroute(&mut self, row: &OutboxRow, receiver: &str, now_ms: i64) -> Result<bool, StoreError> {
         let sql = "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                    ON CONFLICT DO NOTHING";
-        self.write(|tx, _, _| {
+        self.write(|tx, _| {
             Ok(tx.exec(sql, args![row.order_id, row.seq, receiver, row.payload.as_str(), now_ms])? == 1)
         })
     }

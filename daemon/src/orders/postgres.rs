@@ -3,7 +3,7 @@
 //! notifier call it through `spawn_blocking`). Statements are prepared once per connection with
 //! their parameter types (nothing depends on PostgreSQL's type inference) and cached.
 //!
-//! The schema is the SQLite one at version 5 with PostgreSQL types; `late` and `active` stay
+//! The schema is the SQLite one at version 6 with PostgreSQL types; `late` and `active` stay
 //! integers so one row reader serves both engines. Workers that start together create it once:
 //! the migration holds a transaction-scoped advisory lock.
 
@@ -24,7 +24,7 @@ pub(crate) struct Pg<'a, 'b> {
 
 fn pg_type(a: &Arg<'_>) -> Type {
     match a {
-        Arg::Int(_) => Type::INT8,
+        Arg::Int(_) | Arg::OptInt(_) => Type::INT8,
         Arg::Text(_) | Arg::OptText(_) => Type::TEXT,
         Arg::Bytes(_) => Type::BYTEA,
     }
@@ -33,6 +33,7 @@ fn pg_type(a: &Arg<'_>) -> Type {
 fn value<'a>(a: &'a Arg<'a>) -> &'a (dyn ToSql + Sync) {
     match a {
         Arg::Int(v) => v,
+        Arg::OptInt(v) => v,
         Arg::Text(v) => v,
         Arg::OptText(v) => v,
         Arg::Bytes(v) => v,
@@ -91,7 +92,7 @@ impl Tx for Pg<'_, '_> {
     }
 }
 
-/// Creates the schema if it is not there (version 5 of the SQLite one).
+/// Creates the schema if it is not there (version 6 of the SQLite one).
 pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     // One migration at a time across workers (the key spells "gridsent").
@@ -116,8 +117,10 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
             missed BIGINT NOT NULL DEFAULT 0,
             last_notice_ms BIGINT NOT NULL,
             forecast TEXT,
-            deadlines_from_ms BIGINT
+            deadlines_from_ms BIGINT,
+            part BIGINT
         );
+        CREATE INDEX IF NOT EXISTS orders_by_part ON orders(part) WHERE state NOT IN ('resolved', 'closed');
         CREATE UNIQUE INDEX IF NOT EXISTS one_open_order ON orders(rule, subject)
             WHERE state NOT IN ('resolved', 'closed');
         CREATE INDEX IF NOT EXISTS orders_by_state ON orders(state);
@@ -146,8 +149,16 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
             UNIQUE (order_id, seq, receiver)
         );
         CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(status, next_ms);
-        CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, state TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS device_seq (device TEXT PRIMARY KEY, boot BIGINT NOT NULL, seq BIGINT NOT NULL, seen BYTEA);",
+        CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, state TEXT NOT NULL, part BIGINT);
+        CREATE INDEX IF NOT EXISTS rule_state_by_part ON rule_state(part);
+        CREATE TABLE IF NOT EXISTS device_seq (device TEXT PRIMARY KEY, boot BIGINT NOT NULL, seq BIGINT NOT NULL,
+            seen BYTEA, part BIGINT);
+        CREATE INDEX IF NOT EXISTS device_seq_by_part ON device_seq(part);
+        -- Cluster mode: each partition's owner epoch (bumped on every take-over; a commit checks
+        -- it) and stream position (the last applied JetStream sequence).
+        CREATE TABLE IF NOT EXISTS partitions (p BIGINT PRIMARY KEY, epoch BIGINT NOT NULL DEFAULT 0, owner TEXT,
+            checkpoint BIGINT NOT NULL DEFAULT 0, heartbeat_ms BIGINT NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);",
     )?;
     tx.commit()?;
     Ok(())

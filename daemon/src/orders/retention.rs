@@ -33,7 +33,7 @@ impl Store {
     /// call; call again while it returns a full batch.
     pub fn purge_evidence(&mut self, cutoff_ms: i64) -> Result<Purged, StoreError> {
         let batch = BATCH as i64;
-        self.write(|tx, _, _| {
+        self.write(|tx, _| {
             let events = tx.exec(
                 "UPDATE order_events SET evidence = NULL WHERE (order_id, seq) IN (
                     SELECT order_id, seq FROM order_events WHERE evidence IS NOT NULL AND at_ms < ?1 LIMIT ?2)",

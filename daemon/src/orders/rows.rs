@@ -74,12 +74,18 @@ pub(crate) fn parse_colour(r: &Row, i: usize) -> Result<Colour, StoreError> {
         .ok_or_else(|| bad(i, "unknown colour", &s))
 }
 
-/// Every open order, oldest first (no page limit: deadlines must reach all of them).
-pub(crate) fn open_orders(tx: &mut dyn Tx) -> Result<Vec<Order>, StoreError> {
-    // PostgreSQL: lock them, so two deadline ticks (two workers) cannot both escalate one order.
+/// Every open order, oldest first (no page limit: deadlines must reach all of them); with
+/// `part`, only that partition's (cluster mode: timers run at the partition's owner).
+pub(crate) fn open_orders(tx: &mut dyn Tx, part: Option<i64>) -> Result<Vec<Order>, StoreError> {
+    // PostgreSQL: lock them, so two deadline ticks cannot both escalate one order.
     let lock = if tx.engine() == super::db::Engine::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!(
-        "SELECT {ORDER_COLS} FROM orders WHERE state NOT IN ('resolved', 'closed') ORDER BY id{lock}"
-    );
-    tx.rows(&sql, &[])?.iter().map(order_from_row).collect()
+    let open = "state NOT IN ('resolved', 'closed')";
+    let rows = match part {
+        Some(p) => tx.rows(
+            &format!("SELECT {ORDER_COLS} FROM orders WHERE {open} AND part = ?1 ORDER BY id{lock}"),
+            args![p],
+        )?,
+        None => tx.rows(&format!("SELECT {ORDER_COLS} FROM orders WHERE {open} ORDER BY id{lock}"), &[])?,
+    };
+    rows.iter().map(order_from_row).collect()
 }

@@ -52,6 +52,21 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              UPDATE orders SET deadlines_from_ms = created_ms; PRAGMA user_version = 5; COMMIT;",
         )?;
     }
+    if version < 6 {
+        // v6: cluster mode's partitions (PostgreSQL uses the same columns; an edge gateway
+        // leaves them empty): which stream partition an order, a rule state row and a device's
+        // sequence window belong to, and each partition's owner epoch and stream position.
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE orders ADD COLUMN part INTEGER;
+             ALTER TABLE rule_state ADD COLUMN part INTEGER;
+             ALTER TABLE device_seq ADD COLUMN part INTEGER;
+             CREATE TABLE partitions (p INTEGER PRIMARY KEY, epoch INTEGER NOT NULL DEFAULT 0, owner TEXT,
+                 checkpoint INTEGER NOT NULL DEFAULT 0, heartbeat_ms INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE workers (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);
+             PRAGMA user_version = 6; COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

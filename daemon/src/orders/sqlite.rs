@@ -12,6 +12,7 @@ impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match *self {
             Arg::Int(v) => ToSqlOutput::Owned(Value::Integer(v)),
+            Arg::OptInt(v) => ToSqlOutput::Owned(v.map_or(Value::Null, Value::Integer)),
             Arg::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
             Arg::OptText(v) => v.map_or(ToSqlOutput::Owned(Value::Null), |v| {
                 ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))

@@ -9,7 +9,7 @@
 //! checks its state; deadline ticks lock the open orders they may change. A broken connection is
 //! re-opened on the next call (the failed call returns its error).
 
-use super::db::{args, Engine, Tx};
+use super::db::{args, Arg, Engine, Tx};
 use super::kind::OrderEventKind;
 use super::model::{Action, ActionError, Order, OrderEvent, State};
 use super::postgres::{self as pg, Cache, Pg};
@@ -40,6 +40,33 @@ pub enum StoreError {
     /// A row holds something this build cannot read.
     #[error("order store: unreadable row: {0}")]
     Corrupt(String),
+    /// Cluster mode: another worker took this partition (its epoch moved); nothing of this
+    /// transaction was written.
+    #[error("partition {0}: fenced, another worker owns it now")]
+    Fenced(u32),
+}
+
+/// Cluster mode: the stream partition a worker's store writes for, and the epoch it took it at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// Partition number.
+    pub partition: u32,
+    /// The epoch this worker's take-over gave the partition.
+    pub epoch: i64,
+}
+
+/// What a write transaction's closure gets besides the transaction.
+pub(crate) struct Ctx<'a> {
+    pub(crate) receivers: &'a [Receiver],
+    pub(crate) sla: &'a SlaTable,
+    pub(crate) scope: Option<Scope>,
+}
+
+impl Ctx<'_> {
+    /// The partition column's value (NULL on an edge gateway).
+    pub(crate) fn part(&self) -> Option<i64> {
+        self.scope.map(|s| i64::from(s.partition))
+    }
 }
 
 /// A webhook receiver as the store routes to it.
@@ -60,6 +87,9 @@ pub struct Batch {
     pub rule_state: Vec<(String, String)>,
     /// Changed windows of applied sequence numbers, per `site/device`.
     pub device_seqs: Vec<(String, SeqWindow)>,
+    /// Cluster mode: the stream sequence number of the batch's last reading (the partition's
+    /// new position, committed with what the readings caused).
+    pub checkpoint: Option<u64>,
 }
 
 /// An order transition, as the demo prints it (one JSON object per line).
@@ -116,6 +146,7 @@ pub struct Store {
     conn: Conn,
     sla: SlaTable,
     receivers: Vec<Receiver>,
+    scope: Option<Scope>,
 }
 
 fn pg_connect(url: &str) -> Result<postgres::Client, StoreError> {
@@ -129,7 +160,7 @@ impl Store {
     pub fn open(path: &Path, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn: Conn::Sqlite(conn), sla, receivers })
+        Ok(Store { conn: Conn::Sqlite(conn), sla, receivers, scope: None })
     }
 
     /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating
@@ -138,7 +169,15 @@ impl Store {
         let client = pg_connect(url)?;
         let conn =
             Conn::Postgres { url: url.to_string(), client: Some(Box::new(client)), cache: Cache::new() };
-        Ok(Store { conn, sla, receivers })
+        Ok(Store { conn, sla, receivers, scope: None })
+    }
+
+    /// This store writes for one partition from now on: every write transaction first checks
+    /// that the partition's epoch is still `scope.epoch` (else [`StoreError::Fenced`]), rule
+    /// state, sequence windows and deadlines are the partition's only.
+    pub fn scoped(mut self, scope: Scope) -> Store {
+        self.scope = Some(scope);
+        self
     }
 
     /// Replaces deadlines and receivers (config reload); open orders keep their state.
@@ -147,16 +186,31 @@ impl Store {
         self.receivers = receivers;
     }
 
-    /// Runs `f` in one write transaction (committed when it returns Ok).
+    /// Runs `f` in one write transaction (committed when it returns Ok). A scoped store's
+    /// transaction first locks its partition's row and checks the epoch: a take-over waits for
+    /// this transaction, or this one sees it and writes nothing.
     pub(crate) fn write<R>(
         &mut self,
-        f: impl FnOnce(&mut dyn Tx, &[Receiver], &SlaTable) -> Result<R, StoreError>,
+        f: impl FnOnce(&mut dyn Tx, &Ctx<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let Store { conn, sla, receivers } = self;
+        let Store { conn, sla, receivers, scope } = self;
+        let ctx = Ctx { receivers, sla, scope: *scope };
+        let run = |tx: &mut dyn Tx| {
+            if let Some(s) = ctx.scope {
+                let held = tx.exec(
+                    "UPDATE partitions SET heartbeat_ms = heartbeat_ms WHERE p = ?1 AND epoch = ?2",
+                    args![i64::from(s.partition), s.epoch],
+                )?;
+                if held != 1 {
+                    return Err(StoreError::Fenced(s.partition));
+                }
+            }
+            f(tx, &ctx)
+        };
         match conn {
             Conn::Sqlite(c) => {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let r = f(&mut Lite(&tx), receivers, sla)?;
+                let r = run(&mut Lite(&tx))?;
                 tx.commit()?;
                 Ok(r)
             }
@@ -164,7 +218,7 @@ impl Store {
                 let c = pg_client(url, client, cache)?;
                 let result = (|| {
                     let mut tx = c.transaction()?;
-                    let r = f(&mut Pg { tx: &mut tx, cache }, receivers, sla)?;
+                    let r = run(&mut Pg { tx: &mut tx, cache })?;
                     tx.commit()?;
                     Ok(r)
                 })();
@@ -179,24 +233,46 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.write(|tx, _, _| f(tx))
+        self.write(|tx, _| f(tx))
     }
 
-    /// Every persisted rule state row.
+    /// Cluster mode: takes partition `p` for `owner`: bumps its epoch (fencing whoever held it)
+    /// and returns the new epoch and the partition's stream position. The caller must hold the
+    /// partition's advisory lock (cluster::owner).
+    pub fn take_partition(&mut self, p: u32, owner: &str, now_ms: i64) -> Result<(i64, u64), StoreError> {
+        self.write(|tx, _| {
+            tx.exec("INSERT INTO partitions (p) VALUES (?1) ON CONFLICT DO NOTHING", args![i64::from(p)])?;
+            let row = tx
+                .row(
+                    "UPDATE partitions SET epoch = epoch + 1, owner = ?2, heartbeat_ms = ?3 WHERE p = ?1
+                     RETURNING epoch, checkpoint",
+                    args![i64::from(p), owner, now_ms],
+                )?
+                .ok_or_else(|| StoreError::Corrupt(format!("partition {p} row vanished")))?;
+            Ok((row.int(0)?, row.int(1)? as u64))
+        })
+    }
+
+    /// Every persisted rule state row (a scoped store: its partition's).
     pub fn rule_states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
-        self.read(|tx| {
-            tx.rows("SELECT key, state FROM rule_state", &[])?
-                .into_iter()
-                .map(|r| Ok((r.text(0)?, r.text(1)?)))
-                .collect()
+        self.write(|tx, ctx| {
+            let rows = match ctx.part() {
+                Some(p) => tx.rows("SELECT key, state FROM rule_state WHERE part = ?1", args![p])?,
+                None => tx.rows("SELECT key, state FROM rule_state", &[])?,
+            };
+            rows.into_iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
         })
     }
 
     /// The window of applied sequence numbers per `site/device`.
     pub fn device_seqs(&mut self) -> Result<HashMap<String, SeqWindow>, StoreError> {
-        self.read(|tx| {
-            tx.rows("SELECT device, boot, seq, seen FROM device_seq", &[])?
-                .into_iter()
+        self.write(|tx, ctx| {
+            let sql = "SELECT device, boot, seq, seen FROM device_seq";
+            let rows = match ctx.part() {
+                Some(p) => tx.rows(&format!("{sql} WHERE part = ?1"), args![p])?,
+                None => tx.rows(sql, &[])?,
+            };
+            rows.into_iter()
                 .map(|r| {
                     let (boot, seq) = (r.int(1)? as u32, r.int(2)? as u32);
                     Ok((r.text(0)?, SeqWindow::from_parts(boot, seq, r.opt_bytes(3)?.as_deref())))
@@ -207,24 +283,32 @@ impl Store {
 
     /// Writes a batch in one transaction; returns the order transitions it caused.
     pub fn commit(&mut self, batch: &Batch, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        self.write(|tx, receivers, _| {
+        self.write(|tx, ctx| {
             let mut changes = Vec::new();
             for (event, evidence) in &batch.events {
-                on_rule_event(tx, receivers, event, evidence.as_deref(), now_ms, &mut changes)?;
+                on_rule_event(tx, ctx, event, evidence.as_deref(), now_ms, &mut changes)?;
             }
+            let part = Arg::OptInt(ctx.part());
             for (k, v) in &batch.rule_state {
                 tx.exec(
-                    "INSERT INTO rule_state (key, state) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET state = excluded.state",
-                    args![k, v],
+                    "INSERT INTO rule_state (key, state, part) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET state = excluded.state, part = excluded.part",
+                    &[Arg::from(k), Arg::from(v), part],
                 )?;
             }
             for (d, w) in &batch.device_seqs {
                 let (boot, highest, seen) = w.parts();
                 tx.exec(
-                    "INSERT INTO device_seq (device, boot, seq, seen) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq, seen = excluded.seen",
-                    args![d, i64::from(boot), i64::from(highest), &seen[..]],
+                    "INSERT INTO device_seq (device, boot, seq, seen, part) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, seq = excluded.seq, seen = excluded.seen,
+                     part = excluded.part",
+                    &[Arg::from(d), Arg::Int(i64::from(boot)), Arg::Int(i64::from(highest)), Arg::Bytes(&seen[..]), part],
+                )?;
+            }
+            if let (Some(s), Some(at)) = (ctx.scope, batch.checkpoint) {
+                tx.exec(
+                    "UPDATE partitions SET checkpoint = ?2 WHERE p = ?1",
+                    args![i64::from(s.partition), at as i64],
                 )?;
             }
             Ok(changes)
@@ -240,24 +324,24 @@ impl Store {
         why: &str,
         now_ms: i64,
     ) -> Result<Change, StoreError> {
-        self.write(|tx, receivers, _| {
+        self.write(|tx, ctx| {
             let lock = if tx.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
             let mut order =
                 load(tx, &format!("id = ?1{lock}"), args![id])?.ok_or(ActionError::NotFound(id))?;
             order.state = action.apply(order.state)?;
             let kind = OrderEventKind::reached(order.state);
             let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
-            record(tx, receivers, &mut order, &entry, now_ms)
+            record(tx, ctx.receivers, &mut order, &entry, now_ms)
         })
     }
 
     /// Escalates missed deadlines and sends reminders due at `now_ms`.
     pub fn sla_tick(&mut self, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        self.write(|tx, receivers, sla_table| {
-            let open = open_orders(tx)?;
+        self.write(|tx, ctx| {
+            let open = open_orders(tx, ctx.part())?;
             let mut changes = Vec::new();
             for mut order in open.into_iter().filter(|o| !o.late) {
-                let deadlines = sla_table.get(order.colour);
+                let deadlines = ctx.sla.get(order.colour);
                 let last_notice = tx
                     .row("SELECT last_notice_ms FROM orders WHERE id = ?1", args![order.id])?
                     .ok_or_else(|| StoreError::Corrupt("open order vanished".into()))?
@@ -284,7 +368,7 @@ impl Store {
                 if let Some((kind, why)) = why {
                     let entry =
                         Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
-                    changes.push(record(tx, receivers, &mut order, &entry, now_ms)?);
+                    changes.push(record(tx, ctx.receivers, &mut order, &entry, now_ms)?);
                 }
             }
             Ok(changes)

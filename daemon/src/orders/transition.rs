@@ -2,16 +2,16 @@
 //! event, an updated row and (when someone must hear of it) outbox rows, in the caller's
 //! transaction.
 
-use super::db::{args, Tx};
+use super::db::{args, Arg, Tx};
 use super::kind::OrderEventKind as K;
 use super::model::{Order, State};
 use super::rows::load;
-use super::store::{Change, Receiver, StoreError};
+use super::store::{Change, Ctx, Receiver, StoreError};
 use crate::rules::{Colour, Event, EventKind};
 
 pub(crate) fn on_rule_event(
     tx: &mut dyn Tx,
-    receivers: &[Receiver],
+    ctx: &Ctx<'_>,
     e: &Event,
     evidence: Option<&str>,
     now_ms: i64,
@@ -25,7 +25,7 @@ pub(crate) fn on_rule_event(
     )?;
     let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
-            (insert(tx, e, colour, &subject, now_ms)?, K::Raised, e.summary.as_str(), !e.late)
+            (insert(tx, e, colour, &subject, ctx.part(), now_ms)?, K::Raised, e.summary.as_str(), !e.late)
         }
         (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
@@ -74,7 +74,7 @@ pub(crate) fn on_rule_event(
     };
     let who = format!("rule:{}", e.rule);
     let entry = Entry { kind, who: &who, why, evidence, notify, at_ms: e.at_ms as i64 };
-    changes.push(record(tx, receivers, &mut order, &entry, now_ms)?);
+    changes.push(record(tx, ctx.receivers, &mut order, &entry, now_ms)?);
     Ok(())
 }
 
@@ -92,6 +92,7 @@ fn insert(
     e: &Event,
     colour: Colour,
     subject: &str,
+    part: Option<i64>,
     now_ms: i64,
 ) -> Result<Order, StoreError> {
     let at = e.at_ms as i64;
@@ -99,10 +100,21 @@ fn insert(
     let id = tx
         .row(
             "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9) RETURNING id",
-            args![&*e.rule, subject, e.subject.site.as_str(), e.subject.device.as_str(), colour.as_str(), &e.summary,
-                e.late, at, now_ms, &forecast],
+             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9, ?11) RETURNING id",
+            &[
+                Arg::from(&*e.rule),
+                Arg::from(subject),
+                Arg::from(e.subject.site.as_str()),
+                Arg::from(e.subject.device.as_str()),
+                Arg::from(colour.as_str()),
+                Arg::from(&e.summary),
+                Arg::from(e.late),
+                Arg::Int(at),
+                Arg::Int(now_ms),
+                Arg::from(&forecast),
+                Arg::OptInt(part),
+            ],
         )?
         .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
         .int(0)?;

@@ -276,7 +276,15 @@ impl Pipeline {
             .drain()
             .filter_map(|k| self.seqs.get(&k).map(|w| (format!("{}/{}", k.0, k.1), w.clone())))
             .collect();
-        let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs };
+        // Cluster mode: the partition's new stream position, committed with what it caused.
+        let checkpoint = inbound
+            .iter()
+            .filter_map(|m| match m.ack {
+                flow::Ack::Stream { seq } => Some(seq),
+                _ => None,
+            })
+            .max();
+        let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs, checkpoint };
         let mut changes = self.store.commit(&batch, now as i64)?;
         self.out.live.record(inbound.iter().filter(|m| !m.refused));
         if tick {
