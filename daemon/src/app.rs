@@ -50,6 +50,9 @@ pub enum AppError {
     /// The store stage could not start.
     #[error(transparent)]
     Series(#[from] crate::series::SeriesError),
+    /// Cluster mode could not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Settings that the command line (or the demo) overrides.
@@ -91,9 +94,13 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts the daemon; it stops when `shutdown` turns true.
+/// Starts the daemon; it stops when `shutdown` turns true. With `[cluster]` it is a cluster
+/// worker ([`crate::cluster::run`]).
 pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -> Result<Running, AppError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if cfg.cluster.is_some() {
+        return crate::cluster::run::start(cfg, o, shutdown).await;
+    }
     let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
     std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
     let db = data_dir.join("orders.db");
@@ -187,8 +194,14 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     tasks.extend(field.into_iter().map(|t| watchdog::supervise("field bus", t, &health, &shutdown)));
     let backoff =
         o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
-    let notify =
-        deliver::spawn(endpoints, db.clone(), backoff, metrics.clone(), outbox_rx, shutdown.clone())?;
+    let notify = deliver::spawn(
+        endpoints,
+        deliver::Source::Sqlite(db.clone()),
+        backoff,
+        metrics.clone(),
+        outbox_rx,
+        shutdown.clone(),
+    )?;
     tasks.extend(notify.into_iter().map(|t| watchdog::supervise("notify", t, &health, &shutdown)));
 
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
@@ -204,10 +217,23 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         live,
         health: health.clone(),
         sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
+        cluster: None,
     };
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
+    let (http, api) = serve_api(state, &addr, &health, &shutdown).await?;
+    tasks.push(api);
+    Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
+}
+
+/// Starts the API and console on `addr`; its address and supervised task.
+pub(crate) async fn serve_api(
+    state: ApiState,
+    addr: &str,
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AppError> {
     let listener =
-        tokio::net::TcpListener::bind(&addr).await.map_err(|e| AppError::Io("binding the API address", e))?;
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| AppError::Io("binding the API address", e))?;
     let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;
     let mut stop = shutdown.clone();
     let router = api::router(Arc::new(state));
@@ -219,9 +245,35 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             tracing::error!(error = %e, "api server stopped");
         }
     });
-    tasks.push(watchdog::supervise("api", api, &health, &shutdown));
     tracing::info!(%http, "api listening");
-    Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
+    Ok((http, watchdog::supervise("api", api, health, shutdown)))
+}
+
+impl Running {
+    /// A running cluster worker (`cluster::run`): the ownership loop stands where the pipeline
+    /// thread stands in edge mode.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn worker(
+        http: SocketAddr,
+        changes: broadcast::Sender<Change>,
+        metrics: Arc<Metrics>,
+        control: mpsc::UnboundedSender<Control>,
+        health: Arc<Health>,
+        owner: std::thread::JoinHandle<Result<(), PipelineError>>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Running {
+        Running {
+            http,
+            mqtt_port: 0,
+            changes,
+            metrics,
+            control,
+            health,
+            pipeline: owner,
+            series: None,
+            tasks,
+        }
+    }
 }
 
 impl Running {
@@ -276,7 +328,7 @@ fn series(
     Ok(crate::series::spawn(writer, settings, acks, metrics, progress, ended)?)
 }
 
-fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {
+pub(crate) fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {
     let mut endpoints = Vec::new();
     let mut routing = Vec::new();
     for r in cfg.receivers.iter().map(|r| r.get_ref()) {

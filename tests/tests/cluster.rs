@@ -6,27 +6,34 @@ use futures_util::StreamExt;
 use gridsentry_sensors::*;
 use gridsentry_tests::loadgen::{self, Messages};
 use gridsentry_tests::nats::Nats;
-use gridsentry_tests::{binary, noise, DaemonProcess, Mosquitto};
+use gridsentry_tests::postgres::Postgres;
+use gridsentry_tests::{binary, free_port, noise, write_secret, DaemonProcess, Hooks, Mosquitto, TOKEN};
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const T0: u64 = 1_764_072_000_000;
 const SITES: u64 = 30;
 
-/// Reading `i`: site `i % SITES`, one device per site, boot 1, sequence number `i / SITES`.
+/// Now, UTC ms (readings are stamped around the test's start).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Reading `i`: site `i % SITES`, one device per site, sequence number `i / SITES`, at 80 dB(A).
 fn reading(i: u64, boot: u32) -> (String, Vec<u8>) {
+    static T0: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let t0 = *T0.get_or_init(now_ms);
     let (site, device) = (format!("site-{}", i % SITES), "dev-1".to_string());
     let header = Header {
         site: Id::new(&site).unwrap(),
         device: Id::new(&device).unwrap(),
         boot_id: boot,
         seq: (i / SITES) as u32,
-        time: Timestamp::Utc(T0 + i),
+        time: Timestamp::Utc(t0 + i),
         historical: false,
     };
-    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(50.0) }).unwrap();
+    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(80.0) }).unwrap();
     (format!("gs/v1/{site}/{device}/noise"), payload)
 }
 
@@ -177,4 +184,175 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
     }
     nats.restart(1);
     drop(relay_process);
+}
+
+/// A cluster worker (`gridsentry run` with `[cluster]`) with API port `http`.
+fn worker(dir: &std::path::Path, name: &str, http: u16, pg: &str, nats: &Nats, hooks: &str) -> DaemonProcess {
+    let (token, secret) = (dir.join("token"), dir.join("secret"));
+    write_secret(&token, TOKEN);
+    write_secret(&secret, gridsentry_tests::SECRET);
+    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[daemon]
+http = "127.0.0.1:{http}"
+api_token = {{ file = "{token}" }}
+
+[cluster]
+postgres = {{ env = "GS_TEST_PG" }}
+nats = [{urls}]
+partitions = 4
+worker_id = "{name}"
+lease_ms = 1500
+
+[[receiver]]
+name = "grid"
+url = "{hooks}/grid"
+secret = {{ file = "{secret}" }}
+timeout_ms = 500
+
+[[rule]]
+id = "plaza-noise"
+colour = "orange"
+condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0, for_s = 0, clear_for_s = 0 }}
+"#,
+            token = token.display(),
+            secret = secret.display(),
+            urls = urls.join(", "),
+        ),
+    )
+    .unwrap();
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log"))).unwrap();
+    DaemonProcess::new(
+        Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("GS_TEST_PG", pg)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The partitions a worker's `/readyz` says it owns (empty while it does not answer).
+async fn owned(http: u16) -> Vec<u32> {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await else { return Vec::new() };
+    let text = r.text().await.unwrap_or_default();
+    let Some(list) = text.trim().strip_prefix("ready; partitions owned:") else { return Vec::new() };
+    list.split(',').filter_map(|p| p.split_whitespace().next()?.parse().ok()).collect()
+}
+
+/// Each device's highest applied sequence number and whether every one below it was applied.
+fn applied(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
+    off_runtime(|| applied_now(pg, db))
+}
+
+/// Runs `f` on a thread of its own (the synchronous PostgreSQL client runs its own runtime).
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+fn applied_now(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
+    use gridsentry_sensors::seq::{SeqWindow, Verdict};
+    let mut c = postgres::Client::connect(&pg.url(db), postgres::NoTls).unwrap();
+    let mut out = HashMap::new();
+    for row in c.query("SELECT device, boot, seq, seen FROM device_seq", &[]).unwrap() {
+        let (device, boot, seq, seen): (String, i64, i64, Option<Vec<u8>>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let w = SeqWindow::from_parts(boot as u32, seq as u32, seen.as_deref());
+        let complete = (0..=seq as u32).all(|s| w.check(boot as u32, s) == Verdict::Repeat);
+        out.insert(device, (seq as u32, complete));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_nothing_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start();
+    let url = pg.database();
+    let db = url.split("dbname=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let nats = Nats::start(4);
+    let broker = Mosquitto::start_saving_every_change();
+    let hooks = Hooks::start().await;
+    let _relay = relay(dir.path(), broker.port, &nats, 4);
+    let (h1, h2) = (free_port(), free_port());
+    let mut w1 = worker(dir.path(), "w1", h1, &url, &nats, &hooks.url);
+    let _w2 = worker(dir.path(), "w2", h2, &url, &nats, &hooks.url);
+    let log =
+        |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+    // Both up, the four partitions shared two and two.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = (owned(h1).await, owned(h2).await);
+        if a.len() == 2 && b.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions not shared: {a:?} {b:?}\n{}\n{}",
+            log("w1"),
+            log("w2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Wave 1: ten readings per device, every device's order raised.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while applied(&pg, &db).values().filter(|(seq, _)| *seq == 9).count() < SITES as usize {
+        if Instant::now() > deadline {
+            panic!("wave 1 not applied: {:?}\n{}\n{}", applied(&pg, &db), log("w1"), log("w2"));
+        }
+        if applied(&pg, &db).is_empty() {
+            loadgen::publish(broker.port, 2, messages(1), 0, 10 * SITES, None).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Wave 2, with w1 SIGKILLed a third of the way in.
+    let publishing =
+        tokio::spawn(loadgen::publish(broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w1.kill().unwrap();
+    w1.wait().unwrap();
+    let killed = Instant::now();
+    loop {
+        if owned(h2).await.len() == 4 {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "w2 never took over: {}", log("w2"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failover = killed.elapsed();
+    publishing.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = applied(&pg, &db);
+        if a.len() == SITES as usize && a.values().all(|(seq, _)| *seq == 39) {
+            assert!(a.values().all(|(_, complete)| *complete), "a reading was skipped: {a:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "wave 2 not applied: {a:?}\n{}", log("w2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // One order per device, raised once: nothing doubled across the hand-over.
+    let (orders, raised, epochs) = off_runtime(|| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let orders: i64 = c.query_one("SELECT COUNT(*) FROM orders", &[]).unwrap().get(0);
+        let raised: i64 =
+            c.query_one("SELECT COUNT(*) FROM order_events WHERE kind = 'raised'", &[]).unwrap().get(0);
+        let epochs: Vec<i64> = c
+            .query("SELECT epoch FROM partitions ORDER BY p", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        (orders, raised, epochs)
+    });
+    assert_eq!((orders, raised), (SITES as i64, SITES as i64));
+    assert!(epochs.iter().any(|e| *e >= 2), "taken over partitions have a new epoch: {epochs:?}");
+    println!("cluster_failover_ms {}", failover.as_millis());
 }

@@ -48,6 +48,12 @@ pub async fn ready(State(s): Shared) -> Response {
     if let Some(problem) = s.health.problem() {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")).into_response();
     }
+    if let Some(c) = &s.cluster {
+        // A worker serves the API and delivers notifications whether it owns partitions or not.
+        let owned = c.owned.lock().unwrap_or_else(|p| p.into_inner());
+        let list: Vec<String> = owned.iter().map(|(p, epoch)| format!("{p} (epoch {epoch})")).collect();
+        return (StatusCode::OK, format!("ready; partitions owned: {}\n", list.join(", "))).into_response();
+    }
     match s.metrics.mqtt_connected.load(Relaxed) {
         1 => (StatusCode::OK, "ready\n").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "not connected to the broker\n").into_response(),

@@ -36,6 +36,8 @@ pub struct ApiState {
     pub health: Arc<crate::watchdog::Health>,
     /// The sites of the config (`[[site]]`), for the console's map.
     pub sites: Vec<crate::config::SiteConfig>,
+    /// Cluster mode: the partitions this worker owns (for `/readyz` and metrics).
+    pub cluster: Option<Arc<crate::cluster::owner::Status>>,
 }
 
 /// The router.

@@ -246,7 +246,7 @@ async fn run(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    if cfg.mqtt.is_none() {
+    if cfg.mqtt.is_none() && cfg.cluster.is_none() {
         tracing::warn!("{EMBEDDED_BROKER_NOTE}");
     }
     let (stop_tx, stop) = watch::channel(false);

@@ -16,8 +16,11 @@
 //! acknowledge across the loss of a node (JetStream R3 with file storage; PostgreSQL with
 //! synchronous replication under Patroni). See `deploy/README.md` for sizing and HA.
 
+pub mod owner;
 pub mod relay;
+pub mod run;
 pub mod stream;
+pub mod worker;
 
 use crate::config::Secret;
 use serde::Deserialize;

@@ -13,7 +13,6 @@
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,10 +83,34 @@ pub fn client() -> reqwest::Client {
         .expect("a client without redirects builds")
 }
 
+/// Where the outbox is.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The edge gateway's SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// Cluster mode's PostgreSQL (every worker delivers; rows are claimed, never shared).
+    Postgres(String),
+}
+
+impl Source {
+    fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            Source::Sqlite(path) => Store::open(path, SlaTable::default(), Vec::new()),
+            // On a thread of its own: the PostgreSQL client runs its own runtime, which cannot
+            // start on a thread that drives this one.
+            Source::Postgres(url) => std::thread::scope(|s| {
+                s.spawn(|| Store::connect(url, SlaTable::default(), Vec::new()))
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Corrupt("connecting panicked".into())))
+            }),
+        }
+    }
+}
+
 /// Spawns one delivery worker per endpoint.
 pub fn spawn(
     endpoints: Vec<Endpoint>,
-    db: PathBuf,
+    db: Source,
     backoff: Backoff,
     metrics: Arc<Metrics>,
     wake: watch::Receiver<u64>,
@@ -95,9 +118,10 @@ pub fn spawn(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StoreError> {
     let mut tasks = Vec::new();
     for ep in endpoints {
-        let store = Store::open(&db, SlaTable::default(), Vec::new())?;
-        let store = std::sync::Mutex::new(store);
-        let worker = Worker { ep, store, backoff, metrics: metrics.clone(), failures: 0, http: client() };
+        let store = std::sync::Mutex::new(db.open()?);
+        let blocking = matches!(db, Source::Postgres(_));
+        let worker =
+            Worker { ep, store, blocking, backoff, metrics: metrics.clone(), failures: 0, http: client() };
         tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));
     }
     Ok(tasks)
@@ -107,6 +131,8 @@ struct Worker {
     ep: Endpoint,
     /// Locked only around synchronous calls, never across an await.
     store: std::sync::Mutex<Store>,
+    /// The store's client blocks the thread (PostgreSQL): calls leave the async worker first.
+    blocking: bool,
     backoff: Backoff,
     metrics: Arc<Metrics>,
     failures: u32,
@@ -136,7 +162,10 @@ impl Worker {
 
     /// Delivers what is due; returns how long to wait before the next round.
     async fn round(&mut self) -> Result<Duration, StoreError> {
-        let rows = self.db().due_outbox_for(&self.ep.name, now_ms() as i64, 32)?;
+        // Claimed for twice the timeout: another worker delivering from the same outbox skips
+        // them, and gets them if this one dies mid-delivery.
+        let claim = self.ep.timeout.as_millis() as i64 * 2;
+        let rows = self.with_db(|s| s.claim_due_for(&self.ep.name, now_ms() as i64, 32, claim))?;
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
         for row in &rows {
@@ -159,7 +188,7 @@ impl Worker {
         }
         // One write per round, not per delivery: fewer fsyncs competing with the pipeline's
         // commits. A crash before it re-sends these under the same idempotency keys.
-        self.db().delivered(&delivered)?;
+        self.with_db(|s| s.delivered(&delivered))?;
         self.metrics.webhooks_delivered.fetch_add(delivered.len() as u64, Relaxed);
         if breaker_open {
             return Ok(self.backoff.breaker_cooldown);
@@ -167,30 +196,35 @@ impl Worker {
         if rows.len() == 32 {
             return Ok(Duration::ZERO);
         }
-        let next = self.db().next_outbox_ms_for(&self.ep.name)?;
+        let next = self.with_db(|s| s.next_outbox_ms_for(&self.ep.name))?;
         let now = now_ms() as i64;
         Ok(next.map_or(Duration::from_secs(1), |n| {
             Duration::from_millis(n.saturating_sub(now).clamp(0, 1000) as u64)
         }))
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    fn with_db<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        if self.blocking {
+            tokio::task::block_in_place(|| f(&mut store))
+        } else {
+            f(&mut store)
+        }
     }
 
     fn failed(&mut self, row: &OutboxRow, error: &str) -> Result<(), StoreError> {
         let now = now_ms() as i64;
         if row.attempts + 1 >= i64::from(self.ep.max_attempts) {
             tracing::error!(receiver = %self.ep.name, order = row.order_id, transition = row.seq, %error, "notification dead-lettered");
-            self.db().dead(row.id, error)?;
+            self.with_db(|s| s.dead(row.id, error))?;
             self.metrics.webhooks_dead.fetch_add(1, Relaxed);
             if let Some(fallback) = &self.ep.fallback {
-                self.db().reroute(row, fallback, now)?;
+                self.with_db(|s| s.reroute(row, fallback, now))?;
             }
         } else {
             let next = now + self.backoff.delay(row.attempts).as_millis() as i64;
             tracing::warn!(receiver = %self.ep.name, order = row.order_id, attempt = row.attempts + 1, %error, "webhook failed; retrying");
-            self.db().retry_at(row.id, next, error)?;
+            self.with_db(|s| s.retry_at(row.id, next, error))?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ mod db;
 mod kind;
 mod model;
 mod outbox;
+mod partitions;
 mod payload;
 mod postgres;
 mod retention;

@@ -1,6 +1,6 @@
 //! The outbox side of the store: what the notifier delivers, retries, gives up on and replays.
 
-use super::db::{args, Arg, Row, Tx};
+use super::db::{args, Arg, Engine, Row, Tx};
 use super::store::{Store, StoreError};
 
 /// A notification waiting to be delivered.
@@ -40,6 +40,40 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let clause = "status = 'pending' AND receiver = ?1 AND next_ms <= ?2 ORDER BY id LIMIT ?3";
         self.outbox_where(clause, args![receiver, now_ms, limit as i64])
+    }
+
+    /// Pending notifications of `receiver` due at `now_ms`, oldest first, claimed for
+    /// `claim_ms`: on PostgreSQL (several workers deliver) they are locked and skipped by the
+    /// others (`FOR UPDATE SKIP LOCKED`) and made due again only after the claim; SQLite has one
+    /// notifier per receiver and only reads them.
+    pub fn claim_due_for(
+        &mut self,
+        receiver: &str,
+        now_ms: i64,
+        limit: usize,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.write(|tx, _| {
+            let mut rows = match tx.engine() {
+                Engine::Sqlite => tx.rows(
+                    "SELECT id, order_id, seq, receiver, payload, attempts, last_error FROM outbox
+                     WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2 ORDER BY id LIMIT ?3",
+                    args![receiver, now_ms, limit as i64],
+                )?,
+                Engine::Postgres => tx.rows(
+                    "UPDATE outbox SET next_ms = ?4 WHERE id IN (
+                        SELECT id FROM outbox WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2
+                        ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, order_id, seq, receiver, payload, attempts, last_error",
+                    args![receiver, now_ms, limit as i64, now_ms + claim_ms],
+                )?,
+            }
+            .iter()
+            .map(outbox_row)
+            .collect::<Result<Vec<_>, _>>()?;
+            rows.sort_by_key(|r| r.id);
+            Ok(rows)
+        })
     }
 
     /// The soonest time a pending notification of `receiver` is due, if any.

@@ -236,23 +236,6 @@ impl Store {
         self.write(|tx, _| f(tx))
     }
 
-    /// Cluster mode: takes partition `p` for `owner`: bumps its epoch (fencing whoever held it)
-    /// and returns the new epoch and the partition's stream position. The caller must hold the
-    /// partition's advisory lock (cluster::owner).
-    pub fn take_partition(&mut self, p: u32, owner: &str, now_ms: i64) -> Result<(i64, u64), StoreError> {
-        self.write(|tx, _| {
-            tx.exec("INSERT INTO partitions (p) VALUES (?1) ON CONFLICT DO NOTHING", args![i64::from(p)])?;
-            let row = tx
-                .row(
-                    "UPDATE partitions SET epoch = epoch + 1, owner = ?2, heartbeat_ms = ?3 WHERE p = ?1
-                     RETURNING epoch, checkpoint",
-                    args![i64::from(p), owner, now_ms],
-                )?
-                .ok_or_else(|| StoreError::Corrupt(format!("partition {p} row vanished")))?;
-            Ok((row.int(0)?, row.int(1)? as u64))
-        })
-    }
-
     /// Every persisted rule state row (a scoped store: its partition's).
     pub fn rule_states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         self.write(|tx, ctx| {

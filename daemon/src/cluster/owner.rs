@@ -1,0 +1,230 @@
+//! Which worker owns which partition: PostgreSQL advisory locks, a lease, and epochs.
+//!
+//! A worker owns partition p while it holds `pg_try_advisory_lock(NAMESPACE, p)` on its own
+//! dedicated connection (the server releases the lock when that connection dies: a SIGKILLed
+//! worker's partitions are free at once) and the partition row's epoch is the one its take-over
+//! set. Every round (a third of the lease) it records itself in `workers`, heartbeats its
+//! partitions, and moves towards its fair share, ceil(K / live workers): it takes free partitions
+//! and gives back extra ones, one per round, so partitions rebalance when workers join or leave.
+//!
+//! A worker that is alive to the kernel but not running (SIGSTOP, a long GC-like pause, a
+//! network partition to its clients) keeps its lock connection: when a partition's heartbeat
+//! has not moved for a whole lease in two rounds, another worker ends that connection
+//! (`pg_terminate_backend`) and takes the partition, bumping its epoch. The paused worker's next
+//! commit checks the epoch and is refused ([`crate::orders::StoreError::Fenced`]), so nothing is
+//! applied twice.
+
+use super::worker::{self, Recipe, Runner};
+use super::ClusterError;
+use crate::clock::now_ms;
+use async_nats::jetstream;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The advisory lock key space of partitions ("gs").
+const NAMESPACE: i32 = 0x6773;
+
+/// What the API shows of this worker's cluster state.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Partitions this worker owns now, with their epoch.
+    pub owned: Mutex<BTreeMap<u32, i64>>,
+    /// Commits refused because another worker had taken the partition.
+    pub fenced: std::sync::atomic::AtomicU64,
+    /// Partitions taken over from a worker that had stopped heart-beating.
+    pub takeovers: std::sync::atomic::AtomicU64,
+}
+
+/// The ownership loop's state.
+pub struct Owner {
+    me: String,
+    partitions: u32,
+    lease: Duration,
+    recipe: Recipe,
+    js: jetstream::Context,
+    rt: tokio::runtime::Handle,
+    locks: Option<postgres::Client>,
+    store: crate::orders::Store,
+    running: BTreeMap<u32, Runner>,
+    /// Heartbeats of partitions held by others, as last seen (a take-over needs two sightings).
+    stale: HashMap<u32, i64>,
+    status: Arc<Status>,
+}
+
+impl Owner {
+    /// Connects (blocking: call it on a blocking thread).
+    pub fn new(
+        cfg: &super::Config,
+        recipe: Recipe,
+        js: jetstream::Context,
+        rt: tokio::runtime::Handle,
+        status: Arc<Status>,
+    ) -> Result<Owner, ClusterError> {
+        let store = crate::orders::Store::connect(&recipe.postgres, recipe.config.sla, Vec::new())?;
+        Ok(Owner {
+            me: cfg.worker(),
+            partitions: cfg.partitions,
+            lease: Duration::from_millis(cfg.lease_ms),
+            recipe,
+            js,
+            rt,
+            locks: None,
+            store,
+            running: BTreeMap::new(),
+            stale: HashMap::new(),
+            status,
+        })
+    }
+
+    /// Runs rounds until `stop` turns true; then stops every partition and lets go of them.
+    pub fn run(mut self, stop: tokio::sync::watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            if let Err(e) = self.round() {
+                tracing::error!(error = %e, "cluster: ownership round failed; letting go of every partition");
+                self.release_all();
+            }
+            std::thread::sleep(self.lease / 3);
+        }
+        self.release_all();
+    }
+
+    fn locks(&mut self) -> Result<&mut postgres::Client, ClusterError> {
+        if self.locks.as_ref().is_none_or(postgres::Client::is_closed) {
+            // A new connection holds no locks: whatever ran under the old one must stop.
+            self.stop_all();
+            let c = postgres::Client::connect(&self.recipe.postgres, postgres::NoTls)
+                .map_err(crate::orders::StoreError::from)?;
+            self.locks = Some(c);
+        }
+        Ok(self.locks.as_mut().expect("connected"))
+    }
+
+    fn round(&mut self) -> Result<(), ClusterError> {
+        let now = now_ms() as i64;
+        self.locks()?;
+        let live = self.store.worker_seen(&self.me, now, self.lease.as_millis() as i64)?;
+        // Partitions that ended by themselves (fenced, stream or store failure) are given back.
+        let ended: Vec<u32> = self.running.iter().filter(|(_, r)| r.ended()).map(|(p, _)| *p).collect();
+        for p in ended {
+            self.release(p)?;
+        }
+        for (p, r) in &self.running {
+            if !self.store.heartbeat(*p, r.epoch, now)? {
+                tracing::warn!(partition = p, "cluster: partition taken over by another worker");
+            }
+        }
+        let target = self.partitions.div_ceil(live.max(1) as u32) as usize;
+        if self.running.len() > target {
+            if let Some(&p) = self.running.keys().next_back() {
+                tracing::info!(partition = p, target, "cluster: giving a partition back (rebalance)");
+                self.release(p)?;
+            }
+            return Ok(());
+        }
+        let offset = self.me.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        for i in 0..self.partitions {
+            if self.running.len() >= target {
+                break;
+            }
+            let p = (offset.wrapping_add(i)) % self.partitions;
+            if self.running.contains_key(&p) {
+                continue;
+            }
+            let got: bool = self
+                .locks()?
+                .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&NAMESPACE, &(p as i32)])
+                .map_err(crate::orders::StoreError::from)?
+                .get(0);
+            if got {
+                self.take(p, now)?;
+            } else {
+                self.maybe_break(p, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes partition `p` (its lock is held): bumps the epoch, starts its runner.
+    fn take(&mut self, p: u32, now: i64) -> Result<(), ClusterError> {
+        let (epoch, checkpoint) = self.store.take_partition(p, &self.me, now)?;
+        let started = worker::start(&self.recipe, self.js.clone(), self.rt.clone(), p, epoch, checkpoint);
+        match started {
+            Ok(r) => {
+                tracing::info!(partition = p, epoch, from = checkpoint, "cluster: partition taken");
+                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, epoch);
+                self.running.insert(p, r);
+                self.stale.remove(&p);
+                Ok(())
+            }
+            Err(e) => {
+                self.unlock(p)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// `p` is locked by someone else: if its heartbeat has not moved for a lease in two
+    /// rounds, end the holder's lock connection so the partition can be taken next round.
+    fn maybe_break(&mut self, p: u32, now: i64) -> Result<(), ClusterError> {
+        let Some(beat) = self.store.partition_heartbeat(p)? else { return Ok(()) };
+        let silent = now - beat > self.lease.as_millis() as i64;
+        match self.stale.insert(p, beat) {
+            Some(seen) if seen == beat && silent => {
+                tracing::warn!(
+                    partition = p,
+                    silent_ms = now - beat,
+                    "cluster: owner silent past its lease; taking over"
+                );
+                self.locks()?
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+                         AND classid = $1::int::oid AND objid = $2::int::oid AND granted AND pid <> pg_backend_pid()",
+                        &[&NAMESPACE, &(p as i32)],
+                    )
+                    .map_err(crate::orders::StoreError::from)?;
+                self.status.takeovers.fetch_add(1, Relaxed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, p: u32) -> Result<(), ClusterError> {
+        if let Some(r) = self.running.remove(&p) {
+            self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+            if let Some(why) = r.stop(&self.rt) {
+                if why.contains("fenced") {
+                    self.status.fenced.fetch_add(1, Relaxed);
+                }
+                tracing::warn!(partition = p, %why, "cluster: partition stopped");
+            }
+        }
+        self.unlock(p)
+    }
+
+    fn unlock(&mut self, p: u32) -> Result<(), ClusterError> {
+        if let Some(c) = self.locks.as_mut().filter(|c| !c.is_closed()) {
+            c.execute("SELECT pg_advisory_unlock($1, $2)", &[&NAMESPACE, &(p as i32)])
+                .map_err(crate::orders::StoreError::from)?;
+        }
+        Ok(())
+    }
+
+    fn stop_all(&mut self) {
+        let running = std::mem::take(&mut self.running);
+        for (p, r) in running {
+            self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+            if let Some(why) = r.stop(&self.rt) {
+                tracing::warn!(partition = p, %why, "cluster: partition stopped");
+            }
+        }
+    }
+
+    fn release_all(&mut self) {
+        self.stop_all();
+        // Closing the connection releases every lock it holds.
+        self.locks = None;
+    }
+}

@@ -1,0 +1,107 @@
+//! `gridsentry run` with `[cluster]`: a worker. No MQTT here (the relays have it): the
+//! ownership loop runs the owned partitions' pipelines; every worker serves the API and console
+//! and delivers notifications from the shared outbox (claimed rows, never two at once).
+
+use super::owner::{Owner, Status};
+use super::worker::Recipe;
+use super::{stream, ClusterError};
+use crate::api::ApiState;
+use crate::app::{self, AppError, Overrides, Running};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::notify::deliver::{self, Source};
+use crate::orders::Store;
+use crate::pipeline::{Outputs, Tuning};
+use crate::watchdog::Health;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Starts a worker.
+pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -> Result<Running, AppError> {
+    let cluster = cfg.cluster.as_ref().expect("called with [cluster]").get_ref().clone();
+    let postgres = cluster
+        .postgres
+        .as_ref()
+        .ok_or_else(|| ClusterError::Secret("[cluster] postgres: a worker needs its PostgreSQL".into()))?
+        .resolve()
+        .map_err(|e| ClusterError::Secret(format!("[cluster] postgres: {e}")))?;
+    let (endpoints, routing) = app::endpoints(&cfg, &o)?;
+    let metrics = Arc::new(Metrics::default());
+    let changes = o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0);
+    let (outbox, outbox_rx) = watch::channel(0u64);
+    let live = Arc::new(crate::live::Live::default());
+    let outputs = Outputs {
+        changes: changes.clone(),
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+        live: live.clone(),
+    };
+    let tuning = Tuning {
+        batch_max: cfg.daemon.batch_max.max(1),
+        linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
+        tick: o.tick.unwrap_or(Duration::from_secs(1)),
+    };
+    let js = stream::connect(&cluster.nats).await?;
+    stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
+    let health = Arc::new(Health::default());
+    let status = Arc::new(Status::default());
+    let recipe = Recipe {
+        postgres: postgres.clone(),
+        config: Arc::new(cfg.clone()),
+        routing: routing.clone(),
+        outputs,
+        tuning,
+    };
+    let rt = tokio::runtime::Handle::current();
+    let (owner_cfg, owner_status, owner_stop) = (cluster.clone(), status.clone(), shutdown.clone());
+    let owner = tokio::task::spawn_blocking(move || Owner::new(&owner_cfg, recipe, js, rt, owner_status))
+        .await
+        .map_err(|e| AppError::Pipeline(e.to_string()))?;
+    let owner = owner?;
+    let ended = crate::watchdog::ended_hook("cluster", &health, &shutdown);
+    let owner = std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || {
+            owner.run(owner_stop);
+            ended(None);
+            Ok(())
+        })
+        .map_err(|e| AppError::Io("starting the ownership thread", e))?;
+
+    let backoff =
+        o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
+    let notify = deliver::spawn(
+        endpoints,
+        Source::Postgres(postgres.clone()),
+        backoff,
+        metrics.clone(),
+        outbox_rx,
+        shutdown.clone(),
+    )?;
+    let mut tasks: Vec<_> =
+        notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
+    let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
+    let (sla, url) = (cfg.sla, postgres);
+    let store = tokio::task::spawn_blocking(move || Store::connect(&url, sla, routing))
+        .await
+        .map_err(|e| AppError::Pipeline(e.to_string()))??;
+    let state = ApiState {
+        store: Mutex::new(store),
+        token,
+        metrics: metrics.clone(),
+        changes: changes.clone(),
+        outbox,
+        live,
+        health: health.clone(),
+        sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
+        cluster: Some(status),
+    };
+    let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
+    let (http, api) = app::serve_api(state, &addr, &health, &shutdown).await?;
+    tasks.push(api);
+    // Reloads are not applied in cluster mode yet: restart the workers one by one instead.
+    let (control, _) = mpsc::unbounded_channel();
+    tracing::info!(worker = %cluster.worker(), partitions = cluster.partitions, "cluster worker running");
+    Ok(Running::worker(http, changes, metrics, control, health, owner, tasks))
+}
