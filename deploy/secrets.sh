@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p secrets && chmod 0700 secrets
 rand() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
-for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password; do
+for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password postgres-password; do
   [[ -s secrets/$f ]] || { rand > "secrets/$f"; chmod 0600 "secrets/$f"; }
 done
+# Cluster mode (deploy/cluster/): the workers' PostgreSQL connection string.
+[[ -s secrets/postgres-url ]] || { printf 'host=postgres user=gridsentry dbname=gridsentry password=%s\n' "$(cat secrets/postgres-password)" > secrets/postgres-url; chmod 0600 secrets/postgres-url; }
 # mosquitto_passwd comes with the broker image; run it there so nothing is needed on the host.
 mkdir -p secrets/provisioned/broker secrets/provisioned/registry
 if [[ ! -s secrets/provisioned/broker/passwd ]]; then
@@ -25,7 +27,7 @@ chmod 0640 secrets/provisioned/broker/passwd secrets/provisioned/broker/acl
 # 0750 directory (the directory keeps other host users out).
 cp secrets/influx-token secrets/influx-token-shared
 chmod 0644 secrets/influx-token-shared secrets/influx-password secrets/grafana-password
-chgrp 10001 secrets secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token 2>/dev/null \
-  && chmod 0750 secrets && chmod 0640 secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token \
+chgrp 10001 secrets secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url 2>/dev/null \
+  && chmod 0750 secrets && chmod 0640 secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url \
   || echo "run as root (or with sudo) so the container's group 10001 can read its secrets" >&2
 echo "secrets written to deploy/secrets/"

@@ -367,7 +367,7 @@ pub fn reload_of(cfg: &Config) -> Control {
 }
 
 /// Who the pipeline hears (`[devices]`): the registry plus every configured field device.
-fn gate_policy(cfg: &Config) -> crate::gate::Policy {
+pub(crate) fn gate_policy(cfg: &Config) -> crate::gate::Policy {
     use gridsentry_sensors::Id;
     let d = cfg.devices.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
     let modbus = cfg.modbus.iter().map(|m| (m.get_ref().site.clone(), m.get_ref().device.clone()));

@@ -89,6 +89,31 @@ async fn stream_contents(js: &jetstream::Context, expect: usize) -> Vec<(String,
     out
 }
 
+/// Publishes a probe reading (site `probe`) until it is in the stream: the relay has its broker
+/// session (a broker keeps nothing for a session that does not exist yet).
+async fn wait_relay(broker: u16, nats: &Nats) {
+    let addrs: Vec<async_nats::ServerAddr> = nats.urls().iter().map(|u| u.parse().unwrap()).collect();
+    let js = jetstream::new(async_nats::connect(addrs).await.unwrap());
+    let probe: Messages = Arc::new(|_| {
+        let header = Header {
+            site: Id::new("probe").unwrap(),
+            device: Id::new("p-1").unwrap(),
+            boot_id: 1,
+            seq: 0,
+            time: Timestamp::Utc(now_ms()),
+            historical: false,
+        };
+        let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(40.0) }).unwrap();
+        ("gs/v1/probe/p-1/noise".to_string(), payload)
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stream_len(&js).await == 0 {
+        assert!(Instant::now() < deadline, "the relay never subscribed");
+        loadgen::publish(broker, 1, probe.clone(), 0, 1, None).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Messages in the stream now.
 async fn stream_len(js: &jetstream::Context) -> u64 {
     match js.get_stream("GS_READINGS").await {
@@ -188,6 +213,19 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
 
 /// A cluster worker (`gridsentry run` with `[cluster]`) with API port `http`.
 fn worker(dir: &std::path::Path, name: &str, http: u16, pg: &str, nats: &Nats, hooks: &str) -> DaemonProcess {
+    worker_with(dir, name, http, pg, nats, hooks, &[])
+}
+
+/// [`worker`] with extra environment (the debug build's test hooks).
+fn worker_with(
+    dir: &std::path::Path,
+    name: &str,
+    http: u16,
+    pg: &str,
+    nats: &Nats,
+    hooks: &str,
+    env: &[(&str, &str)],
+) -> DaemonProcess {
     let (token, secret) = (dir.join("token"), dir.join("secret"));
     write_secret(&token, TOKEN);
     write_secret(&secret, gridsentry_tests::SECRET);
@@ -232,6 +270,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             .arg(&cfg)
             .env("GS_TEST_PG", pg)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -264,6 +303,9 @@ fn applied_now(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
     for row in c.query("SELECT device, boot, seq, seen FROM device_seq", &[]).unwrap() {
         let (device, boot, seq, seen): (String, i64, i64, Option<Vec<u8>>) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
+        if !device.starts_with("site-") {
+            continue;
+        }
         let w = SeqWindow::from_parts(boot as u32, seq as u32, seen.as_deref());
         let complete = (0..=seq as u32).all(|s| w.check(boot as u32, s) == Verdict::Repeat);
         out.insert(device, (seq as u32, complete));
@@ -281,6 +323,7 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
     let broker = Mosquitto::start_saving_every_change();
     let hooks = Hooks::start().await;
     let _relay = relay(dir.path(), broker.port, &nats, 4);
+    wait_relay(broker.port, &nats).await;
     let (h1, h2) = (free_port(), free_port());
     let mut w1 = worker(dir.path(), "w1", h1, &url, &nats, &hooks.url);
     let _w2 = worker(dir.path(), "w2", h2, &url, &nats, &hooks.url);
@@ -302,13 +345,12 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Wave 1: ten readings per device, every device's order raised.
+    loadgen::publish(broker.port, 2, messages(1), 0, 10 * SITES, None).await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while applied(&pg, &db).values().filter(|(seq, _)| *seq == 9).count() < SITES as usize {
+    while applied(&pg, &db).values().filter(|(seq, complete)| *seq == 9 && *complete).count() < SITES as usize
+    {
         if Instant::now() > deadline {
             panic!("wave 1 not applied: {:?}\n{}\n{}", applied(&pg, &db), log("w1"), log("w2"));
-        }
-        if applied(&pg, &db).is_empty() {
-            loadgen::publish(broker.port, 2, messages(1), 0, 10 * SITES, None).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -354,5 +396,158 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
     });
     assert_eq!((orders, raised), (SITES as i64, SITES as i64));
     assert!(epochs.iter().any(|e| *e >= 2), "taken over partitions have a new epoch: {epochs:?}");
+    // Every order's notification reached the receiver (at least once: a worker killed between
+    // a delivery and its bookkeeping may have it sent again, under the same idempotency key).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let keys: HashSet<String> = hooks.all().into_iter().map(|h| h.key).collect();
+        if keys.len() == SITES as usize {
+            assert!(keys.iter().all(|k| k.ends_with("-1")), "one notification per raise: {keys:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of {SITES} orders notified", keys.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     println!("cluster_failover_ms {}", failover.as_millis());
+}
+
+/// Sends `signal` (STOP, CONT) to a process.
+fn signal(pid: u32, signal: &str) {
+    assert!(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap().success());
+}
+
+/// Everything the suite sets up for two workers.
+struct Cluster {
+    dir: tempfile::TempDir,
+    pg: Postgres,
+    url: String,
+    db: String,
+    _nats: Nats,
+    broker: Mosquitto,
+    hooks: Hooks,
+    _relay: DaemonProcess,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = Postgres::start();
+        let url = pg.database();
+        let db = url.split("dbname=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+        let nats = Nats::start(4);
+        let broker = Mosquitto::start_saving_every_change();
+        let hooks = Hooks::start().await;
+        let relay = relay(dir.path(), broker.port, &nats, 4);
+        wait_relay(broker.port, &nats).await;
+        Cluster { dir, pg, url, db, _nats: nats, broker, hooks, _relay: relay }
+    }
+
+    /// A worker's whole log.
+    fn raw_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// The last lines of a worker's log (NOTICEs of concurrent schema creation left out).
+    fn log(&self, name: &str) -> String {
+        let all = self.raw_log(name);
+        let lines: Vec<&str> = all.lines().filter(|l| !l.contains("NOTICE")).collect();
+        format!("--- {name} ---\n{}", lines[lines.len().saturating_sub(25)..].join("\n"))
+    }
+
+    /// Waits until every device's readings up to `seq` are applied, with no gap.
+    async fn applied_up_to(&self, seq: u32) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let a = applied(&self.pg, &self.db);
+            if a.len() == SITES as usize && a.values().all(|(s, _)| *s == seq) {
+                assert!(a.values().all(|(_, complete)| *complete), "a reading was skipped: {a:?}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not applied up to {seq}: {a:?}\n{}\n{}",
+                self.log("w1"),
+                self.log("w2")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// (orders, raised events).
+    fn orders(&self) -> (i64, i64) {
+        off_runtime(|| {
+            let mut c = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+            let orders: i64 = c.query_one("SELECT COUNT(*) FROM orders", &[]).unwrap().get(0);
+            let raised: i64 =
+                c.query_one("SELECT COUNT(*) FROM order_events WHERE kind = 'raised'", &[]).unwrap().get(0);
+            (orders, raised)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
+    let c = Cluster::start().await;
+    let (h1, h2) = (free_port(), free_port());
+    // w1 sleeps 4 s before its second commit of readings: it is paused (SIGSTOP) right there,
+    // with a batch in hand.
+    let mut w1 = worker_with(
+        c.dir.path(),
+        "w1",
+        h1,
+        &c.url,
+        &c._nats,
+        &c.hooks.url,
+        &[("GRIDSENTRY_TEST_SLEEP_BEFORE_COMMIT", "2:4000")],
+    );
+    let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(owned(h1).await.len() == 2 && owned(h2).await.len() == 2) {
+        assert!(Instant::now() < deadline, "partitions not shared\n{}\n{}", c.log("w1"), c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Readings arrive one device at a time, so each partition commits several times.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut from = 0;
+    while !c.raw_log("w1").contains("test hook: sleeping before commit 2") {
+        assert!(Instant::now() < deadline, "w1 never reached its second commit\n{}", c.log("w1"));
+        if from < 10 * SITES {
+            loadgen::publish(c.broker.port, 1, messages(1), from, SITES, None).await;
+            from += SITES;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(w1.id(), "STOP");
+    let paused = Instant::now();
+    // w2 notices the silence after the lease, ends w1's lock connection and takes over.
+    while owned(h2).await.len() < 4 {
+        assert!(paused.elapsed() < Duration::from_secs(30), "w2 never took over\n{}", c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let takeover = paused.elapsed();
+    if from < 10 * SITES {
+        loadgen::publish(c.broker.port, 1, messages(1), from, 10 * SITES - from, None).await;
+    }
+    c.applied_up_to(9).await;
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    // w1 wakes up with its old batch: the commit is refused and counted.
+    signal(w1.id(), "CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fenced =
+            gridsentry_tests::metric(h1, "gridsentry_cluster_fenced_commits_total").await.unwrap_or(0);
+        if fenced >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no fenced commit counted\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(c.raw_log("w1").contains("fenced"), "{}", c.log("w1"));
+    // Nothing it held was applied twice, and the cluster goes on.
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 10 * SITES, None).await;
+    c.applied_up_to(19).await;
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    let _ = w1.kill();
+    println!("cluster_takeover_after_pause_ms {}", takeover.as_millis());
 }

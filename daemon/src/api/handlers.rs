@@ -51,7 +51,7 @@ pub async fn ready(State(s): Shared) -> Response {
     if let Some(c) = &s.cluster {
         // A worker serves the API and delivers notifications whether it owns partitions or not.
         let owned = c.owned.lock().unwrap_or_else(|p| p.into_inner());
-        let list: Vec<String> = owned.iter().map(|(p, epoch)| format!("{p} (epoch {epoch})")).collect();
+        let list: Vec<String> = owned.iter().map(|(p, (epoch, _))| format!("{p} (epoch {epoch})")).collect();
         return (StatusCode::OK, format!("ready; partitions owned: {}\n", list.join(", "))).into_response();
     }
     match s.metrics.mqtt_connected.load(Relaxed) {
@@ -86,6 +86,17 @@ pub async fn metrics(State(s): Shared) -> Response {
             })
             .collect(),
         outbox_lag_s: next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000),
+        cluster: s.cluster.as_ref().map(|c| crate::metrics::ClusterScrape {
+            owned: c
+                .owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(p, (_, lag))| (*p, lag.behind()))
+                .collect(),
+            fenced: c.fenced.load(Relaxed),
+            takeovers: c.takeovers.load(Relaxed),
+        }),
         ready: s.health.problem().is_none() && s.metrics.mqtt_connected.load(Relaxed) == 1,
     };
     let body = crate::metrics::render(&s.metrics, &scrape);

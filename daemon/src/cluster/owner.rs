@@ -29,8 +29,8 @@ const NAMESPACE: i32 = 0x6773;
 /// What the API shows of this worker's cluster state.
 #[derive(Debug, Default)]
 pub struct Status {
-    /// Partitions this worker owns now, with their epoch.
-    pub owned: Mutex<BTreeMap<u32, i64>>,
+    /// Partitions this worker owns now, with their epoch and lag.
+    pub owned: Mutex<BTreeMap<u32, (i64, Arc<worker::Lag>)>>,
     /// Commits refused because another worker had taken the partition.
     pub fenced: std::sync::atomic::AtomicU64,
     /// Partitions taken over from a worker that had stopped heart-beating.
@@ -110,10 +110,15 @@ impl Owner {
         for p in ended {
             self.release(p)?;
         }
+        let mut lost = Vec::new();
         for (p, r) in &self.running {
             if !self.store.heartbeat(*p, r.epoch, now)? {
                 tracing::warn!(partition = p, "cluster: partition taken over by another worker");
+                lost.push(*p);
             }
+        }
+        for p in lost {
+            self.release(p)?;
         }
         let target = self.partitions.div_ceil(live.max(1) as u32) as usize;
         if self.running.len() > target {
@@ -153,7 +158,7 @@ impl Owner {
         match started {
             Ok(r) => {
                 tracing::info!(partition = p, epoch, from = checkpoint, "cluster: partition taken");
-                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, epoch);
+                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, (epoch, r.lag.clone()));
                 self.running.insert(p, r);
                 self.stale.remove(&p);
                 Ok(())
@@ -193,15 +198,20 @@ impl Owner {
 
     fn release(&mut self, p: u32) -> Result<(), ClusterError> {
         if let Some(r) = self.running.remove(&p) {
-            self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
-            if let Some(why) = r.stop(&self.rt) {
-                if why.contains("fenced") {
-                    self.status.fenced.fetch_add(1, Relaxed);
-                }
-                tracing::warn!(partition = p, %why, "cluster: partition stopped");
-            }
+            self.stop_runner(p, r);
         }
         self.unlock(p)
+    }
+
+    /// Stops a partition's runner; a commit it had refused is counted.
+    fn stop_runner(&self, p: u32, r: Runner) {
+        self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+        if let Some(why) = r.stop(&self.rt) {
+            if why.contains("fenced") {
+                self.status.fenced.fetch_add(1, Relaxed);
+            }
+            tracing::warn!(partition = p, %why, "cluster: partition stopped");
+        }
     }
 
     fn unlock(&mut self, p: u32) -> Result<(), ClusterError> {
@@ -215,10 +225,7 @@ impl Owner {
     fn stop_all(&mut self) {
         let running = std::mem::take(&mut self.running);
         for (p, r) in running {
-            self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
-            if let Some(why) = r.stop(&self.rt) {
-                tracing::warn!(partition = p, %why, "cluster: partition stopped");
-            }
+            self.stop_runner(p, r);
         }
     }
 

@@ -36,6 +36,24 @@ pub struct Recipe {
     pub tuning: Tuning,
 }
 
+/// How far a partition is behind, in readings.
+#[derive(Debug, Default)]
+pub struct Lag {
+    /// Messages the stream holds for the partition beyond the last one delivered here.
+    pub pending: AtomicU64,
+    /// Readings handed to the pipeline and not yet committed.
+    pub inflight: AtomicU64,
+    /// The last stream sequence committed.
+    pub committed: AtomicU64,
+}
+
+impl Lag {
+    /// Readings of the partition in the stream and not yet committed.
+    pub fn behind(&self) -> u64 {
+        self.pending.load(Relaxed) + self.inflight.load(Relaxed)
+    }
+}
+
 /// A running partition.
 pub struct Runner {
     /// Partition number.
@@ -45,8 +63,8 @@ pub struct Runner {
     stop: watch::Sender<bool>,
     consumer: tokio::task::JoinHandle<Result<(), ClusterError>>,
     pipeline: std::thread::JoinHandle<Result<(), PipelineError>>,
-    /// The last stream sequence committed.
-    pub committed: Arc<AtomicU64>,
+    /// How far behind it is.
+    pub lag: Arc<Lag>,
 }
 
 impl Runner {
@@ -88,14 +106,16 @@ pub fn start(
         .map_err(|e| ClusterError::Secret(e.to_string()))?;
     let pipeline = Pipeline::new(engine, store, recipe.outputs.clone())?
         .with_max_skew(std::time::Duration::from_secs(cfg.daemon.max_clock_skew_s))
+        .with_gate(crate::app::gate_policy(cfg))
         .with_evidence_days(cfg.privacy.evidence_days);
     let progress = crate::watchdog::Progress::new("partition");
     let (inlet, inbound) = flow::channel(progress.clone());
     let (acks, mut acked) = flow::channel::<Ack>(crate::watchdog::Progress::new("partition acks"));
-    let committed = Arc::new(AtomicU64::new(checkpoint));
-    let last = committed.clone();
+    let lag = Arc::new(Lag::default());
+    lag.committed.store(checkpoint, Relaxed);
+    let last = lag.clone();
     let (stop, stopped) = watch::channel(false);
-    let consumer = rt.spawn(consume(js, p, checkpoint, inlet, stopped));
+    let consumer = rt.spawn(consume(js, p, checkpoint, inlet, lag.clone(), stopped));
     // The acks say what is committed (for the lag metric); nothing to send anywhere.
     rt.spawn(async move {
         while let Some(batch) = acked.recv().await {
@@ -103,8 +123,9 @@ pub fn start(
             if let Some(seq) =
                 batch.iter().filter_map(|a| if let Ack::Stream { seq } = a { Some(*seq) } else { None }).max()
             {
-                last.fetch_max(seq, Relaxed);
+                last.committed.fetch_max(seq, Relaxed);
             }
+            last.inflight.fetch_sub(n as u64, Relaxed);
             acked.done(n);
         }
     });
@@ -118,7 +139,7 @@ pub fn start(
             pipeline.run(rt2, inbound, control_rx, Sink::Ack(acks), tuning)
         })
         .map_err(|e| ClusterError::Nats(format!("starting partition {p}: {e}")))?;
-    Ok(Runner { partition: p, epoch, stop, consumer, pipeline, committed })
+    Ok(Runner { partition: p, epoch, stop, consumer, pipeline, lag })
 }
 
 /// Reads partition `p` from the message after `checkpoint`, in batches, into the pipeline.
@@ -127,6 +148,7 @@ async fn consume(
     p: u32,
     checkpoint: u64,
     inlet: flow::Inlet,
+    lag: Arc<Lag>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ClusterError> {
     let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(format!("partition {p}: {e}"));
@@ -150,7 +172,11 @@ async fn consume(
         let mut next = Some(first);
         // Everything already delivered goes in one batch (up to 1000), without waiting.
         while let Some(m) = next.take() {
-            if let Some(inbound) = to_inbound(p, m.map_err(|e| nats(&e))?) {
+            let m = m.map_err(|e| nats(&e))?;
+            if let Ok(info) = m.info() {
+                lag.pending.store(info.pending, Relaxed);
+            }
+            if let Some(inbound) = to_inbound(p, m) {
                 batch.push(inbound);
             }
             if batch.len() >= 1000 {
@@ -158,6 +184,7 @@ async fn consume(
             }
             next = messages.next().now_or_never().flatten();
         }
+        lag.inflight.fetch_add(batch.len() as u64, Relaxed);
         if inlet.send(batch).is_err() {
             // The pipeline ended (fenced, or the store failed): the runner is over.
             return Ok(());

@@ -35,6 +35,19 @@ pub struct Scrape {
     pub outbox_lag_s: i64,
     /// `/readyz` would answer 200.
     pub ready: bool,
+    /// Cluster mode: this worker's partitions.
+    pub cluster: Option<ClusterScrape>,
+}
+
+/// A cluster worker's partitions at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterScrape {
+    /// Owned partitions and how many readings each is behind the stream.
+    pub owned: Vec<(u32, u64)>,
+    /// Commits refused because another worker had taken the partition.
+    pub fenced: u64,
+    /// Partitions taken from a worker that stopped heart-beating.
+    pub takeovers: u64,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -289,6 +302,29 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             G(s.outbox_lag_s as f64),
         ),
     ];
+    if let Some(c) = &s.cluster {
+        f.push(one(
+            "gridsentry_cluster_partitions_owned",
+            "Stream partitions this worker owns.",
+            G(c.owned.len() as f64),
+        ));
+        f.push(by(
+            "gridsentry_cluster_partition_lag",
+            "Readings of an owned partition in the stream and not yet committed.",
+            "partition",
+            c.owned.iter().map(|(p, lag)| (*p, G(*lag as f64))),
+        ));
+        f.push(one(
+            "gridsentry_cluster_fenced_commits",
+            "Commits refused because another worker had taken the partition (a paused worker's late writes).",
+            C(c.fenced),
+        ));
+        f.push(one(
+            "gridsentry_cluster_takeovers",
+            "Partitions taken over from a worker that stopped heart-beating.",
+            C(c.takeovers),
+        ));
+    }
     f.extend(process::families().into_iter().map(|(name, help, v)| match v {
         process::Value::Counter(x) => one(name, help, Value::CounterF(x)),
         process::Value::Gauge(x) => one(name, help, G(x)),

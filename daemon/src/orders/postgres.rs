@@ -96,7 +96,9 @@ impl Tx for Pg<'_, '_> {
 pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     // One migration at a time across workers (the key spells "gridsent").
-    tx.batch_execute("SELECT pg_advisory_xact_lock(7453010373645657460)")?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7453010373645657460); SET LOCAL client_min_messages = warning",
+    )?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS orders (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -196,6 +196,7 @@ impl Pipeline {
             }
             if !inbound.is_empty() {
                 crate::testhook::stall("pipeline");
+                crate::testhook::before_commit(commits + 1);
             }
             self.step(&mut inbound, tick)?;
             if inbound.is_empty() {
