@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 const SITES: u64 = 30;
 
+/// One cluster at a time: three NATS nodes, PostgreSQL, a broker, a relay and two workers per
+/// test are as much as two cores carry without JetStream API timeouts.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Now, UTC ms (readings are stamped around the test's start).
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
@@ -69,14 +73,23 @@ fn relay(dir: &std::path::Path, broker: u16, nats: &Nats, partitions: u32) -> Da
 
 /// Every message of the stream: (subject, message id).
 async fn stream_contents(js: &jetstream::Context, expect: usize) -> Vec<(String, String)> {
-    let stream = js.get_stream("GS_READINGS").await.unwrap();
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
+    // After a node was killed the stream may still be electing a leader: try again a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let consumer = loop {
+        let config = consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        };
+        let attempt = match js.get_stream("GS_READINGS").await {
+            Ok(stream) => stream.create_consumer(config).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match attempt {
+            Ok(c) => break c,
+            Err(e) => assert!(Instant::now() < deadline, "no consumer on the stream: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let mut messages = consumer.messages().await.unwrap();
     let mut out = Vec::new();
     while out.len() < expect {
@@ -142,6 +155,7 @@ async fn wait_stream(js: &jetstream::Context, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_doubles() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nats = Nats::start(4);
     let broker = Mosquitto::start_saving_every_change();
@@ -269,7 +283,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             .args(["run", "--config"])
             .arg(&cfg)
             .env("GS_TEST_PG", pg)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,gridsentry::cluster=debug")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -315,6 +329,7 @@ fn applied_now(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_nothing_doubled() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let pg = Postgres::start();
     let url = pg.database();
@@ -487,6 +502,7 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let c = Cluster::start().await;
     let (h1, h2) = (free_port(), free_port());
     // w1 sleeps 4 s before its second commit of readings: it is paused (SIGSTOP) right there,
@@ -521,7 +537,14 @@ async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
     let paused = Instant::now();
     // w2 notices the silence after the lease, ends w1's lock connection and takes over.
     while owned(h2).await.len() < 4 {
-        assert!(paused.elapsed() < Duration::from_secs(30), "w2 never took over\n{}", c.log("w2"));
+        if paused.elapsed() > Duration::from_secs(30) {
+            let activity = c.pg.psql(
+                &c.db,
+                "SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity",
+            );
+            let locks = c.pg.psql(&c.db, "SELECT pid, locktype, classid, objid, mode, granted FROM pg_locks WHERE NOT granted OR locktype = 'advisory'");
+            panic!("w2 never took over\n{}\n{activity}\n{locks}", c.log("w2"));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let takeover = paused.elapsed();

@@ -26,6 +26,11 @@ use std::time::Duration;
 /// The advisory lock key space of partitions ("gs").
 const NAMESPACE: i32 = 0x6773;
 
+/// The `application_name` of a worker's ownership and partition sessions.
+pub(crate) fn session(worker: &str) -> String {
+    format!("gridsentry/{worker}")
+}
+
 /// What the API shows of this worker's cluster state.
 #[derive(Debug, Default)]
 pub struct Status {
@@ -62,9 +67,11 @@ impl Owner {
         rt: tokio::runtime::Handle,
         status: Arc<Status>,
     ) -> Result<Owner, ClusterError> {
-        let store = crate::orders::Store::connect(&recipe.postgres, recipe.config.sla, Vec::new())?;
+        let me = cfg.worker();
+        let store =
+            crate::orders::Store::connect_as(&recipe.postgres, &session(&me), recipe.config.sla, Vec::new())?;
         Ok(Owner {
-            me: cfg.worker(),
+            me,
             partitions: cfg.partitions,
             lease: Duration::from_millis(cfg.lease_ms),
             recipe,
@@ -94,9 +101,10 @@ impl Owner {
         if self.locks.as_ref().is_none_or(postgres::Client::is_closed) {
             // A new connection holds no locks: whatever ran under the old one must stop.
             self.stop_all();
-            let c = postgres::Client::connect(&self.recipe.postgres, postgres::NoTls)
-                .map_err(crate::orders::StoreError::from)?;
-            self.locks = Some(c);
+            let mut config: postgres::Config =
+                self.recipe.postgres.parse().map_err(crate::orders::StoreError::from)?;
+            config.application_name(&session(&self.me));
+            self.locks = Some(config.connect(postgres::NoTls).map_err(crate::orders::StoreError::from)?);
         }
         Ok(self.locks.as_mut().expect("connected"))
     }
@@ -121,6 +129,7 @@ impl Owner {
             self.release(p)?;
         }
         let target = self.partitions.div_ceil(live.max(1) as u32) as usize;
+        tracing::debug!(live, target, owned = self.running.len(), "cluster: round");
         if self.running.len() > target {
             if let Some(&p) = self.running.keys().next_back() {
                 tracing::info!(partition = p, target, "cluster: giving a partition back (rebalance)");
@@ -153,8 +162,18 @@ impl Owner {
 
     /// Takes partition `p` (its lock is held): bumps the epoch, starts its runner.
     fn take(&mut self, p: u32, now: i64) -> Result<(), ClusterError> {
+        tracing::debug!(partition = p, "cluster: lock held; taking the partition");
         let (epoch, checkpoint) = self.store.take_partition(p, &self.me, now)?;
-        let started = worker::start(&self.recipe, self.js.clone(), self.rt.clone(), p, epoch, checkpoint);
+        tracing::debug!(partition = p, epoch, "cluster: epoch bumped; starting its pipeline");
+        let started = worker::start(
+            &self.recipe,
+            &session(&self.me),
+            self.js.clone(),
+            self.rt.clone(),
+            p,
+            epoch,
+            checkpoint,
+        );
         match started {
             Ok(r) => {
                 tracing::info!(partition = p, epoch, from = checkpoint, "cluster: partition taken");
@@ -171,24 +190,26 @@ impl Owner {
     }
 
     /// `p` is locked by someone else: if its heartbeat has not moved for a lease in two
-    /// rounds, end the holder's lock connection so the partition can be taken next round.
+    /// rounds, end the silent owner's sessions (its lock connection, and its partitions'
+    /// connections, whose open transactions would hold the partition rows) so that the
+    /// partition can be taken next round.
     fn maybe_break(&mut self, p: u32, now: i64) -> Result<(), ClusterError> {
-        let Some(beat) = self.store.partition_heartbeat(p)? else { return Ok(()) };
+        let Some((beat, owner)) = self.store.partition_heartbeat(p)? else { return Ok(()) };
         let silent = now - beat > self.lease.as_millis() as i64;
         match self.stale.insert(p, beat) {
             Some(seen) if seen == beat && silent => {
-                tracing::warn!(
-                    partition = p,
-                    silent_ms = now - beat,
-                    "cluster: owner silent past its lease; taking over"
-                );
-                self.locks()?
-                    .execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
-                         AND classid = $1::int::oid AND objid = $2::int::oid AND granted AND pid <> pg_backend_pid()",
-                        &[&NAMESPACE, &(p as i32)],
+                let owner = owner.unwrap_or_default();
+                tracing::warn!(partition = p, %owner, silent_ms = now - beat, "cluster: owner silent past its lease; taking over");
+                let ended = self
+                    .locks()?
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&session(&owner)],
                     )
-                    .map_err(crate::orders::StoreError::from)?;
+                    .map_err(crate::orders::StoreError::from)?
+                    .len();
+                tracing::info!(partition = p, %owner, sessions = ended, "cluster: silent owner's sessions ended");
                 self.status.takeovers.fetch_add(1, Relaxed);
             }
             _ => {}

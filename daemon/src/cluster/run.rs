@@ -71,9 +71,12 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
 
     let backoff =
         o.backoff.unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default());
+    // Every session of this worker carries its name: a worker taking over from it when it falls
+    // silent ends them all (their open transactions would hold rows).
+    let session = super::owner::session(&cluster.worker());
     let notify = deliver::spawn(
         endpoints,
-        Source::Postgres(postgres.clone()),
+        Source::Postgres(postgres.clone(), session.clone()),
         backoff,
         metrics.clone(),
         outbox_rx,
@@ -83,7 +86,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
-    let store = tokio::task::spawn_blocking(move || Store::connect(&url, sla, routing))
+    let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))
         .await
         .map_err(|e| AppError::Pipeline(e.to_string()))??;
     let state = ApiState {

@@ -91,6 +91,7 @@ impl Runner {
 /// blocking thread (it connects to PostgreSQL).
 pub fn start(
     recipe: &Recipe,
+    session: &str,
     js: jetstream::Context,
     rt: tokio::runtime::Handle,
     p: u32,
@@ -98,7 +99,7 @@ pub fn start(
     checkpoint: u64,
 ) -> Result<Runner, ClusterError> {
     let cfg = &recipe.config;
-    let store = Store::connect(&recipe.postgres, cfg.sla, recipe.routing.clone())?
+    let store = Store::connect_as(&recipe.postgres, session, cfg.sla, recipe.routing.clone())?
         .scoped(Scope { partition: p, epoch });
     let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
         .map_err(|e| ClusterError::Secret(e.to_string()))?;

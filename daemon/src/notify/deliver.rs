@@ -88,8 +88,9 @@ pub fn client() -> reqwest::Client {
 pub enum Source {
     /// The edge gateway's SQLite file.
     Sqlite(std::path::PathBuf),
-    /// Cluster mode's PostgreSQL (every worker delivers; rows are claimed, never shared).
-    Postgres(String),
+    /// Cluster mode's PostgreSQL (every worker delivers; rows are claimed, never shared): the
+    /// connection string and the session name (the worker's).
+    Postgres(String, String),
 }
 
 impl Source {
@@ -98,8 +99,8 @@ impl Source {
             Source::Sqlite(path) => Store::open(path, SlaTable::default(), Vec::new()),
             // On a thread of its own: the PostgreSQL client runs its own runtime, which cannot
             // start on a thread that drives this one.
-            Source::Postgres(url) => std::thread::scope(|s| {
-                s.spawn(|| Store::connect(url, SlaTable::default(), Vec::new()))
+            Source::Postgres(url, name) => std::thread::scope(|s| {
+                s.spawn(|| Store::connect_as(url, name, SlaTable::default(), Vec::new()))
                     .join()
                     .unwrap_or_else(|_| Err(StoreError::Corrupt("connecting panicked".into())))
             }),
@@ -119,7 +120,7 @@ pub fn spawn(
     let mut tasks = Vec::new();
     for ep in endpoints {
         let store = std::sync::Mutex::new(db.open()?);
-        let blocking = matches!(db, Source::Postgres(_));
+        let blocking = matches!(db, Source::Postgres(..));
         let worker =
             Worker { ep, store, blocking, backoff, metrics: metrics.clone(), failures: 0, http: client() };
         tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));

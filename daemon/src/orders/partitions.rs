@@ -46,11 +46,11 @@ impl Store {
         })
     }
 
-    /// The last heartbeat of partition `p` (`None`: never taken).
-    pub fn partition_heartbeat(&mut self, p: u32) -> Result<Option<i64>, StoreError> {
+    /// The last heartbeat of partition `p` and its owner (`None`: never taken).
+    pub fn partition_heartbeat(&mut self, p: u32) -> Result<Option<(i64, Option<String>)>, StoreError> {
         self.read(|tx| {
-            tx.row("SELECT heartbeat_ms FROM partitions WHERE p = ?1", args![i64::from(p)])?
-                .map(|r| r.int(0))
+            tx.row("SELECT heartbeat_ms, owner FROM partitions WHERE p = ?1", args![i64::from(p)])?
+                .map(|r| Ok((r.int(0)?, r.opt_text(1)?)))
                 .transpose()
         })
     }

@@ -94,6 +94,12 @@ impl Tx for Pg<'_, '_> {
 
 /// Creates the schema if it is not there (version 6 of the SQLite one).
 pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    // Already there (every connection of every worker comes here): no DDL, whose locks would
+    // queue behind any transaction on these tables.
+    let present: bool = client.query_one("SELECT to_regclass('workers') IS NOT NULL", &[])?.get(0);
+    if present {
+        return Ok(());
+    }
     let mut tx = client.transaction()?;
     // One migration at a time across workers (the key spells "gridsent").
     tx.batch_execute(

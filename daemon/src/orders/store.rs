@@ -138,7 +138,7 @@ pub struct Filter {
 /// The connection, to one engine or the other.
 enum Conn {
     Sqlite(Connection),
-    Postgres { url: String, client: Option<Box<postgres::Client>>, cache: Cache },
+    Postgres { url: String, name: String, client: Option<Box<postgres::Client>>, cache: Cache },
 }
 
 /// The durable order store.
@@ -149,8 +149,16 @@ pub struct Store {
     scope: Option<Scope>,
 }
 
-fn pg_connect(url: &str) -> Result<postgres::Client, StoreError> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+/// Connects as `name` (`application_name`: a cluster worker's connections carry its id, so a
+/// worker taking over from a silent one can end exactly that worker's sessions).
+pub(crate) fn pg_connect(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
+    let mut config: postgres::Config = url.parse()?;
+    config.application_name(name);
+    // A client that stops between two statements of a transaction (a paused or hung worker)
+    // must not hold its row locks for ever: the server ends such sessions. The store's own
+    // transactions never wait on anything but the database between statements.
+    config.options("-c idle_in_transaction_session_timeout=10000");
+    let mut client = config.connect(postgres::NoTls)?;
     pg::migrate(&mut client)?;
     Ok(client)
 }
@@ -166,9 +174,19 @@ impl Store {
     /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating
     /// its tables if needed. Call it on a blocking thread, not on an async task.
     pub fn connect(url: &str, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
-        let client = pg_connect(url)?;
-        let conn =
-            Conn::Postgres { url: url.to_string(), client: Some(Box::new(client)), cache: Cache::new() };
+        Self::connect_as(url, "gridsentry", sla, receivers)
+    }
+
+    /// [`Store::connect`] with an `application_name`.
+    pub fn connect_as(
+        url: &str,
+        name: &str,
+        sla: SlaTable,
+        receivers: Vec<Receiver>,
+    ) -> Result<Store, StoreError> {
+        let client = pg_connect(url, name)?;
+        let (url, name) = (url.to_string(), name.to_string());
+        let conn = Conn::Postgres { url, name, client: Some(Box::new(client)), cache: Cache::new() };
         Ok(Store { conn, sla, receivers, scope: None })
     }
 
@@ -214,16 +232,43 @@ impl Store {
                 tx.commit()?;
                 Ok(r)
             }
-            Conn::Postgres { url, client, cache } => {
-                let c = pg_client(url, client, cache)?;
-                let result = (|| {
-                    let mut tx = c.transaction()?;
-                    let r = run(&mut Pg { tx: &mut tx, cache })?;
-                    tx.commit()?;
-                    Ok(r)
-                })();
-                forget_if_broken(client, cache);
-                result
+            Conn::Postgres { url, name, client, cache } => {
+                let mut run = Some(run);
+                let mut retried = false;
+                loop {
+                    let outcome = {
+                        let c = pg_client(url, name, client, cache)?;
+                        match c.transaction() {
+                            Ok(mut tx) => {
+                                let run = run.take().expect("run once");
+                                Ok((|| {
+                                    let r = run(&mut Pg { tx: &mut tx, cache })?;
+                                    tx.commit()?;
+                                    Ok(r)
+                                })())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    };
+                    match outcome {
+                        Ok(result) => {
+                            forget_if_broken(client, cache);
+                            return result;
+                        }
+                        // The connection died while idle (a restarted server, or a take-over
+                        // ended this worker's sessions): BEGIN never ran, so once more on a new
+                        // one (where a scoped store then finds out whether it is fenced).
+                        Err(e) if gone(&e) && !retried => {
+                            retried = true;
+                            *client = None;
+                            cache.clear();
+                        }
+                        Err(e) => {
+                            forget_if_broken(client, cache);
+                            return Err(e.into());
+                        }
+                    }
+                }
             }
         }
     }
@@ -404,16 +449,28 @@ impl Store {
     }
 }
 
+/// The session is over: the connection closed, or the server ended it (an administrator or a
+/// worker taking over a silent one's partitions: `pg_terminate_backend`, SQLSTATE 57P01; a
+/// server shutting down, 57P02/57P03).
+fn gone(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(c)
+        })
+}
+
 /// The PostgreSQL client, re-connected if the last one broke.
 fn pg_client<'a>(
     url: &str,
+    name: &str,
     client: &'a mut Option<Box<postgres::Client>>,
     cache: &mut Cache,
 ) -> Result<&'a mut postgres::Client, StoreError> {
     if client.as_ref().is_none_or(|c| c.is_closed()) {
         cache.clear();
         *client = None;
-        *client = Some(Box::new(pg_connect(url)?));
+        *client = Some(Box::new(pg_connect(url, name)?));
     }
     Ok(client.as_mut().expect("just connected"))
 }
