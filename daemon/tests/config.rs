@@ -11,11 +11,20 @@ fn every_example_config_parses() {
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).unwrap();
             let cfg = parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!cfg.rules.is_empty(), "{}", path.display());
+            // A relay has no rules: it only moves readings (cluster mode).
+            let relay = cfg.cluster.as_ref().is_some_and(|c| c.get_ref().postgres.is_none());
+            assert!(relay || !cfg.rules.is_empty(), "{}", path.display());
             n += 1;
         }
     }
-    assert_eq!(n, 4);
+    assert_eq!(n, 6);
+    // Cluster mode's compose configs.
+    for f in ["worker.toml", "relay-1.toml", "relay-2.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster").join(f);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cfg = parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.cluster.unwrap().get_ref().partitions, 8, "{f}: K as in nats-*.conf");
+    }
     // The compose deployment's config too.
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/gridsentry.toml");
     let text = std::fs::read_to_string(&deploy).unwrap();
@@ -229,4 +238,20 @@ fn a_backtest_config_needs_no_receivers_but_a_running_one_does() {
     assert_eq!(gridsentry::config::load_rules(&path).unwrap().rules.len(), 1);
     let e = gridsentry::config::load(&path).unwrap_err().to_string();
     assert!(e.contains("no receiver at tier 0"), "{e}");
+}
+
+#[test]
+fn cluster_settings_are_checked() {
+    let base = |extra: &str| format!("[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n{extra}");
+    assert!(parse("test.toml", &base("")).is_ok());
+    let e = err(&base("partitions = 0\n"));
+    assert!(e.starts_with("test.toml:1:1: [cluster]: partitions = 0"), "{e}");
+    let e = err("[cluster]\nnats = [\"127.0.0.1:4222\"]\n");
+    assert!(e.contains("[cluster]: nats: `127.0.0.1:4222`"), "{e}");
+    let e = err("[cluster]\nnats = []\n");
+    assert!(e.contains("list at least one server"), "{e}");
+    let e = err(&base("lease_ms = 100\n"));
+    assert!(e.contains("lease_ms = 100: at least 500"), "{e}");
+    let e = err(&base("worker = \"w1\"\n"));
+    assert!(e.contains("unknown field `worker`"), "{e}");
 }

@@ -51,6 +51,21 @@ pub fn check(file: &std::path::Path) -> ExitCode {
     };
     println!("api      http://{} (token: {token})", cfg.daemon.http.get_ref());
     println!("timezone {}", cfg.daemon.timezone.get_ref());
+    if let Some(c) = cfg.cluster.as_ref().map(|c| c.get_ref()) {
+        let pg = c.postgres.as_ref().map_or("none (a relay's config)".into(), secret_state);
+        println!(
+            "cluster  {} partitions on {} (stream replicas {}), PostgreSQL {pg}, worker {}, lease {} ms",
+            c.partitions,
+            c.nats.join(", "),
+            c.replicas,
+            c.worker(),
+            c.lease_ms
+        );
+        println!(
+            "note     K = {} must equal nats-server's partition(K, 1) mapping (deploy/cluster/)",
+            c.partitions
+        );
+    }
     match cfg.influx.as_ref().map(|i| i.get_ref()) {
         Some(i) => println!(
             "influx   {} org {} bucket {} (token: {}; spool {} up to {} MiB)",
