@@ -120,6 +120,19 @@ impl Postgres {
         kill(&mut self.child);
     }
 
+    /// Restarts the server the way an operator or a fail-over does: fast shutdown (SIGINT:
+    /// open transactions are rolled back, every client is disconnected), then start again on
+    /// the same port and data.
+    pub fn restart_fast(&mut self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
     /// Starts it again on the same port and data (after `kill`: crash recovery).
     pub fn restart(&mut self) {
         terminate(&mut self.child);

@@ -574,3 +574,30 @@ async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
     let _ = w1.kill();
     println!("cluster_takeover_after_pause_ms {}", takeover.as_millis());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losing_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut c = Cluster::start().await;
+    let (h1, h2) = (free_port(), free_port());
+    let _w1 = worker(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url);
+    let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(owned(h1).await.len() == 2 && owned(h2).await.len() == 2) {
+        assert!(Instant::now() < deadline, "partitions not shared\n{}\n{}", c.log("w1"), c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
+    c.applied_up_to(9).await;
+    // Readings keep coming while the database restarts.
+    let publishing =
+        tokio::spawn(loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarted = Instant::now();
+    c.pg.restart_fast();
+    publishing.await.unwrap();
+    c.applied_up_to(39).await;
+    let resumed = restarted.elapsed();
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64), "nothing applied twice");
+    println!("cluster_postgres_restart_to_all_applied_ms {}", resumed.as_millis());
+}

@@ -1,0 +1,221 @@
+//! Cluster mode's figures (`scripts/bench --cluster`): readings/s applied with one and two
+//! workers, the workers' CPU per reading (against edge mode's), and fail-over time over
+//! repeated SIGKILLs. Real engines on loopback: mosquitto, three nats-server nodes, PostgreSQL,
+//! one relay, the release binaries.
+//!
+//! ```text
+//! cluster-bench GRIDSENTRY_BINARY [--quick]
+//! ```
+
+use gridsentry_sensors::*;
+use gridsentry_tests::loadgen::{self, Messages};
+use gridsentry_tests::nats::Nats;
+use gridsentry_tests::postgres::Postgres;
+use gridsentry_tests::{free_port, noise, write_secret, Mosquitto, TOKEN};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const K: u32 = 8;
+
+fn reading(devices: u64, i: u64, t0: u64) -> (String, Vec<u8>) {
+    let site = format!("site-{}", i % devices);
+    let header = Header {
+        site: Id::new(&site).unwrap(),
+        device: Id::new("dev-1").unwrap(),
+        boot_id: 1,
+        seq: (i / devices) as u32,
+        time: Timestamp::Utc(t0 + i / 100),
+        historical: false,
+    };
+    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(55.0) }).unwrap();
+    (format!("gs/v1/{site}/dev-1/noise"), payload)
+}
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(bin: &Path, args: &[&str], cfg: &Path, env: &[(&str, &str)], log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(bin)
+        .args(args)
+        .arg(cfg)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn worker_config(dir: &Path, name: &str, http: u16, nats: &Nats) -> PathBuf {
+    let (token, secret) = (dir.join("token"), dir.join("secret"));
+    write_secret(&token, TOKEN);
+    write_secret(&secret, gridsentry_tests::SECRET);
+    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\nhttp = \"127.0.0.1:{http}\"\napi_token = {{ file = \"{}\" }}\n\n\
+             [cluster]\npostgres = {{ env = \"GS_BENCH_PG\" }}\nnats = [{}]\npartitions = {K}\nworker_id = \"{name}\"\nlease_ms = 1500\n\n\
+             [[receiver]]\nname = \"grid\"\nurl = \"http://127.0.0.1:9/grid\"\nsecret = {{ file = \"{}\" }}\n\n\
+             [[rule]]\nid = \"plaza-noise\"\ncolour = \"yellow\"\n\
+             condition = {{ type = \"threshold\", stream = \"noise\", field = \"laeq_db\", above = 70.0, clear = 65.0, for_s = 60, clear_for_s = 60 }}\n",
+            token.display(),
+            urls.join(", "),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// Devices whose highest applied sequence number is `seq`.
+fn applied(url: &str, seq: i64) -> i64 {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            c.query_one("SELECT COUNT(*) FROM device_seq WHERE seq = $1 AND device LIKE 'site-%'", &[&seq])
+                .unwrap()
+                .get(0)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+async fn owned(http: u16) -> usize {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await else { return 0 };
+    let text = r.text().await.unwrap_or_default();
+    text.trim()
+        .strip_prefix("ready; partitions owned:")
+        .map_or(0, |l| l.split(',').filter(|p| !p.trim().is_empty()).count())
+}
+
+/// CPU seconds a process has used (user + system).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let bin = PathBuf::from(args.get(1).expect("cluster-bench GRIDSENTRY_BINARY [--quick]"));
+    let quick = args.iter().any(|a| a == "--quick");
+    let (devices, per_device, kills) = if quick { (200u64, 50u64, 5) } else { (300, 200, 20) };
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    for workers in [1usize, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = Postgres::start();
+        let url = pg.database();
+        let nats = Nats::start(K);
+        let broker = Mosquitto::start_saving_every_change();
+        let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
+        let relay_cfg = dir.path().join("relay.toml");
+        std::fs::write(
+            &relay_cfg,
+            format!(
+                "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"relay\"\n\n[cluster]\nnats = [{}]\npartitions = {K}\n",
+                broker.port,
+                urls.join(", ")
+            ),
+        )
+        .unwrap();
+        let mut procs =
+            Procs(vec![spawn(&bin, &["relay", "--config"], &relay_cfg, &[], &dir.path().join("relay.log"))]);
+        let ports: Vec<u16> = (0..workers).map(|_| free_port()).collect();
+        for (i, port) in ports.iter().enumerate() {
+            let cfg = worker_config(dir.path(), &format!("w{i}"), *port, &nats);
+            procs.0.push(spawn(
+                &bin,
+                &["run", "--config"],
+                &cfg,
+                &[("GS_BENCH_PG", &url)],
+                &dir.path().join(format!("w{i}.log")),
+            ));
+        }
+        loop {
+            let mut total = 0;
+            for p in &ports {
+                total += owned(*p).await;
+            }
+            if total == K as usize {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The relay's session: one probe round until something is applied.
+        let messages: Messages = Arc::new(move |i| reading(devices, i, t0));
+        while applied(&url, 0) < devices as i64 {
+            loadgen::publish(broker.port, 1, messages.clone(), 0, devices, None).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let n = devices * (per_device - 1);
+        let cpu0: f64 = procs.0[1..].iter().map(|c| cpu_s(c.id())).sum();
+        let started = Instant::now();
+        loadgen::publish(broker.port, 4, messages.clone(), devices, n, None).await;
+        let last = per_device as i64 - 1;
+        while applied(&url, last) < devices as i64 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let cpu: f64 = procs.0[1..].iter().map(|c| cpu_s(c.id())).sum::<f64>() - cpu0;
+        println!("cluster_workers {workers} readings {n} applied_per_s {:.0}", n as f64 / secs);
+        println!(
+            "cluster_workers {workers} worker_cpu_us_per_reading {:.1} relay_cpu_s {:.1}",
+            cpu * 1e6 / n as f64,
+            cpu_s(procs.0[0].id())
+        );
+        if workers == 2 {
+            // Fail-over: SIGKILL one worker, time until the other owns every partition, restart.
+            let mut times = Vec::new();
+            for k in 0..kills {
+                let victim = 1 + k % 2;
+                let survivor = ports[k % 2 ^ 1];
+                let _ = procs.0[victim].kill();
+                let _ = procs.0[victim].wait();
+                let t = Instant::now();
+                while owned(survivor).await < K as usize {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                times.push(t.elapsed().as_millis() as u64);
+                let name = format!("w{}", victim - 1);
+                let cfg = dir.path().join(format!("{name}.toml"));
+                procs.0[victim] = spawn(
+                    &bin,
+                    &["run", "--config"],
+                    &cfg,
+                    &[("GS_BENCH_PG", &url)],
+                    &dir.path().join(format!("{name}.log")),
+                );
+                while owned(ports[victim - 1]).await == 0 || owned(survivor).await == K as usize {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            times.sort_unstable();
+            let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+            println!(
+                "cluster_failover_ms kills {} p50 {} p99 {} max {}",
+                times.len(),
+                pct(0.5),
+                pct(0.99),
+                times[times.len() - 1]
+            );
+        }
+    }
+}
