@@ -186,7 +186,7 @@ async fn main() {
             let mut times = Vec::new();
             for k in 0..kills {
                 let victim = 1 + k % 2;
-                let survivor = ports[k % 2 ^ 1];
+                let survivor = ports[(k % 2) ^ 1];
                 let _ = procs.0[victim].kill();
                 let _ = procs.0[victim].wait();
                 let t = Instant::now();
