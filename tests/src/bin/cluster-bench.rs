@@ -124,7 +124,7 @@ async fn main() {
         let pg = Postgres::start();
         let url = pg.database();
         let nats = Nats::start(K);
-        let broker = Mosquitto::start_saving_every_change();
+        let broker = Mosquitto::start();
         let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
         let relay_cfg = dir.path().join("relay.toml");
         std::fs::write(
@@ -167,13 +167,33 @@ async fn main() {
         }
         let n = devices * (per_device - 1);
         let cpu0: f64 = procs.0[1..].iter().map(|c| cpu_s(c.id())).sum();
+        let addrs: Vec<async_nats::ServerAddr> = nats.urls().iter().map(|u| u.parse().unwrap()).collect();
+        let js = async_nats::jetstream::new(async_nats::connect(addrs).await.unwrap());
+        let in_stream = || async {
+            match js.get_stream("GS_READINGS").await {
+                Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        };
+        let before = in_stream().await;
         let started = Instant::now();
         loadgen::publish(broker.port, 4, messages.clone(), devices, n, None).await;
+        let published = started.elapsed().as_secs_f64();
         let last = per_device as i64 - 1;
+        let mut relayed = None;
         while applied(&url, last) < devices as i64 {
+            if relayed.is_none() && in_stream().await >= before + n {
+                relayed = Some(started.elapsed().as_secs_f64());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let secs = started.elapsed().as_secs_f64();
+        let relayed = relayed.unwrap_or(secs);
+        println!(
+            "cluster_workers {workers} broker_took_per_s {:.0} relayed_per_s {:.0}",
+            n as f64 / published,
+            n as f64 / relayed
+        );
         let cpu: f64 = procs.0[1..].iter().map(|c| cpu_s(c.id())).sum::<f64>() - cpu0;
         println!("cluster_workers {workers} readings {n} applied_per_s {:.0}", n as f64 / secs);
         println!(
