@@ -7,8 +7,11 @@
 // divided by SM0's CLKDIV), so the bit clock, the DMA and the firmware's timing relate as on the
 // chip: 125 MHz system clock, cycles as rp2040js counts them per instruction.
 //
-//   node run.mjs --rp2040js DIR --uf2 FILE [--seconds S] [--signal DB:S,DB:S...] [--freq HZ]
-//                [--record WAV] [--quiet-board]
+//   node run.mjs --rp2040js DIR --uf2 FILE [--seconds S] [--signal DB:S,DB:S... [--freq HZ] |
+//                --wav FILE] [--record WAV] [--quiet-board]
+//
+// --wav plays a recording instead (48 kHz integer PCM, 16/24/32-bit, the first channel; samples
+// are 24-bit at the microphone, as the host board reads WAVs), then silence.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +27,7 @@ const { values: opt } = parseArgs({
     signal: { type: 'string', default: '68.5:2,94:2,68.5:2,65:2' },
     freq: { type: 'string', default: '1000' },
     record: { type: 'string' },
+    wav: { type: 'string' },
     'quiet-board': { type: 'boolean', default: false },
   },
 });
@@ -45,15 +49,21 @@ const segments = opt.signal.split(',').map((s) => {
   return { db, amp: 10 ** ((db - 94 - 26) / 20) * 8388607, samples: Math.round(seconds * FS) };
 });
 // The report that shows the level: the first one wholly inside the loudest segment.
-const levelReport = (() => {
+const levelReport = opt.wav ? 1 : (() => {
   let start = 0;
   const at = segments.map((s) => ((start += s.samples), { ...s, start: start - s.samples }));
   const loud = at.reduce((a, b) => (b.db > a.db ? b : a));
   return Math.ceil(loud.start / FS);
 })();
 const freq = Number(opt.freq);
+const recording = opt.wav ? readWav(opt.wav) : null;
 const served = [];
 function nextSample() {
+  if (recording) {
+    const v = recording[served.length] ?? 0;
+    served.push(v);
+    return v;
+  }
   let n = served.length;
   let seg = segments.find((s) => (n < s.samples ? true : ((n -= s.samples), false)));
   seg ??= { amp: 0 };
@@ -151,6 +161,36 @@ const out = [
 ];
 for (const r of reports) console.log(`rp2040_sim_report ${r.seq} laeq_db=${r.laeq.toFixed(2)} lafmax_db=${r.lafmax.toFixed(2)}`);
 for (const [k, v] of out) console.log(`rp2040_sim_${k} ${v}`);
+
+/** The first channel of a 48 kHz integer PCM WAV, as 24-bit samples. */
+function readWav(path) {
+  const b = readFileSync(path);
+  if (b.toString('ascii', 0, 4) !== 'RIFF' || b.toString('ascii', 8, 12) !== 'WAVE') throw new Error(`${path}: not a WAV file`);
+  let at = 12;
+  let fmt = null;
+  while (at + 8 <= b.length) {
+    const id = b.toString('ascii', at, at + 4);
+    const size = b.readUInt32LE(at + 4);
+    if (id === 'fmt ') {
+      fmt = { format: b.readUInt16LE(at + 8), channels: b.readUInt16LE(at + 10), rate: b.readUInt32LE(at + 12), bits: b.readUInt16LE(at + 22) };
+    } else if (id === 'data') {
+      if (!fmt || fmt.format !== 1 || fmt.rate !== FS || ![16, 24, 32].includes(fmt.bits)) {
+        throw new Error(`${path}: need 48 kHz integer PCM (16/24/32-bit), got ${JSON.stringify(fmt)}`);
+      }
+      const width = fmt.bits / 8;
+      const frame = width * fmt.channels;
+      const n = Math.floor(Math.min(size, b.length - at - 8) / frame);
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = b.readIntLE(at + 8 + i * frame, width);
+        out[i] = fmt.bits === 16 ? v << 8 : fmt.bits === 32 ? v >> 8 : v;
+      }
+      return out;
+    }
+    at += 8 + size + (size & 1);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
 
 /** A mono 48 kHz 24-bit PCM WAV of `samples`. */
 function wav24(samples) {

@@ -84,12 +84,17 @@ fn args() -> Result<Args, String> {
 
 /// `--offline`: the reports as the radio-less RP2040 build logs them, nothing sent.
 fn offline(a: &mut Args, meter: &mut Meter<FixedChain>) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let mut seq = 0u32;
     while let Some(samples) = a.source.next_second() {
         meter.push(&samples);
         let record = NoiseRecord::new(Timestamp::Utc(a.start_ms + u64::from(seq) * 1000), &meter.report());
         let [laeq, lafmax, ..] = record.levels_cdb();
-        println!("report seq={seq} laeq_cdb={laeq} lafmax_cdb={lafmax}");
+        // A closed pipe (`| head`) ends the run quietly.
+        if writeln!(out, "report seq={seq} laeq_cdb={laeq} lafmax_cdb={lafmax}").is_err() {
+            return ExitCode::SUCCESS;
+        }
         seq += 1;
     }
     ExitCode::SUCCESS
