@@ -230,6 +230,19 @@ fn worker(dir: &std::path::Path, name: &str, http: u16, pg: &str, nats: &Nats, h
     worker_with(dir, name, http, pg, nats, hooks, &[])
 }
 
+/// [`worker`] with `partitions = k` in its config (the NATS mapping says 4).
+fn worker_k(
+    dir: &std::path::Path,
+    name: &str,
+    http: u16,
+    pg: &str,
+    nats: &Nats,
+    hooks: &str,
+    k: u32,
+) -> DaemonProcess {
+    worker_with(dir, name, http, pg, nats, hooks, &[("GS_TEST_K", &k.to_string())])
+}
+
 /// [`worker`] with extra environment (the debug build's test hooks).
 fn worker_with(
     dir: &std::path::Path,
@@ -255,7 +268,7 @@ api_token = {{ file = "{token}" }}
 [cluster]
 postgres = {{ env = "GS_TEST_PG" }}
 nats = [{urls}]
-partitions = 4
+partitions = {k}
 worker_id = "{name}"
 lease_ms = 1500
 
@@ -270,6 +283,7 @@ id = "plaza-noise"
 colour = "orange"
 condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0, for_s = 0, clear_for_s = 0 }}
 "#,
+            k = env.iter().find(|(k, _)| *k == "GS_TEST_K").map_or("4", |(_, v)| v),
             token = token.display(),
             secret = secret.display(),
             urls = urls.join(", "),
@@ -600,4 +614,27 @@ async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losin
     let resumed = restarted.elapsed();
     assert_eq!(c.orders(), (SITES as i64, SITES as i64), "nothing applied twice");
     println!("cluster_postgres_restart_to_all_applied_ms {}", resumed.as_millis());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_partitions_disagree_with_the_nats_mapping_says_so_and_is_not_ready() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let c = Cluster::start().await;
+    // Readings of 30 sites land in the mapping's 4 partitions.
+    loadgen::publish(c.broker.port, 1, messages(1), 0, SITES, None).await;
+    let http = free_port();
+    let _w = worker_k(c.dir.path(), "w1", http, &c.url, &c._nats, &c.hooks.url, 2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if status == 503 && text.contains("partition(K, 1) mapping and [cluster] partitions disagree") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no readiness problem reported\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(c.raw_log("w1").contains("readings in partitions no worker reads"), "{}", c.log("w1"));
 }

@@ -49,6 +49,11 @@ pub async fn ready(State(s): Shared) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")).into_response();
     }
     if let Some(c) = &s.cluster {
+        let unread = c.unread.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if unread > 0 {
+            let why = "readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree";
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{why} ({unread} subjects)\n")).into_response();
+        }
         // A worker serves the API and delivers notifications whether it owns partitions or not.
         let owned = c.owned.lock().unwrap_or_else(|p| p.into_inner());
         let list: Vec<String> = owned.iter().map(|(p, (epoch, _))| format!("{p} (epoch {epoch})")).collect();

@@ -26,6 +26,9 @@ use std::time::Duration;
 /// The advisory lock key space of partitions ("gs").
 const NAMESPACE: i32 = 0x6773;
 
+/// How long a partition whose runner failed here is left before this worker takes it again.
+const RETAKE_AFTER: Duration = Duration::from_secs(5);
+
 /// The `application_name` of a worker's ownership and partition sessions.
 pub(crate) fn session(worker: &str) -> String {
     format!("gridsentry/{worker}")
@@ -40,6 +43,9 @@ pub struct Status {
     pub fenced: std::sync::atomic::AtomicU64,
     /// Partitions taken over from a worker that had stopped heart-beating.
     pub takeovers: std::sync::atomic::AtomicU64,
+    /// Stream subjects in partitions no worker reads (P ≥ K: the NATS mapping and
+    /// `[cluster] partitions` disagree); their readings wait unapplied.
+    pub unread: Mutex<Vec<String>>,
 }
 
 /// The ownership loop's state.
@@ -55,6 +61,8 @@ pub struct Owner {
     running: BTreeMap<u32, Runner>,
     /// Heartbeats of partitions held by others, as last seen (a take-over needs two sightings).
     stale: HashMap<u32, i64>,
+    /// Partitions whose runner failed here, not to be taken again before then.
+    cooldown: HashMap<u32, std::time::Instant>,
     status: Arc<Status>,
 }
 
@@ -81,6 +89,7 @@ impl Owner {
             store,
             running: BTreeMap::new(),
             stale: HashMap::new(),
+            cooldown: HashMap::new(),
             status,
         })
     }
@@ -116,6 +125,9 @@ impl Owner {
         // Partitions that ended by themselves (fenced, stream or store failure) are given back.
         let ended: Vec<u32> = self.running.iter().filter(|(_, r)| r.ended()).map(|(p, _)| *p).collect();
         for p in ended {
+            // Not taken again for a while here (the stream or the store may be down: no epoch
+            // churn); another worker may take it meanwhile.
+            self.cooldown.insert(p, std::time::Instant::now() + RETAKE_AFTER);
             self.release(p)?;
         }
         let mut lost = Vec::new();
@@ -143,7 +155,9 @@ impl Owner {
                 break;
             }
             let p = (offset.wrapping_add(i)) % self.partitions;
-            if self.running.contains_key(&p) {
+            if self.running.contains_key(&p)
+                || self.cooldown.get(&p).is_some_and(|t| std::time::Instant::now() < *t)
+            {
                 continue;
             }
             let got: bool = self

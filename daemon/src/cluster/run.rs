@@ -46,6 +46,26 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());
     let status = Arc::new(Status::default());
+    // Every 10 s: readings in partitions this config does not have would wait for ever.
+    let (check_js, check_status, k) = (js.clone(), status.clone(), cluster.partitions);
+    let mut check_stop = shutdown.clone();
+    let stray = tokio::spawn(async move {
+        loop {
+            match stream::unread_subjects(&check_js, k).await {
+                Ok(unread) => {
+                    if !unread.is_empty() {
+                        tracing::error!(partitions = k, subjects = ?unread.iter().take(5).collect::<Vec<_>>(), "readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree");
+                    }
+                    *check_status.unread.lock().unwrap_or_else(|p| p.into_inner()) = unread;
+                }
+                Err(e) => tracing::warn!(error = %e, "cluster: could not list the stream's subjects"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = check_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
     let recipe = Recipe {
         postgres: postgres.clone(),
         config: Arc::new(cfg.clone()),
@@ -84,6 +104,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     )?;
     let mut tasks: Vec<_> =
         notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
+    tasks.push(stray);
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
     let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))

@@ -110,6 +110,23 @@ async fn try_ensure(
     js.get_or_create_stream(config).await.map_err(|e| ClusterError::Nats(format!("stream {STREAM}: {e}")))
 }
 
+/// Stream subjects whose partition is `partitions` or more: readings no worker will read,
+/// because nats-server's `partition(K, …)` mapping uses a larger K than `[cluster] partitions`.
+pub async fn unread_subjects(js: &jetstream::Context, partitions: u32) -> Result<Vec<String>, ClusterError> {
+    use futures_util::StreamExt;
+    let stream = js.get_stream(STREAM).await.map_err(|e| ClusterError::Nats(e.to_string()))?;
+    let mut subjects =
+        stream.info_with_subjects("gs.p.*.>").await.map_err(|e| ClusterError::Nats(e.to_string()))?;
+    let mut unread = Vec::new();
+    while let Some(item) = subjects.next().await {
+        let (subject, _) = item.map_err(|e| ClusterError::Nats(e.to_string()))?;
+        if parse_partitioned(&subject).is_some_and(|(p, _)| p >= partitions) {
+            unread.push(subject);
+        }
+    }
+    Ok(unread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
