@@ -93,6 +93,12 @@ async fn a_crash_between_commit_and_ack_is_recognised_on_redelivery() {
     // Its notifications go out while the pipeline is held (delivery is not in the window).
     let keys = || hooks.all().into_iter().filter(|h| h.status == 204).map(|h| h.key).collect::<Vec<_>>();
     until("the first commit's notifications", &s.log, 30, async || keys().len() as u64 >= committed).await;
+    // ... and are recorded as delivered (a kill between a POST and that record sends it again
+    // under the same idempotency key: at least once, which this test does not look at).
+    until("the first commit's notifications recorded", &s.log, 30, async || {
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'") >= committed
+    })
+    .await;
     daemon.kill().unwrap(); // SIGKILL inside the window between commit and ack
     daemon.wait().unwrap();
 

@@ -53,7 +53,7 @@ impl Store {
         limit: usize,
         claim_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.write(|tx, _| {
+        let claim = |tx: &mut dyn Tx| -> Result<Vec<OutboxRow>, StoreError> {
             let mut rows = match tx.engine() {
                 Engine::Sqlite => tx.rows(
                     "SELECT id, order_id, seq, receiver, payload, attempts, last_error FROM outbox
@@ -73,7 +73,12 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
             rows.sort_by_key(|r| r.id);
             Ok(rows)
-        })
+        };
+        match self.engine() {
+            // SQLite: one notifier per receiver, a plain read as before.
+            Engine::Sqlite => self.read(claim),
+            Engine::Postgres => self.write(|tx, _| claim(tx)),
+        }
     }
 
     /// The soonest time a pending notification of `receiver` is due, if any.

@@ -278,7 +278,19 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.write(|tx, _| f(tx))
+        match &self.conn {
+            // No transaction: an IMMEDIATE one would take the write lock from the pipeline.
+            Conn::Sqlite(c) if self.scope.is_none() => f(&mut Lite(c)),
+            _ => self.write(|tx, _| f(tx)),
+        }
+    }
+
+    /// Which engine holds the orders.
+    pub(crate) fn engine(&self) -> Engine {
+        match self.conn {
+            Conn::Sqlite(_) => Engine::Sqlite,
+            Conn::Postgres { .. } => Engine::Postgres,
+        }
     }
 
     /// Every persisted rule state row (a scoped store: its partition's).
