@@ -104,26 +104,10 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
     std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
     let db = data_dir.join("orders.db");
-    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
-        .map_err(|e| AppError::Secret(e.to_string()))?;
-    let max_bands = cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get());
-    let engine =
-        Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?.with_max_bands(max_bands);
     let (endpoints, routing) = endpoints(&cfg, &o)?;
-    let metrics = Arc::new(Metrics::default());
-    let changes = o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0);
-    let (outbox, outbox_rx) = watch::channel(0u64);
-    let live = Arc::new(crate::live::Live::default());
-    let outputs = Outputs {
-        changes: changes.clone(),
-        outbox: outbox.clone(),
-        metrics: metrics.clone(),
-        live: live.clone(),
-    };
-    let pipeline = Pipeline::new(engine, Store::open(&db, cfg.sla, routing.clone())?, outputs)?
-        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
-        .with_gate(gate_policy(&cfg))
-        .with_evidence_days(cfg.privacy.evidence_days);
+    let (outputs, outbox_rx) = outputs(&o);
+    let Outputs { changes, outbox, metrics, live } = outputs.clone();
+    let pipeline = pipeline(&cfg, Store::open(&db, cfg.sla, routing.clone())?, outputs)?;
 
     let (settings, mqtt_port) = match &cfg.mqtt {
         Some(m) => (Settings::from_config(m)?, m.port),
@@ -160,11 +144,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (acks, ingest) =
         mqtt::spawn(settings, inbound_tx, metrics.clone(), progress[0].clone(), shutdown.clone());
     let (control, control_rx) = mpsc::unbounded_channel();
-    let tuning = Tuning {
-        batch_max: cfg.daemon.batch_max.max(1),
-        linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
-        tick: o.tick.unwrap_or(Duration::from_secs(1)),
-    };
+    let tuning = tuning(&cfg, &o);
     let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
     let (sink, series) = match influx {
         Some(i) => {
@@ -223,6 +203,43 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (http, api) = serve_api(state, &addr, &health, &shutdown).await?;
     tasks.push(api);
     Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
+}
+
+/// Where pipelines report (order transitions, outbox wake-ups, counters, the console's live
+/// values), and the notifier's end of the wake-ups. Edge mode has one pipeline, a cluster
+/// worker one per owned partition; they share these.
+pub(crate) fn outputs(o: &Overrides) -> (Outputs, watch::Receiver<u64>) {
+    let (outbox, outbox_rx) = watch::channel(0u64);
+    let outputs = Outputs {
+        changes: o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0),
+        outbox,
+        metrics: Arc::new(Metrics::default()),
+        live: Arc::new(crate::live::Live::default()),
+    };
+    (outputs, outbox_rx)
+}
+
+/// Batching and timing of a pipeline.
+pub(crate) fn tuning(cfg: &Config, o: &Overrides) -> Tuning {
+    Tuning {
+        batch_max: cfg.daemon.batch_max.max(1),
+        linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
+        tick: o.tick.unwrap_or(Duration::from_secs(1)),
+    }
+}
+
+/// A pipeline on `store` with the config's rules, devices, clock and privacy settings (edge
+/// mode's one, or a cluster worker's for one partition).
+pub(crate) fn pipeline(cfg: &Config, store: Store, outputs: Outputs) -> Result<Pipeline, AppError> {
+    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
+        .map_err(|e| AppError::Secret(e.to_string()))?;
+    let max_bands = cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get());
+    let engine =
+        Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?.with_max_bands(max_bands);
+    Ok(Pipeline::new(engine, store, outputs)?
+        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
+        .with_gate(gate_policy(cfg))
+        .with_evidence_days(cfg.privacy.evidence_days))
 }
 
 /// Starts the API and console on `addr`; its address and supervised task.
@@ -367,7 +384,7 @@ pub fn reload_of(cfg: &Config) -> Control {
 }
 
 /// Who the pipeline hears (`[devices]`): the registry plus every configured field device.
-pub(crate) fn gate_policy(cfg: &Config) -> crate::gate::Policy {
+fn gate_policy(cfg: &Config) -> crate::gate::Policy {
     use gridsentry_sensors::Id;
     let d = cfg.devices.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
     let modbus = cfg.modbus.iter().map(|m| (m.get_ref().site.clone(), m.get_ref().device.clone()));

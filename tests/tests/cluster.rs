@@ -319,6 +319,15 @@ fn applied(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
     off_runtime(|| applied_now(pg, db))
 }
 
+/// Waits until some device's readings up to `seq` are applied (the stream is flowing).
+async fn past(pg: &Postgres, db: &str, seq: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !applied(pg, db).values().any(|(s, _)| *s >= seq) {
+        assert!(Instant::now() < deadline, "nothing applied past {seq}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `f` on a thread of its own (the synchronous PostgreSQL client runs its own runtime).
 fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
@@ -386,7 +395,8 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
     // Wave 2, with w1 SIGKILLed a third of the way in.
     let publishing =
         tokio::spawn(loadgen::publish(broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A third of the way in: some device's readings past its 19th are applied.
+    past(&pg, &db, 19).await;
     w1.kill().unwrap();
     w1.wait().unwrap();
     let killed = Instant::now();
@@ -606,7 +616,7 @@ async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losin
     // Readings keep coming while the database restarts.
     let publishing =
         tokio::spawn(loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    past(&c.pg, &c.db, 14).await;
     let restarted = Instant::now();
     c.pg.restart_fast();
     publishing.await.unwrap();

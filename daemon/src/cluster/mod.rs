@@ -121,6 +121,9 @@ pub enum ClusterError {
     /// A secret could not be read.
     #[error("{0}")]
     Secret(String),
+    /// A partition's pipeline could not be built (its rules or store).
+    #[error("partition pipeline: {0}")]
+    Pipeline(String),
     /// This worker's commit was refused: another worker took the partition (fenced).
     #[error("partition {0}: fenced (another worker owns it now)")]
     Fenced(u32),

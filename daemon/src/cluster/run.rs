@@ -8,14 +8,13 @@ use super::{stream, ClusterError};
 use crate::api::ApiState;
 use crate::app::{self, AppError, Overrides, Running};
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::notify::deliver::{self, Source};
 use crate::orders::Store;
-use crate::pipeline::{Outputs, Tuning};
+use crate::pipeline::Outputs;
 use crate::watchdog::Health;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Starts a worker.
 pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -> Result<Running, AppError> {
@@ -27,21 +26,9 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         .resolve()
         .map_err(|e| ClusterError::Secret(format!("[cluster] postgres: {e}")))?;
     let (endpoints, routing) = app::endpoints(&cfg, &o)?;
-    let metrics = Arc::new(Metrics::default());
-    let changes = o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0);
-    let (outbox, outbox_rx) = watch::channel(0u64);
-    let live = Arc::new(crate::live::Live::default());
-    let outputs = Outputs {
-        changes: changes.clone(),
-        outbox: outbox.clone(),
-        metrics: metrics.clone(),
-        live: live.clone(),
-    };
-    let tuning = Tuning {
-        batch_max: cfg.daemon.batch_max.max(1),
-        linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
-        tick: o.tick.unwrap_or(Duration::from_secs(1)),
-    };
+    let (outputs, outbox_rx) = app::outputs(&o);
+    let Outputs { changes, outbox, metrics, live } = outputs.clone();
+    let tuning = app::tuning(&cfg, &o);
     let js = stream::connect(&cluster.nats).await?;
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());

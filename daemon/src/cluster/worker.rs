@@ -12,7 +12,7 @@ use super::stream::{parse_partitioned, partition_filter, RECEIVED_HEADER, STREAM
 use super::ClusterError;
 use crate::flow::{self, Ack, Inbound};
 use crate::orders::{Scope, Store};
-use crate::pipeline::{Control, Outputs, Pipeline, PipelineError, Sink, Tuning};
+use crate::pipeline::{Control, Outputs, PipelineError, Sink, Tuning};
 use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
@@ -101,14 +101,8 @@ pub fn start(
     let cfg = &recipe.config;
     let store = Store::connect_as(&recipe.postgres, session, cfg.sla, recipe.routing.clone())?
         .scoped(Scope { partition: p, epoch });
-    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
-        .map_err(|e| ClusterError::Secret(e.to_string()))?;
-    let engine = crate::rules::Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)
-        .map_err(|e| ClusterError::Secret(e.to_string()))?;
-    let pipeline = Pipeline::new(engine, store, recipe.outputs.clone())?
-        .with_max_skew(std::time::Duration::from_secs(cfg.daemon.max_clock_skew_s))
-        .with_gate(crate::app::gate_policy(cfg))
-        .with_evidence_days(cfg.privacy.evidence_days);
+    let pipeline = crate::app::pipeline(cfg, store, recipe.outputs.clone())
+        .map_err(|e| ClusterError::Pipeline(e.to_string()))?;
     let progress = crate::watchdog::Progress::new("partition");
     let (inlet, inbound) = flow::channel(progress.clone());
     let (acks, mut acked) = flow::channel::<Ack>(crate::watchdog::Progress::new("partition acks"));
@@ -130,15 +124,13 @@ pub fn start(
             acked.done(n);
         }
     });
-    let (_control, control_rx) = mpsc::unbounded_channel::<Control>();
+    // No reloads in cluster mode yet: the sender is dropped, the pipeline sees none.
+    let (_, control_rx) = mpsc::unbounded_channel::<Control>();
     let tuning = recipe.tuning;
     let rt2 = rt.clone();
     let pipeline = std::thread::Builder::new()
         .name(format!("partition-{p}"))
-        .spawn(move || {
-            let _control = _control;
-            pipeline.run(rt2, inbound, control_rx, Sink::Ack(acks), tuning)
-        })
+        .spawn(move || pipeline.run(rt2, inbound, control_rx, Sink::Ack(acks), tuning))
         .map_err(|e| ClusterError::Nats(format!("starting partition {p}: {e}")))?;
     Ok(Runner { partition: p, epoch, stop, consumer, pipeline, lag })
 }

@@ -171,3 +171,51 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.commit()?;
     Ok(())
 }
+
+/// Connects as `name` (`application_name`: a cluster worker's connections carry its id, so a
+/// worker taking over from a silent one can end exactly that worker's sessions).
+pub(crate) fn connect(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
+    let mut config: postgres::Config = url.parse()?;
+    config.application_name(name);
+    // A client that stops between two statements of a transaction (a paused or hung worker)
+    // must not hold its row locks for ever: the server ends such sessions. The store's own
+    // transactions never wait on anything but the database between statements.
+    config.options("-c idle_in_transaction_session_timeout=10000");
+    let mut client = config.connect(postgres::NoTls)?;
+    migrate(&mut client)?;
+    Ok(client)
+}
+
+/// The session is over: the connection closed, or the server ended it (an administrator or a
+/// worker taking over a silent one's partitions: `pg_terminate_backend`, SQLSTATE 57P01; a
+/// server shutting down, 57P02/57P03).
+pub(crate) fn gone(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(c)
+        })
+}
+
+/// The PostgreSQL client, re-connected if the last one broke.
+pub(crate) fn client<'a>(
+    url: &str,
+    name: &str,
+    client: &'a mut Option<Box<postgres::Client>>,
+    cache: &mut Cache,
+) -> Result<&'a mut postgres::Client, StoreError> {
+    if client.as_ref().is_none_or(|c| c.is_closed()) {
+        cache.clear();
+        *client = None;
+        *client = Some(Box::new(connect(url, name)?));
+    }
+    Ok(client.as_mut().expect("just connected"))
+}
+
+/// Drops a client whose connection died (the next call connects again).
+pub(crate) fn forget_if_broken(client: &mut Option<Box<postgres::Client>>, cache: &mut Cache) {
+    if client.as_ref().is_some_and(|c| c.is_closed()) {
+        *client = None;
+        cache.clear();
+    }
+}

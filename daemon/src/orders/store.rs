@@ -149,20 +149,6 @@ pub struct Store {
     scope: Option<Scope>,
 }
 
-/// Connects as `name` (`application_name`: a cluster worker's connections carry its id, so a
-/// worker taking over from a silent one can end exactly that worker's sessions).
-pub(crate) fn pg_connect(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
-    let mut config: postgres::Config = url.parse()?;
-    config.application_name(name);
-    // A client that stops between two statements of a transaction (a paused or hung worker)
-    // must not hold its row locks for ever: the server ends such sessions. The store's own
-    // transactions never wait on anything but the database between statements.
-    config.options("-c idle_in_transaction_session_timeout=10000");
-    let mut client = config.connect(postgres::NoTls)?;
-    pg::migrate(&mut client)?;
-    Ok(client)
-}
-
 impl Store {
     /// Opens (creating if needed) the SQLite store at `path`.
     pub fn open(path: &Path, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
@@ -184,7 +170,7 @@ impl Store {
         sla: SlaTable,
         receivers: Vec<Receiver>,
     ) -> Result<Store, StoreError> {
-        let client = pg_connect(url, name)?;
+        let client = pg::connect(url, name)?;
         let (url, name) = (url.to_string(), name.to_string());
         let conn = Conn::Postgres { url, name, client: Some(Box::new(client)), cache: Cache::new() };
         Ok(Store { conn, sla, receivers, scope: None })
@@ -237,7 +223,7 @@ impl Store {
                 let mut retried = false;
                 loop {
                     let outcome = {
-                        let c = pg_client(url, name, client, cache)?;
+                        let c = pg::client(url, name, client, cache)?;
                         match c.transaction() {
                             Ok(mut tx) => {
                                 let run = run.take().expect("run once");
@@ -252,19 +238,19 @@ impl Store {
                     };
                     match outcome {
                         Ok(result) => {
-                            forget_if_broken(client, cache);
+                            pg::forget_if_broken(client, cache);
                             return result;
                         }
                         // The connection died while idle (a restarted server, or a take-over
                         // ended this worker's sessions): BEGIN never ran, so once more on a new
                         // one (where a scoped store then finds out whether it is fenced).
-                        Err(e) if gone(&e) && !retried => {
+                        Err(e) if pg::gone(&e) && !retried => {
                             retried = true;
                             *client = None;
                             cache.clear();
                         }
                         Err(e) => {
-                            forget_if_broken(client, cache);
+                            pg::forget_if_broken(client, cache);
                             return Err(e.into());
                         }
                     }
@@ -458,39 +444,5 @@ impl Store {
             self.set_due(&mut order);
             (order, events)
         }))
-    }
-}
-
-/// The session is over: the connection closed, or the server ended it (an administrator or a
-/// worker taking over a silent one's partitions: `pg_terminate_backend`, SQLSTATE 57P01; a
-/// server shutting down, 57P02/57P03).
-fn gone(e: &postgres::Error) -> bool {
-    use postgres::error::SqlState;
-    e.is_closed()
-        || e.code().is_some_and(|c| {
-            [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(c)
-        })
-}
-
-/// The PostgreSQL client, re-connected if the last one broke.
-fn pg_client<'a>(
-    url: &str,
-    name: &str,
-    client: &'a mut Option<Box<postgres::Client>>,
-    cache: &mut Cache,
-) -> Result<&'a mut postgres::Client, StoreError> {
-    if client.as_ref().is_none_or(|c| c.is_closed()) {
-        cache.clear();
-        *client = None;
-        *client = Some(Box::new(pg_connect(url, name)?));
-    }
-    Ok(client.as_mut().expect("just connected"))
-}
-
-/// Drops a client whose connection died (the next call connects again).
-fn forget_if_broken(client: &mut Option<Box<postgres::Client>>, cache: &mut Cache) {
-    if client.as_ref().is_some_and(|c| c.is_closed()) {
-        *client = None;
-        cache.clear();
     }
 }
