@@ -149,8 +149,17 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (sink, series) = match influx {
         Some(i) => {
             let ended = watchdog::ended_hook("series", &health, &shutdown);
-            let (tx, handle) =
-                series(&i, cfg.privacy, &data_dir, acks, metrics.clone(), progress[2].clone(), ended)?;
+            let marks = data_dir.join("orders.db");
+            let (tx, handle) = series(
+                &i,
+                cfg.privacy,
+                &data_dir,
+                &marks,
+                acks,
+                metrics.clone(),
+                progress[2].clone(),
+                ended,
+            )?;
             (Sink::Series(tx), Some(handle))
         }
         None => (Sink::Ack(acks), None),
@@ -277,19 +286,10 @@ impl Running {
         control: mpsc::UnboundedSender<Control>,
         health: Arc<Health>,
         owner: std::thread::JoinHandle<Result<(), PipelineError>>,
+        series: Option<std::thread::JoinHandle<()>>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
     ) -> Running {
-        Running {
-            http,
-            mqtt_port: 0,
-            changes,
-            metrics,
-            control,
-            health,
-            pipeline: owner,
-            series: None,
-            tasks,
-        }
+        Running { http, mqtt_port: 0, changes, metrics, control, health, pipeline: owner, series, tasks }
     }
 }
 
@@ -313,10 +313,14 @@ impl Running {
     }
 }
 
-fn series(
+/// Starts the store stage for `[influx]`: its spool under `data_dir`, its marks (what the
+/// server already has) in the SQLite file `marks`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn series(
     i: &crate::config::Influx,
     privacy: crate::config::Privacy,
     data_dir: &std::path::Path,
+    marks: &std::path::Path,
     acks: crate::flow::AckSender,
     metrics: Arc<Metrics>,
     progress: Arc<Progress>,
@@ -337,7 +341,7 @@ fn series(
         spool_dir: data_dir.join("spool"),
         spool_max_bytes: i.spool_max_mb << 20,
         tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        db: data_dir.join("orders.db"),
+        db: marks.to_path_buf(),
         readings_max_age: (privacy.readings_days > 0)
             .then(|| Duration::from_secs(privacy.readings_days * 86_400)),
     };

@@ -74,9 +74,14 @@ pub enum Ack {
         /// Connection generation it arrived on.
         generation: u64,
     },
-    /// A JetStream message (cluster mode): its stream sequence number, the partition's
-    /// position once the batch is committed.
+    /// A JetStream message (cluster mode): its partition, the epoch of the partition's runner
+    /// that read it (an ack of an earlier runner must not count for a later one) and its stream
+    /// sequence number (the partition's position once the batch is committed).
     Stream {
+        /// Partition.
+        partition: u32,
+        /// Epoch of the runner that read it.
+        epoch: i64,
         /// Stream sequence number.
         seq: u64,
     },

@@ -7,6 +7,7 @@ use gridsentry_sensors::*;
 use gridsentry_tests::loadgen::{self, Messages};
 use gridsentry_tests::nats::Nats;
 use gridsentry_tests::postgres::Postgres;
+use gridsentry_tests::victoria::Victoria;
 use gridsentry_tests::{binary, free_port, noise, write_secret, DaemonProcess, Hooks, Mosquitto, TOKEN};
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
@@ -225,25 +226,30 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
     drop(relay_process);
 }
 
+/// How a test worker differs from the plain one.
+struct Opts<'a> {
+    /// `[cluster] partitions` (the NATS mapping says 4).
+    k: u32,
+    /// The noise rule's colour.
+    colour: &'a str,
+    /// More config (`[influx]`, `[sla.red]`).
+    extra: String,
+    /// Environment (the debug build's test hooks).
+    env: Vec<(&'a str, &'a str)>,
+}
+
+impl Default for Opts<'_> {
+    fn default() -> Self {
+        Opts { k: 4, colour: "orange", extra: String::new(), env: Vec::new() }
+    }
+}
+
 /// A cluster worker (`gridsentry run` with `[cluster]`) with API port `http`.
 fn worker(dir: &std::path::Path, name: &str, http: u16, pg: &str, nats: &Nats, hooks: &str) -> DaemonProcess {
-    worker_with(dir, name, http, pg, nats, hooks, &[])
+    worker_with(dir, name, http, pg, nats, hooks, &Opts::default())
 }
 
-/// [`worker`] with `partitions = k` in its config (the NATS mapping says 4).
-fn worker_k(
-    dir: &std::path::Path,
-    name: &str,
-    http: u16,
-    pg: &str,
-    nats: &Nats,
-    hooks: &str,
-    k: u32,
-) -> DaemonProcess {
-    worker_with(dir, name, http, pg, nats, hooks, &[("GS_TEST_K", &k.to_string())])
-}
-
-/// [`worker`] with extra environment (the debug build's test hooks).
+/// [`worker`] with [`Opts`].
 fn worker_with(
     dir: &std::path::Path,
     name: &str,
@@ -251,7 +257,7 @@ fn worker_with(
     pg: &str,
     nats: &Nats,
     hooks: &str,
-    env: &[(&str, &str)],
+    o: &Opts,
 ) -> DaemonProcess {
     let (token, secret) = (dir.join("token"), dir.join("secret"));
     write_secret(&token, TOKEN);
@@ -264,6 +270,7 @@ fn worker_with(
             r#"[daemon]
 http = "127.0.0.1:{http}"
 api_token = {{ file = "{token}" }}
+data_dir = "{data}"
 
 [cluster]
 postgres = {{ env = "GS_TEST_PG" }}
@@ -280,10 +287,15 @@ timeout_ms = 500
 
 [[rule]]
 id = "plaza-noise"
-colour = "orange"
+colour = "{colour}"
 condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0, for_s = 0, clear_for_s = 0 }}
+
+{extra}
 "#,
-            k = env.iter().find(|(k, _)| *k == "GS_TEST_K").map_or("4", |(_, v)| v),
+            k = o.k,
+            colour = o.colour,
+            extra = o.extra,
+            data = dir.join(format!("{name}-data")).display(),
             token = token.display(),
             secret = secret.display(),
             urls = urls.join(", "),
@@ -298,7 +310,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             .arg(&cfg)
             .env("GS_TEST_PG", pg)
             .env("RUST_LOG", "info,gridsentry::cluster=debug")
-            .envs(env.iter().copied())
+            .envs(o.env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -350,104 +362,203 @@ fn applied_now(pg: &Postgres, db: &str) -> HashMap<String, (u32, bool)> {
     out
 }
 
+/// A red order's dispatch deadline in the fail-over test: wave 1, the kill and the hand-over
+/// (~3 s here) come before it, so the surviving worker's timers must meet it.
+const DISPATCH_S: i64 = 15;
+
+/// Each device's highest applied sequence number and partition.
+fn seq_and_part(pg: &Postgres, db: &str) -> HashMap<String, (i64, i64)> {
+    off_runtime(|| {
+        let mut c = postgres::Client::connect(&pg.url(db), postgres::NoTls).unwrap();
+        c.query("SELECT device, seq, part FROM device_seq WHERE device LIKE 'site-%'", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_nothing_doubled() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pg = Postgres::start();
-    let url = pg.database();
-    let db = url.split("dbname=").nth(1).unwrap().split(' ').next().unwrap().to_string();
-    let nats = Nats::start(4);
-    let broker = Mosquitto::start_saving_every_change();
-    let hooks = Hooks::start().await;
-    let _relay = relay(dir.path(), broker.port, &nats, 4);
-    wait_relay(broker.port, &nats).await;
+    let c = Cluster::start().await;
+    // Every point written is kept, repeats included: the test counts them.
+    let vm = Victoria::start_without_dedup();
+    let opts = Opts {
+        colour: "red",
+        extra: format!(
+            "[influx]\nurl = \"{}\"\nlinger_ms = 100\nretry_initial_ms = 50\nretry_max_ms = 500\n\n\
+             [sla.red]\ndispatch_s = {DISPATCH_S}\non_site_s = 3600\nreinforce_s = 7200\nremind_s = 3600\n",
+            vm.url()
+        ),
+        ..Opts::default()
+    };
     let (h1, h2) = (free_port(), free_port());
-    let mut w1 = worker(dir.path(), "w1", h1, &url, &nats, &hooks.url);
-    let _w2 = worker(dir.path(), "w2", h2, &url, &nats, &hooks.url);
-    let log =
-        |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
-    // Both up, the four partitions shared two and two.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut w1 = worker_with(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url, &opts);
+    let _w2 = worker_with(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url, &opts);
+    c.shared(h1, h2).await;
+    // Wave 1: ten readings per device, every device's red order raised.
+    loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
+    c.applied_up_to(9).await;
+    let w1_parts: HashSet<i64> = owned(h1).await.into_iter().map(i64::from).collect();
+    assert_eq!(w1_parts.len(), 2);
+    // Wave 2, with w1 SIGKILLed a third of the way in.
+    let publishing =
+        tokio::spawn(loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
+    past(&c.pg, &c.db, 19).await;
+    w1.kill().unwrap();
+    w1.wait().unwrap();
+    let killed = Instant::now();
+    let at_kill = seq_and_part(&c.pg, &c.db);
+    // Fail-over: from the kill to the first reading of w1's partitions applied by w2.
     loop {
-        let (a, b) = (owned(h1).await, owned(h2).await);
-        if a.len() == 2 && b.len() == 2 {
+        let now = seq_and_part(&c.pg, &c.db);
+        let moved = now.iter().any(|(d, (seq, part))| {
+            w1_parts.contains(part) && at_kill.get(d).is_none_or(|(before, _)| seq > before)
+        });
+        if moved {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "w2 never took over: {}", c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failover = killed.elapsed();
+    assert_eq!(owned(h2).await.len(), 4, "w2 owns every partition");
+    publishing.await.unwrap();
+    c.applied_up_to(39).await;
+    let applied: usize = applied(&c.pg, &c.db)
+        .values()
+        .map(|(seq, complete)| if *complete { *seq as usize + 1 } else { 0 })
+        .sum();
+    // One order per device, raised once: nothing doubled across the hand-over.
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    let sql = |q: &'static str| c.pg.psql(&c.db, q);
+    let duplicate_open = sql("SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE state NOT IN ('resolved', 'closed') GROUP BY rule, subject HAVING COUNT(*) > 1) d");
+    let epochs = sql("SELECT string_agg(epoch::text, ',' ORDER BY p) FROM partitions");
+    assert!(epochs.split(',').any(|e| e.trim().parse::<i64>().unwrap() >= 2), "a new epoch: {epochs}");
+
+    // Red orders across the fail-over. Five of w1's are dispatched through w2 before their
+    // deadline; the others miss it, and w2's timers (w1 is dead) escalate each exactly once.
+    let orders: Vec<(i64, i64, i64)> = off_runtime(|| {
+        let mut pg = postgres::Client::connect(&c.url, postgres::NoTls).unwrap();
+        pg.query("SELECT id, part, deadlines_from_ms FROM orders ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    });
+    let http = reqwest::Client::new();
+    let mut dispatched = HashSet::new();
+    for (id, _, from) in orders.iter().filter(|(_, part, _)| w1_parts.contains(part)).take(5) {
+        let r = http
+            .post(format!("http://127.0.0.1:{h2}/api/v1/orders/{id}/dispatch"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "who": "duty officer" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "dispatch {id}: {} {}", r.status(), r.text().await.unwrap());
+        assert!(
+            (now_ms() as i64) < from + DISPATCH_S * 1000,
+            "set-up too slow: dispatched after the deadline"
+        );
+        dispatched.insert(*id);
+    }
+    let escalations = || -> Vec<(i64, i64, String)> {
+        off_runtime(|| {
+            let mut pg = postgres::Client::connect(&c.url, postgres::NoTls).unwrap();
+            pg.query(
+                "SELECT order_id, at_ms, why FROM order_events WHERE kind = 'escalated' AND who = 'sla'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(DISPATCH_S as u64 + 30);
+    while escalations().len() < orders.len() - dispatched.len() {
+        assert!(Instant::now() < deadline, "escalations: {:?}\n{}", escalations(), c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut late_ms = 0;
+    for (id, _, from) in &orders {
+        let mine: Vec<_> = escalations().into_iter().filter(|e| e.0 == *id).collect();
+        if dispatched.contains(id) {
+            assert!(mine.is_empty(), "order {id} was dispatched in time: {mine:?}");
+            continue;
+        }
+        assert_eq!(mine.len(), 1, "order {id}: one escalation: {mine:?}");
+        let (_, at, why) = &mine[0];
+        assert!(why.contains("dispatch deadline"), "{why}");
+        let due = from + DISPATCH_S * 1000;
+        assert!(*at >= due, "order {id} escalated before its deadline");
+        late_ms = late_ms.max(at - due);
+    }
+    assert!(late_ms < 3000, "an escalation came {late_ms} ms after its deadline");
+    // Every raise reached the receiver well inside the dispatch deadline, and every
+    // escalation was sent too (at least once: same idempotency key if sent twice).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hooks = c.hooks.all();
+        let raised: HashMap<i64, u64> = hooks
+            .iter()
+            .filter(|h| h.body["event"] == "raised")
+            .map(|h| (h.body["order_id"].as_i64().unwrap(), h.received_ms))
+            .collect();
+        let escalated: HashSet<i64> = hooks
+            .iter()
+            .filter(|h| h.body["event"] == "escalated")
+            .map(|h| h.body["order_id"].as_i64().unwrap())
+            .collect();
+        if raised.len() == orders.len() && escalated.len() == orders.len() - dispatched.len() {
+            for (id, _, from) in &orders {
+                let took = raised[id] as i64 - from;
+                assert!(took < DISPATCH_S * 1000 / 3, "order {id} reached the receiver after {took} ms");
+            }
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "partitions not shared: {a:?} {b:?}\n{}\n{}",
-            log("w1"),
-            log("w2")
+            "{} raises, {} escalations notified",
+            raised.len(),
+            escalated.len()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Wave 1: ten readings per device, every device's order raised.
-    loadgen::publish(broker.port, 2, messages(1), 0, 10 * SITES, None).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while applied(&pg, &db).values().filter(|(seq, complete)| *seq == 9 && *complete).count() < SITES as usize
-    {
-        if Instant::now() > deadline {
-            panic!("wave 1 not applied: {:?}\n{}\n{}", applied(&pg, &db), log("w1"), log("w2"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Wave 2, with w1 SIGKILLed a third of the way in.
-    let publishing =
-        tokio::spawn(loadgen::publish(broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));
-    // A third of the way in: some device's readings past its 19th are applied.
-    past(&pg, &db, 19).await;
-    w1.kill().unwrap();
-    w1.wait().unwrap();
-    let killed = Instant::now();
-    loop {
-        if owned(h2).await.len() == 4 {
-            break;
-        }
-        assert!(killed.elapsed() < Duration::from_secs(30), "w2 never took over: {}", log("w2"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let failover = killed.elapsed();
-    publishing.await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let a = applied(&pg, &db);
-        if a.len() == SITES as usize && a.values().all(|(seq, _)| *seq == 39) {
-            assert!(a.values().all(|(_, complete)| *complete), "a reading was skipped: {a:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "wave 2 not applied: {a:?}\n{}", log("w2"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // One order per device, raised once: nothing doubled across the hand-over.
-    let (orders, raised, epochs) = off_runtime(|| {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        let orders: i64 = c.query_one("SELECT COUNT(*) FROM orders", &[]).unwrap().get(0);
-        let raised: i64 =
-            c.query_one("SELECT COUNT(*) FROM order_events WHERE kind = 'raised'", &[]).unwrap().get(0);
-        let epochs: Vec<i64> = c
-            .query("SELECT epoch FROM partitions ORDER BY p", &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        (orders, raised, epochs)
-    });
-    assert_eq!((orders, raised), (SITES as i64, SITES as i64));
-    assert!(epochs.iter().any(|e| *e >= 2), "taken over partitions have a new epoch: {epochs:?}");
-    // Every order's notification reached the receiver (at least once: a worker killed between
-    // a delivery and its bookkeeping may have it sent again, under the same idempotency key).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let keys: HashSet<String> = hooks.all().into_iter().map(|h| h.key).collect();
-        if keys.len() == SITES as usize {
-            assert!(keys.iter().all(|k| k.ends_with("-1")), "one notification per raise: {keys:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{} of {SITES} orders notified", keys.len());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("cluster_failover_ms {}", failover.as_millis());
+
+    // The time series: every reading stored, w1's unstored tail written by w2.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (stored, repeats) = loop {
+        let series = vm.export("noise_seq").await;
+        let mut per_device: HashMap<String, Vec<i64>> = HashMap::new();
+        for s in series.iter().filter(|s| s.labels["site"].starts_with("site-")) {
+            let seqs = per_device.entry(s.labels["site"].clone()).or_default();
+            seqs.extend(s.samples.iter().map(|(_, v)| *v as i64));
+        }
+        let distinct: usize = per_device.values().map(|v| v.iter().collect::<HashSet<_>>().len()).sum();
+        let total: usize = per_device.values().map(Vec::len).sum();
+        if distinct == 40 * SITES as usize {
+            break (distinct, total - distinct);
+        }
+        assert!(Instant::now() < deadline, "{distinct} of {} readings stored\n{}", 40 * SITES, c.log("w2"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let published = 40 * SITES as usize;
+    println!(
+        "cluster published={published} applied={applied} duplicate_open_orders={} lost={} failover_ms={}",
+        duplicate_open.trim(),
+        published - applied,
+        failover.as_millis()
+    );
+    println!(
+        "cluster_red_orders={} dispatched_in_time={} escalated_once={} worst_escalation_late_ms={late_ms} series_stored={stored} series_written_twice={repeats}",
+        orders.len(),
+        dispatched.len(),
+        orders.len() - dispatched.len()
+    );
+    assert_eq!((applied, duplicate_open.trim()), (published, "0"));
 }
 
 /// Sends `signal` (STOP, CONT) to a process.
@@ -479,6 +590,20 @@ impl Cluster {
         let relay = relay(dir.path(), broker.port, &nats, 4);
         wait_relay(broker.port, &nats).await;
         Cluster { dir, pg, url, db, _nats: nats, broker, hooks, _relay: relay }
+    }
+
+    /// Waits until two workers (API ports `h1`, `h2`) own two partitions each.
+    async fn shared(&self, h1: u16, h2: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(owned(h1).await.len() == 2 && owned(h2).await.len() == 2) {
+            assert!(
+                Instant::now() < deadline,
+                "partitions not shared\n{}\n{}",
+                self.log("w1"),
+                self.log("w2")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// A worker's whole log.
@@ -531,21 +656,10 @@ async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
     let (h1, h2) = (free_port(), free_port());
     // w1 sleeps 4 s before its second commit of readings: it is paused (SIGSTOP) right there,
     // with a batch in hand.
-    let mut w1 = worker_with(
-        c.dir.path(),
-        "w1",
-        h1,
-        &c.url,
-        &c._nats,
-        &c.hooks.url,
-        &[("GRIDSENTRY_TEST_SLEEP_BEFORE_COMMIT", "2:4000")],
-    );
+    let opts = Opts { env: vec![("GRIDSENTRY_TEST_SLEEP_BEFORE_COMMIT", "2:4000")], ..Opts::default() };
+    let mut w1 = worker_with(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url, &opts);
     let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(owned(h1).await.len() == 2 && owned(h2).await.len() == 2) {
-        assert!(Instant::now() < deadline, "partitions not shared\n{}\n{}", c.log("w1"), c.log("w2"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.shared(h1, h2).await;
     // Readings arrive one device at a time, so each partition commits several times.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut from = 0;
@@ -606,11 +720,7 @@ async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losin
     let (h1, h2) = (free_port(), free_port());
     let _w1 = worker(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url);
     let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(owned(h1).await.len() == 2 && owned(h2).await.len() == 2) {
-        assert!(Instant::now() < deadline, "partitions not shared\n{}\n{}", c.log("w1"), c.log("w2"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.shared(h1, h2).await;
     loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
     c.applied_up_to(9).await;
     // Readings keep coming while the database restarts.
@@ -633,7 +743,15 @@ async fn a_worker_whose_partitions_disagree_with_the_nats_mapping_says_so_and_is
     // Readings of 30 sites land in the mapping's 4 partitions.
     loadgen::publish(c.broker.port, 1, messages(1), 0, SITES, None).await;
     let http = free_port();
-    let _w = worker_k(c.dir.path(), "w1", http, &c.url, &c._nats, &c.hooks.url, 2);
+    let _w = worker_with(
+        c.dir.path(),
+        "w1",
+        http,
+        &c.url,
+        &c._nats,
+        &c.hooks.url,
+        &Opts { k: 2, ..Opts::default() },
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {

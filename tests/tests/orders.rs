@@ -443,8 +443,13 @@ fn two_people_acting_at_once_change_an_order_once(db: &Db) {
 
 fn a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state(db: &Db) {
     // Worker A takes partition 0 and commits a batch with its stream position.
-    let (epoch_a, at) = db.open().take_partition(0, "a", T).unwrap();
-    assert_eq!(at, 0, "a new partition starts at the stream's beginning");
+    let taken = db.open().take_partition(0, "a", T).unwrap();
+    let epoch_a = taken.epoch;
+    assert_eq!(
+        (taken.checkpoint, taken.stored),
+        (0, None),
+        "a new partition starts at the stream's beginning"
+    );
     let mut a = db.open().scoped(Scope { partition: 0, epoch: epoch_a });
     let batch = |key: &str, checkpoint| Batch {
         events: vec![raise(Colour::Red, T)],
@@ -454,12 +459,16 @@ fn a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state(db: &Db) {
     };
     assert_eq!(a.commit(&batch("hr-drop|p0", 10), T).unwrap().len(), 1);
     // Partition 1's state, written by another owner, is not partition 0's.
-    let (epoch_1, _) = db.open().take_partition(1, "c", T).unwrap();
+    let epoch_1 = db.open().take_partition(1, "c", T).unwrap().epoch;
     let mut c = db.open().scoped(Scope { partition: 1, epoch: epoch_1 });
     c.commit(&Batch { rule_state: vec![("noise|p1".into(), "{}".into())], ..Batch::default() }, T).unwrap();
     // Worker B takes partition 0 over (A paused past its lease): it starts where A committed.
-    let (epoch_b, at) = db.open().take_partition(0, "b", T + 5000).unwrap();
-    assert_eq!((epoch_b, at), (epoch_a + 1, 10));
+    // A's heartbeat recorded that everything up to 8 was stored in the time series.
+    assert!(db.open().heartbeat(0, epoch_a, T + 1000, 8).unwrap());
+    let taken = db.open().take_partition(0, "b", T + 5000).unwrap();
+    let epoch_b = taken.epoch;
+    assert_eq!((epoch_b, taken.checkpoint, taken.stored), (epoch_a + 1, 10, Some(8)));
+    assert!(!db.open().heartbeat(0, epoch_a, T + 5500, 20).unwrap(), "A's heartbeat no longer counts");
     // A wakes up and commits: refused, and nothing of it is written.
     let mut late = batch("hr-drop|late", 20);
     late.events[0].0.subject.band = Some(Id::new("band-9").unwrap());
@@ -468,5 +477,10 @@ fn a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state(db: &Db) {
     let mut b = db.open().scoped(Scope { partition: 0, epoch: epoch_b });
     assert_eq!(b.rule_states().unwrap(), vec![("hr-drop|p0".to_string(), "{}".to_string())]);
     assert_eq!(b.orders(&Filter::default()).unwrap().len(), 1, "the fenced batch raised nothing");
-    assert_eq!(db.open().take_partition(0, "b", T + 7000).unwrap().1, 10, "position unchanged by A");
+    let taken = db.open().take_partition(0, "b", T + 7000).unwrap();
+    assert_eq!((taken.checkpoint, taken.stored), (10, Some(8)), "positions unchanged by A");
+    // B re-applies readings from 9 (the stored position) to 12: the checkpoint only moves on.
+    let mut b = db.open().scoped(Scope { partition: 0, epoch: taken.epoch });
+    b.commit(&Batch { checkpoint: Some(9), ..Batch::default() }, T + 7100).unwrap();
+    assert_eq!(db.open().take_partition(0, "b", T + 7200).unwrap().checkpoint, 10, "never back");
 }

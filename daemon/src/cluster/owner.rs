@@ -132,7 +132,7 @@ impl Owner {
         }
         let mut lost = Vec::new();
         for (p, r) in &self.running {
-            if !self.store.heartbeat(*p, r.epoch, now)? {
+            if !self.store.heartbeat(*p, r.epoch, now, r.lag.done())? {
                 tracing::warn!(partition = p, "cluster: partition taken over by another worker");
                 lost.push(*p);
             }
@@ -177,8 +177,18 @@ impl Owner {
     /// Takes partition `p` (its lock is held): bumps the epoch, starts its runner.
     fn take(&mut self, p: u32, now: i64) -> Result<(), ClusterError> {
         tracing::debug!(partition = p, "cluster: lock held; taking the partition");
-        let (epoch, checkpoint) = self.store.take_partition(p, &self.me, now)?;
+        let taken = self.store.take_partition(p, &self.me, now)?;
+        let epoch = taken.epoch;
+        // With a time series, what the last owner committed but had not stored yet is read
+        // again: the pipeline knows the readings (duplicates), the store stage writes them.
+        let from = match taken.stored {
+            Some(stored) if self.recipe.stores_series() => stored.min(taken.checkpoint),
+            _ => taken.checkpoint,
+        };
         tracing::debug!(partition = p, epoch, "cluster: epoch bumped; starting its pipeline");
+        // Registered first: the worker's ack router finds the partition's progress here.
+        let lag = Arc::new(worker::Lag::new(from));
+        self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, (epoch, lag.clone()));
         let started = worker::start(
             &self.recipe,
             &session(&self.me),
@@ -186,17 +196,24 @@ impl Owner {
             self.rt.clone(),
             p,
             epoch,
-            checkpoint,
+            from,
+            lag,
         );
         match started {
             Ok(r) => {
-                tracing::info!(partition = p, epoch, from = checkpoint, "cluster: partition taken");
-                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, (epoch, r.lag.clone()));
+                tracing::info!(
+                    partition = p,
+                    epoch,
+                    from,
+                    checkpoint = taken.checkpoint,
+                    "cluster: partition taken"
+                );
                 self.running.insert(p, r);
                 self.stale.remove(&p);
                 Ok(())
             }
             Err(e) => {
+                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
                 self.unlock(p)?;
                 Err(e)
             }

@@ -1,6 +1,9 @@
 //! `gridsentry run` with `[cluster]`: a worker. No MQTT here (the relays have it): the
 //! ownership loop runs the owned partitions' pipelines; every worker serves the API and console
-//! and delivers notifications from the shared outbox (claimed rows, never two at once).
+//! and delivers notifications from the shared outbox (claimed rows, never two at once). With
+//! `[influx]` the worker has one store stage (spool and marks in its data directory) that every
+//! owned partition's pipeline feeds; the acks it hands back are routed to their partition's
+//! progress ([`super::worker::Lag`]) by partition and epoch.
 
 use super::owner::{Owner, Status};
 use super::worker::Recipe;
@@ -8,10 +11,11 @@ use super::{stream, ClusterError};
 use crate::api::ApiState;
 use crate::app::{self, AppError, Overrides, Running};
 use crate::config::Config;
+use crate::flow::Ack;
 use crate::notify::deliver::{self, Source};
 use crate::orders::Store;
-use crate::pipeline::Outputs;
-use crate::watchdog::Health;
+use crate::pipeline::{Outputs, Sink};
+use crate::watchdog::{Health, Progress};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -53,12 +57,54 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             }
         }
     });
+    let (acks, mut acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
+    let router_status = status.clone();
+    let router = tokio::spawn(async move {
+        while let Some(batch) = acked.recv().await {
+            let n = batch.len();
+            {
+                let owned = router_status.owned.lock().unwrap_or_else(|p| p.into_inner());
+                for a in batch {
+                    if let Ack::Stream { partition, epoch, seq } = a {
+                        match owned.get(&partition) {
+                            Some((e, lag)) if *e == epoch => lag.finished(seq),
+                            // Of a runner since stopped: its successor reads the reading again.
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            acked.done(n);
+        }
+    });
+    let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
+    let (sink, series) = match influx {
+        Some(i) => {
+            let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
+            std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
+            let ended = crate::watchdog::ended_hook("series", &health, &shutdown);
+            let marks = data_dir.join("series.db");
+            let (tx, handle) = app::series(
+                &i,
+                cfg.privacy,
+                &data_dir,
+                &marks,
+                acks,
+                metrics.clone(),
+                Progress::new("series"),
+                ended,
+            )?;
+            (Sink::Series(tx), Some(handle))
+        }
+        None => (Sink::Ack(acks), None),
+    };
     let recipe = Recipe {
         postgres: postgres.clone(),
         config: Arc::new(cfg.clone()),
         routing: routing.clone(),
         outputs,
         tuning,
+        sink,
     };
     let rt = tokio::runtime::Handle::current();
     let (owner_cfg, owner_status, owner_stop) = (cluster.clone(), status.clone(), shutdown.clone());
@@ -92,6 +138,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let mut tasks: Vec<_> =
         notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
     tasks.push(stray);
+    tasks.push(router);
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
     let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))
@@ -114,5 +161,5 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     // Reloads are not applied in cluster mode yet: restart the workers one by one instead.
     let (control, _) = mpsc::unbounded_channel();
     tracing::info!(worker = %cluster.worker(), partitions = cluster.partitions, "cluster worker running");
-    Ok(Running::worker(http, changes, metrics, control, health, owner, tasks))
+    Ok(Running::worker(http, changes, metrics, control, health, owner, series, tasks))
 }

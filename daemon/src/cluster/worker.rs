@@ -7,6 +7,13 @@
 //!
 //! No JetStream acknowledgements: the position lives in PostgreSQL with the orders it caused,
 //! so "applied" and "acknowledged" cannot disagree; the stream's retention is by age.
+//!
+//! With `[influx]` the committed readings go on to the worker's store stage (as in edge mode)
+//! and a second position, `stored`, follows what that stage has finished (written or spilled):
+//! every reading at or below it is done ([`Lag::done`]). The ownership loop records it with its
+//! heartbeats, and a new owner starts from the lower of the two positions: readings between
+//! them are re-applied as detected duplicates (no rule sees them twice) and written to the time
+//! series again, so a worker killed between a commit and the write loses no point.
 
 use super::stream::{parse_partitioned, partition_filter, RECEIVED_HEADER, STREAM};
 use super::ClusterError;
@@ -17,8 +24,9 @@ use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use gridsentry_sensors::{codec, Topic};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
 /// How a partition's pipeline is built (the same for every partition of a worker).
@@ -34,23 +42,69 @@ pub struct Recipe {
     pub outputs: Outputs,
     /// Batching.
     pub tuning: Tuning,
+    /// Where committed readings go: the worker's acks, or its store stage (`[influx]`).
+    pub sink: Sink,
 }
 
-/// How far a partition is behind, in readings.
+impl Recipe {
+    /// Whether committed readings go on to a time-series server (then a new owner starts
+    /// from the lower of the committed and the stored position).
+    pub fn stores_series(&self) -> bool {
+        matches!(self.sink, Sink::Series(_))
+    }
+}
+
+/// How far a partition is behind, in readings, and up to where it is done.
 #[derive(Debug, Default)]
 pub struct Lag {
     /// Messages the stream holds for the partition beyond the last one delivered here.
     pub pending: AtomicU64,
-    /// Readings handed to the pipeline and not yet committed.
-    pub inflight: AtomicU64,
-    /// The last stream sequence committed.
-    pub committed: AtomicU64,
+    positions: Mutex<Positions>,
+}
+
+#[derive(Debug, Default)]
+struct Positions {
+    /// Stream sequences handed to the pipeline and not finished (acked) yet.
+    outstanding: BTreeSet<u64>,
+    /// The highest sequence delivered here (or the start position).
+    highest: u64,
 }
 
 impl Lag {
-    /// Readings of the partition in the stream and not yet committed.
+    /// A partition read from the message after `from`.
+    pub fn new(from: u64) -> Lag {
+        Lag {
+            pending: AtomicU64::new(0),
+            positions: Mutex::new(Positions { outstanding: BTreeSet::new(), highest: from }),
+        }
+    }
+
+    fn positions(&self) -> std::sync::MutexGuard<'_, Positions> {
+        self.positions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `seqs` went to the pipeline; every message up to `highest` was delivered (those not
+    /// among `seqs` were skipped: not readings).
+    fn handed(&self, seqs: impl Iterator<Item = u64>, highest: u64) {
+        let mut p = self.positions();
+        p.outstanding.extend(seqs);
+        p.highest = p.highest.max(highest);
+    }
+
+    /// `seq` is finished: committed, and stored when the worker writes a time series.
+    pub fn finished(&self, seq: u64) {
+        self.positions().outstanding.remove(&seq);
+    }
+
+    /// Every message of the partition up to this sequence is finished.
+    pub fn done(&self) -> u64 {
+        let p = self.positions();
+        p.outstanding.first().map_or(p.highest, |s| s - 1)
+    }
+
+    /// Readings of the partition in the stream and not yet finished.
     pub fn behind(&self) -> u64 {
-        self.pending.load(Relaxed) + self.inflight.load(Relaxed)
+        self.pending.load(Relaxed) + self.positions().outstanding.len() as u64
     }
 }
 
@@ -87,8 +141,11 @@ impl Runner {
     }
 }
 
-/// Starts partition `p` at `epoch` from the stream position after `checkpoint`. Call it on a
-/// blocking thread (it connects to PostgreSQL).
+/// Starts partition `p` at `epoch` from the stream position after `from`, recording its
+/// progress in `lag` (made with `Lag::new(from)`; the worker's ack router finds it by partition
+/// and epoch, so register it before calling). Call it on a blocking thread (it connects to
+/// PostgreSQL).
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     recipe: &Recipe,
     session: &str,
@@ -96,7 +153,8 @@ pub fn start(
     rt: tokio::runtime::Handle,
     p: u32,
     epoch: i64,
-    checkpoint: u64,
+    from: u64,
+    lag: Arc<Lag>,
 ) -> Result<Runner, ClusterError> {
     let cfg = &recipe.config;
     let store = Store::connect_as(&recipe.postgres, session, cfg.sla, recipe.routing.clone())?
@@ -105,51 +163,44 @@ pub fn start(
         .map_err(|e| ClusterError::Pipeline(e.to_string()))?;
     let progress = crate::watchdog::Progress::new("partition");
     let (inlet, inbound) = flow::channel(progress.clone());
-    let (acks, mut acked) = flow::channel::<Ack>(crate::watchdog::Progress::new("partition acks"));
-    let lag = Arc::new(Lag::default());
-    lag.committed.store(checkpoint, Relaxed);
-    let last = lag.clone();
     let (stop, stopped) = watch::channel(false);
-    let consumer = rt.spawn(consume(js, p, checkpoint, inlet, lag.clone(), stopped));
-    // The acks say what is committed (for the lag metric); nothing to send anywhere.
-    rt.spawn(async move {
-        while let Some(batch) = acked.recv().await {
-            let n = batch.len();
-            if let Some(seq) =
-                batch.iter().filter_map(|a| if let Ack::Stream { seq } = a { Some(*seq) } else { None }).max()
-            {
-                last.committed.fetch_max(seq, Relaxed);
-            }
-            last.inflight.fetch_sub(n as u64, Relaxed);
-            acked.done(n);
-        }
-    });
+    let at = Position { p, epoch, from };
+    let consumer = rt.spawn(consume(js, at, inlet, lag.clone(), stopped));
     // No reloads in cluster mode yet: the sender is dropped, the pipeline sees none.
     let (_, control_rx) = mpsc::unbounded_channel::<Control>();
     let tuning = recipe.tuning;
     let rt2 = rt.clone();
+    let sink = recipe.sink.clone();
     let pipeline = std::thread::Builder::new()
         .name(format!("partition-{p}"))
-        .spawn(move || pipeline.run(rt2, inbound, control_rx, Sink::Ack(acks), tuning))
+        .spawn(move || pipeline.run(rt2, inbound, control_rx, sink, tuning))
         .map_err(|e| ClusterError::Nats(format!("starting partition {p}: {e}")))?;
     Ok(Runner { partition: p, epoch, stop, consumer, pipeline, lag })
 }
 
-/// Reads partition `p` from the message after `checkpoint`, in batches, into the pipeline.
+/// Where a runner reads: partition, epoch, and the position it starts after.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    p: u32,
+    epoch: i64,
+    from: u64,
+}
+
+/// Reads the partition from the message after `at.from`, in batches, into the pipeline.
 async fn consume(
     js: jetstream::Context,
-    p: u32,
-    checkpoint: u64,
+    at: Position,
     inlet: flow::Inlet,
     lag: Arc<Lag>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ClusterError> {
+    let p = at.p;
     let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(format!("partition {p}: {e}"));
     let stream = js.get_stream(STREAM).await.map_err(|e| nats(&e))?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: partition_filter(p),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: checkpoint + 1 },
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: at.from + 1 },
             ..Default::default()
         })
         .await
@@ -162,14 +213,16 @@ async fn consume(
         };
         let Some(first) = first else { return Err(nats(&"the stream ended")) };
         let mut batch = Vec::new();
+        let mut highest = 0;
         let mut next = Some(first);
         // Everything already delivered goes in one batch (up to 1000), without waiting.
         while let Some(m) = next.take() {
             let m = m.map_err(|e| nats(&e))?;
             if let Ok(info) = m.info() {
                 lag.pending.store(info.pending, Relaxed);
+                highest = highest.max(info.stream_sequence);
             }
-            if let Some(inbound) = to_inbound(p, m) {
+            if let Some(inbound) = to_inbound(at, m) {
                 batch.push(inbound);
             }
             if batch.len() >= 1000 {
@@ -177,7 +230,7 @@ async fn consume(
             }
             next = messages.next().now_or_never().flatten();
         }
-        lag.inflight.fetch_add(batch.len() as u64, Relaxed);
+        lag.handed(batch.iter().filter_map(|m| stream_seq(m.ack)), highest);
         if inlet.send(batch).is_err() {
             // The pipeline ended (fenced, or the store failed): the runner is over.
             return Ok(());
@@ -185,8 +238,17 @@ async fn consume(
     }
 }
 
+/// The stream sequence of a reading's ack (cluster mode's).
+pub(crate) fn stream_seq(a: Ack) -> Option<u64> {
+    match a {
+        Ack::Stream { seq, .. } => Some(seq),
+        _ => None,
+    }
+}
+
 /// A stream message as the pipeline takes it; `None` (logged) if it is not a reading.
-fn to_inbound(p: u32, m: jetstream::Message) -> Option<Inbound> {
+fn to_inbound(at: Position, m: jetstream::Message) -> Option<Inbound> {
+    let p = at.p;
     let seq = m.info().ok()?.stream_sequence;
     let Some((_, topic)) = parse_partitioned(&m.subject) else {
         tracing::warn!(partition = p, subject = %m.subject, "not a reading subject; skipped");
@@ -201,7 +263,13 @@ fn to_inbound(p: u32, m: jetstream::Message) -> Option<Inbound> {
         .unwrap_or_else(crate::clock::now_ms);
     let payload: Bytes = m.payload.clone();
     match codec::decode_on(&topic, &payload) {
-        Ok(reading) => Some(Inbound::new(topic, reading, payload, received_ms, Ack::Stream { seq })),
+        Ok(reading) => Some(Inbound::new(
+            topic,
+            reading,
+            payload,
+            received_ms,
+            Ack::Stream { partition: p, epoch: at.epoch, seq },
+        )),
         Err(e) => {
             tracing::warn!(partition = p, %topic, seq, error = %e, "stream message does not decode; skipped");
             None

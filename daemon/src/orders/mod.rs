@@ -26,6 +26,7 @@ mod transition;
 pub use kind::OrderEventKind;
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
+pub use partitions::Taken;
 pub use payload::{payload, SCHEMA};
 pub use retention::Purged;
 pub use sla::{Due, Sla, SlaTable};

@@ -5,21 +5,37 @@
 use super::db::args;
 use super::store::{Store, StoreError};
 
+/// A partition just taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// The new epoch (every commit of the new owner checks it).
+    pub epoch: i64,
+    /// The last stream sequence whose effects (orders, rule state) are committed.
+    pub checkpoint: u64,
+    /// The last stream sequence up to which every reading is finished, stored in the time
+    /// series included (recorded with heartbeats); `None`: never recorded.
+    pub stored: Option<u64>,
+}
+
 impl Store {
     /// Cluster mode: takes partition `p` for `owner`: bumps its epoch (fencing whoever held it)
-    /// and returns the new epoch and the partition's stream position. The caller must hold the
+    /// and returns the new epoch and the partition's stream positions. The caller must hold the
     /// partition's advisory lock (cluster::owner).
-    pub fn take_partition(&mut self, p: u32, owner: &str, now_ms: i64) -> Result<(i64, u64), StoreError> {
+    pub fn take_partition(&mut self, p: u32, owner: &str, now_ms: i64) -> Result<Taken, StoreError> {
         self.write(|tx, _| {
             tx.exec("INSERT INTO partitions (p) VALUES (?1) ON CONFLICT DO NOTHING", args![i64::from(p)])?;
             let row = tx
                 .row(
                     "UPDATE partitions SET epoch = epoch + 1, owner = ?2, heartbeat_ms = ?3 WHERE p = ?1
-                     RETURNING epoch, checkpoint",
+                     RETURNING epoch, checkpoint, stored",
                     args![i64::from(p), owner, now_ms],
                 )?
                 .ok_or_else(|| StoreError::Corrupt(format!("partition {p} row vanished")))?;
-            Ok((row.int(0)?, row.int(1)? as u64))
+            Ok(Taken {
+                epoch: row.int(0)?,
+                checkpoint: row.int(1)? as u64,
+                stored: row.opt_int(2)?.map(|s| s as u64),
+            })
         })
     }
 
@@ -35,12 +51,13 @@ impl Store {
         })
     }
 
-    /// Heartbeat of partition `p` held at `epoch`; false if another worker has taken it.
-    pub fn heartbeat(&mut self, p: u32, epoch: i64, now_ms: i64) -> Result<bool, StoreError> {
+    /// Heartbeat of partition `p` held at `epoch`, with the position up to which every reading
+    /// is finished (`stored`); false if another worker has taken it.
+    pub fn heartbeat(&mut self, p: u32, epoch: i64, now_ms: i64, stored: u64) -> Result<bool, StoreError> {
         self.write(|tx, _| {
             let n = tx.exec(
-                "UPDATE partitions SET heartbeat_ms = ?3 WHERE p = ?1 AND epoch = ?2",
-                args![i64::from(p), epoch, now_ms],
+                "UPDATE partitions SET heartbeat_ms = ?3, stored = ?4 WHERE p = ?1 AND epoch = ?2",
+                args![i64::from(p), epoch, now_ms, stored as i64],
             )?;
             Ok(n == 1)
         })

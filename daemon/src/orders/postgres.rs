@@ -92,11 +92,17 @@ impl Tx for Pg<'_, '_> {
     }
 }
 
-/// Creates the schema if it is not there (version 6 of the SQLite one).
+/// Creates the schema if it is not there (version 7 of the SQLite one).
 pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // Already there (every connection of every worker comes here): no DDL, whose locks would
-    // queue behind any transaction on these tables.
-    let present: bool = client.query_one("SELECT to_regclass('workers') IS NOT NULL", &[])?.get(0);
+    // queue behind any transaction on these tables. The newest column tells.
+    let present: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('partitions')
+             AND attname = 'stored' AND NOT attisdropped)",
+            &[],
+        )?
+        .get(0);
     if present {
         return Ok(());
     }
@@ -166,6 +172,8 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
         -- it) and stream position (the last applied JetStream sequence).
         CREATE TABLE IF NOT EXISTS partitions (p BIGINT PRIMARY KEY, epoch BIGINT NOT NULL DEFAULT 0, owner TEXT,
             checkpoint BIGINT NOT NULL DEFAULT 0, heartbeat_ms BIGINT NOT NULL DEFAULT 0);
+        -- v7: the position up to which every reading is finished, time series included.
+        ALTER TABLE partitions ADD COLUMN IF NOT EXISTS stored BIGINT;
         CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);",
     )?;
     tx.commit()?;

@@ -67,6 +67,12 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 6; COMMIT;",
         )?;
     }
+    if version < 7 {
+        // v7: each partition's stored position (everything up to it is in the time series too).
+        conn.execute_batch(
+            "BEGIN; ALTER TABLE partitions ADD COLUMN stored INTEGER; PRAGMA user_version = 7; COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

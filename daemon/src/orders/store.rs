@@ -333,7 +333,7 @@ impl Store {
             }
             if let (Some(s), Some(at)) = (ctx.scope, batch.checkpoint) {
                 tx.exec(
-                    "UPDATE partitions SET checkpoint = ?2 WHERE p = ?1",
+                    "UPDATE partitions SET checkpoint = CASE WHEN checkpoint > ?2 THEN checkpoint ELSE ?2 END WHERE p = ?1",
                     args![i64::from(s.partition), at as i64],
                 )?;
             }

@@ -66,6 +66,7 @@ pub enum PipelineError {
 }
 
 /// Where committed batches go.
+#[derive(Clone)]
 pub enum Sink {
     /// Straight back to ingest as acks (no time-series server).
     Ack(AckSender),
@@ -281,7 +282,7 @@ impl Pipeline {
         let checkpoint = inbound
             .iter()
             .filter_map(|m| match m.ack {
-                flow::Ack::Stream { seq } => Some(seq),
+                flow::Ack::Stream { seq, .. } => Some(seq),
                 _ => None,
             })
             .max();
