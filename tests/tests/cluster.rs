@@ -232,6 +232,8 @@ struct Opts<'a> {
     k: u32,
     /// The noise rule's colour.
     colour: &'a str,
+    /// Its limit, dB(A) (the readings are at 80).
+    above: f64,
     /// More config (`[influx]`, `[sla.red]`).
     extra: String,
     /// Environment (the debug build's test hooks).
@@ -240,7 +242,7 @@ struct Opts<'a> {
 
 impl Default for Opts<'_> {
     fn default() -> Self {
-        Opts { k: 4, colour: "orange", extra: String::new(), env: Vec::new() }
+        Opts { k: 4, colour: "orange", above: 70.0, extra: String::new(), env: Vec::new() }
     }
 }
 
@@ -259,6 +261,32 @@ fn worker_with(
     hooks: &str,
     o: &Opts,
 ) -> DaemonProcess {
+    let cfg = worker_config(dir, name, http, nats, hooks, o);
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log"))).unwrap();
+    DaemonProcess::new(
+        Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("GS_TEST_PG", pg)
+            .env("RUST_LOG", "info,gridsentry::cluster=debug")
+            .envs(o.env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Writes worker `name`'s config file (again, for a reload); its path.
+fn worker_config(
+    dir: &std::path::Path,
+    name: &str,
+    http: u16,
+    nats: &Nats,
+    hooks: &str,
+    o: &Opts,
+) -> std::path::PathBuf {
     let (token, secret) = (dir.join("token"), dir.join("secret"));
     write_secret(&token, TOKEN);
     write_secret(&secret, gridsentry_tests::SECRET);
@@ -288,12 +316,13 @@ timeout_ms = 500
 [[rule]]
 id = "plaza-noise"
 colour = "{colour}"
-condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 70.0, clear = 65.0, for_s = 0, clear_for_s = 0 }}
+condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = {above:.1}, clear = 65.0, for_s = 0, clear_for_s = 0 }}
 
 {extra}
 "#,
             k = o.k,
             colour = o.colour,
+            above = o.above,
             extra = o.extra,
             data = dir.join(format!("{name}-data")).display(),
             token = token.display(),
@@ -302,20 +331,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
         ),
     )
     .unwrap();
-    let log =
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log"))).unwrap();
-    DaemonProcess::new(
-        Command::new(binary())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("GS_TEST_PG", pg)
-            .env("RUST_LOG", "info,gridsentry::cluster=debug")
-            .envs(o.env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+    cfg
 }
 
 /// The partitions a worker's `/readyz` says it owns (empty while it does not answer).
@@ -765,4 +781,46 @@ async fn a_worker_whose_partitions_disagree_with_the_nats_mapping_says_so_and_is
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(c.raw_log("w1").contains("readings in partitions no worker reads"), "{}", c.log("w1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_every_partition_and_the_ones_taken_later() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let c = Cluster::start().await;
+    // Both start with a 90 dB limit: the 80 dB readings raise nothing.
+    let strict = Opts { above: 90.0, ..Opts::default() };
+    let (h1, h2) = (free_port(), free_port());
+    let w1 = worker_with(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url, &strict);
+    let mut w2 = worker_with(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url, &strict);
+    c.shared(h1, h2).await;
+    loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
+    c.applied_up_to(9).await;
+    assert_eq!(c.orders(), (0, 0));
+    // The limit becomes 70 dB in both files; SIGHUP reloads each worker's two partitions.
+    for (name, http, pid) in [("w1", h1, w1.id()), ("w2", h2, w2.id())] {
+        worker_config(c.dir.path(), name, http, &c._nats, &c.hooks.url, &Opts::default());
+        signal(pid, "HUP");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in ["w1", "w2"] {
+        while c.raw_log(name).matches("configuration reloaded").count() < 2 {
+            assert!(Instant::now() < deadline, "{name} did not reload\n{}", c.log(name));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // w2 dies: w1 takes its partitions, which must run the reloaded rules too.
+    w2.kill().unwrap();
+    w2.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owned(h1).await.len() < 4 {
+        assert!(Instant::now() < deadline, "w1 never took over\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 10 * SITES, None).await;
+    c.applied_up_to(19).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.orders() != (SITES as i64, SITES as i64) {
+        assert!(Instant::now() < deadline, "orders {:?}\n{}", c.orders(), c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

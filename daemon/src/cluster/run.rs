@@ -98,6 +98,18 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         }
         None => (Sink::Ack(acks), None),
     };
+    // SIGHUP: every running partition's pipeline reloads; partitions taken later start with
+    // the last reload.
+    let (control, mut control_rx) = mpsc::unbounded_channel::<crate::pipeline::Control>();
+    let (reloads, _) = tokio::sync::broadcast::channel(16);
+    let latest = Arc::new(Mutex::new(None));
+    let (fan_out, last) = (reloads.clone(), latest.clone());
+    let reloader = tokio::spawn(async move {
+        while let Some(c) = control_rx.recv().await {
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+            let _ = fan_out.send(c);
+        }
+    });
     let recipe = Recipe {
         postgres: postgres.clone(),
         config: Arc::new(cfg.clone()),
@@ -105,6 +117,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         outputs,
         tuning,
         sink,
+        reloads,
+        latest,
     };
     let rt = tokio::runtime::Handle::current();
     let (owner_cfg, owner_status, owner_stop) = (cluster.clone(), status.clone(), shutdown.clone());
@@ -139,6 +153,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
     tasks.push(stray);
     tasks.push(router);
+    tasks.push(reloader);
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
     let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))
@@ -158,8 +173,6 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
     let (http, api) = app::serve_api(state, &addr, &health, &shutdown).await?;
     tasks.push(api);
-    // Reloads are not applied in cluster mode yet: restart the workers one by one instead.
-    let (control, _) = mpsc::unbounded_channel();
     tracing::info!(worker = %cluster.worker(), partitions = cluster.partitions, "cluster worker running");
     Ok(Running::worker(http, changes, metrics, control, health, owner, series, tasks))
 }

@@ -44,6 +44,11 @@ pub struct Recipe {
     pub tuning: Tuning,
     /// Where committed readings go: the worker's acks, or its store stage (`[influx]`).
     pub sink: Sink,
+    /// Reloads (SIGHUP) for every running partition.
+    pub reloads: tokio::sync::broadcast::Sender<Control>,
+    /// The last reload, for partitions taken after it (their pipeline is built from the
+    /// config the worker started with).
+    pub latest: Arc<Mutex<Option<Control>>>,
 }
 
 impl Recipe {
@@ -166,8 +171,26 @@ pub fn start(
     let (stop, stopped) = watch::channel(false);
     let at = Position { p, epoch, from };
     let consumer = rt.spawn(consume(js, at, inlet, lag.clone(), stopped));
-    // No reloads in cluster mode yet: the sender is dropped, the pipeline sees none.
-    let (_, control_rx) = mpsc::unbounded_channel::<Control>();
+    // Reloads: the last one first (applied before the first batch), then every new one.
+    let (control, control_rx) = mpsc::unbounded_channel::<Control>();
+    let mut reloads = recipe.reloads.subscribe();
+    if let Some(c) = recipe.latest.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        let _ = control.send(c);
+    }
+    rt.spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match reloads.recv().await {
+                Ok(c) => {
+                    if control.send(c).is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
     let tuning = recipe.tuning;
     let rt2 = rt.clone();
     let sink = recipe.sink.clone();

@@ -75,7 +75,7 @@ pub enum Sink {
 }
 
 /// Changes made while running (config reload).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Control {
     /// New rules and deadlines: rule state of surviving rule ids and open orders are kept.
     Reload {
