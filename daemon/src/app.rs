@@ -202,6 +202,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         token,
         metrics: metrics.clone(),
         changes: changes.clone(),
+        feed: changes.clone(),
         outbox,
         live,
         health: health.clone(),

@@ -729,6 +729,36 @@ async fn a_paused_worker_wakes_up_fenced_and_nothing_is_applied_twice() {
     println!("cluster_takeover_after_pause_ms {}", takeover.as_millis());
 }
 
+/// A worker's console feed (`/api/v1/events`): the order transitions it pushes. Subscribed when
+/// this returns.
+async fn console_feed(http: u16) -> tokio::sync::mpsc::UnboundedReceiver<serde_json::Value> {
+    let mut r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http}/api/v1/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (mut text, mut event) = (String::new(), String::new());
+        while let Ok(Some(chunk)) = r.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find('\n') {
+                let line: String = text.drain(..=end).collect();
+                if let Some(e) = line.trim_end().strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.trim_end().strip_prefix("data: ") {
+                    if event == "order" && tx.send(serde_json::from_str(d).unwrap()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losing_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -737,8 +767,20 @@ async fn postgres_restarted_mid_stream_stalls_the_workers_then_they_resume_losin
     let _w1 = worker(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url);
     let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
     c.shared(h1, h2).await;
+    // The console on w1 hears every order raised, w2's partitions' too.
+    let mut feed = console_feed(h1).await;
     loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
     c.applied_up_to(9).await;
+    let mut heard = HashSet::new();
+    while heard.len() < SITES as usize {
+        let change = tokio::time::timeout(Duration::from_secs(30), feed.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the console heard {} of {SITES} raises", heard.len()))
+            .unwrap();
+        if change["event"] == "raised" {
+            heard.insert(change["order_id"].as_i64().unwrap());
+        }
+    }
     // Readings keep coming while the database restarts.
     let publishing =
         tokio::spawn(loadgen::publish(c.broker.port, 2, messages(1), 10 * SITES, 30 * SITES, Some(600.0)));

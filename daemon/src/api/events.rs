@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// `GET /api/v1/events`.
 pub async fn events(State(s): State<Arc<ApiState>>) -> Response {
-    let rx = s.changes.subscribe();
+    let rx = s.feed.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
             Ok(change) => {

@@ -28,6 +28,9 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Order transitions made through the API are announced here too.
     pub changes: broadcast::Sender<Change>,
+    /// What the console's live feed hears: `changes` in edge mode; in cluster mode every
+    /// worker's ([`crate::cluster::fanout`]).
+    pub feed: broadcast::Sender<Change>,
     /// Wakes the notifier after an action queued notifications.
     pub outbox: watch::Sender<u64>,
     /// Recent readings per device (console).

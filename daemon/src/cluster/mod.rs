@@ -16,6 +16,7 @@
 //! acknowledge across the loss of a node (JetStream R3 with file storage; PostgreSQL with
 //! synchronous replication under Patroni). See `deploy/README.md` for sizing and HA.
 
+pub mod fanout;
 pub mod owner;
 pub mod relay;
 pub mod run;

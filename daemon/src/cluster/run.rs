@@ -34,6 +34,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let Outputs { changes, outbox, metrics, live } = outputs.clone();
     let tuning = app::tuning(&cfg, &o);
     let js = stream::connect(&cluster.nats).await?;
+    let nats = js.client();
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());
     let status = Arc::new(Status::default());
@@ -154,6 +155,15 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     tasks.push(stray);
     tasks.push(router);
     tasks.push(reloader);
+    // The console hears every worker's order changes.
+    let feed = tokio::sync::broadcast::channel(4096).0;
+    tasks.push(tokio::spawn(super::fanout::run(
+        nats,
+        cluster.worker(),
+        changes.clone(),
+        feed.clone(),
+        shutdown.clone(),
+    )));
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
     let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))
@@ -164,6 +174,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         token,
         metrics: metrics.clone(),
         changes: changes.clone(),
+        feed,
         outbox,
         live,
         health: health.clone(),

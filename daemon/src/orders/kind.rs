@@ -1,10 +1,10 @@
 //! What an order event says happened: one closed set, stored and sent by name.
 
 use super::model::State;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kind of an order event (the `event` of a webhook payload and of a [`super::Change`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderEventKind {
     /// A rule raised a new order.

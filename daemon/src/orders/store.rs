@@ -93,7 +93,7 @@ pub struct Batch {
 }
 
 /// An order transition, as the demo prints it (one JSON object per line).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Change {
     /// Order id.
     pub order_id: i64,
