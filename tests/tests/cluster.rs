@@ -223,6 +223,37 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
         assert!(ids.contains(&id), "{id} missing");
     }
     nats.restart(1);
+
+    // A gateway's link flaps: its last will (offline) and birth (online) carry the same boot and
+    // sequence number every time; each change reaches the stream (a second "offline" dropped as
+    // a repeat would raise no order for a wristband gateway that went offline again).
+    let status = |state: DeviceState| -> Messages {
+        Arc::new(move |_| {
+            let header = Header {
+                site: Id::new("site-0").unwrap(),
+                device: Id::new("gw-1").unwrap(),
+                boot_id: 5,
+                seq: 0,
+                time: Timestamp::Utc(now_ms()),
+                historical: false,
+            };
+            let body = Body::Status(StatusReport { state, firmware: "gw".try_into().unwrap(), dropped: 0 });
+            let payload = codec::encode_vec(Format::Json, &Reading { header, body }).unwrap();
+            ("gs/v1/site-0/gw-1/status".to_string(), payload)
+        })
+    };
+    let mut expect = 7002;
+    let mut second = now_ms() / 1000;
+    for state in [DeviceState::Offline, DeviceState::Online, DeviceState::Offline, DeviceState::Online] {
+        // The next change comes in a later second than the last one (a real flap takes longer).
+        while now_ms() / 1000 == second {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        second = now_ms() / 1000;
+        loadgen::publish(broker.port, 1, status(state), 0, 1, None).await;
+        expect += 1;
+        wait_stream(&js, expect).await;
+    }
     drop(relay_process);
 }
 

@@ -96,8 +96,7 @@ async fn publish(
     js: &async_nats::jetstream::Context,
     item: &Inbound,
 ) -> Result<async_nats::jetstream::context::PublishAckFuture, String> {
-    // The stream is part of the id: a device's status messages number apart from its readings.
-    let id = format!("{}/{}", msg_id(&item.reading.header), item.topic.stream.as_str());
+    let id = msg_id(item);
     let message = PublishMessage::build()
         .payload(item.raw.clone())
         .header(RECEIVED_HEADER, item.received_ms.to_string().as_str())

@@ -11,7 +11,7 @@
 
 use super::ClusterError;
 use async_nats::jetstream::{self, stream};
-use gridsentry_sensors::{Header, Topic};
+use gridsentry_sensors::Topic;
 use std::time::Duration;
 
 /// The stream's name.
@@ -50,9 +50,32 @@ pub fn parse_partitioned(subject: &str) -> Option<(u32, String)> {
     Some((p.parse().ok()?, format!("gs/v1/{}/{}/{stream}", untoken(site), untoken(device))))
 }
 
-/// The de-duplication id of a reading: the same reading always gets the same id.
-pub fn msg_id(h: &Header) -> String {
-    format!("{}/{}/{}/{}", h.site.as_str(), h.device.as_str(), h.boot_id, h.seq)
+/// The de-duplication id of a message (JetStream drops a second message with the same id
+/// within its duplicate window): `site/device/boot/seq/stream` for a reading, the same reading
+/// always gets the same id (a device's status messages number apart from its readings).
+///
+/// A status message is different: a device's birth (online) and last will (offline) carry the
+/// same boot and sequence number every time within a boot (they are encoded once), so a device
+/// whose link flaps sends the same id again and again, and the second "offline" within the
+/// window would be dropped: no order for a wristband gateway that went offline again. Its id
+/// adds the state and the second it was received: the same publish seen by two relays (or
+/// redelivered after a relay crash within the second) is one message; a later change is a new
+/// one. A status repeated across a second boundary is applied twice, which is harmless (a
+/// device already offline stays offline).
+pub fn msg_id(m: &crate::flow::Inbound) -> String {
+    let h = &m.reading.header;
+    let id = format!(
+        "{}/{}/{}/{}/{}",
+        h.site.as_str(),
+        h.device.as_str(),
+        h.boot_id,
+        h.seq,
+        m.topic.stream.as_str()
+    );
+    match &m.reading.body {
+        gridsentry_sensors::Body::Status(s) => format!("{id}/{:?}/{}", s.state, m.received_ms / 1000),
+        _ => id,
+    }
 }
 
 /// Connects to the NATS servers (the client reconnects and fails over by itself).
