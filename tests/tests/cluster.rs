@@ -48,18 +48,30 @@ fn messages(boot: u32) -> Messages {
 
 /// `gridsentry relay` on `broker` into `nats`, as a child process killed when dropped.
 fn relay(dir: &std::path::Path, broker: u16, nats: &Nats, partitions: u32) -> DaemonProcess {
-    let cfg = dir.join("relay.toml");
+    let mqtt = format!("[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\nclient_id = \"relay-1\"\n");
+    relay_with(dir, "relay", &mqtt, nats, partitions)
+}
+
+/// A relay named `name` whose config has `sources` (`[mqtt]`, `[[modbus]]`...).
+fn relay_with(
+    dir: &std::path::Path,
+    name: &str,
+    sources: &str,
+    nats: &Nats,
+    partitions: u32,
+) -> DaemonProcess {
+    let cfg = dir.join(format!("{name}.toml"));
     let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
     std::fs::write(
         &cfg,
         format!(
-            "[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\nclient_id = \"relay-1\"\n\n\
-             [cluster]\nnats = [{}]\npartitions = {partitions}\nreplicas = 3\n",
+            "[cluster]\nnats = [{}]\npartitions = {partitions}\nreplicas = 3\n\n{sources}",
             urls.join(", ")
         ),
     )
     .unwrap();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("relay.log")).unwrap();
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log"))).unwrap();
     DaemonProcess::new(
         Command::new(binary())
             .args(["relay", "--config"])
@@ -896,4 +908,51 @@ async fn sighup_reloads_every_partition_and_the_ones_taken_later() {
         assert!(Instant::now() < deadline, "orders {:?}\n{}", c.orders(), c.log("w1"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_polls_field_devices_into_the_stream_and_a_worker_raises_their_orders() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let c = Cluster::start().await;
+    // A landslide station's extensometer on Modbus TCP, at 25.37 mm (over the red 20 mm), polled
+    // by a relay that has no broker at all.
+    let station = gridsentry_tests::modbus::Station::default();
+    station.holding(1, 0, &[2537]);
+    let addr = station.serve_tcp().await;
+    let field = format!(
+        "[[modbus]]\nsite = \"slope-k12\"\ndevice = \"ext-01\"\nkind = \"wire_extensometer\"\n\
+         tcp = \"{addr}\"\nunit = 1\npoll_ms = 100\ntimeout_ms = 500\n"
+    );
+    let _field_relay = relay_with(c.dir.path(), "relay-field", &field, &c._nats, 4);
+    let opts = Opts {
+        extra: "[[rule]]\nid = \"slope-disp\"\ncolour = \"red\"\n\
+                condition = { type = \"threshold\", stream = \"deform\", field = \"disp_mm\", above = 20.0, clear = 15.0 }\n"
+            .into(),
+        ..Opts::default()
+    };
+    let http = free_port();
+    let _w = worker_with(c.dir.path(), "w1", http, &c.url, &c._nats, &c.hooks.url, &opts);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned(http).await.len() < 4 {
+        assert!(Instant::now() < deadline, "w1 not ready\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let order = loop {
+        let row = off_runtime(|| {
+            let mut pg = postgres::Client::connect(&c.url, postgres::NoTls).unwrap();
+            pg.query("SELECT subject, colour, summary FROM orders WHERE rule = 'slope-disp'", &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+                .collect::<Vec<_>>()
+        });
+        if let Some(o) = row.into_iter().next() {
+            break o;
+        }
+        let relay_log = std::fs::read_to_string(c.dir.path().join("relay-field.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "no order\n{relay_log}\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((order.0.as_str(), order.1.as_str()), ("slope-k12/ext-01", "red"), "{order:?}");
+    assert!(order.2.contains("25.4"), "{}", order.2);
 }

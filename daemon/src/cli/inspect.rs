@@ -65,6 +65,11 @@ pub fn check(file: &std::path::Path) -> ExitCode {
             "note     K = {} must equal nats-server's partition(K, 1) mapping (deploy/cluster/)",
             c.partitions
         );
+        if (!cfg.modbus.is_empty() || !cfg.serial.is_empty()) && c.postgres.is_some() {
+            println!(
+                "note     cluster workers do not poll [[modbus]]/[[serial]] devices: a relay next to them does (`gridsentry relay`)"
+            );
+        }
     }
     match cfg.influx.as_ref().map(|i| i.get_ref()) {
         Some(i) => println!(

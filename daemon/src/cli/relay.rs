@@ -1,8 +1,9 @@
-//! `gridsentry relay --config FILE`: the street broker (`[mqtt]`) into NATS JetStream
-//! (`[cluster] nats`), until SIGTERM or Ctrl-C.
+//! `gridsentry relay --config FILE`: the street broker (`[mqtt]`) and the field devices it
+//! polls (`[[modbus]]`, `[[serial]]`) into NATS JetStream (`[cluster] nats`), until SIGTERM or
+//! Ctrl-C.
 
 use super::fail;
-use gridsentry::cluster::relay::{self, RelayStats};
+use gridsentry::cluster::relay::{self, RelayStats, Sources};
 use gridsentry::config;
 use gridsentry::ingest::mqtt::Settings;
 use gridsentry::metrics::Metrics;
@@ -17,27 +18,34 @@ pub(crate) async fn relay(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let (Some(mqtt), Some(cluster)) = (&cfg.mqtt, &cfg.cluster) else {
+    let field = !cfg.modbus.is_empty() || !cfg.serial.is_empty();
+    let Some(cluster) = cfg.cluster.as_ref().filter(|_| cfg.mqtt.is_some() || field) else {
         return fail(&format!(
-            "{}: a relay needs [mqtt] (the street's broker) and [cluster] (nats)",
+            "{}: a relay needs [cluster] (nats) and something to relay: [mqtt] (the street's broker), [[modbus]] or [[serial]] devices",
             path.display()
         ));
     };
-    let settings = match Settings::from_config(mqtt) {
+    let mqtt = match cfg.mqtt.as_ref().map(Settings::from_config).transpose() {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
+    };
+    let broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port));
+    let sources = Sources {
+        mqtt,
+        modbus: cfg.modbus.iter().map(|m| m.get_ref().clone()).collect(),
+        serial: cfg.serial.iter().map(|s| s.get_ref().clone()).collect(),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (stop_tx, stop) = watch::channel(false);
     let stats = Arc::new(RelayStats::default());
     let tasks =
-        match relay::start(cluster.get_ref(), settings, Arc::new(Metrics::default()), stats.clone(), stop)
+        match relay::start(cluster.get_ref(), sources, Arc::new(Metrics::default()), stats.clone(), stop)
             .await
         {
             Ok(t) => t,
             Err(e) => return fail(&e.to_string()),
         };
-    tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), nats = ?cluster.get_ref().nats, "relaying");
+    tracing::info!(?broker, modbus = cfg.modbus.len(), serial = cfg.serial.len(), nats = ?cluster.get_ref().nats, "relaying");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

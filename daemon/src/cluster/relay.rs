@@ -8,6 +8,11 @@
 //! land, the server drops the repeat. A relay killed between the PubAck and the MQTT ack leaves
 //! the reading unacknowledged at the broker, which sends it again; the repeat is dropped by id.
 //!
+//! Field devices (`[[modbus]]`, `[[serial]]`) polled by the relay go the same way: the relay
+//! is the gateway next to them (a landslide station's RS-485 bus), and its readings carry the
+//! poller's random boot id and its own sequence numbers. Poll each field device from one relay
+//! only: two pollers make two readings of one measurement.
+//!
 //! Why not nats-server's own MQTT listener: it acknowledges a device's QoS 1 publish before
 //! the message is in a stream (its README), which is not "nothing lost".
 
@@ -104,10 +109,20 @@ async fn publish(
     js.send_publish(in_subject(&item.topic), message).await.map_err(|e| e.to_string())
 }
 
+/// What a relay reads from: the street's broker and/or field devices it polls.
+pub struct Sources {
+    /// The broker (`[mqtt]`).
+    pub mqtt: Option<crate::ingest::mqtt::Settings>,
+    /// Modbus devices (`[[modbus]]`).
+    pub modbus: Vec<crate::config::ModbusDevice>,
+    /// Serial GNSS receivers (`[[serial]]`).
+    pub serial: Vec<crate::config::SerialDevice>,
+}
+
 /// Connects, makes sure the stream exists, and relays until `shutdown` (or the ingest ends).
 pub async fn start(
     cluster: &super::Config,
-    mqtt: crate::ingest::mqtt::Settings,
+    sources: Sources,
     metrics: Arc<Metrics>,
     stats: Arc<RelayStats>,
     shutdown: watch::Receiver<bool>,
@@ -116,12 +131,41 @@ pub async fn start(
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let progress = [crate::watchdog::Progress::new("ingest"), crate::watchdog::Progress::new("relay")];
     let (inlet, inbound) = crate::flow::channel(progress[1].clone());
-    let (acks, ingest) =
-        crate::ingest::mqtt::spawn(mqtt, inlet, metrics.clone(), progress[0].clone(), shutdown.clone());
-    let relay = tokio::spawn(async move {
+    let mut tasks =
+        crate::ingest::modbus::spawn(&sources.modbus, inlet.clone(), metrics.clone(), shutdown.clone());
+    tasks.extend(crate::ingest::serial::spawn(
+        &sources.serial,
+        inlet.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let acks = match sources.mqtt {
+        Some(mqtt) => {
+            let (acks, ingest) = crate::ingest::mqtt::spawn(
+                mqtt,
+                inlet,
+                metrics.clone(),
+                progress[0].clone(),
+                shutdown.clone(),
+            );
+            tasks.push(ingest);
+            acks
+        }
+        None => {
+            // Polled readings need no acknowledgement: nobody redelivers them.
+            let (acks, mut acked) = crate::flow::channel::<Ack>(progress[0].clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(b) = acked.recv().await {
+                    acked.done(b.len());
+                }
+            }));
+            acks
+        }
+    };
+    tasks.push(tokio::spawn(async move {
         if let Err(e) = run(js, inbound, acks, stats, metrics, shutdown).await {
             tracing::error!(error = %e, "relay stopped");
         }
-    });
-    Ok(vec![ingest, relay])
+    }));
+    Ok(tasks)
 }

@@ -184,6 +184,9 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
     let (http, api) = app::serve_api(state, &addr, &health, &shutdown).await?;
     tasks.push(api);
+    if !cfg.modbus.is_empty() || !cfg.serial.is_empty() {
+        tracing::warn!("[[modbus]]/[[serial]] devices are not polled by a cluster worker: a relay next to them polls them (`gridsentry relay`)");
+    }
     tracing::info!(worker = %cluster.worker(), partitions = cluster.partitions, "cluster worker running");
     Ok(Running::worker(http, changes, metrics, control, health, owner, series, tasks))
 }
