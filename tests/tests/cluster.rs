@@ -911,9 +911,10 @@ async fn sighup_reloads_every_partition_and_the_ones_taken_later() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_polls_field_devices_into_the_stream_and_a_worker_raises_their_orders() {
+async fn a_relay_polls_field_devices_into_the_stream_a_worker_raises_their_orders_and_says_when_nats_is_gone()
+{
     let _one = ONE_AT_A_TIME.lock().await;
-    let c = Cluster::start().await;
+    let mut c = Cluster::start().await;
     // A landslide station's extensometer on Modbus TCP, at 25.37 mm (over the red 20 mm), polled
     // by a relay that has no broker at all.
     let station = gridsentry_tests::modbus::Station::default();
@@ -955,4 +956,35 @@ async fn a_relay_polls_field_devices_into_the_stream_and_a_worker_raises_their_o
     };
     assert_eq!((order.0.as_str(), order.1.as_str()), ("slope-k12/ext-01", "red"), "{order:?}");
     assert!(order.2.contains("25.4"), "{}", order.2);
+
+    // Every NATS node SIGKILLed: the worker says it is not ready (its partitions are not read),
+    // and is ready again once they are back.
+    let ready = |http: u16| async move {
+        let r = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(ready(http).await.0, 200);
+    for i in 0..3 {
+        c._nats.kill(i);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, text) = ready(http).await;
+        if status == 503 && text.contains("not connected to NATS") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status} {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gridsentry_tests::metric(http, "gridsentry_cluster_nats_connected").await, Some(0));
+    assert_eq!(gridsentry_tests::metric(http, "gridsentry_ready").await, Some(0));
+    for i in 0..3 {
+        c._nats.restart(i);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready(http).await.0 != 200 {
+        assert!(Instant::now() < deadline, "not ready again: {:?}\n{}", ready(http).await, c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(gridsentry_tests::metric(http, "gridsentry_ready").await, Some(1));
 }

@@ -49,15 +49,10 @@ pub async fn ready(State(s): Shared) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")).into_response();
     }
     if let Some(c) = &s.cluster {
-        let unread = c.unread.lock().unwrap_or_else(|p| p.into_inner()).len();
-        if unread > 0 {
-            let why = "readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree";
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{why} ({unread} subjects)\n")).into_response();
-        }
-        // A worker serves the API and delivers notifications whether it owns partitions or not.
-        let owned = c.owned.lock().unwrap_or_else(|p| p.into_inner());
-        let list: Vec<String> = owned.iter().map(|(p, (epoch, _))| format!("{p} (epoch {epoch})")).collect();
-        return (StatusCode::OK, format!("ready; partitions owned: {}\n", list.join(", "))).into_response();
+        return match c.readiness() {
+            Ok(owned) => (StatusCode::OK, format!("{owned}\n")).into_response(),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+        };
     }
     match s.metrics.mqtt_connected.load(Relaxed) {
         1 => (StatusCode::OK, "ready\n").into_response(),
@@ -101,8 +96,13 @@ pub async fn metrics(State(s): Shared) -> Response {
                 .collect(),
             fenced: c.fenced.load(Relaxed),
             takeovers: c.takeovers.load(Relaxed),
+            nats_connected: c.nats_connected(),
         }),
-        ready: s.health.problem().is_none() && s.metrics.mqtt_connected.load(Relaxed) == 1,
+        ready: s.health.problem().is_none()
+            && match &s.cluster {
+                Some(c) => c.readiness().is_ok(),
+                None => s.metrics.mqtt_connected.load(Relaxed) == 1,
+            },
     };
     let body = crate::metrics::render(&s.metrics, &scrape);
     ([("content-type", crate::metrics::CONTENT_TYPE)], body).into_response()

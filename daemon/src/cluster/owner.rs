@@ -46,6 +46,30 @@ pub struct Status {
     /// Stream subjects in partitions no worker reads (P ≥ K: the NATS mapping and
     /// `[cluster] partitions` disagree); their readings wait unapplied.
     pub unread: Mutex<Vec<String>>,
+    /// The worker's NATS connection (set once connected).
+    pub nats: std::sync::OnceLock<async_nats::Client>,
+}
+
+impl Status {
+    /// Whether the NATS connection is up (it reconnects by itself).
+    pub fn nats_connected(&self) -> bool {
+        self.nats.get().is_none_or(|c| c.connection_state() == async_nats::connection::State::Connected)
+    }
+
+    /// Whether this worker is ready: `Ok` with what it owns, or `Err` with why not.
+    pub fn readiness(&self) -> Result<String, String> {
+        let unread = self.unread.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if unread > 0 {
+            return Err(format!("readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree ({unread} subjects)"));
+        }
+        if !self.nats_connected() {
+            return Err("not connected to NATS: the partitions here are not read".into());
+        }
+        // A worker serves the API and delivers notifications whether it owns partitions or not.
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        let list: Vec<String> = owned.iter().map(|(p, (epoch, _))| format!("{p} (epoch {epoch})")).collect();
+        Ok(format!("ready; partitions owned: {}", list.join(", ")))
+    }
 }
 
 /// The ownership loop's state.

@@ -35,9 +35,10 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let tuning = app::tuning(&cfg, &o);
     let js = stream::connect(&cluster.nats).await?;
     let nats = js.client();
+    let status = Arc::new(Status::default());
+    let _ = status.nats.set(nats.clone());
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());
-    let status = Arc::new(Status::default());
     // Every 10 s: readings in partitions this config does not have would wait for ever.
     let (check_js, check_status, k) = (js.clone(), status.clone(), cluster.partitions);
     let mut check_stop = shutdown.clone();

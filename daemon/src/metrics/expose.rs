@@ -48,6 +48,8 @@ pub struct ClusterScrape {
     pub fenced: u64,
     /// Partitions taken from a worker that stopped heart-beating.
     pub takeovers: u64,
+    /// Whether the worker's NATS connection is up.
+    pub nats_connected: bool,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -323,6 +325,11 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             "gridsentry_cluster_takeovers",
             "Partitions taken over from a worker that stopped heart-beating.",
             C(c.takeovers),
+        ));
+        f.push(one(
+            "gridsentry_cluster_nats_connected",
+            "1 while the worker's NATS connection is up.",
+            G(if c.nats_connected { 1.0 } else { 0.0 }),
         ));
     }
     f.extend(process::families().into_iter().map(|(name, help, v)| match v {
