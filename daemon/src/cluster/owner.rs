@@ -190,7 +190,17 @@ impl Owner {
                 .map_err(crate::orders::StoreError::from)?
                 .get(0);
             if got {
-                self.take(p, now)?;
+                match self.take(p, now) {
+                    Ok(()) => {}
+                    // This partition's pipeline or consumer could not start (the stream is
+                    // unreachable): the others stay, this one waits a while (another worker may
+                    // take it meanwhile). The store failing fails the round.
+                    Err(e @ (ClusterError::Nats(_) | ClusterError::Pipeline(_))) => {
+                        tracing::warn!(partition = p, error = %e, "cluster: partition could not start; retrying later");
+                        self.cooldown.insert(p, std::time::Instant::now() + RETAKE_AFTER);
+                    }
+                    Err(e) => return Err(e),
+                }
             } else {
                 self.maybe_break(p, now)?;
             }

@@ -8,6 +8,7 @@
 //! nothing recorded goes unannounced. Rule state and per-device sequence numbers are written in
 //! that transaction too: a crash loses nothing that was acknowledged to the broker.
 
+mod act;
 mod db;
 mod kind;
 mod model;

@@ -11,13 +11,13 @@
 
 use super::db::{args, Arg, Engine, Tx};
 use super::kind::OrderEventKind;
-use super::model::{Action, ActionError, Order, OrderEvent, State};
+use super::model::{ActionError, Order, OrderEvent, State};
 use super::postgres::{self as pg, Cache, Pg};
-use super::rows::{list, load, open_orders, parse_colour, parse_kind, parse_state};
+use super::rows::{list, load, parse_colour, parse_kind, parse_state};
 use super::schema;
 use super::sla::{self, SlaTable};
 use super::sqlite::Lite;
-use super::transition::{on_rule_event, record, Entry};
+use super::transition::on_rule_event;
 use crate::rules::{Colour, Event};
 use gridsentry_sensors::seq::SeqWindow;
 use rusqlite::{Connection, TransactionBehavior};
@@ -336,66 +336,6 @@ impl Store {
                     "UPDATE partitions SET checkpoint = CASE WHEN checkpoint > ?2 THEN checkpoint ELSE ?2 END WHERE p = ?1",
                     args![i64::from(s.partition), at as i64],
                 )?;
-            }
-            Ok(changes)
-        })
-    }
-
-    /// A person's action on order `id`.
-    pub fn act(
-        &mut self,
-        id: i64,
-        action: Action,
-        who: &str,
-        why: &str,
-        now_ms: i64,
-    ) -> Result<Change, StoreError> {
-        self.write(|tx, ctx| {
-            let lock = if tx.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
-            let mut order =
-                load(tx, &format!("id = ?1{lock}"), args![id])?.ok_or(ActionError::NotFound(id))?;
-            order.state = action.apply(order.state)?;
-            let kind = OrderEventKind::reached(order.state);
-            let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
-            record(tx, ctx.receivers, &mut order, &entry, now_ms)
-        })
-    }
-
-    /// Escalates missed deadlines and sends reminders due at `now_ms`.
-    pub fn sla_tick(&mut self, now_ms: i64) -> Result<Vec<Change>, StoreError> {
-        self.write(|tx, ctx| {
-            let open = open_orders(tx, ctx.part())?;
-            let mut changes = Vec::new();
-            for mut order in open.into_iter().filter(|o| !o.late) {
-                let deadlines = ctx.sla.get(order.colour);
-                let last_notice = tx
-                    .row("SELECT last_notice_ms FROM orders WHERE id = ?1", args![order.id])?
-                    .ok_or_else(|| StoreError::Corrupt("open order vanished".into()))?
-                    .int(0)?;
-                let (missed_bits, created) = (order.missed, order.created_ms);
-                // Deadlines run from when the order was raised here or took its colour (wall
-                // clock), not from the device's event time: people could not act before the
-                // daemon knew.
-                let from = order.deadlines_from_ms;
-                let missed = sla::missed(&deadlines, order.state, from, missed_bits, now_ms);
-                let why = if let Some((_, why)) = missed.last() {
-                    let bits = missed.iter().fold(missed_bits, |b, (bit, _)| b | bit);
-                    tx.exec("UPDATE orders SET missed = ?1 WHERE id = ?2", args![bits, order.id])?;
-                    order.tier += 1;
-                    Some((OrderEventKind::Escalated, why.clone()))
-                } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
-                    Some((
-                        OrderEventKind::Reminder,
-                        format!("not acknowledged after {} s", (now_ms - created) / 1000),
-                    ))
-                } else {
-                    None
-                };
-                if let Some((kind, why)) = why {
-                    let entry =
-                        Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
-                    changes.push(record(tx, ctx.receivers, &mut order, &entry, now_ms)?);
-                }
             }
             Ok(changes)
         })
