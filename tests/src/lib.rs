@@ -10,6 +10,7 @@
 //! - [`victoria::Victoria`]: Debian's VictoriaMetrics as the InfluxDB-v2-write server.
 //! - [`config`]: a daemon config for these servers.
 
+pub mod cluster;
 pub mod daemon;
 pub mod flips;
 pub mod loadgen;

@@ -4,11 +4,12 @@
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use gridsentry_sensors::*;
+use gridsentry_tests::cluster::{owned, worker_config, Opts, PG_ENV};
 use gridsentry_tests::loadgen::{self, Messages};
 use gridsentry_tests::nats::Nats;
 use gridsentry_tests::postgres::Postgres;
 use gridsentry_tests::victoria::Victoria;
-use gridsentry_tests::{binary, free_port, noise, write_secret, DaemonProcess, Hooks, Mosquitto, TOKEN};
+use gridsentry_tests::{binary, free_port, noise, DaemonProcess, Hooks, Mosquitto, TOKEN};
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -269,26 +270,6 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
     drop(relay_process);
 }
 
-/// How a test worker differs from the plain one.
-struct Opts<'a> {
-    /// `[cluster] partitions` (the NATS mapping says 4).
-    k: u32,
-    /// The noise rule's colour.
-    colour: &'a str,
-    /// Its limit, dB(A) (the readings are at 80).
-    above: f64,
-    /// More config (`[influx]`, `[sla.red]`).
-    extra: String,
-    /// Environment (the debug build's test hooks).
-    env: Vec<(&'a str, &'a str)>,
-}
-
-impl Default for Opts<'_> {
-    fn default() -> Self {
-        Opts { k: 4, colour: "orange", above: 70.0, extra: String::new(), env: Vec::new() }
-    }
-}
-
 /// A cluster worker (`gridsentry run` with `[cluster]`) with API port `http`.
 fn worker(dir: &std::path::Path, name: &str, http: u16, pg: &str, nats: &Nats, hooks: &str) -> DaemonProcess {
     worker_with(dir, name, http, pg, nats, hooks, &Opts::default())
@@ -311,7 +292,7 @@ fn worker_with(
         Command::new(binary())
             .args(["run", "--config"])
             .arg(&cfg)
-            .env("GS_TEST_PG", pg)
+            .env(PG_ENV, pg)
             .env("RUST_LOG", "info,gridsentry::cluster=debug")
             .envs(o.env.iter().copied())
             .stdout(Stdio::null())
@@ -319,70 +300,6 @@ fn worker_with(
             .spawn()
             .unwrap(),
     )
-}
-
-/// Writes worker `name`'s config file (again, for a reload); its path.
-fn worker_config(
-    dir: &std::path::Path,
-    name: &str,
-    http: u16,
-    nats: &Nats,
-    hooks: &str,
-    o: &Opts,
-) -> std::path::PathBuf {
-    let (token, secret) = (dir.join("token"), dir.join("secret"));
-    write_secret(&token, TOKEN);
-    write_secret(&secret, gridsentry_tests::SECRET);
-    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let cfg = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[daemon]
-http = "127.0.0.1:{http}"
-api_token = {{ file = "{token}" }}
-data_dir = "{data}"
-
-[cluster]
-postgres = {{ env = "GS_TEST_PG" }}
-nats = [{urls}]
-partitions = {k}
-worker_id = "{name}"
-lease_ms = 1500
-
-[[receiver]]
-name = "grid"
-url = "{hooks}/grid"
-secret = {{ file = "{secret}" }}
-timeout_ms = 500
-
-[[rule]]
-id = "plaza-noise"
-colour = "{colour}"
-condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = {above:.1}, clear = 65.0, for_s = 0, clear_for_s = 0 }}
-
-{extra}
-"#,
-            k = o.k,
-            colour = o.colour,
-            above = o.above,
-            extra = o.extra,
-            data = dir.join(format!("{name}-data")).display(),
-            token = token.display(),
-            secret = secret.display(),
-            urls = urls.join(", "),
-        ),
-    )
-    .unwrap();
-    cfg
-}
-
-/// The partitions a worker's `/readyz` says it owns (empty while it does not answer).
-async fn owned(http: u16) -> Vec<u32> {
-    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await else { return Vec::new() };
-    let text = r.text().await.unwrap_or_default();
-    let Some(list) = text.trim().strip_prefix("ready; partitions owned:") else { return Vec::new() };
-    list.split(',').filter_map(|p| p.split_whitespace().next()?.parse().ok()).collect()
 }
 
 /// Each device's highest applied sequence number and whether every one below it was applied.

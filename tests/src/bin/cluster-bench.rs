@@ -8,10 +8,11 @@
 //! ```
 
 use gridsentry_sensors::*;
+use gridsentry_tests::cluster::{self, Opts};
 use gridsentry_tests::loadgen::{self, Messages};
 use gridsentry_tests::nats::Nats;
 use gridsentry_tests::postgres::Postgres;
-use gridsentry_tests::{free_port, noise, write_secret, Mosquitto, TOKEN};
+use gridsentry_tests::{free_port, noise, Mosquitto};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -57,27 +58,11 @@ fn spawn(bin: &Path, args: &[&str], cfg: &Path, env: &[(&str, &str)], log: &Path
         .unwrap()
 }
 
+/// The bench's worker: yellow noise orders after 60 s over 70 dB (the readings are at 55),
+/// a receiver nobody listens on.
 fn worker_config(dir: &Path, name: &str, http: u16, nats: &Nats) -> PathBuf {
-    let (token, secret) = (dir.join("token"), dir.join("secret"));
-    write_secret(&token, TOKEN);
-    write_secret(&secret, gridsentry_tests::SECRET);
-    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let cfg = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "[daemon]\nhttp = \"127.0.0.1:{http}\"\napi_token = {{ file = \"{}\" }}\n\n\
-             [cluster]\npostgres = {{ env = \"GS_BENCH_PG\" }}\nnats = [{}]\npartitions = {K}\nworker_id = \"{name}\"\nlease_ms = 1500\n\n\
-             [[receiver]]\nname = \"grid\"\nurl = \"http://127.0.0.1:9/grid\"\nsecret = {{ file = \"{}\" }}\n\n\
-             [[rule]]\nid = \"plaza-noise\"\ncolour = \"yellow\"\n\
-             condition = {{ type = \"threshold\", stream = \"noise\", field = \"laeq_db\", above = 70.0, clear = 65.0, for_s = 60, clear_for_s = 60 }}\n",
-            token.display(),
-            urls.join(", "),
-            secret.display()
-        ),
-    )
-    .unwrap();
-    cfg
+    let o = Opts { k: K, colour: "yellow", for_s: 60, ..Opts::default() };
+    cluster::worker_config(dir, name, http, nats, "http://127.0.0.1:9", &o)
 }
 
 /// Devices whose highest applied sequence number is `seq`.
@@ -95,11 +80,7 @@ fn applied(url: &str, seq: i64) -> i64 {
 }
 
 async fn owned(http: u16) -> usize {
-    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await else { return 0 };
-    let text = r.text().await.unwrap_or_default();
-    text.trim()
-        .strip_prefix("ready; partitions owned:")
-        .map_or(0, |l| l.split(',').filter(|p| !p.trim().is_empty()).count())
+    cluster::owned(http).await.len()
 }
 
 /// CPU seconds a process has used (user + system).
@@ -145,7 +126,7 @@ async fn main() {
                 &bin,
                 &["run", "--config"],
                 &cfg,
-                &[("GS_BENCH_PG", &url)],
+                &[(cluster::PG_ENV, &url)],
                 &dir.path().join(format!("w{i}.log")),
             ));
         }
@@ -220,7 +201,7 @@ async fn main() {
                     &bin,
                     &["run", "--config"],
                     &cfg,
-                    &[("GS_BENCH_PG", &url)],
+                    &[(cluster::PG_ENV, &url)],
                     &dir.path().join(format!("{name}.log")),
                 );
                 while owned(ports[victim - 1]).await == 0 || owned(survivor).await == K as usize {
