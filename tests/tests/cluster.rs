@@ -373,6 +373,15 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
     let mut w1 = worker_with(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url, &opts);
     let _w2 = worker_with(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url, &opts);
     c.shared(h1, h2).await;
+    // w1's config started a second time on this machine would share its spool: refused.
+    let again = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(c.dir.path().join("w1.toml"))
+        .env(PG_ENV, &c.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("in use by another worker"), "{stderr}");
     // Wave 1: ten readings per device, every device's red order raised.
     loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
     c.applied_up_to(9).await;
