@@ -834,6 +834,12 @@ async fn sighup_reloads_every_partition_and_the_ones_taken_later() {
         assert!(Instant::now() < deadline, "orders {:?}\n{}", c.orders(), c.log("w1"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // SIGTERM: a clean stop (exit 0, no panic: its PostgreSQL clients close off the runtime).
+    let mut w1 = w1;
+    signal(w1.id(), "TERM");
+    let status = tokio::task::block_in_place(|| w1.wait()).unwrap();
+    let log = c.raw_log("w1");
+    assert!(status.success() && !log.contains("panicked"), "{status}\n{}", c.log("w1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

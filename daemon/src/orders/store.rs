@@ -149,6 +149,19 @@ pub struct Store {
     scope: Option<Scope>,
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The synchronous PostgreSQL client closes its connection by blocking on its own
+        // runtime, which panics on a tokio worker thread (the API's store is dropped there at
+        // shutdown): close it on a thread of its own instead.
+        if let Conn::Postgres { client, .. } = self {
+            if let Some(c) = client.take().filter(|_| tokio::runtime::Handle::try_current().is_ok()) {
+                let _ = std::thread::Builder::new().name("pg-close".into()).spawn(move || drop(c));
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite store at `path`.
     pub fn open(path: &Path, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
