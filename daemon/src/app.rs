@@ -92,6 +92,27 @@ pub struct Running {
     pipeline: std::thread::JoinHandle<Result<(), PipelineError>>,
     series: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The data directory's lock ([`lock_data_dir`]), held until the daemon has stopped.
+    _lock: Option<std::fs::File>,
+}
+
+/// Locks `dir` for this process (`dir/gridsentry.lock`, released by the kernel when the
+/// process ends, however it ends): a second daemon on the same data directory would share the
+/// SQLite file's writers, the time-series spool and the broker session, and is refused.
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
+    let path = dir.join("gridsentry.lock");
+    let file =
+        std::fs::File::create(&path).map_err(|e| AppError::Io("creating data_dir/gridsentry.lock", e))?;
+    file.try_lock().map_err(|_| {
+        AppError::Io(
+            "data_dir",
+            std::io::Error::other(format!(
+                "{} is in use by another gridsentry process on this machine (each daemon or cluster worker needs its own [daemon] data_dir)",
+                dir.display()
+            )),
+        )
+    })?;
+    Ok(file)
 }
 
 /// Starts the daemon; it stops when `shutdown` turns true. With `[cluster]` it is a cluster
@@ -103,6 +124,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     }
     let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
     std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
+    let lock = lock_data_dir(&data_dir)?;
     let db = data_dir.join("orders.db");
     let (endpoints, routing) = endpoints(&cfg, &o)?;
     let (outputs, outbox_rx) = outputs(&o);
@@ -212,7 +234,18 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
     let (http, api) = serve_api(state, &addr, &health, &shutdown).await?;
     tasks.push(api);
-    Ok(Running { http, mqtt_port, changes, metrics, control, health, pipeline, series, tasks })
+    Ok(Running {
+        http,
+        mqtt_port,
+        changes,
+        metrics,
+        control,
+        health,
+        pipeline,
+        series,
+        tasks,
+        _lock: Some(lock),
+    })
 }
 
 /// Where pipelines report (order transitions, outbox wake-ups, counters, the console's live
@@ -289,8 +322,20 @@ impl Running {
         owner: std::thread::JoinHandle<Result<(), PipelineError>>,
         series: Option<std::thread::JoinHandle<()>>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
+        lock: Option<std::fs::File>,
     ) -> Running {
-        Running { http, mqtt_port: 0, changes, metrics, control, health, pipeline: owner, series, tasks }
+        Running {
+            http,
+            mqtt_port: 0,
+            changes,
+            metrics,
+            control,
+            health,
+            pipeline: owner,
+            series,
+            tasks,
+            _lock: lock,
+        }
     }
 }
 

@@ -381,7 +381,7 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(!again.status.success() && stderr.contains("in use by another worker"), "{stderr}");
+    assert!(!again.status.success() && stderr.contains("in use by another gridsentry process"), "{stderr}");
     // Wave 1: ten readings per device, every device's red order raised.
     loadgen::publish(c.broker.port, 2, messages(1), 0, 10 * SITES, None).await;
     c.applied_up_to(9).await;

@@ -47,6 +47,11 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     let log = dir.path().join("daemon.log");
     let mut daemon = spawn_daemon(&binary(), &cfg, &log);
     wait_ready(http).await;
+    // A second daemon on the same data directory is refused (it would share the SQLite file's
+    // writers, the time-series spool and the broker session); after a SIGKILL the lock is free.
+    let again = std::process::Command::new(binary()).args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("in use by another gridsentry process"), "{stderr}");
 
     let (client, mut events) =
         AsyncClient::new(MqttOptions::new("crash-publisher", "127.0.0.1", broker.port), 2000);

@@ -59,7 +59,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             }
         }
     });
-    let mut held = Vec::new();
+    let mut lock = None;
     let (acks, mut acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
     let router_status = status.clone();
     let router = tokio::spawn(async move {
@@ -86,18 +86,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
             std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
             // Two workers started from one file on one machine would share the spool: refused.
-            let lock = std::fs::File::create(data_dir.join("worker.lock"))
-                .map_err(|e| AppError::Io("creating data_dir/worker.lock", e))?;
-            lock.try_lock().map_err(|_| {
-                AppError::Io(
-                    "data_dir",
-                    std::io::Error::other(format!(
-                        "{} is in use by another worker on this machine: give each worker its own [daemon] data_dir",
-                        data_dir.display()
-                    )),
-                )
-            })?;
-            held.push(lock);
+            lock = Some(app::lock_data_dir(&data_dir)?);
             let ended = crate::watchdog::ended_hook("series", &health, &shutdown);
             let marks = data_dir.join("series.db");
             let (tx, handle) = app::series(
@@ -169,11 +158,6 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
     tasks.push(stray);
     tasks.push(router);
-    // The data_dir lock lives as long as the worker.
-    tasks.push(tokio::spawn(async move {
-        let _held = held;
-        std::future::pending::<()>().await
-    }));
     tasks.push(reloader);
     // The console hears every worker's order changes.
     let feed = tokio::sync::broadcast::channel(4096).0;
@@ -208,5 +192,5 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         tracing::warn!("[[modbus]]/[[serial]] devices are not polled by a cluster worker: a relay next to them polls them (`gridsentry relay`)");
     }
     tracing::info!(worker = %cluster.worker(), partitions = cluster.partitions, "cluster worker running");
-    Ok(Running::worker(http, changes, metrics, control, health, owner, series, tasks))
+    Ok(Running::worker(http, changes, metrics, control, health, owner, series, tasks, lock))
 }
