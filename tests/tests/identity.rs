@@ -65,10 +65,20 @@ async fn a_device_is_refused_on_another_devices_topic() {
     let user = a["GRIDSENTRY_MQTT_USER"].clone();
     let mut o = MqttOptions::new("nb-01", "127.0.0.1", broker.port);
     o.set_credentials(user, a["GRIDSENTRY_MQTT_PASSWORD"].clone());
-    let box_a = Device::with_options(o.clone(), Id::new("plaza-3").unwrap(), Id::new("nb-02").unwrap());
+    // One connection for both (two with the same client id would end each other, and their
+    // publishes with them; two ids would not keep the order the check below relies on).
+    let box_a = Device::with_options(o, Id::new("plaza-3").unwrap(), Id::new("nb-02").unwrap());
     box_a.send(0, noise(99.0)).await;
-    let own = Device::with_options(o, Id::new("plaza-3").unwrap(), Id::new("nb-01").unwrap());
-    own.send(1, noise(50.0)).await;
+    let header = Header {
+        site: Id::new("plaza-3").unwrap(),
+        device: Id::new("nb-01").unwrap(),
+        boot_id: 7,
+        seq: 1,
+        time: Timestamp::Utc(T0 + 1000),
+        historical: false,
+    };
+    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(50.0) }).unwrap();
+    box_a.client.publish("gs/v1/plaza-3/nb-01/noise", QoS::AtLeastOnce, false, payload).await.unwrap();
     // Publishes of one client arrive in order: had the forged one passed, it would come first.
     let first = loop {
         match tokio::time::timeout(WAIT, reader_events.poll()).await.unwrap().unwrap() {
