@@ -167,25 +167,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         mqtt::spawn(settings, inbound_tx, metrics.clone(), progress[0].clone(), shutdown.clone());
     let (control, control_rx) = mpsc::unbounded_channel();
     let tuning = tuning(&cfg, &o);
-    let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
-    let (sink, series) = match influx {
-        Some(i) => {
-            let ended = watchdog::ended_hook("series", &health, &shutdown);
-            let marks = data_dir.join("orders.db");
-            let (tx, handle) = series(
-                &i,
-                cfg.privacy,
-                &data_dir,
-                &marks,
-                acks,
-                metrics.clone(),
-                progress[2].clone(),
-                ended,
-            )?;
-            (Sink::Series(tx), Some(handle))
-        }
-        None => (Sink::Ack(acks), None),
-    };
+    let stage = Stage { data_dir: &data_dir, marks: &db, progress: progress[2].clone() };
+    let (sink, series) = sink(&cfg, &o, stage, acks, metrics.clone(), &health, &shutdown)?;
     let rt = tokio::runtime::Handle::current();
     let ended = watchdog::ended_hook("pipeline", &health, &shutdown);
     let pipeline = std::thread::Builder::new()
@@ -359,19 +342,34 @@ impl Running {
     }
 }
 
-/// Starts the store stage for `[influx]`: its spool under `data_dir`, its marks (what the
-/// server already has) in the SQLite file `marks`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn series(
-    i: &crate::config::Influx,
-    privacy: crate::config::Privacy,
-    data_dir: &std::path::Path,
-    marks: &std::path::Path,
+/// The time-series server readings go to: `[influx]`, or the demo's override.
+pub(crate) fn influx(cfg: &Config, o: &Overrides) -> Option<crate::config::Influx> {
+    o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()))
+}
+
+/// Where the store stage keeps its files, and its watchdog progress.
+pub(crate) struct Stage<'a> {
+    /// Its spool goes under `data_dir/spool`.
+    pub data_dir: &'a std::path::Path,
+    /// The SQLite file of its marks (what the server already has).
+    pub marks: &'a std::path::Path,
+    /// Readings taken and finished.
+    pub progress: Arc<Progress>,
+}
+
+/// Where committed readings go: with a time-series server ([`influx`]) the store stage, which
+/// acks them into `acks` once stored or spilled (and whose end is reported to `health`);
+/// without one, straight to `acks`.
+pub(crate) fn sink(
+    cfg: &Config,
+    o: &Overrides,
+    stage: Stage,
     acks: crate::flow::AckSender,
     metrics: Arc<Metrics>,
-    progress: Arc<Progress>,
-    ended: impl FnOnce(Option<String>) + Send + 'static,
-) -> Result<(crate::series::SeriesSender, std::thread::JoinHandle<()>), AppError> {
+    health: &Arc<Health>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Sink, Option<std::thread::JoinHandle<()>>), AppError> {
+    let Some(i) = influx(cfg, o) else { return Ok((Sink::Ack(acks), None)) };
     let token = match &i.token {
         Some(t) => t.resolve().map_err(|e| AppError::Secret(format!("[influx] token: {e}")))?,
         None => String::new(),
@@ -384,15 +382,17 @@ pub(crate) fn series(
         linger: Duration::from_millis(i.linger_ms),
         retry_initial: Duration::from_millis(i.retry_initial_ms),
         retry_max: Duration::from_millis(i.retry_max_ms),
-        spool_dir: data_dir.join("spool"),
+        spool_dir: stage.data_dir.join("spool"),
         spool_max_bytes: i.spool_max_mb << 20,
         tags: i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        db: marks.to_path_buf(),
-        readings_max_age: (privacy.readings_days > 0)
-            .then(|| Duration::from_secs(privacy.readings_days * 86_400)),
+        db: stage.marks.to_path_buf(),
+        readings_max_age: (cfg.privacy.readings_days > 0)
+            .then(|| Duration::from_secs(cfg.privacy.readings_days * 86_400)),
     };
     tracing::info!(url = %i.url, bucket = %i.bucket, "storing readings in the time-series server");
-    Ok(crate::series::spawn(writer, settings, acks, metrics, progress, ended)?)
+    let ended = watchdog::ended_hook("series", health, shutdown);
+    let (tx, handle) = crate::series::spawn(writer, settings, acks, metrics, stage.progress, ended)?;
+    Ok((Sink::Series(tx), Some(handle)))
 }
 
 pub(crate) fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::flow::Ack;
 use crate::notify::deliver::{self, Source};
 use crate::orders::Store;
-use crate::pipeline::{Outputs, Sink};
+use crate::pipeline::Outputs;
 use crate::watchdog::{Health, Progress};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,60 +59,29 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
             }
         }
     });
-    let mut lock = None;
-    let (acks, mut acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
-    let router_status = status.clone();
-    let router = tokio::spawn(async move {
-        while let Some(batch) = acked.recv().await {
-            let n = batch.len();
-            {
-                let owned = router_status.owned.lock().unwrap_or_else(|p| p.into_inner());
-                for a in batch {
-                    if let Ack::Stream { partition, epoch, seq } = a {
-                        match owned.get(&partition) {
-                            Some((e, lag)) if *e == epoch => lag.finished(seq),
-                            // Of a runner since stopped: its successor reads the reading again.
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            acked.done(n);
-        }
-    });
-    let influx = o.influx.clone().or_else(|| cfg.influx.as_ref().map(|i| i.get_ref().clone()));
-    let (sink, series) = match influx {
-        Some(i) => {
-            let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
+    let (acks, acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
+    let router = tokio::spawn(super::worker::route_acks(acked, status.clone()));
+    // A worker's disk holds its time-series spool and marks (only with [influx]); two workers
+    // started from one file on one machine would share them: refused.
+    let data_dir = o.data_dir.clone().unwrap_or_else(|| cfg.daemon.data_dir.clone());
+    let lock = match app::influx(&cfg, &o) {
+        Some(_) => {
             std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Io("creating the data directory", e))?;
-            // Two workers started from one file on one machine would share the spool: refused.
-            lock = Some(app::lock_data_dir(&data_dir)?);
-            let ended = crate::watchdog::ended_hook("series", &health, &shutdown);
-            let marks = data_dir.join("series.db");
-            let (tx, handle) = app::series(
-                &i,
-                cfg.privacy,
-                &data_dir,
-                &marks,
-                acks,
-                metrics.clone(),
-                Progress::new("series"),
-                ended,
-            )?;
-            (Sink::Series(tx), Some(handle))
+            Some(app::lock_data_dir(&data_dir)?)
         }
-        None => (Sink::Ack(acks), None),
+        None => None,
     };
-    // SIGHUP: every running partition's pipeline reloads; partitions taken later start with
-    // the last reload.
+    let marks = data_dir.join("series.db");
+    let stage = app::Stage { data_dir: &data_dir, marks: &marks, progress: Progress::new("series") };
+    let (sink, series) = app::sink(&cfg, &o, stage, acks, metrics.clone(), &health, &shutdown)?;
+    // SIGHUP: the last reload, which every running partition's pipeline applies and
+    // partitions taken later start with.
     let (control, mut control_rx) = mpsc::unbounded_channel::<crate::pipeline::Control>();
-    let (reloads, _) = tokio::sync::broadcast::channel(16);
-    let latest = Arc::new(Mutex::new(None));
-    let (fan_out, last) = (reloads.clone(), latest.clone());
+    let reloads = watch::Sender::new(None);
+    let last = reloads.clone();
     let reloader = tokio::spawn(async move {
         while let Some(c) = control_rx.recv().await {
-            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
-            let _ = fan_out.send(c);
+            last.send_replace(Some(c));
         }
     });
     let recipe = Recipe {
@@ -123,7 +92,6 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         tuning,
         sink,
         reloads,
-        latest,
     };
     let rt = tokio::runtime::Handle::current();
     let (owner_cfg, owner_status, owner_stop) = (cluster.clone(), status.clone(), shutdown.clone());

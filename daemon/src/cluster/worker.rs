@@ -44,11 +44,10 @@ pub struct Recipe {
     pub tuning: Tuning,
     /// Where committed readings go: the worker's acks, or its store stage (`[influx]`).
     pub sink: Sink,
-    /// Reloads (SIGHUP) for every running partition.
-    pub reloads: tokio::sync::broadcast::Sender<Control>,
-    /// The last reload, for partitions taken after it (their pipeline is built from the
-    /// config the worker started with).
-    pub latest: Arc<Mutex<Option<Control>>>,
+    /// The last reload (SIGHUP), if any: running partitions apply each new one, a partition
+    /// taken later applies it before its first batch (its pipeline is built from the config the
+    /// worker started with).
+    pub reloads: watch::Sender<Option<Control>>,
 }
 
 impl Recipe {
@@ -174,20 +173,15 @@ pub fn start(
     // Reloads: the last one first (applied before the first batch), then every new one.
     let (control, control_rx) = mpsc::unbounded_channel::<Control>();
     let mut reloads = recipe.reloads.subscribe();
-    if let Some(c) = recipe.latest.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-        let _ = control.send(c);
-    }
     rt.spawn(async move {
-        use tokio::sync::broadcast::error::RecvError;
         loop {
-            match reloads.recv().await {
-                Ok(c) => {
-                    if control.send(c).is_err() {
-                        return;
-                    }
+            if let Some(c) = reloads.borrow_and_update().clone() {
+                if control.send(c).is_err() {
+                    return;
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
+            }
+            if reloads.changed().await.is_err() {
+                return;
             }
         }
     });
@@ -207,6 +201,27 @@ struct Position {
     p: u32,
     epoch: i64,
     from: u64,
+}
+
+/// Hands each finished reading (acked by the pipelines, or by the store stage once stored) to
+/// its partition's progress, until every ack sender is gone.
+pub async fn route_acks(mut acked: flow::Receiver<Ack>, status: Arc<super::owner::Status>) {
+    while let Some(batch) = acked.recv().await {
+        let n = batch.len();
+        {
+            let owned = status.owned.lock().unwrap_or_else(|p| p.into_inner());
+            for a in batch {
+                if let Ack::Stream { partition, epoch, seq } = a {
+                    // An ack of a runner since stopped is dropped: its successor reads the
+                    // reading again.
+                    if let Some((_, lag)) = owned.get(&partition).filter(|(e, _)| *e == epoch) {
+                        lag.finished(seq);
+                    }
+                }
+            }
+        }
+        acked.done(n);
+    }
 }
 
 /// Reads the partition from the message after `at.from`, in batches, into the pipeline.
