@@ -103,7 +103,7 @@ impl Lag {
     /// Every message of the partition up to this sequence is finished.
     pub fn done(&self) -> u64 {
         let p = self.positions();
-        p.outstanding.first().map_or(p.highest, |s| s - 1)
+        p.outstanding.first().map_or(p.highest, |s| s.saturating_sub(1))
     }
 
     /// Readings of the partition in the stream and not yet finished.
