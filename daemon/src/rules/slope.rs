@@ -70,8 +70,17 @@ pub struct Forecast {
     pub points: u32,
 }
 
+/// Below this R² the inverse-velocity line explains too little to put a date on an order: a slope
+/// moving at a steady (if high) speed gives a flat, noisy 1/v whose "failure time" is anywhere
+/// from next week to the year 70,000,000 and jumps with every reading.
+pub const FORECAST_MIN_R2: f64 = 0.5;
+/// A failure time further than this after the last point is no forecast: the method describes
+/// tertiary creep, days to weeks before failure.
+pub const FORECAST_HORIZON_MS: f64 = 365.0 * DAY_MS;
+
 /// Fukuzono's forecast from `(t_ms, 1/v)` points (v in mm/day, so 1/v in day/mm): needs
-/// `min_points`, a falling line, and a failure time after the first point.
+/// `min_points`, a falling line that explains the points (R² ≥ [`FORECAST_MIN_R2`]), and a
+/// failure time after the first point and within [`FORECAST_HORIZON_MS`] of the last.
 pub fn inverse_velocity(
     points: impl Iterator<Item = (u64, f64)> + Clone,
     min_points: usize,
@@ -81,13 +90,14 @@ pub fn inverse_velocity(
         return None;
     }
     let first = points.clone().map(|(t, _)| t).min()?;
+    let last = points.clone().map(|(t, _)| t).max()?;
     let line = fit(points)?;
-    if line.per_day >= 0.0 || !line.per_day.is_finite() {
+    if line.per_day >= 0.0 || !line.per_day.is_finite() || !(line.r2 >= FORECAST_MIN_R2) {
         return None;
     }
     // 1/v(t) = at_t0 + per_day · (t − t0) / DAY  →  zero at t0 − at_t0 / per_day · DAY.
     let failure = line.t0 - line.at_t0 / line.per_day * DAY_MS;
-    if !failure.is_finite() || failure < first as f64 || failure > u64::MAX as f64 / 2.0 {
+    if !failure.is_finite() || failure < first as f64 || failure > last as f64 + FORECAST_HORIZON_MS {
         return None;
     }
     Some(Forecast { failure_ms: failure.round() as u64, r2: line.r2, points: n as u32 })
@@ -148,5 +158,23 @@ mod tests {
         assert!(inverse_velocity(rising.iter().copied(), 10).is_none());
         let falling: Vec<(u64, f64)> = (0..9).map(|i| (i * 3_600_000, 10.0 - i as f64)).collect();
         assert!(inverse_velocity(falling.iter().copied(), 10).is_none());
+    }
+
+    #[test]
+    fn no_forecast_from_a_steady_speed_or_for_a_far_future() {
+        // Steady 0.25 mm/s read every ~100 ms with clock jitter: 1/v is flat with noise, and a
+        // line through it falls a little by chance (seen: "failure 2215435030751750144").
+        let start = 1_795_848_245_000u64;
+        let jitter: Vec<(u64, f64)> = (0..60u64)
+            .map(|i| (start + i * 100, 1.0 / 21_600.0 * (1.0 - 1e-4 * ((i * 7919) % 13) as f64)))
+            .collect();
+        assert!(inverse_velocity(jitter.iter().copied(), 10).is_none());
+        // A clean falling line whose zero is ten years out.
+        let slow: Vec<(u64, f64)> = (0..20u64).map(|i| (start + i * 86_400_000, 3650.0 - i as f64)).collect();
+        assert!(inverse_velocity(slow.iter().copied(), 10).is_none());
+        // The same line a hundred days from its zero: forecast.
+        let near: Vec<(u64, f64)> = (0..20u64).map(|i| (start + i * 86_400_000, 100.0 - i as f64)).collect();
+        let f = inverse_velocity(near.iter().copied(), 10).unwrap();
+        assert_eq!(f.failure_ms, start + 100 * 86_400_000);
     }
 }
