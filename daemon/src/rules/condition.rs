@@ -17,22 +17,21 @@ pub(crate) struct Signal {
     pub value: Option<f64>,
 }
 
-/// A value of `field` in `body`, if the body has it.
+/// The noise report's levels a rule may name.
+const NOISE_FIELDS: [&str; 5] = ["laeq_db", "lafmax_db", "l10_db", "l90_db", "lcpeak_db"];
+
+/// A value of `field` in `body`, if the body has it (a heart rate only while the band is worn).
 pub(crate) fn field_value(body: &Body, field: &str) -> Option<f64> {
     match body {
-        Body::Noise(n) => match field {
-            "laeq_db" => Some(n.laeq_db.into()),
-            "lafmax_db" => Some(n.lafmax_db.into()),
-            "l10_db" => n.l10_db.map(f64::from),
-            "l90_db" => n.l90_db.map(f64::from),
-            "lcpeak_db" => n.lcpeak_db.map(f64::from),
-            _ => None,
-        },
-        Body::HeartRate(h) if field == "bpm" && worn(h) => Some(h.bpm.into()),
+        Body::Noise(n) => {
+            let levels = [Some(n.laeq_db), Some(n.lafmax_db), n.l10_db, n.l90_db, n.lcpeak_db];
+            NOISE_FIELDS.iter().position(|&f| f == field).and_then(|i| levels[i]).map(f64::from)
+        }
+        Body::HeartRate(h) => (field == "bpm" && worn(h)).then(|| h.bpm.into()),
         Body::Deform(d) | Body::Rain(d) => {
             d.channels.iter().find(|c| c.kind.as_str() == field).map(|c| c.value)
         }
-        _ => None,
+        Body::Status(_) => None,
     }
 }
 
@@ -40,7 +39,7 @@ pub(crate) fn field_value(body: &Body, field: &str) -> Option<f64> {
 pub(crate) fn known_field(stream: gridsentry_sensors::Stream, field: &str) -> bool {
     use gridsentry_sensors::{ChannelKind, Stream};
     match stream {
-        Stream::Noise => ["laeq_db", "lafmax_db", "l10_db", "l90_db", "lcpeak_db"].contains(&field),
+        Stream::Noise => NOISE_FIELDS.contains(&field),
         Stream::Hr => field == "bpm",
         Stream::Deform | Stream::Rain => ChannelKind::ALL.iter().any(|k| k.as_str() == field),
         Stream::Status => false,

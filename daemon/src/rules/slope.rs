@@ -92,7 +92,7 @@ pub fn inverse_velocity(
     let first = points.clone().map(|(t, _)| t).min()?;
     let last = points.clone().map(|(t, _)| t).max()?;
     let line = fit(points)?;
-    if line.per_day >= 0.0 || !line.per_day.is_finite() || !(line.r2 >= FORECAST_MIN_R2) {
+    if line.per_day >= 0.0 || !line.per_day.is_finite() || line.r2 < FORECAST_MIN_R2 {
         return None;
     }
     // 1/v(t) = at_t0 + per_day · (t − t0) / DAY  →  zero at t0 − at_t0 / per_day · DAY.
