@@ -166,4 +166,28 @@ mod tests {
         assert_eq!(parse_partitioned("gs.p.1.a.b"), None);
         assert_eq!(parse_partitioned("gs.p.1.a.b.noise.extra"), None);
     }
+
+    proptest::proptest! {
+        /// Every device's topic comes back from its partitioned subject (NATS maps
+        /// `gs.in.S.D.X` to `gs.p.P.S.D.X`), whatever dots its ids hold.
+        #[test]
+        fn any_topic_round_trips(site in "[A-Za-z0-9._-]{1,32}", device in "[A-Za-z0-9._-]{1,32}",
+                                 stream in 0..gridsentry_sensors::Stream::ALL.len(), p in 0u32..4096) {
+            let topic = Topic::new(
+                gridsentry_sensors::Id::new(&site).unwrap(),
+                gridsentry_sensors::Id::new(&device).unwrap(),
+                gridsentry_sensors::Stream::ALL[stream],
+            );
+            let subject = format!("gs.p.{p}.{}", &in_subject(&topic)["gs.in.".len()..]);
+            proptest::prop_assert_eq!(parse_partitioned(&subject), Some((p, topic.to_string())));
+        }
+
+        /// Whatever else arrives on the stream is refused or read, never a panic.
+        #[test]
+        fn any_subject_is_safe(subject in "(gs\\.p\\.)?[a-z0-9~.>*-]{0,40}") {
+            if let Some((_, topic)) = parse_partitioned(&subject) {
+                proptest::prop_assert!(topic.starts_with("gs/v1/"));
+            }
+        }
+    }
 }
