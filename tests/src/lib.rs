@@ -139,6 +139,15 @@ impl Hooks {
         assert!(waited, "expected {n} webhook requests, got {}: {:#?}", self.all().len(), self.all());
         self.all()
     }
+
+    /// Waits for the first request that `pred` accepts (panics after `timeout`).
+    pub async fn wait_until(&mut self, pred: impl Fn(&Hook) -> bool, timeout: Duration) -> Hook {
+        let hooks = self.hooks.clone();
+        let found = || hooks.lock().unwrap().iter().find(|h| pred(h)).cloned();
+        let waited = tokio::time::timeout(timeout, self.count.wait_for(|_| found().is_some())).await.is_ok();
+        assert!(waited, "no such webhook request in {timeout:?}: {:#?}", self.all());
+        found().unwrap()
+    }
 }
 
 async fn receive(

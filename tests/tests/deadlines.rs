@@ -95,15 +95,8 @@ async fn a_slope_order_that_turns_red_late_gets_the_red_deadlines_from_then() {
     assert_eq!(order["due"]["overdue"], serde_json::json!([]), "not overdue on turning red: {body}");
 
     // Nobody dispatches: the red dispatch deadline is missed 4 s after turning red, not before.
-    let missed = |h: &&Hook| h.body["summary"].as_str().is_some_and(|s| s.ends_with("deadline (4 s) missed"));
-    let mut seen = 0;
-    let missed = loop {
-        seen += 1;
-        let all = hooks.wait_for(seen, Duration::from_secs(20)).await;
-        if let Some(first) = all.iter().find(missed) {
-            break first.clone();
-        }
-    };
+    let missed = |h: &Hook| h.body["summary"].as_str().is_some_and(|s| s.ends_with("deadline (4 s) missed"));
+    let missed = hooks.wait_until(missed, Duration::from_secs(20)).await;
     assert_eq!(missed.body["event"], "escalated", "{:?}", missed.body);
     assert_eq!(missed.receiver, "duty", "the next tier hears of it");
     assert!(
