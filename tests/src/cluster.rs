@@ -36,7 +36,6 @@ pub fn worker_config(dir: &Path, name: &str, http: u16, nats: &Nats, hooks: &str
     let (token, secret) = (dir.join("token"), dir.join("secret"));
     write_secret(&token, TOKEN);
     write_secret(&secret, SECRET);
-    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(
         &cfg,
@@ -48,8 +47,7 @@ data_dir = "{data}"
 
 [cluster]
 postgres = {{ env = "{PG_ENV}" }}
-nats = [{urls}]
-partitions = {k}
+{nats}partitions = {k}
 worker_id = "{name}"
 lease_ms = 1500
 
@@ -74,7 +72,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             data = dir.join(format!("{name}-data")).display(),
             token = token.display(),
             secret = secret.display(),
-            urls = urls.join(", "),
+            nats = nats.toml(crate::nats::Role::Worker),
         ),
     )
     .unwrap();

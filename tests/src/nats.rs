@@ -2,6 +2,10 @@
 //! ports, each node with its own store directory, the subject mapping cluster mode needs
 //! (`gs.in.SITE.DEVICE.STREAM` → `gs.p.PARTITION.SITE.DEVICE.STREAM`, the partition hashed from
 //! the site), and kill/restart of single nodes for fault tests.
+//!
+//! Every node closes its boundary as deploy/cluster/nats-*.conf does: the users `relay`,
+//! `worker` and `admin` with the shipped permissions ([`PERMISSIONS`], the same text), and with
+//! [`Nats::start_tls`] client TLS with a CA made for the test.
 
 use crate::{free_port, kill, terminate, wait_port};
 use std::process::{Child, Command, Stdio};
@@ -13,21 +17,69 @@ struct Node {
     child: Option<Child>,
 }
 
+/// The `authorization` block of the shipped nats-server configs (deploy/cluster/nats-1.conf
+/// includes the same file), with `$RELAY_PASSWORD`, `$WORKER_PASSWORD` and `$ADMIN_PASSWORD`.
+pub const PERMISSIONS: &str = include_str!("../../deploy/cluster/nats-users.conf");
+
+/// A role's NATS user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Publishes readings.
+    Relay,
+    /// Reads them, announces order changes.
+    Worker,
+    /// Everything (an operator's account).
+    Admin,
+}
+
+impl Role {
+    /// The user's name.
+    pub fn user(self) -> &'static str {
+        match self {
+            Role::Relay => "relay",
+            Role::Worker => "worker",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The user's password in the tests.
+    pub fn password(self) -> String {
+        format!("{}-test-password", self.user())
+    }
+}
+
 /// A cluster of three nodes.
 pub struct Nats {
     dir: tempfile::TempDir,
     nodes: Vec<Node>,
     partitions: u32,
+    tls: bool,
 }
 
 impl Nats {
     /// Starts three nodes mapping sites to `partitions` partitions; returns once all listen and
     /// JetStream has a meta leader.
     pub fn start(partitions: u32) -> Nats {
+        Nats::start_with(partitions, false)
+    }
+
+    /// The same, clients speaking TLS with a certificate from a CA made for the test
+    /// ([`Nats::ca`]).
+    pub fn start_tls(partitions: u32) -> Nats {
+        Nats::start_with(partitions, true)
+    }
+
+    fn start_with(partitions: u32, tls: bool) -> Nats {
         let dir = tempfile::tempdir().unwrap();
+        if tls {
+            make_ca(dir.path());
+        }
+        for role in [Role::Relay, Role::Worker, Role::Admin] {
+            crate::write_secret(&dir.path().join(role.user()), &role.password());
+        }
         let nodes =
             (0..3).map(|_| Node { port: free_port(), cluster_port: free_port(), child: None }).collect();
-        let mut n = Nats { dir, nodes, partitions };
+        let mut n = Nats { dir, nodes, partitions, tls };
         for i in 0..3 {
             n.spawn(i);
         }
@@ -45,12 +97,27 @@ impl Nats {
             "server_name: n{i}\nlisten: \"127.0.0.1:{port}\"\n\
              jetstream {{ store_dir: \"{store}\", max_memory_store: 64MB, max_file_store: 2GB }}\n\
              cluster {{ name: gs, listen: \"127.0.0.1:{cport}\", routes: [{routes}] }}\n\
-             mappings = {{ \"gs.in.*.*.*\": \"gs.p.{{{{partition({k},1)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}\" }}\n",
+             mappings = {{ \"gs.in.*.*.*\": \"gs.p.{{{{partition({k},1)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}\" }}\n\
+             {users}\n{tls}\n",
             port = self.nodes[i].port,
             cport = self.nodes[i].cluster_port,
             store = store.display(),
             routes = routes.join(", "),
             k = self.partitions,
+            users = PERMISSIONS
+                .replace("$RELAY_PASSWORD", &Role::Relay.password())
+                .replace("$WORKER_PASSWORD", &Role::Worker.password())
+                .replace("$ADMIN_PASSWORD", &Role::Admin.password()),
+            tls = if self.tls {
+                let d = self.dir.path();
+                format!(
+                    "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+                    d.join("server.pem").display(),
+                    d.join("server.key").display()
+                )
+            } else {
+                String::new()
+            },
         );
         let path = self.dir.path().join(format!("n{i}.conf"));
         std::fs::write(&path, conf).unwrap();
@@ -70,6 +137,49 @@ impl Nats {
         self.nodes.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect()
     }
 
+    /// The `[cluster]` lines a process of `role` needs to reach this cluster: the servers, the
+    /// role's user and password (a secret file), the CA when TLS.
+    pub fn toml(&self, role: Role) -> String {
+        let urls: Vec<String> = self.urls().iter().map(|u| format!("\"{u}\"")).collect();
+        let mut t = format!(
+            "nats = [{}]\nnats_user = \"{}\"\nnats_password = {{ file = \"{}\" }}\n",
+            urls.join(", "),
+            role.user(),
+            self.dir.path().join(role.user()).display()
+        );
+        if self.tls {
+            t += &format!("nats_ca = \"{}\"\n", self.ca().display());
+        }
+        t
+    }
+
+    /// The test CA's certificate (TLS clusters).
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A NATS client as `role` (`None`: no credentials), with a short request timeout.
+    pub async fn client(&self, role: Option<Role>) -> Result<async_nats::Client, String> {
+        let mut o = async_nats::ConnectOptions::new()
+            .request_timeout(Some(std::time::Duration::from_secs(2)))
+            .connection_timeout(std::time::Duration::from_secs(3));
+        if let Some(r) = role {
+            o = o.user_and_password(r.user().into(), r.password());
+        }
+        if self.tls {
+            o = o.add_root_certificates(self.ca()).require_tls(true);
+        }
+        o.connect(self.urls()[0].as_str()).await.map_err(|e| e.to_string())
+    }
+
+    /// JetStream as the operator's admin user, with the reading stream made if missing (as a
+    /// worker would: a relay alone waits for it).
+    pub async fn admin(&self) -> async_nats::jetstream::Context {
+        let js = async_nats::jetstream::new(self.client(Some(Role::Admin)).await.unwrap());
+        gridsentry::cluster::stream::ensure(&js, 3, 1, std::time::Duration::from_secs(60)).await.unwrap();
+        js
+    }
+
     /// SIGKILLs node `i`.
     pub fn kill(&mut self, i: usize) {
         kill(&mut self.nodes[i].child);
@@ -86,6 +196,21 @@ impl Nats {
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default()
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), in `dir`.
+fn make_ca(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gridsentry test CA",
+        "-keyout", "ca.key", "-out", "ca.pem"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out",
+        "server.csr"]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days",
+        "2", "-extfile", "san.ext", "-out", "server.pem"]);
 }
 
 impl Drop for Nats {

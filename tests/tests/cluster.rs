@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use gridsentry_sensors::*;
 use gridsentry_tests::cluster::{owned, worker_config, Opts, PG_ENV};
 use gridsentry_tests::loadgen::{self, Messages};
-use gridsentry_tests::nats::Nats;
+use gridsentry_tests::nats::{Nats, Role};
 use gridsentry_tests::postgres::Postgres;
 use gridsentry_tests::victoria::Victoria;
 use gridsentry_tests::{binary, free_port, noise, DaemonProcess, Hooks, Mosquitto, TOKEN};
@@ -62,12 +62,11 @@ fn relay_with(
     partitions: u32,
 ) -> DaemonProcess {
     let cfg = dir.join(format!("{name}.toml"));
-    let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
     std::fs::write(
         &cfg,
         format!(
-            "[cluster]\nnats = [{}]\npartitions = {partitions}\nreplicas = 3\n\n{sources}",
-            urls.join(", ")
+            "[cluster]\n{}partitions = {partitions}\nreplicas = 3\n\n{sources}",
+            nats.toml(Role::Relay)
         ),
     )
     .unwrap();
@@ -119,8 +118,7 @@ async fn stream_contents(js: &jetstream::Context, expect: usize) -> Vec<(String,
 /// Publishes a probe reading (site `probe`) until it is in the stream: the relay has its broker
 /// session (a broker keeps nothing for a session that does not exist yet).
 async fn wait_relay(broker: u16, nats: &Nats) {
-    let addrs: Vec<async_nats::ServerAddr> = nats.urls().iter().map(|u| u.parse().unwrap()).collect();
-    let js = jetstream::new(async_nats::connect(addrs).await.unwrap());
+    let js = nats.admin().await;
     let probe: Messages = Arc::new(|_| {
         let header = Header {
             site: Id::new("probe").unwrap(),
@@ -174,8 +172,7 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
     let mut nats = Nats::start(4);
     let broker = Mosquitto::start_saving_every_change();
     let mut relay_process = relay(dir.path(), broker.port, &nats, 4);
-    let addrs: Vec<async_nats::ServerAddr> = nats.urls().iter().map(|u| u.parse().unwrap()).collect();
-    let js = jetstream::new(async_nats::connect(addrs).await.unwrap());
+    let js = nats.admin().await;
     // A first reading proves the relay subscribed (the broker keeps nothing for nobody).
     let deadline = Instant::now() + Duration::from_secs(30);
     while stream_len(&js).await == 0 {

@@ -16,6 +16,7 @@
 //! acknowledge across the loss of a node (JetStream R3 with file storage; PostgreSQL with
 //! synchronous replication under Patroni). See `deploy/README.md` for sizing and HA.
 
+pub mod connect;
 pub mod fanout;
 pub mod owner;
 pub mod relay;
@@ -37,6 +38,22 @@ pub struct Config {
     pub postgres: Option<Secret>,
     /// NATS servers, `nats://host:port` (several: the client fails over between them).
     pub nats: Vec<String>,
+    /// The NATS user of this process's role (`relay` or `worker` in deploy/cluster's
+    /// authorization block): what it may publish and subscribe is the server's to enforce.
+    #[serde(default)]
+    pub nats_user: Option<String>,
+    /// That user's password (a secret: `{ file = ... }` or `{ env = ... }`).
+    #[serde(default)]
+    pub nats_password: Option<Secret>,
+    /// A CA certificate (PEM) to verify the NATS servers with: TLS is then required.
+    #[serde(default)]
+    pub nats_ca: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) for servers that verify clients (with `nats_key`).
+    #[serde(default)]
+    pub nats_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default)]
+    pub nats_key: Option<std::path::PathBuf>,
     /// Partitions of the reading stream: must equal K of nats-server's `partition(K, 1)`
     /// mapping (deploy/nats/). More partitions than workers lets the load spread and move.
     #[serde(default = "partitions")]
@@ -82,6 +99,17 @@ impl Config {
             let u = url::Url::parse(n).map_err(|e| format!("nats: `{n}`: {e}"))?;
             if !matches!(u.scheme(), "nats" | "tls") || u.host_str().is_none() || u.port().is_none() {
                 return Err(format!("nats: `{n}`: expected nats://host:port"));
+            }
+        }
+        if self.nats_password.is_some() != self.nats_user.is_some() {
+            return Err("nats_user and nats_password: give both or neither".into());
+        }
+        if self.nats_cert.is_some() != self.nats_key.is_some() {
+            return Err("nats_cert and nats_key: give both or neither".into());
+        }
+        for f in [&self.nats_ca, &self.nats_cert, &self.nats_key].into_iter().flatten() {
+            if !f.is_file() {
+                return Err(format!("{}: no such file", f.display()));
             }
         }
         if !(1..=1024).contains(&self.partitions) {

@@ -230,7 +230,6 @@ impl Owner {
             self.rt.clone(),
             p,
             epoch,
-            from,
             lag,
         );
         match started {

@@ -16,7 +16,7 @@
 //! Why not nats-server's own MQTT listener: it acknowledges a device's QoS 1 publish before
 //! the message is in a stream (its README), which is not "nothing lost".
 
-use super::stream::{self, in_subject, msg_id, RECEIVED_HEADER};
+use super::stream::{self, in_subject, msg_id};
 use super::ClusterError;
 use crate::flow::{Ack, Inbound, Receiver};
 use crate::metrics::Metrics;
@@ -102,10 +102,9 @@ async fn publish(
     item: &Inbound,
 ) -> Result<async_nats::jetstream::context::PublishAckFuture, String> {
     let id = msg_id(item);
-    let message = PublishMessage::build()
-        .payload(item.raw.clone())
-        .header(RECEIVED_HEADER, item.received_ms.to_string().as_str())
-        .message_id(id);
+    // No receive-time header: a worker takes the stream's own timestamp (a header is whatever
+    // the publisher wrote).
+    let message = PublishMessage::build().payload(item.raw.clone()).message_id(id);
     js.send_publish(in_subject(&item.topic), message).await.map_err(|e| e.to_string())
 }
 
@@ -127,8 +126,8 @@ pub async fn start(
     stats: Arc<RelayStats>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, ClusterError> {
-    let js = stream::connect(&cluster.nats).await?;
-    stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
+    let js = super::connect::connect(cluster).await?;
+    stream::wait_for(&js, Duration::from_secs(120)).await?;
     let progress = [crate::watchdog::Progress::new("ingest"), crate::watchdog::Progress::new("relay")];
     let (inlet, inbound) = crate::flow::channel(progress[1].clone());
     let mut tasks =

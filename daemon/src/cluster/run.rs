@@ -33,7 +33,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let (outputs, outbox_rx) = app::outputs(&o);
     let Outputs { changes, outbox, metrics, live } = outputs.clone();
     let tuning = app::tuning(&cfg, &o);
-    let js = stream::connect(&cluster.nats).await?;
+    let js = super::connect::connect(&cluster).await?;
     let nats = js.client();
     let status = Arc::new(Status::default());
     let _ = status.nats.set(nats.clone());
@@ -90,6 +90,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         routing: routing.clone(),
         outputs,
         tuning,
+        partitions: cluster.partitions,
         sink,
         reloads,
     };

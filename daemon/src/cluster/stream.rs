@@ -18,8 +18,6 @@ use std::time::Duration;
 pub const STREAM: &str = "GS_READINGS";
 /// How long a message id is remembered for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// The receive time at the relay (UTC ms): the device-time policy measures skew against it.
-pub const RECEIVED_HEADER: &str = "Gs-Received-Ms";
 
 fn token(id: &str) -> String {
     id.replace('.', "~")
@@ -78,19 +76,48 @@ pub fn msg_id(m: &crate::flow::Inbound) -> String {
     }
 }
 
-/// Connects to the NATS servers (the client reconnects and fails over by itself).
-pub async fn connect(servers: &[String]) -> Result<jetstream::Context, ClusterError> {
-    let addrs = servers
-        .iter()
-        .map(|s| s.parse::<async_nats::ServerAddr>().map_err(|e| ClusterError::Nats(format!("`{s}`: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let client = async_nats::ConnectOptions::new()
-        .name("gridsentry")
-        .retry_on_initial_connect()
-        .connect(addrs)
-        .await
-        .map_err(|e| ClusterError::Nats(format!("connecting to {}: {e}", servers.join(", "))))?;
-    Ok(jetstream::new(client))
+/// The partition nats-server's `partition(k, 1)` mapping gives a subject whose site token is
+/// `site_token` (as written in subjects, `.` → `~`): FNV-1a-32 of the token, modulo `k`.
+pub fn partition_of(site_token: &str, k: u32) -> u32 {
+    let h = site_token.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h % k.max(1)
+}
+
+/// Whether a partitioned subject sits in the partition its site maps to: a message published
+/// straight onto another partition's subject (bypassing the mapping) is not.
+pub fn rightly_placed(subject: &str, k: u32) -> bool {
+    let mut t = subject.split('.').skip(2);
+    match (t.next().and_then(|p| p.parse::<u32>().ok()), t.next()) {
+        (Some(p), Some(site)) => partition_of(site, k) == p,
+        _ => false,
+    }
+}
+
+/// The stream's last sequence number among partition `p`'s subjects (0: none yet): the
+/// partition's head, against which a worker measures how far behind it is.
+pub async fn head(stream: &stream::Stream, p: u32) -> Result<u64, ClusterError> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    match stream.get_last_raw_message_by_subject(&partition_filter(p)).await {
+        Ok(m) => Ok(m.sequence),
+        Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
+        Err(e) => Err(ClusterError::Nats(format!("partition {p} head: {e}"))),
+    }
+}
+
+/// Waits (up to `patience`) for the stream to exist: a relay does not create it (its NATS user
+/// may not: the workers' does).
+pub async fn wait_for(js: &jetstream::Context, patience: Duration) -> Result<stream::Stream, ClusterError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match js.get_stream(STREAM).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "stream {STREAM} not there yet (a worker creates it); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(ClusterError::Nats(format!("stream {STREAM}: {e}"))),
+        }
+    }
 }
 
 /// Creates the stream if it does not exist (relays and workers all call it; the first wins).
@@ -165,6 +192,17 @@ mod tests {
         assert_eq!(parse_partitioned("gs.p.x.a.b.noise"), None);
         assert_eq!(parse_partitioned("gs.p.1.a.b"), None);
         assert_eq!(parse_partitioned("gs.p.1.a.b.noise.extra"), None);
+    }
+
+    #[test]
+    fn partitions_match_nats_servers_mapping() {
+        // FNV-1a-32 reference values: "" → 0x811c9dc5, "a" → 0xe40c292c.
+        assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5 % u32::MAX);
+        assert_eq!(partition_of("a", u32::MAX), 0xe40c_292c);
+        let p = partition_of("plaza~3", 8);
+        assert!(rightly_placed(&format!("gs.p.{p}.plaza~3.nb-01.noise"), 8));
+        assert!(!rightly_placed(&format!("gs.p.{}.plaza~3.nb-01.noise", (p + 1) % 8), 8));
+        assert!(!rightly_placed("gs.p.x.plaza.nb.noise", 8));
     }
 
     proptest::proptest! {

@@ -15,7 +15,7 @@
 //! them are re-applied as detected duplicates (no rule sees them twice) and written to the time
 //! series again, so a worker killed between a commit and the write loses no point.
 
-use super::stream::{parse_partitioned, partition_filter, RECEIVED_HEADER, STREAM};
+use super::stream::{parse_partitioned, partition_filter, rightly_placed, STREAM};
 use super::ClusterError;
 use crate::flow::{self, Ack, Inbound};
 use crate::orders::{Scope, Store};
@@ -27,6 +27,7 @@ use gridsentry_sensors::{codec, Topic};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// How a partition's pipeline is built (the same for every partition of a worker).
@@ -42,6 +43,8 @@ pub struct Recipe {
     pub outputs: Outputs,
     /// Batching.
     pub tuning: Tuning,
+    /// Partitions of the stream (K of nats-server's mapping).
+    pub partitions: u32,
     /// Where committed readings go: the worker's acks, or its store stage (`[influx]`).
     pub sink: Sink,
     /// The last reload (SIGHUP), if any: running partitions apply each new one, a partition
@@ -58,11 +61,25 @@ impl Recipe {
     }
 }
 
+/// How long a partition's consumer may go without a delivery while the stream holds more of
+/// the partition before it is re-created. After the stream's leader is lost the client's own
+/// recovery waits for two missed 15 s heartbeats (23–35 s stalls were seen); the stream's head
+/// tells sooner.
+pub const REDELIVER_AFTER: Duration = Duration::from_secs(2);
+
 /// How far a partition is behind, in readings, and up to where it is done.
 #[derive(Debug, Default)]
 pub struct Lag {
     /// Messages the stream holds for the partition beyond the last one delivered here.
     pub pending: AtomicU64,
+    /// The stream's last sequence among the partition's subjects, as last asked.
+    pub head: AtomicU64,
+    /// Consumers re-created because nothing came while the stream held more.
+    pub recreated: AtomicU64,
+    /// Messages refused because their subject's partition is not their site's.
+    pub misrouted: AtomicU64,
+    /// Set by the owner when the partition stalls: the consumer is re-created at once.
+    pub recreate: std::sync::atomic::AtomicBool,
     positions: Mutex<Positions>,
 }
 
@@ -78,8 +95,8 @@ impl Lag {
     /// A partition read from the message after `from`.
     pub fn new(from: u64) -> Lag {
         Lag {
-            pending: AtomicU64::new(0),
             positions: Mutex::new(Positions { outstanding: BTreeSet::new(), highest: from }),
+            ..Lag::default()
         }
     }
 
@@ -106,9 +123,16 @@ impl Lag {
         p.outstanding.first().map_or(p.highest, |s| s.saturating_sub(1))
     }
 
-    /// Readings of the partition in the stream and not yet finished.
+    /// The highest stream sequence delivered here.
+    pub fn delivered(&self) -> u64 {
+        self.positions().highest
+    }
+
+    /// How far the partition is behind the stream: its head minus what is done, in stream
+    /// sequences (0 when every message of the partition is applied). Unlike a count of
+    /// messages beyond the last delivery, it grows when deliveries stop.
     pub fn behind(&self) -> u64 {
-        self.pending.load(Relaxed) + self.positions().outstanding.len() as u64
+        self.head.load(Relaxed).saturating_sub(self.done())
     }
 }
 
@@ -145,8 +169,8 @@ impl Runner {
     }
 }
 
-/// Starts partition `p` at `epoch` from the stream position after `from`, recording its
-/// progress in `lag` (made with `Lag::new(from)`; the worker's ack router finds it by partition
+/// Starts partition `p` at `epoch` from the stream position `lag` starts at, recording its
+/// progress there (made with `Lag::new(from)`; the worker's ack router finds it by partition
 /// and epoch, so register it before calling). Call it on a blocking thread (it connects to
 /// PostgreSQL).
 #[allow(clippy::too_many_arguments)]
@@ -157,7 +181,6 @@ pub fn start(
     rt: tokio::runtime::Handle,
     p: u32,
     epoch: i64,
-    from: u64,
     lag: Arc<Lag>,
 ) -> Result<Runner, ClusterError> {
     let cfg = &recipe.config;
@@ -168,7 +191,7 @@ pub fn start(
     let progress = crate::watchdog::Progress::new("partition");
     let (inlet, inbound) = flow::channel(progress.clone());
     let (stop, stopped) = watch::channel(false);
-    let at = Position { p, epoch, from };
+    let at = Position { p, k: recipe.partitions, epoch };
     let consumer = rt.spawn(consume(js, at, inlet, lag.clone(), stopped));
     // Reloads: the last one first (applied before the first batch), then every new one.
     let (control, control_rx) = mpsc::unbounded_channel::<Control>();
@@ -195,12 +218,13 @@ pub fn start(
     Ok(Runner { partition: p, epoch, stop, consumer, pipeline, lag })
 }
 
-/// Where a runner reads: partition, epoch, and the position it starts after.
+/// Where a runner reads: partition (of K) and epoch.
 #[derive(Debug, Clone, Copy)]
 struct Position {
     p: u32,
+    /// Partitions of the stream (K of the mapping).
+    k: u32,
     epoch: i64,
-    from: u64,
 }
 
 /// Hands each finished reading (acked by the pipelines, or by the store stage once stored) to
@@ -224,7 +248,10 @@ pub async fn route_acks(mut acked: flow::Receiver<Ack>, status: Arc<super::owner
     }
 }
 
-/// Reads the partition from the message after `at.from`, in batches, into the pipeline.
+/// Reads the partition from the message after `at.from`, in batches, into the pipeline. Every
+/// second it asks the stream for the partition's head; a consumer that delivers nothing for
+/// [`REDELIVER_AFTER`] while the head is ahead (or that the owner found stalled) is re-created
+/// from the last delivered message.
 async fn consume(
     js: jetstream::Context,
     at: Position,
@@ -235,44 +262,84 @@ async fn consume(
     let p = at.p;
     let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(format!("partition {p}: {e}"));
     let stream = js.get_stream(STREAM).await.map_err(|e| nats(&e))?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: partition_filter(p),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: at.from + 1 },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| nats(&e))?;
-    let mut messages = consumer.messages().await.map_err(|e| nats(&e))?;
+    let mut messages = Some(open(&stream, p, lag.delivered()).await.map_err(|e| nats(&e))?);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_delivery = tokio::time::Instant::now();
     loop {
         let first = tokio::select! {
-            m = messages.next() => m,
+            m = next(&mut messages) => Some(m),
+            _ = tick.tick() => None,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
+        let Some(first) = first else {
+            if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(1), super::stream::head(&stream, p)).await {
+                lag.head.store(h, Relaxed);
+            }
+            let starved = lag.head.load(Relaxed) > lag.delivered() && last_delivery.elapsed() >= REDELIVER_AFTER;
+            if starved || lag.recreate.swap(false, Relaxed) {
+                last_delivery = tokio::time::Instant::now();
+                messages = None;
+                match open(&stream, p, lag.delivered()).await {
+                    Ok(m) => {
+                        lag.recreated.fetch_add(1, Relaxed);
+                        tracing::warn!(partition = p, after = lag.delivered(), head = lag.head.load(Relaxed), "cluster: nothing delivered while the stream holds more; consumer re-created");
+                        messages = Some(m);
+                    }
+                    Err(e) => tracing::warn!(partition = p, error = %e, "cluster: consumer could not be re-created; trying again"),
+                }
+            }
+            continue;
+        };
         let Some(first) = first else { return Err(nats(&"the stream ended")) };
+        last_delivery = tokio::time::Instant::now();
         let mut batch = Vec::new();
         let mut highest = 0;
-        let mut next = Some(first);
+        let mut next_m = Some(first);
         // Everything already delivered goes in one batch (up to 1000), without waiting.
-        while let Some(m) = next.take() {
+        while let Some(m) = next_m.take() {
             let m = m.map_err(|e| nats(&e))?;
             if let Ok(info) = m.info() {
                 lag.pending.store(info.pending, Relaxed);
                 highest = highest.max(info.stream_sequence);
             }
-            if let Some(inbound) = to_inbound(at, m) {
+            if let Some(inbound) = to_inbound(at, &lag, m) {
                 batch.push(inbound);
             }
             if batch.len() >= 1000 {
                 break;
             }
-            next = messages.next().now_or_never().flatten();
+            next_m = messages.as_mut().and_then(|m| m.next().now_or_never().flatten());
         }
         lag.handed(batch.iter().filter_map(|m| stream_seq(m.ack)), highest);
         if inlet.send(batch).is_err() {
             // The pipeline ended (fenced, or the store failed): the runner is over.
             return Ok(());
         }
+    }
+}
+
+type Messages = consumer::pull::Ordered;
+
+/// An ordered consumer of partition `p` from the message after `after`.
+async fn open(stream: &jetstream::stream::Stream, p: u32, after: u64) -> Result<Messages, String> {
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: partition_filter(p),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    consumer.messages().await.map_err(|e| e.to_string())
+}
+
+/// The next message, or never while there is no consumer.
+async fn next(
+    messages: &mut Option<Messages>,
+) -> Option<Result<jetstream::Message, consumer::pull::OrderedError>> {
+    match messages {
+        Some(m) => m.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -285,20 +352,27 @@ pub(crate) fn stream_seq(a: Ack) -> Option<u64> {
 }
 
 /// A stream message as the pipeline takes it; `None` (logged) if it is not a reading.
-fn to_inbound(at: Position, m: jetstream::Message) -> Option<Inbound> {
+///
+/// A message whose subject names another partition than its site's was not put there by the
+/// server's mapping (someone published onto `gs.p.…` directly): refused and counted. The receive
+/// time is the stream's own timestamp of the message, not anything its publisher wrote.
+fn to_inbound(at: Position, lag: &Lag, m: jetstream::Message) -> Option<Inbound> {
     let p = at.p;
-    let seq = m.info().ok()?.stream_sequence;
+    let info = m.info().ok()?;
+    let seq = info.stream_sequence;
+    let received_ms = (info.published.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
     let Some((_, topic)) = parse_partitioned(&m.subject) else {
         tracing::warn!(partition = p, subject = %m.subject, "not a reading subject; skipped");
         return None;
     };
+    if !rightly_placed(&m.subject, at.k) {
+        let n = lag.misrouted.fetch_add(1, Relaxed);
+        if n.is_power_of_two() || n == 0 {
+            tracing::warn!(partition = p, subject = %m.subject, refused_so_far = n + 1, "a message in a partition its site does not map to (published around the mapping); refused");
+        }
+        return None;
+    }
     let topic = Topic::parse(&topic).ok()?;
-    let received_ms = m
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(RECEIVED_HEADER))
-        .and_then(|v| v.as_str().parse().ok())
-        .unwrap_or_else(crate::clock::now_ms);
     let payload: Bytes = m.payload.clone();
     match codec::decode_on(&topic, &payload) {
         Ok(reading) => Some(Inbound::new(

@@ -106,14 +106,13 @@ async fn main() {
         let url = pg.database();
         let nats = Nats::start(K);
         let broker = Mosquitto::start();
-        let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
         let relay_cfg = dir.path().join("relay.toml");
         std::fs::write(
             &relay_cfg,
             format!(
-                "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"relay\"\n\n[cluster]\nnats = [{}]\npartitions = {K}\n",
+                "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"relay\"\n\n[cluster]\n{}partitions = {K}\n",
                 broker.port,
-                urls.join(", ")
+                nats.toml(gridsentry_tests::nats::Role::Relay)
             ),
         )
         .unwrap();
@@ -148,8 +147,7 @@ async fn main() {
         }
         let n = devices * (per_device - 1);
         let cpu0: f64 = procs.0[1..].iter().map(|c| cpu_s(c.id())).sum();
-        let addrs: Vec<async_nats::ServerAddr> = nats.urls().iter().map(|u| u.parse().unwrap()).collect();
-        let js = async_nats::jetstream::new(async_nats::connect(addrs).await.unwrap());
+        let js = nats.admin().await;
         let in_stream = || async {
             match js.get_stream("GS_READINGS").await {
                 Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),

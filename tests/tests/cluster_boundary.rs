@@ -1,0 +1,92 @@
+//! The engine boundary is closed (real three-node nats-server clusters with the shipped
+//! `deploy/cluster/nats-users.conf`): nobody connects without credentials, a relay can only
+//! publish readings, a worker can only read them and announce order changes, neither can
+//! delete, purge or change the stream; TLS with a CA made for the test.
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use gridsentry_tests::nats::{Nats, Role};
+use std::time::Duration;
+
+/// Messages in the reading stream, as the admin sees them.
+async fn messages(admin: &jetstream::Context) -> u64 {
+    admin.get_stream("GS_READINGS").await.unwrap().info().await.unwrap().state.messages
+}
+
+const READING: &str = r#"{"v":1,"site":"plaza-1","device":"nb-01","boot":1,"seq":0,"ts":1700000000000,"interval_ms":1000,"noise":{"laeq_db":80.0,"lafmax_db":82.0}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_refuses_anonymous_clients_and_each_role_beyond_its_permissions() {
+    let nats = Nats::start(4);
+    let admin = nats.admin().await;
+    assert!(nats.client(None).await.is_err(), "a client without credentials connected");
+
+    // The relay publishes readings (through the mapping into a partition) and nothing else.
+    let relay = jetstream::new(nats.client(Some(Role::Relay)).await.unwrap());
+    let ack = relay.publish("gs.in.plaza-1.nb-01.noise", READING.into()).await.unwrap().await;
+    assert!(ack.is_ok(), "the relay could not publish a reading: {ack:?}");
+    assert_eq!(messages(&admin).await, 1);
+    // (A relay may publish into a partition straight: nats-server 2.9 checks the mapped subject.
+    // A worker refuses what sits in another partition than its site's: tests/tests/cluster.rs.)
+    assert!(relay.delete_stream("GS_READINGS").await.is_err(), "the relay deleted the stream");
+    assert!(relay.get_stream("GS_READINGS").await.unwrap().purge().await.is_err(), "the relay purged the stream");
+
+    // gs.changes: the relay's announcement never arrives, the worker's does.
+    let admin_client = nats.client(Some(Role::Admin)).await.unwrap();
+    let mut changes = admin_client.subscribe("gs.changes").await.unwrap();
+    admin_client.flush().await.unwrap();
+    let relay_client = nats.client(Some(Role::Relay)).await.unwrap();
+    relay_client.publish("gs.changes", "forged by a relay".into()).await.unwrap();
+    relay_client.flush().await.unwrap();
+    let worker_client = nats.client(Some(Role::Worker)).await.unwrap();
+    worker_client.publish("gs.changes", "from a worker".into()).await.unwrap();
+    worker_client.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), changes.next()).await.unwrap().unwrap();
+    assert_eq!(&first.payload[..], b"from a worker", "the relay's gs.changes publish got through");
+
+    // The worker reads the stream through its own consumer, and cannot change it.
+    let worker = jetstream::new(worker_client);
+    let stream = worker.get_stream("GS_READINGS").await.unwrap();
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "gs.p.>".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut read = consumer.messages().await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(10), read.next()).await.unwrap().unwrap().unwrap();
+    assert!(m.subject.starts_with("gs.p."), "{}", m.subject);
+    let head = gridsentry::cluster::stream::head(&stream, m.subject.split('.').nth(2).unwrap().parse().unwrap()).await;
+    assert_eq!(head.unwrap(), 1, "the worker reads a partition's head");
+    assert!(worker.delete_stream("GS_READINGS").await.is_err(), "the worker deleted the stream");
+    assert!(stream.purge().await.is_err(), "the worker purged the stream");
+    let mut changed = stream.cached_info().config.clone();
+    changed.max_age = Duration::from_secs(60);
+    assert!(worker.update_stream(changed).await.is_err(), "the worker changed the stream");
+    assert!(worker.publish("gs.in.plaza-1.nb-02.noise", READING.into()).await.unwrap().await.is_err(),
+        "the worker published a reading");
+    assert_eq!(messages(&admin).await, 1, "the stream lost or gained messages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_over_tls_with_a_test_ca() {
+    let nats = Nats::start_tls(4);
+    let admin = nats.admin().await;
+    // Without the CA the server's certificate is not trusted.
+    let untrusted = async_nats::ConnectOptions::new()
+        .user_and_password("relay".into(), Role::Relay.password())
+        .require_tls(true)
+        .connection_timeout(Duration::from_secs(3))
+        .connect(nats.urls()[0].as_str())
+        .await;
+    assert!(untrusted.is_err(), "connected over TLS without trusting the test CA");
+    // The daemon's own connection code, from a relay's [cluster] lines.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.toml");
+    std::fs::write(&path, format!("[cluster]\n{}", nats.toml(Role::Relay))).unwrap();
+    let cfg = gridsentry::config::load(&path).unwrap();
+    let js = gridsentry::cluster::connect::connect(cfg.cluster.unwrap().get_ref()).await.unwrap();
+    js.publish("gs.in.plaza-1.nb-01.noise", READING.into()).await.unwrap().await.unwrap();
+    assert_eq!(messages(&admin).await, 1);
+}
