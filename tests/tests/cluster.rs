@@ -53,6 +53,11 @@ fn relay(dir: &std::path::Path, broker: u16, nats: &Nats, partitions: u32) -> Da
     relay_with(dir, "relay", &mqtt, nats, partitions)
 }
 
+/// The port of relay `name`'s endpoints.
+fn relay_http(dir: &std::path::Path, name: &str) -> u16 {
+    std::fs::read_to_string(dir.join(format!("{name}.http"))).unwrap().parse().unwrap()
+}
+
 /// A relay named `name` whose config has `sources` (`[mqtt]`, `[[modbus]]`...).
 fn relay_with(
     dir: &std::path::Path,
@@ -62,10 +67,12 @@ fn relay_with(
     partitions: u32,
 ) -> DaemonProcess {
     let cfg = dir.join(format!("{name}.toml"));
+    let http = free_port();
+    std::fs::write(dir.join(format!("{name}.http")), http.to_string()).unwrap();
     std::fs::write(
         &cfg,
         format!(
-            "[cluster]\n{}partitions = {partitions}\nreplicas = 3\n\n{sources}",
+            "[relay]\nhttp = \"127.0.0.1:{http}\"\n\n[cluster]\n{}partitions = {partitions}\nreplicas = 3\n\n{sources}",
             nats.toml(Role::Relay)
         ),
     )

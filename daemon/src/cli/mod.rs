@@ -294,7 +294,7 @@ async fn run(path: PathBuf) -> ExitCode {
 }
 
 /// Exit status when the watchdog found a stage stalled or dead (EX_SOFTWARE).
-const EXIT_STALLED: i32 = 70;
+pub(crate) const EXIT_STALLED: i32 = 70;
 
 /// What the embedded broker cannot promise (said by `run` and `check`).
 const EMBEDDED_BROKER_NOTE: &str = "no [mqtt]: using the embedded broker, which acknowledges a device's publish on receipt, \

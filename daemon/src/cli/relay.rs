@@ -4,6 +4,8 @@
 
 use super::fail;
 use gridsentry::cluster::relay::{self, RelayStats, Sources};
+use gridsentry::cluster::relay_http::{self, Relay};
+use gridsentry::watchdog::{self, Health};
 use gridsentry::config;
 use gridsentry::ingest::mqtt::Settings;
 use gridsentry::metrics::Metrics;
@@ -31,25 +33,38 @@ pub(crate) async fn relay(path: PathBuf) -> ExitCode {
     };
     let broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port));
     let sources = Sources {
-        mqtt,
+        mqtt: mqtt.clone(),
         modbus: cfg.modbus.iter().map(|m| m.get_ref().clone()).collect(),
         serial: cfg.serial.iter().map(|s| s.get_ref().clone()).collect(),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (stop_tx, stop) = watch::channel(false);
     let stats = Arc::new(RelayStats::default());
-    let tasks =
-        match relay::start(cluster.get_ref(), sources, Arc::new(Metrics::default()), stats.clone(), stop)
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let (metrics, health) = (Arc::new(Metrics::default()), Arc::new(Health::default()));
+    // The endpoints first: a relay waiting for NATS or the stream says so on /readyz.
+    let http = cfg.relay.as_ref().map_or(&cfg.daemon.http, |r| &r.get_ref().http).get_ref().clone();
+    let endpoints = Relay { metrics: metrics.clone(), stats: stats.clone(), health: health.clone(), has_mqtt: mqtt.is_some() };
+    let (bound, server) = match relay_http::serve(endpoints, &http, stop.clone()).await {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("relay http {http}: {e}")),
+    };
+    tracing::info!(http = %bound, "relay endpoints listening (/healthz, /readyz, /metrics)");
+    let stall = std::time::Duration::from_secs(cfg.daemon.stall_s.get());
+    let mut tasks = match relay::start(cluster.get_ref(), sources, metrics, stats.clone(), (&health, stall), stop.clone()).await {
+        Ok(t) => t,
+        Err(e) => return fail(&e.to_string()),
+    };
+    tasks.push(watchdog::supervise("relay http", server, &health, &stop));
     tracing::info!(?broker, modbus = cfg.modbus.len(), serial = cfg.serial.len(), nats = ?cluster.get_ref().nats, "relaying");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut fatal = health.fatal();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        _ = fatal.wait_for(|f| f.is_some()) => {
+            let _ = stop_tx.send(true);
+            std::process::exit(super::EXIT_STALLED);
+        }
     }
     let _ = stop_tx.send(true);
     for t in tasks {

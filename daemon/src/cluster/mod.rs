@@ -16,11 +16,14 @@
 //! acknowledge across the loss of a node (JetStream R3 with file storage; PostgreSQL with
 //! synchronous replication under Patroni). See `deploy/README.md` for sizing and HA.
 
+pub mod checks;
 pub mod connect;
 pub mod fanout;
 pub mod owner;
 pub mod relay;
+pub mod relay_http;
 pub mod run;
+pub mod stall;
 pub mod stream;
 pub mod worker;
 

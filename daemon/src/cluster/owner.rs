@@ -15,6 +15,7 @@
 //! applied twice.
 
 use super::worker::{self, Recipe, Runner};
+use super::stall;
 use super::ClusterError;
 use crate::clock::now_ms;
 use async_nats::jetstream;
@@ -48,6 +49,12 @@ pub struct Status {
     pub unread: Mutex<Vec<String>>,
     /// The worker's NATS connection (set once connected).
     pub nats: std::sync::OnceLock<async_nats::Client>,
+    /// Owned partitions not progressing with work pending, and why ([`super::stall`]).
+    pub stalling: Mutex<BTreeMap<u32, String>>,
+    /// The reading stream cannot be found or read (deleted?), if so.
+    pub stream_problem: Mutex<Option<String>>,
+    /// Partitions let go because they stalled.
+    pub released_stalled: std::sync::atomic::AtomicU64,
 }
 
 impl Status {
@@ -64,6 +71,13 @@ impl Status {
         }
         if !self.nats_connected() {
             return Err("not connected to NATS: the partitions here are not read".into());
+        }
+        if let Some(why) = self.stream_problem.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(why);
+        }
+        let stalling = self.stalling.lock().unwrap_or_else(|p| p.into_inner());
+        if !stalling.is_empty() {
+            return Err(stalling.values().cloned().collect::<Vec<_>>().join("; "));
         }
         // A worker serves the API and delivers notifications whether it owns partitions or not.
         let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,6 +102,11 @@ pub struct Owner {
     /// Partitions whose runner failed here, not to be taken again before then.
     cooldown: HashMap<u32, std::time::Instant>,
     status: Arc<Status>,
+    /// `[daemon] stall_s`: half of it without progress is red, the whole lets the partition go.
+    stall: Duration,
+    watches: HashMap<u32, stall::Watch>,
+    /// Told when a stalled partition's pipeline cannot be stopped (the process must exit).
+    health: Arc<crate::watchdog::Health>,
 }
 
 impl Owner {
@@ -98,6 +117,8 @@ impl Owner {
         js: jetstream::Context,
         rt: tokio::runtime::Handle,
         status: Arc<Status>,
+        stall: Duration,
+        health: Arc<crate::watchdog::Health>,
     ) -> Result<Owner, ClusterError> {
         let me = cfg.worker();
         let store =
@@ -115,6 +136,9 @@ impl Owner {
             stale: HashMap::new(),
             cooldown: HashMap::new(),
             status,
+            stall,
+            watches: HashMap::new(),
+            health,
         })
     }
 
@@ -154,6 +178,7 @@ impl Owner {
             self.cooldown.insert(p, std::time::Instant::now() + RETAKE_AFTER);
             self.release(p)?;
         }
+        self.watch_progress()?;
         let mut lost = Vec::new();
         for (p, r) in &self.running {
             if !self.store.heartbeat(*p, r.epoch, now, r.lag.done())? {
@@ -206,6 +231,61 @@ impl Owner {
             }
         }
         Ok(())
+    }
+
+    /// Compares each owned partition's progress with the stream's head ([`stall`]): a partition
+    /// stalling is reported (`/readyz`) and its consumer re-created; a stalled one is let go
+    /// (its lock first, so that another worker can take it at once; then its runner, which
+    /// must stop within the stall time or the worker exits for its supervisor to restart it).
+    fn watch_progress(&mut self) -> Result<(), ClusterError> {
+        let now = std::time::Instant::now();
+        let mut stalling = BTreeMap::new();
+        let mut stalled = Vec::new();
+        for (p, r) in &self.running {
+            let (done, head) = (r.lag.done(), r.lag.head.load(Relaxed));
+            let w = self.watches.entry(*p).or_insert_with(|| stall::Watch::new(done, now));
+            match w.observe(done, head, now, self.stall) {
+                stall::Verdict::Fine => {}
+                stall::Verdict::Stalling(idle) => {
+                    let why = format!("partition {p}: no progress for {:.0} s with the stream {} ahead (consumer re-created)", idle.as_secs_f64(), head - done);
+                    if !self.status.stalling.lock().unwrap_or_else(|e| e.into_inner()).contains_key(p) {
+                        tracing::warn!(partition = p, reason = %why, "cluster: partition stalling");
+                        r.lag.recreate.store(true, Relaxed);
+                    }
+                    stalling.insert(*p, why);
+                }
+                stall::Verdict::Stalled(idle) => {
+                    tracing::error!(partition = p, idle_s = idle.as_secs(), behind = head - done, "cluster: partition stalled; letting it go to another worker");
+                    stalled.push(*p);
+                }
+            }
+        }
+        *self.status.stalling.lock().unwrap_or_else(|e| e.into_inner()) = stalling;
+        for p in stalled {
+            self.status.released_stalled.fetch_add(1, Relaxed);
+            self.cooldown.insert(p, now + RETAKE_AFTER.max(self.stall));
+            self.watches.remove(&p);
+            self.unlock(p)?;
+            if let Some(r) = self.running.remove(&p) {
+                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+                self.stop_within(p, r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops a stalled partition's runner, or declares the worker failed if it does not stop
+    /// within the stall time (a pipeline stuck where nothing can reach it).
+    fn stop_within(&self, p: u32, r: Runner) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let rt = self.rt.clone();
+        let _ = std::thread::Builder::new().name(format!("stop-{p}")).spawn(move || {
+            let _ = tx.send(r.stop(&rt));
+        });
+        match rx.recv_timeout(self.stall) {
+            Ok(why) => tracing::warn!(partition = p, why = why.as_deref().unwrap_or("stopped"), "cluster: stalled partition stopped"),
+            Err(_) => self.health.fail(format!("partition {p} stalled and its pipeline did not stop")),
+        }
     }
 
     /// Takes partition `p` (its lock is held): bumps the epoch, starts its runner.
@@ -282,6 +362,7 @@ impl Owner {
     }
 
     fn release(&mut self, p: u32) -> Result<(), ClusterError> {
+        self.watches.remove(&p);
         if let Some(r) = self.running.remove(&p) {
             self.stop_runner(p, r);
         }

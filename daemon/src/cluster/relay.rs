@@ -20,21 +20,43 @@ use super::stream::{self, in_subject, msg_id};
 use super::ClusterError;
 use crate::flow::{Ack, Inbound, Receiver};
 use crate::metrics::Metrics;
+use crate::watchdog::{self, Health};
 use async_nats::jetstream::message::PublishMessage;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What the relay counts (printed by its `/metrics`-less log at exit and used by tests).
+/// What the relay counts and knows (its `/metrics` and `/readyz`, and its log at exit).
 #[derive(Debug, Default)]
 pub struct RelayStats {
+    /// Readings taken from the broker and the field devices.
+    pub received: std::sync::atomic::AtomicU64,
     /// Readings JetStream stored.
     pub published: std::sync::atomic::AtomicU64,
     /// Readings JetStream already had (same message id within the duplicate window).
     pub duplicates: std::sync::atomic::AtomicU64,
     /// Publish attempts that failed and were retried.
     pub retries: std::sync::atomic::AtomicU64,
+    /// The last publish attempt failed (cleared by the next success).
+    pub failing: std::sync::atomic::AtomicBool,
+    /// The reading stream was found.
+    pub stream_found: std::sync::atomic::AtomicBool,
+    /// The NATS connection (set once made).
+    pub nats: std::sync::OnceLock<async_nats::Client>,
+}
+
+impl RelayStats {
+    /// Readings received and not yet in the stream (their MQTT acks held).
+    pub fn in_flight(&self) -> u64 {
+        let done = self.published.load(Relaxed) + self.duplicates.load(Relaxed);
+        self.received.load(Relaxed).saturating_sub(done)
+    }
+
+    /// Whether the NATS connection is up.
+    pub fn nats_connected(&self) -> bool {
+        self.nats.get().is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
+    }
 }
 
 /// Publishes every batch from `inbound` and hands the MQTT acks back through `acks`.
@@ -52,6 +74,7 @@ pub async fn run(
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
         };
         let n = batch.len();
+        stats.received.fetch_add(n as u64, Relaxed);
         let mut done: Vec<Ack> = Vec::with_capacity(n);
         // Publish the whole batch, then wait for the PubAcks (pipelined, in order per reading).
         let mut pending = Vec::with_capacity(n);
@@ -68,6 +91,7 @@ pub async fn run(
                 };
                 match result {
                     Ok(ack) => {
+                        stats.failing.store(false, Relaxed);
                         if ack.duplicate {
                             stats.duplicates.fetch_add(1, Relaxed);
                         } else {
@@ -77,6 +101,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         stats.retries.fetch_add(1, Relaxed);
+                        stats.failing.store(true, Relaxed);
                         tracing::warn!(subject = %in_subject(&item.topic), error = %e, "jetstream publish failed; retrying");
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
@@ -118,26 +143,29 @@ pub struct Sources {
     pub serial: Vec<crate::config::SerialDevice>,
 }
 
-/// Connects, makes sure the stream exists, and relays until `shutdown` (or the ingest ends).
+/// Connects, waits for the stream, and relays until `shutdown`. Every stage is watched as in
+/// edge mode: a hand-off with work and no progress for `stall` (or a stage that ends) is fatal
+/// through `health`.
 pub async fn start(
     cluster: &super::Config,
     sources: Sources,
     metrics: Arc<Metrics>,
     stats: Arc<RelayStats>,
+    (health, stall): (&Arc<Health>, Duration),
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, ClusterError> {
     let js = super::connect::connect(cluster).await?;
+    let _ = stats.nats.set(js.client());
     stream::wait_for(&js, Duration::from_secs(120)).await?;
+    stats.stream_found.store(true, Relaxed);
     let progress = [crate::watchdog::Progress::new("ingest"), crate::watchdog::Progress::new("relay")];
     let (inlet, inbound) = crate::flow::channel(progress[1].clone());
-    let mut tasks =
-        crate::ingest::modbus::spawn(&sources.modbus, inlet.clone(), metrics.clone(), shutdown.clone());
-    tasks.extend(crate::ingest::serial::spawn(
-        &sources.serial,
-        inlet.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    let watch = |stage: &'static str, t| watchdog::supervise(stage, t, health, &shutdown);
+    let mut tasks = vec![watchdog::spawn(progress.to_vec(), stall, health.clone(), shutdown.clone())];
+    let field = crate::ingest::modbus::spawn(&sources.modbus, inlet.clone(), metrics.clone(), shutdown.clone())
+        .into_iter()
+        .chain(crate::ingest::serial::spawn(&sources.serial, inlet.clone(), metrics.clone(), shutdown.clone()));
+    tasks.extend(field.map(|t| watch("field bus", t)));
     let acks = match sources.mqtt {
         Some(mqtt) => {
             let (acks, ingest) = crate::ingest::mqtt::spawn(
@@ -147,7 +175,7 @@ pub async fn start(
                 progress[0].clone(),
                 shutdown.clone(),
             );
-            tasks.push(ingest);
+            tasks.push(watch("ingest", ingest));
             acks
         }
         None => {
@@ -161,10 +189,14 @@ pub async fn start(
             acks
         }
     };
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = run(js, inbound, acks, stats, metrics, shutdown).await {
-            tracing::error!(error = %e, "relay stopped");
-        }
-    }));
+    let stop = shutdown.clone();
+    tasks.push(watch(
+        "relay",
+        tokio::spawn(async move {
+            if let Err(e) = run(js, inbound, acks, stats, metrics, stop).await {
+                tracing::error!(error = %e, "relay stopped");
+            }
+        }),
+    ));
     Ok(tasks)
 }

@@ -39,26 +39,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let _ = status.nats.set(nats.clone());
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());
-    // Every 10 s: readings in partitions this config does not have would wait for ever.
-    let (check_js, check_status, k) = (js.clone(), status.clone(), cluster.partitions);
-    let mut check_stop = shutdown.clone();
-    let stray = tokio::spawn(async move {
-        loop {
-            match stream::unread_subjects(&check_js, k).await {
-                Ok(unread) => {
-                    if !unread.is_empty() {
-                        tracing::error!(partitions = k, subjects = ?unread.iter().take(5).collect::<Vec<_>>(), "readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree");
-                    }
-                    *check_status.unread.lock().unwrap_or_else(|p| p.into_inner()) = unread;
-                }
-                Err(e) => tracing::warn!(error = %e, "cluster: could not list the stream's subjects"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-                _ = check_stop.wait_for(|s| *s) => return,
-            }
-        }
-    });
+    let stray = tokio::spawn(super::checks::run(js.clone(), status.clone(), cluster.partitions, shutdown.clone()));
     let (acks, acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
     let router = tokio::spawn(super::worker::route_acks(acked, status.clone()));
     // A worker's disk holds its time-series spool and marks (only with [influx]); two workers
@@ -96,7 +77,10 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     };
     let rt = tokio::runtime::Handle::current();
     let (owner_cfg, owner_status, owner_stop) = (cluster.clone(), status.clone(), shutdown.clone());
-    let owner = tokio::task::spawn_blocking(move || Owner::new(&owner_cfg, recipe, js, rt, owner_status))
+    let (stall, owner_health) = (Duration::from_secs(cfg.daemon.stall_s.get()), health.clone());
+    let owner = tokio::task::spawn_blocking(move || {
+        Owner::new(&owner_cfg, recipe, js, rt, owner_status, stall, owner_health)
+    })
         .await
         .map_err(|e| AppError::Pipeline(e.to_string()))?;
     let owner = owner?;

@@ -73,6 +73,11 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
     if let Err(why) = check_host_port(http.get_ref()) {
         return Err(at(http.span(), format!("`{}`: {why}", http.get_ref())));
     }
+    if let Some(http) = config.relay.as_ref().map(|r| &r.get_ref().http) {
+        if let Err(why) = check_host_port(http.get_ref()) {
+            return Err(at(http.span(), format!("[relay] http `{}`: {why}", http.get_ref())));
+        }
+    }
     let broker = &config.daemon.embedded_broker;
     if broker.get_ref().parse::<std::net::SocketAddr>().is_err() {
         return Err(at(broker.span(), format!("`{}` is not an IP:port address", broker.get_ref())));

@@ -63,6 +63,17 @@ pub struct Config {
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
     pub cluster: Option<Spanned<crate::cluster::Config>>,
+    /// `gridsentry relay`'s own settings.
+    #[serde(default)]
+    pub relay: Option<Spanned<RelaySettings>>,
+}
+
+/// `[relay]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Where the relay serves `/healthz`, `/readyz` and `/metrics` (default: `[daemon] http`).
+    pub http: Spanned<String>,
 }
 
 /// `[daemon]`.

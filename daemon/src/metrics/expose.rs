@@ -122,14 +122,82 @@ where
     }
 }
 
-/// The whole exposition.
-pub fn render(m: &Metrics, s: &Scrape) -> String {
+/// What a relay's `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct RelayScrape {
+    /// Readings taken from the broker and field devices.
+    pub received: u64,
+    /// Readings the stream stored.
+    pub published: u64,
+    /// Readings the stream already had (dropped by message id).
+    pub duplicates: u64,
+    /// Failed publish attempts (each retried).
+    pub retries: u64,
+    /// Readings received and not yet in the stream.
+    pub in_flight: u64,
+    /// Whether the broker connection is up (`None`: the relay has no `[mqtt]`).
+    pub mqtt_connected: Option<bool>,
+    /// Whether the NATS connection is up.
+    pub nats_connected: bool,
+    /// `/readyz` would answer 200.
+    pub ready: bool,
+}
+
+/// A relay's exposition: its own families, what its ingest counts (malformed and too large
+/// messages, field-bus errors), build and process.
+pub fn render_relay(m: &Metrics, r: &RelayScrape) -> String {
+    use Value::{Counter as C, Gauge as G};
+    let gauge = |b: bool| G(if b { 1.0 } else { 0.0 });
+    let lock = |mtx: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>| {
+        mtx.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), C(*v))).collect::<Vec<_>>()
+    };
+    let too_large = m.malformed.lock().unwrap_or_else(|p| p.into_inner()).get("too_large").copied().unwrap_or(0);
+    let mut f = vec![
+        one("gridsentry_relay_received", "Readings taken from the broker and the field devices.", C(r.received)),
+        one("gridsentry_relay_published", "Readings the stream stored (PubAck).", C(r.published)),
+        one("gridsentry_relay_duplicates", "Readings the stream already had (same message id): dropped there.", C(r.duplicates)),
+        one("gridsentry_relay_retries", "Publish attempts that failed and were retried with the same message id.", C(r.retries)),
+        one("gridsentry_relay_in_flight", "Readings received and not yet in the stream (their MQTT acks held).", G(r.in_flight as f64)),
+        one("gridsentry_relay_too_large", "Messages larger than the broker session's limit, acked and dropped.", C(too_large)),
+        by("gridsentry_relay_malformed", "Messages dropped as malformed, by reason.", "reason", lock(&m.malformed)),
+        by("gridsentry_relay_field_errors", "Field-bus failures (Modbus, serial), by reason.", "reason", lock(&m.field_errors)),
+        one("gridsentry_relay_nats_connected", "1 while the relay's NATS connection is up.", gauge(r.nats_connected)),
+        one("gridsentry_relay_ready", "1 while /readyz answers 200.", gauge(r.ready)),
+    ];
+    if let Some(up) = r.mqtt_connected {
+        f.push(one("gridsentry_relay_mqtt_connected", "1 while the relay's broker connection is up.", gauge(up)));
+    }
+    f.push(build_info());
+    f.extend(process::families().into_iter().map(|(name, help, v)| match v {
+        process::Value::Counter(x) => one(name, help, Value::CounterF(x)),
+        process::Value::Gauge(x) => one(name, help, G(x)),
+    }));
+    encode_all(f)
+}
+
+fn encode_all(f: Vec<Family>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(families(m, s))));
+    registry.register_collector(Box::new(Families(f)));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
     out
+}
+
+/// The whole exposition.
+pub fn render(m: &Metrics, s: &Scrape) -> String {
+    encode_all(families(m, s))
+}
+
+fn build_info() -> Family {
+    Family {
+        name: "gridsentry_build_info",
+        help: "The running build: version and commit (value 1).",
+        samples: vec![(
+            vec![("version", env!("CARGO_PKG_VERSION").into()), ("commit", env!("GRIDSENTRY_COMMIT").into())],
+            Value::Gauge(1.0),
+        )],
+    }
 }
 
 fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
@@ -146,17 +214,7 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
     let oldest = m.series_oldest_unsent_ms.load(Relaxed);
     let age = if oldest == 0 { 0.0 } else { crate::clock::now_ms().saturating_sub(oldest) as f64 / 1000.0 };
     let mut f = vec![
-        Family {
-            name: "gridsentry_build_info",
-            help: "The running build: version and commit (value 1).",
-            samples: vec![(
-                vec![
-                    ("version", env!("CARGO_PKG_VERSION").into()),
-                    ("commit", env!("GRIDSENTRY_COMMIT").into()),
-                ],
-                G(1.0),
-            )],
-        },
+        build_info(),
         one(
             "gridsentry_ready",
             "1 while /readyz answers 200 (broker connected, no stage stalled).",

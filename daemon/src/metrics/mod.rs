@@ -7,7 +7,7 @@
 mod expose;
 mod process;
 
-pub use expose::{render, ClusterScrape, Scrape, CONTENT_TYPE};
+pub use expose::{render, render_relay, ClusterScrape, RelayScrape, Scrape, CONTENT_TYPE};
 
 use gridsentry_sensors::Stream;
 use std::collections::BTreeMap;

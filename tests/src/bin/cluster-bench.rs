@@ -110,7 +110,7 @@ async fn main() {
         std::fs::write(
             &relay_cfg,
             format!(
-                "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"relay\"\n\n[cluster]\n{}partitions = {K}\n",
+                "[relay]\nhttp = \"127.0.0.1:0\"\n\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"relay\"\n\n[cluster]\n{}partitions = {K}\n",
                 broker.port,
                 nats.toml(gridsentry_tests::nats::Role::Relay)
             ),

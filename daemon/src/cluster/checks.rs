@@ -1,0 +1,53 @@
+//! A worker's standing checks on the reading stream, whatever partitions it owns: the stream is
+//! there and readable (deleted or unreachable → ERROR and `/readyz` 503: the partitions would
+//! wait for ever, quietly), and no reading sits in a partition no worker reads (nats-server's
+//! `partition(K, 1)` mapping and `[cluster] partitions` disagree).
+
+use super::owner::Status;
+use super::stream::{self, STREAM};
+use async_nats::jetstream;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the stream's presence is checked.
+const EVERY: Duration = Duration::from_secs(2);
+/// How often the stream's subjects are listed for partitions nobody reads (heavier: one entry
+/// per device and stream).
+const SUBJECTS_EVERY: u32 = 15;
+
+/// Runs the checks until `stop` turns true, recording what they find in `status`.
+pub async fn run(js: jetstream::Context, status: Arc<Status>, partitions: u32, mut stop: watch::Receiver<bool>) {
+    let mut round = 0u32;
+    loop {
+        let problem = match js.get_stream(STREAM).await {
+            Ok(_) => None,
+            Err(e) => Some(format!("the reading stream {STREAM} cannot be read ({e}): nothing is applied")),
+        };
+        let was = std::mem::replace(
+            &mut *status.stream_problem.lock().unwrap_or_else(|p| p.into_inner()),
+            problem.clone(),
+        );
+        match (&problem, was.is_some()) {
+            (Some(why), false) => tracing::error!(reason = %why, "cluster: reading stream missing"),
+            (None, true) => tracing::info!("cluster: reading stream {STREAM} readable again"),
+            _ => {}
+        }
+        if problem.is_none() && round % SUBJECTS_EVERY == 0 {
+            match stream::unread_subjects(&js, partitions).await {
+                Ok(unread) => {
+                    if !unread.is_empty() {
+                        tracing::error!(partitions, subjects = ?unread.iter().take(5).collect::<Vec<_>>(), "readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree");
+                    }
+                    *status.unread.lock().unwrap_or_else(|p| p.into_inner()) = unread;
+                }
+                Err(e) => tracing::warn!(error = %e, "cluster: could not list the stream's subjects"),
+            }
+        }
+        round = round.wrapping_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
