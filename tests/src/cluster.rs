@@ -22,11 +22,21 @@ pub struct Opts<'a> {
     pub extra: String,
     /// Environment of the process (the debug build's test hooks).
     pub env: Vec<(&'a str, &'a str)>,
+    /// More `[daemon]` lines (`stall_s = 4`).
+    pub daemon: String,
 }
 
 impl Default for Opts<'_> {
     fn default() -> Self {
-        Opts { k: 4, colour: "orange", above: 70.0, for_s: 0, extra: String::new(), env: Vec::new() }
+        Opts {
+            k: 4,
+            colour: "orange",
+            above: 70.0,
+            for_s: 0,
+            extra: String::new(),
+            env: Vec::new(),
+            daemon: String::new(),
+        }
     }
 }
 
@@ -44,7 +54,7 @@ pub fn worker_config(dir: &Path, name: &str, http: u16, nats: &Nats, hooks: &str
 http = "127.0.0.1:{http}"
 api_token = {{ file = "{token}" }}
 data_dir = "{data}"
-
+{daemon}
 [cluster]
 postgres = {{ env = "{PG_ENV}" }}
 {nats}partitions = {k}
@@ -69,6 +79,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             above = o.above,
             for_s = o.for_s,
             extra = o.extra,
+            daemon = o.daemon,
             data = dir.join(format!("{name}-data")).display(),
             token = token.display(),
             secret = secret.display(),

@@ -914,6 +914,14 @@ async fn a_relay_polls_field_devices_into_the_stream_a_worker_raises_their_order
     }
     assert_eq!(gridsentry_tests::metric(http, "gridsentry_cluster_nats_connected").await, Some(0));
     assert_eq!(gridsentry_tests::metric(http, "gridsentry_ready").await, Some(0));
+    // The relays say so too, on their own endpoints.
+    let (field_http, relay_http) =
+        (relay_http(c.dir.path(), "relay-field"), relay_http(c.dir.path(), "relay"));
+    for h in [field_http, relay_http] {
+        readyz_until(h, 30, |s, t| s == 503 && t.contains("not connected to NATS"), || c.log("w1")).await;
+        assert_eq!(gridsentry_tests::metric(h, "gridsentry_relay_nats_connected").await, Some(0));
+        assert_eq!(gridsentry_tests::metric(h, "gridsentry_relay_ready").await, Some(0));
+    }
     for i in 0..3 {
         c._nats.restart(i);
     }
@@ -923,4 +931,132 @@ async fn a_relay_polls_field_devices_into_the_stream_a_worker_raises_their_order
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(gridsentry_tests::metric(http, "gridsentry_ready").await, Some(1));
+    for h in [field_http, relay_http] {
+        readyz_until(h, 60, |s, _| s == 200, || c.log("w1")).await;
+    }
+    // The street's broker SIGKILLed: the relay that reads it is not ready, the field relay is.
+    let published = gridsentry_tests::metric(relay_http, "gridsentry_relay_published_total").await.unwrap();
+    assert!(published >= 1, "the relay published nothing");
+    c.broker.kill();
+    readyz_until(
+        relay_http,
+        30,
+        |s, t| s == 503 && t.contains("not connected to the broker"),
+        || c.log("w1"),
+    )
+    .await;
+    assert_eq!(gridsentry_tests::metric(relay_http, "gridsentry_relay_mqtt_connected").await, Some(0));
+    assert_eq!(readyz(field_http).await.0, 200);
+    c.broker.restart();
+    readyz_until(relay_http, 60, |s, _| s == 200, || c.log("w1")).await;
+    assert_eq!(gridsentry_tests::metric(relay_http, "gridsentry_relay_mqtt_connected").await, Some(1));
+}
+
+/// A worker's `/readyz`: (status, text).
+async fn readyz(http: u16) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls `/readyz` of `http` until `pred` holds (panics with the last answer after `secs`).
+async fn readyz_until(http: u16, secs: u64, pred: impl Fn(u16, &str) -> bool, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, text) = readyz(http).await;
+        if pred(status, &text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz of {http} still {status} {text}\n{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_around_the_mapping_is_refused_and_counted_and_a_deleted_stream_turns_workers_red() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let c = Cluster::start().await;
+    let http = free_port();
+    let _w = worker(c.dir.path(), "w1", http, &c.url, &c._nats, &c.hooks.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned(http).await.len() < 4 {
+        assert!(Instant::now() < deadline, "w1 not ready\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A loud reading of a device nobody else reports, published straight into a partition its
+    // site does not map to (as a relay's credentials allow: nats-server 2.9 checks the mapped
+    // subject), then the ordinary readings through the broker.
+    let admin = c._nats.admin().await;
+    let right = gridsentry::cluster::stream::partition_of("site-0", 4);
+    let header = Header {
+        site: Id::new("site-0").unwrap(),
+        device: Id::new("dev-9").unwrap(),
+        boot_id: 1,
+        seq: 0,
+        time: Timestamp::Utc(now_ms()),
+        historical: false,
+    };
+    let forged = codec::encode_vec(Format::Json, &Reading { header, body: noise(95.0) }).unwrap();
+    let subject = format!("gs.p.{}.site-0.dev-9.noise", (right + 1) % 4);
+    admin.publish(subject, forged.into()).await.unwrap().await.unwrap();
+    loadgen::publish(c.broker.port, 1, messages(1), 0, SITES, None).await;
+    c.applied_up_to(0).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gridsentry_tests::metric(http, "gridsentry_cluster_misrouted_total").await != Some(1) {
+        assert!(Instant::now() < deadline, "misrouted not counted\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64), "the forged reading raised an order");
+    assert!(c.raw_log("w1").contains("a message in a partition its site does not map to"), "{}", c.log("w1"));
+
+    // The stream deleted (an admin's mistake): not ready, and an ERROR says why.
+    admin.delete_stream("GS_READINGS").await.unwrap();
+    readyz_until(http, 30, |s, t| s == 503 && t.contains("GS_READINGS cannot be read"), || c.log("w1")).await;
+    assert!(
+        c.raw_log("w1").contains("ERROR") && c.raw_log("w1").contains("reading stream missing"),
+        "{}",
+        c.log("w1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_partition_turns_readyz_red_then_is_let_go_and_the_worker_exits_for_a_restart() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let c = Cluster::start().await;
+    let (h1, h2) = (free_port(), free_port());
+    // w1's pipelines stall with their first batch (test hook); stall_s 4.
+    let opts = Opts {
+        env: vec![("GRIDSENTRY_TEST_STALL", "pipeline")],
+        daemon: "stall_s = 4\n".into(),
+        ..Opts::default()
+    };
+    let mut w1 = worker_with(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url, &opts);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned(h1).await.len() < 4 {
+        assert!(Instant::now() < deadline, "w1 not ready\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loadgen::publish(c.broker.port, 1, messages(1), 0, 3 * SITES, None).await;
+    let published = Instant::now();
+    readyz_until(h1, 30, |s, t| s == 503 && t.contains("no progress"), || c.log("w1")).await;
+    let red = published.elapsed();
+    // It lets the partitions go and, as their pipelines cannot be stopped, exits 70.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(s)) = w1.try_wait() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "w1 did not exit\n{}", c.log("w1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let exited = published.elapsed();
+    let log = c.raw_log("w1");
+    assert!(log.contains("partition stalled; letting it go"), "{}", c.log("w1"));
+    assert_eq!(status.code(), Some(70), "{}", c.log("w1"));
+    // Nothing was lost: another worker applies everything.
+    let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
+    c.applied_up_to(2).await;
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    println!("cluster_stall_red_ms={} cluster_stall_exit_ms={}", red.as_millis(), exited.as_millis());
 }

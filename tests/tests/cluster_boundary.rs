@@ -29,7 +29,10 @@ async fn nats_refuses_anonymous_clients_and_each_role_beyond_its_permissions() {
     // (A relay may publish into a partition straight: nats-server 2.9 checks the mapped subject.
     // A worker refuses what sits in another partition than its site's: tests/tests/cluster.rs.)
     assert!(relay.delete_stream("GS_READINGS").await.is_err(), "the relay deleted the stream");
-    assert!(relay.get_stream("GS_READINGS").await.unwrap().purge().await.is_err(), "the relay purged the stream");
+    assert!(
+        relay.get_stream("GS_READINGS").await.unwrap().purge().await.is_err(),
+        "the relay purged the stream"
+    );
 
     // gs.changes: the relay's announcement never arrives, the worker's does.
     let admin_client = nats.client(Some(Role::Admin)).await.unwrap();
@@ -57,15 +60,19 @@ async fn nats_refuses_anonymous_clients_and_each_role_beyond_its_permissions() {
     let mut read = consumer.messages().await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(10), read.next()).await.unwrap().unwrap().unwrap();
     assert!(m.subject.starts_with("gs.p."), "{}", m.subject);
-    let head = gridsentry::cluster::stream::head(&stream, m.subject.split('.').nth(2).unwrap().parse().unwrap()).await;
+    let head =
+        gridsentry::cluster::stream::head(&stream, m.subject.split('.').nth(2).unwrap().parse().unwrap())
+            .await;
     assert_eq!(head.unwrap(), 1, "the worker reads a partition's head");
     assert!(worker.delete_stream("GS_READINGS").await.is_err(), "the worker deleted the stream");
     assert!(stream.purge().await.is_err(), "the worker purged the stream");
     let mut changed = stream.cached_info().config.clone();
     changed.max_age = Duration::from_secs(60);
     assert!(worker.update_stream(changed).await.is_err(), "the worker changed the stream");
-    assert!(worker.publish("gs.in.plaza-1.nb-02.noise", READING.into()).await.unwrap().await.is_err(),
-        "the worker published a reading");
+    assert!(
+        worker.publish("gs.in.plaza-1.nb-02.noise", READING.into()).await.unwrap().await.is_err(),
+        "the worker published a reading"
+    );
     assert_eq!(messages(&admin).await, 1, "the stream lost or gained messages");
 }
 

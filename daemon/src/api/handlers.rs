@@ -86,18 +86,7 @@ pub async fn metrics(State(s): Shared) -> Response {
             })
             .collect(),
         outbox_lag_s: next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000),
-        cluster: s.cluster.as_ref().map(|c| crate::metrics::ClusterScrape {
-            owned: c
-                .owned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|(p, (_, lag))| (*p, lag.behind()))
-                .collect(),
-            fenced: c.fenced.load(Relaxed),
-            takeovers: c.takeovers.load(Relaxed),
-            nats_connected: c.nats_connected(),
-        }),
+        cluster: s.cluster.as_ref().map(|c| c.scrape()),
         ready: s.health.problem().is_none()
             && match &s.cluster {
                 Some(c) => c.readiness().is_ok(),

@@ -5,10 +5,10 @@
 use super::fail;
 use gridsentry::cluster::relay::{self, RelayStats, Sources};
 use gridsentry::cluster::relay_http::{self, Relay};
-use gridsentry::watchdog::{self, Health};
 use gridsentry::config;
 use gridsentry::ingest::mqtt::Settings;
 use gridsentry::metrics::Metrics;
+use gridsentry::watchdog::{self, Health};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
@@ -43,14 +43,28 @@ pub(crate) async fn relay(path: PathBuf) -> ExitCode {
     let (metrics, health) = (Arc::new(Metrics::default()), Arc::new(Health::default()));
     // The endpoints first: a relay waiting for NATS or the stream says so on /readyz.
     let http = cfg.relay.as_ref().map_or(&cfg.daemon.http, |r| &r.get_ref().http).get_ref().clone();
-    let endpoints = Relay { metrics: metrics.clone(), stats: stats.clone(), health: health.clone(), has_mqtt: mqtt.is_some() };
+    let endpoints = Relay {
+        metrics: metrics.clone(),
+        stats: stats.clone(),
+        health: health.clone(),
+        has_mqtt: mqtt.is_some(),
+    };
     let (bound, server) = match relay_http::serve(endpoints, &http, stop.clone()).await {
         Ok(s) => s,
         Err(e) => return fail(&format!("relay http {http}: {e}")),
     };
     tracing::info!(http = %bound, "relay endpoints listening (/healthz, /readyz, /metrics)");
     let stall = std::time::Duration::from_secs(cfg.daemon.stall_s.get());
-    let mut tasks = match relay::start(cluster.get_ref(), sources, metrics, stats.clone(), (&health, stall), stop.clone()).await {
+    let mut tasks = match relay::start(
+        cluster.get_ref(),
+        sources,
+        metrics,
+        stats.clone(),
+        (&health, stall),
+        stop.clone(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => return fail(&e.to_string()),
     };

@@ -17,7 +17,12 @@ const EVERY: Duration = Duration::from_secs(2);
 const SUBJECTS_EVERY: u32 = 15;
 
 /// Runs the checks until `stop` turns true, recording what they find in `status`.
-pub async fn run(js: jetstream::Context, status: Arc<Status>, partitions: u32, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    js: jetstream::Context,
+    status: Arc<Status>,
+    partitions: u32,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut round = 0u32;
     loop {
         let problem = match js.get_stream(STREAM).await {

@@ -14,8 +14,8 @@
 //! commit checks the epoch and is refused ([`crate::orders::StoreError::Fenced`]), so nothing is
 //! applied twice.
 
-use super::worker::{self, Recipe, Runner};
 use super::stall;
+use super::worker::{self, Recipe, Runner};
 use super::ClusterError;
 use crate::clock::now_ms;
 use async_nats::jetstream;
@@ -55,12 +55,41 @@ pub struct Status {
     pub stream_problem: Mutex<Option<String>>,
     /// Partitions let go because they stalled.
     pub released_stalled: std::sync::atomic::AtomicU64,
+    /// Misrouted messages and re-created consumers of partitions no longer owned here (the
+    /// counters stay monotonic when a partition goes).
+    pub misrouted: std::sync::atomic::AtomicU64,
+    /// See `misrouted`.
+    pub recreated: std::sync::atomic::AtomicU64,
 }
 
 impl Status {
     /// Whether the NATS connection is up (it reconnects by itself).
     pub fn nats_connected(&self) -> bool {
         self.nats.get().is_none_or(|c| c.connection_state() == async_nats::connection::State::Connected)
+    }
+
+    /// Partition `p` is no longer owned here; its counters are kept.
+    fn forget(&self, p: u32) {
+        if let Some((_, lag)) = self.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p) {
+            self.misrouted.fetch_add(lag.misrouted.load(Relaxed), Relaxed);
+            self.recreated.fetch_add(lag.recreated.load(Relaxed), Relaxed);
+        }
+    }
+
+    /// What `/metrics` shows of the cluster.
+    pub fn scrape(&self) -> crate::metrics::ClusterScrape {
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        let sum = |f: fn(&worker::Lag) -> u64| owned.values().map(|(_, l)| f(l)).sum::<u64>();
+        crate::metrics::ClusterScrape {
+            owned: owned.iter().map(|(p, (_, lag))| (*p, lag.behind())).collect(),
+            fenced: self.fenced.load(Relaxed),
+            takeovers: self.takeovers.load(Relaxed),
+            nats_connected: self.nats_connected(),
+            misrouted: self.misrouted.load(Relaxed) + sum(|l| l.misrouted.load(Relaxed)),
+            recreated: self.recreated.load(Relaxed) + sum(|l| l.recreated.load(Relaxed)),
+            stalling: self.stalling.lock().unwrap_or_else(|p| p.into_inner()).len() as u64,
+            released_stalled: self.released_stalled.load(Relaxed),
+        }
     }
 
     /// Whether this worker is ready: `Ok` with what it owns, or `Err` with why not.
@@ -169,7 +198,8 @@ impl Owner {
     fn round(&mut self) -> Result<(), ClusterError> {
         let now = now_ms() as i64;
         self.locks()?;
-        let live = self.store.worker_seen(&self.me, now, self.lease.as_millis() as i64)?;
+        self.store.worker_seen(&self.me, now, self.lease.as_millis() as i64)?;
+        let live = self.live_workers(now)?;
         // Partitions that ended by themselves (fenced, stream or store failure) are given back.
         let ended: Vec<u32> = self.running.iter().filter(|(_, r)| r.ended()).map(|(p, _)| *p).collect();
         for p in ended {
@@ -233,6 +263,23 @@ impl Owner {
         Ok(())
     }
 
+    /// Workers seen within the lease whose sessions are still connected: a SIGKILLed worker's
+    /// connections are gone at once, so its share is taken at the next round rather than after
+    /// its lease (a paused worker keeps its connections and is taken over by the lease).
+    fn live_workers(&mut self, now: i64) -> Result<usize, ClusterError> {
+        let since = now - self.lease.as_millis() as i64;
+        let live: i64 = self
+            .locks()?
+            .query_one(
+                "SELECT COUNT(*) FROM workers w WHERE w.seen_ms > $1 AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                 WHERE a.application_name = left('gridsentry/' || w.id, 63))",
+                &[&since],
+            )
+            .map_err(crate::orders::StoreError::from)?
+            .get(0);
+        Ok(live.max(1) as usize)
+    }
+
     /// Compares each owned partition's progress with the stream's head ([`stall`]): a partition
     /// stalling is reported (`/readyz`) and its consumer re-created; a stalled one is let go
     /// (its lock first, so that another worker can take it at once; then its runner, which
@@ -255,7 +302,12 @@ impl Owner {
                     stalling.insert(*p, why);
                 }
                 stall::Verdict::Stalled(idle) => {
-                    tracing::error!(partition = p, idle_s = idle.as_secs(), behind = head - done, "cluster: partition stalled; letting it go to another worker");
+                    tracing::error!(
+                        partition = p,
+                        idle_s = idle.as_secs(),
+                        behind = head - done,
+                        "cluster: partition stalled; letting it go to another worker"
+                    );
                     stalled.push(*p);
                 }
             }
@@ -267,24 +319,27 @@ impl Owner {
             self.watches.remove(&p);
             self.unlock(p)?;
             if let Some(r) = self.running.remove(&p) {
-                self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
-                self.stop_within(p, r);
+                self.stop_runner(p, r);
             }
         }
         Ok(())
     }
 
-    /// Stops a stalled partition's runner, or declares the worker failed if it does not stop
-    /// within the stall time (a pipeline stuck where nothing can reach it).
-    fn stop_within(&self, p: u32, r: Runner) {
+    /// Stops a partition's runner and says why it ended if it failed; declares the worker
+    /// failed if it does not stop within the stall time (a pipeline stuck where nothing can
+    /// reach it: the ownership loop must never hang on it).
+    fn stop_within(&self, p: u32, r: Runner) -> Option<String> {
         let (tx, rx) = std::sync::mpsc::channel();
         let rt = self.rt.clone();
         let _ = std::thread::Builder::new().name(format!("stop-{p}")).spawn(move || {
             let _ = tx.send(r.stop(&rt));
         });
         match rx.recv_timeout(self.stall) {
-            Ok(why) => tracing::warn!(partition = p, why = why.as_deref().unwrap_or("stopped"), "cluster: stalled partition stopped"),
-            Err(_) => self.health.fail(format!("partition {p} stalled and its pipeline did not stop")),
+            Ok(why) => why,
+            Err(_) => {
+                self.health.fail(format!("partition {p}'s pipeline did not stop within stall_s"));
+                None
+            }
         }
     }
 
@@ -303,15 +358,8 @@ impl Owner {
         // Registered first: the worker's ack router finds the partition's progress here.
         let lag = Arc::new(worker::Lag::new(from));
         self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(p, (epoch, lag.clone()));
-        let started = worker::start(
-            &self.recipe,
-            &session(&self.me),
-            self.js.clone(),
-            self.rt.clone(),
-            p,
-            epoch,
-            lag,
-        );
+        let started =
+            worker::start(&self.recipe, &session(&self.me), self.js.clone(), self.rt.clone(), p, epoch, lag);
         match started {
             Ok(r) => {
                 tracing::info!(
@@ -371,8 +419,8 @@ impl Owner {
 
     /// Stops a partition's runner; a commit it had refused is counted.
     fn stop_runner(&self, p: u32, r: Runner) {
-        self.status.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
-        if let Some(why) = r.stop(&self.rt) {
+        self.status.forget(p);
+        if let Some(why) = self.stop_within(p, r) {
             if why.contains("fenced") {
                 self.status.fenced.fetch_add(1, Relaxed);
             }

@@ -162,9 +162,15 @@ pub async fn start(
     let (inlet, inbound) = crate::flow::channel(progress[1].clone());
     let watch = |stage: &'static str, t| watchdog::supervise(stage, t, health, &shutdown);
     let mut tasks = vec![watchdog::spawn(progress.to_vec(), stall, health.clone(), shutdown.clone())];
-    let field = crate::ingest::modbus::spawn(&sources.modbus, inlet.clone(), metrics.clone(), shutdown.clone())
-        .into_iter()
-        .chain(crate::ingest::serial::spawn(&sources.serial, inlet.clone(), metrics.clone(), shutdown.clone()));
+    let field =
+        crate::ingest::modbus::spawn(&sources.modbus, inlet.clone(), metrics.clone(), shutdown.clone())
+            .into_iter()
+            .chain(crate::ingest::serial::spawn(
+                &sources.serial,
+                inlet.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
     tasks.extend(field.map(|t| watch("field bus", t)));
     let acks = match sources.mqtt {
         Some(mqtt) => {

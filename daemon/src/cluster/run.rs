@@ -39,8 +39,12 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let _ = status.nats.set(nats.clone());
     stream::ensure(&js, cluster.replicas, cluster.keep_days, Duration::from_secs(120)).await?;
     let health = Arc::new(Health::default());
-    let stray = tokio::spawn(super::checks::run(js.clone(), status.clone(), cluster.partitions, shutdown.clone()));
-    let (acks, acked) = crate::flow::channel::<Ack>(Progress::new("acks"));
+    let stray =
+        tokio::spawn(super::checks::run(js.clone(), status.clone(), cluster.partitions, shutdown.clone()));
+    // The watchdog watches the worker's own hand-offs (acks back from the pipelines, the store
+    // stage); each partition's progress against the stream is the ownership loop's (stall.rs).
+    let progress = [Progress::new("acks"), Progress::new("series")];
+    let (acks, acked) = crate::flow::channel::<Ack>(progress[0].clone());
     let router = tokio::spawn(super::worker::route_acks(acked, status.clone()));
     // A worker's disk holds its time-series spool and marks (only with [influx]); two workers
     // started from one file on one machine would share them: refused.
@@ -53,7 +57,7 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         None => None,
     };
     let marks = data_dir.join("series.db");
-    let stage = app::Stage { data_dir: &data_dir, marks: &marks, progress: Progress::new("series") };
+    let stage = app::Stage { data_dir: &data_dir, marks: &marks, progress: progress[1].clone() };
     let (sink, series) = app::sink(&cfg, &o, stage, acks, metrics.clone(), &health, &shutdown)?;
     // SIGHUP: the last reload, which every running partition's pipeline applies and
     // partitions taken later start with.
@@ -81,8 +85,8 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
     let owner = tokio::task::spawn_blocking(move || {
         Owner::new(&owner_cfg, recipe, js, rt, owner_status, stall, owner_health)
     })
-        .await
-        .map_err(|e| AppError::Pipeline(e.to_string()))?;
+    .await
+    .map_err(|e| AppError::Pipeline(e.to_string()))?;
     let owner = owner?;
     let ended = crate::watchdog::ended_hook("cluster", &health, &shutdown);
     let owner = std::thread::Builder::new()
@@ -107,20 +111,23 @@ pub async fn start(cfg: Config, o: Overrides, shutdown: watch::Receiver<bool>) -
         outbox_rx,
         shutdown.clone(),
     )?;
-    let mut tasks: Vec<_> =
-        notify.into_iter().map(|t| crate::watchdog::supervise("notify", t, &health, &shutdown)).collect();
-    tasks.push(stray);
-    tasks.push(router);
-    tasks.push(reloader);
+    let watch = |stage: &'static str, t| crate::watchdog::supervise(stage, t, &health, &shutdown);
+    let mut tasks: Vec<_> = notify.into_iter().map(|t| watch("notify", t)).collect();
+    tasks.push(watch("cluster checks", stray));
+    tasks.push(watch("ack router", router));
+    tasks.push(watch("reloads", reloader));
     // The console hears every worker's order changes.
     let feed = tokio::sync::broadcast::channel(4096).0;
-    tasks.push(tokio::spawn(super::fanout::run(
+    let fanout = tokio::spawn(super::fanout::run(
         nats,
         cluster.worker(),
         changes.clone(),
         feed.clone(),
         shutdown.clone(),
-    )));
+    ));
+    tasks.push(watch("fan-out", fanout));
+    let stall = Duration::from_secs(cfg.daemon.stall_s.get());
+    tasks.push(crate::watchdog::spawn(progress.to_vec(), stall, health.clone(), shutdown.clone()));
     let token = cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
     let (sla, url) = (cfg.sla, postgres);
     let store = tokio::task::spawn_blocking(move || Store::connect_as(&url, &session, sla, routing))

@@ -70,9 +70,15 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Watch::new(100, t0);
         for secs in [5, 50, 500] {
-            assert_eq!(w.observe(100, 100, t0 + Duration::from_secs(secs), Duration::from_secs(10)), Verdict::Fine);
+            assert_eq!(
+                w.observe(100, 100, t0 + Duration::from_secs(secs), Duration::from_secs(10)),
+                Verdict::Fine
+            );
         }
         // Work arriving after a long idle time is not stalled at once.
-        assert_eq!(w.observe(100, 120, t0 + Duration::from_secs(501), Duration::from_secs(10)), Verdict::Fine);
+        assert_eq!(
+            w.observe(100, 120, t0 + Duration::from_secs(501), Duration::from_secs(10)),
+            Verdict::Fine
+        );
     }
 }

@@ -272,20 +272,30 @@ async fn consume(
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let Some(first) = first else {
-            if let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(1), super::stream::head(&stream, p)).await {
+            if let Ok(Ok(h)) =
+                tokio::time::timeout(Duration::from_secs(1), super::stream::head(&stream, p)).await
+            {
                 lag.head.store(h, Relaxed);
             }
-            let starved = lag.head.load(Relaxed) > lag.delivered() && last_delivery.elapsed() >= REDELIVER_AFTER;
+            let starved =
+                lag.head.load(Relaxed) > lag.delivered() && last_delivery.elapsed() >= REDELIVER_AFTER;
             if starved || lag.recreate.swap(false, Relaxed) {
                 last_delivery = tokio::time::Instant::now();
                 messages = None;
                 match open(&stream, p, lag.delivered()).await {
                     Ok(m) => {
                         lag.recreated.fetch_add(1, Relaxed);
-                        tracing::warn!(partition = p, after = lag.delivered(), head = lag.head.load(Relaxed), "cluster: nothing delivered while the stream holds more; consumer re-created");
+                        tracing::warn!(
+                            partition = p,
+                            after = lag.delivered(),
+                            head = lag.head.load(Relaxed),
+                            "cluster: nothing delivered while the stream holds more; consumer re-created"
+                        );
                         messages = Some(m);
                     }
-                    Err(e) => tracing::warn!(partition = p, error = %e, "cluster: consumer could not be re-created; trying again"),
+                    Err(e) => {
+                        tracing::warn!(partition = p, error = %e, "cluster: consumer could not be re-created; trying again")
+                    }
                 }
             }
             continue;

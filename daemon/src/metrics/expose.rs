@@ -50,6 +50,14 @@ pub struct ClusterScrape {
     pub takeovers: u64,
     /// Whether the worker's NATS connection is up.
     pub nats_connected: bool,
+    /// Messages refused because they sat in a partition their site does not map to.
+    pub misrouted: u64,
+    /// Consumers re-created because nothing came while the stream held more.
+    pub recreated: u64,
+    /// Owned partitions not progressing with work pending (half the stall time or more).
+    pub stalling: u64,
+    /// Partitions let go because they stalled.
+    pub released_stalled: u64,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -149,23 +157,66 @@ pub fn render_relay(m: &Metrics, r: &RelayScrape) -> String {
     use Value::{Counter as C, Gauge as G};
     let gauge = |b: bool| G(if b { 1.0 } else { 0.0 });
     let lock = |mtx: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>| {
-        mtx.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), C(*v))).collect::<Vec<_>>()
+        mtx.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), C(*v)))
+            .collect::<Vec<_>>()
     };
-    let too_large = m.malformed.lock().unwrap_or_else(|p| p.into_inner()).get("too_large").copied().unwrap_or(0);
+    let too_large =
+        m.malformed.lock().unwrap_or_else(|p| p.into_inner()).get("too_large").copied().unwrap_or(0);
     let mut f = vec![
-        one("gridsentry_relay_received", "Readings taken from the broker and the field devices.", C(r.received)),
+        one(
+            "gridsentry_relay_received",
+            "Readings taken from the broker and the field devices.",
+            C(r.received),
+        ),
         one("gridsentry_relay_published", "Readings the stream stored (PubAck).", C(r.published)),
-        one("gridsentry_relay_duplicates", "Readings the stream already had (same message id): dropped there.", C(r.duplicates)),
-        one("gridsentry_relay_retries", "Publish attempts that failed and were retried with the same message id.", C(r.retries)),
-        one("gridsentry_relay_in_flight", "Readings received and not yet in the stream (their MQTT acks held).", G(r.in_flight as f64)),
-        one("gridsentry_relay_too_large", "Messages larger than the broker session's limit, acked and dropped.", C(too_large)),
-        by("gridsentry_relay_malformed", "Messages dropped as malformed, by reason.", "reason", lock(&m.malformed)),
-        by("gridsentry_relay_field_errors", "Field-bus failures (Modbus, serial), by reason.", "reason", lock(&m.field_errors)),
-        one("gridsentry_relay_nats_connected", "1 while the relay's NATS connection is up.", gauge(r.nats_connected)),
+        one(
+            "gridsentry_relay_duplicates",
+            "Readings the stream already had (same message id): dropped there.",
+            C(r.duplicates),
+        ),
+        one(
+            "gridsentry_relay_retries",
+            "Publish attempts that failed and were retried with the same message id.",
+            C(r.retries),
+        ),
+        one(
+            "gridsentry_relay_in_flight",
+            "Readings received and not yet in the stream (their MQTT acks held).",
+            G(r.in_flight as f64),
+        ),
+        one(
+            "gridsentry_relay_too_large",
+            "Messages larger than the broker session's limit, acked and dropped.",
+            C(too_large),
+        ),
+        by(
+            "gridsentry_relay_malformed",
+            "Messages dropped as malformed, by reason.",
+            "reason",
+            lock(&m.malformed),
+        ),
+        by(
+            "gridsentry_relay_field_errors",
+            "Field-bus failures (Modbus, serial), by reason.",
+            "reason",
+            lock(&m.field_errors),
+        ),
+        one(
+            "gridsentry_relay_nats_connected",
+            "1 while the relay's NATS connection is up.",
+            gauge(r.nats_connected),
+        ),
         one("gridsentry_relay_ready", "1 while /readyz answers 200.", gauge(r.ready)),
     ];
     if let Some(up) = r.mqtt_connected {
-        f.push(one("gridsentry_relay_mqtt_connected", "1 while the relay's broker connection is up.", gauge(up)));
+        f.push(one(
+            "gridsentry_relay_mqtt_connected",
+            "1 while the relay's broker connection is up.",
+            gauge(up),
+        ));
     }
     f.push(build_info());
     f.extend(process::families().into_iter().map(|(name, help, v)| match v {
@@ -370,7 +421,7 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
         ));
         f.push(by(
             "gridsentry_cluster_partition_lag",
-            "Readings of an owned partition in the stream and not yet committed.",
+            "How far an owned partition is behind the stream: its last stream sequence minus the last one applied (and stored).",
             "partition",
             c.owned.iter().map(|(p, lag)| (*p, G(*lag as f64))),
         ));
@@ -383,6 +434,26 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             "gridsentry_cluster_takeovers",
             "Partitions taken over from a worker that stopped heart-beating.",
             C(c.takeovers),
+        ));
+        f.push(one(
+            "gridsentry_cluster_misrouted",
+            "Messages refused because their subject's partition is not their site's (published around the mapping).",
+            C(c.misrouted),
+        ));
+        f.push(one(
+            "gridsentry_cluster_consumers_recreated",
+            "Partition consumers re-created because nothing came while the stream held more.",
+            C(c.recreated),
+        ));
+        f.push(one(
+            "gridsentry_cluster_partitions_stalling",
+            "Owned partitions with work pending and no progress for half of stall_s or more.",
+            G(c.stalling as f64),
+        ));
+        f.push(one(
+            "gridsentry_cluster_partitions_released_stalled",
+            "Partitions this worker let go because they made no progress for stall_s.",
+            C(c.released_stalled),
         ));
         f.push(one(
             "gridsentry_cluster_nats_connected",
