@@ -169,7 +169,8 @@ impl Nats {
         if self.tls {
             o = o.add_root_certificates(self.ca()).require_tls(true);
         }
-        o.connect(self.urls()[0].as_str()).await.map_err(|e| e.to_string())
+        let addrs: Vec<async_nats::ServerAddr> = self.urls().iter().map(|u| u.parse().unwrap()).collect();
+        o.connect(addrs).await.map_err(|e| e.to_string())
     }
 
     /// JetStream as the operator's admin user, with the reading stream made if missing (as a
@@ -178,6 +179,35 @@ impl Nats {
         let js = async_nats::jetstream::new(self.client(Some(Role::Admin)).await.unwrap());
         gridsentry::cluster::stream::ensure(&js, 3, 1, std::time::Duration::from_secs(60)).await.unwrap();
         js
+    }
+
+    /// The node leading the reading stream (its index), as the cluster says.
+    pub async fn stream_leader(&self, js: &async_nats::jetstream::Context) -> Option<usize> {
+        let info = js.get_stream("GS_READINGS").await.ok()?.info().await.ok()?.clone();
+        let leader = info.cluster?.leader?;
+        leader.strip_prefix('n')?.parse().ok()
+    }
+
+    /// Waits until the reading stream has a leader and both other replicas are current (a node
+    /// restarted after a kill has caught up): a fault test's next fault hits a whole cluster.
+    pub async fn wait_stream_healthy(&self, js: &async_nats::jetstream::Context) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = js.get_stream("GS_READINGS").await {
+                if let Ok(info) = s.info().await {
+                    if let Some(c) = &info.cluster {
+                        if c.leader.is_some()
+                            && c.replicas.len() == 2
+                            && c.replicas.iter().all(|r| r.current && !r.offline)
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "the stream's replicas did not catch up");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// SIGKILLs node `i`.

@@ -603,7 +603,8 @@ impl Cluster {
     /// The last lines of a worker's log (NOTICEs of concurrent schema creation left out).
     fn log(&self, name: &str) -> String {
         let all = self.raw_log(name);
-        let lines: Vec<&str> = all.lines().filter(|l| !l.contains("NOTICE")).collect();
+        let lines: Vec<&str> =
+            all.lines().filter(|l| !l.contains("NOTICE") && !l.contains("cluster: round")).collect();
         format!("--- {name} ---\n{}", lines[lines.len().saturating_sub(25)..].join("\n"))
     }
 
@@ -1059,4 +1060,90 @@ async fn a_stalled_partition_turns_readyz_red_then_is_let_go_and_the_worker_exit
     c.applied_up_to(2).await;
     assert_eq!(c.orders(), (SITES as i64, SITES as i64));
     println!("cluster_stall_red_ms={} cluster_stall_exit_ms={}", red.as_millis(), exited.as_millis());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_leader_sigkilled_five_times_under_load_every_partition_applies_again_nothing_lost() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut c = Cluster::start().await;
+    let (h1, h2) = (free_port(), free_port());
+    let _w1 = worker(c.dir.path(), "w1", h1, &c.url, &c._nats, &c.hooks.url);
+    let _w2 = worker(c.dir.path(), "w2", h2, &c.url, &c._nats, &c.hooks.url);
+    c.shared(h1, h2).await;
+    let admin = c._nats.admin().await;
+    // Round r: reading r of every site (every partition has work all the time), every 100 ms.
+    let (round, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let publisher = {
+        let (round, stop, port) = (round.clone(), stop.clone(), c.broker.port);
+        tokio::spawn(async move {
+            while !stop.load(SeqCst) {
+                let r = round.load(SeqCst);
+                loadgen::publish(port, 1, messages(1), r * SITES, SITES, None).await;
+                round.store(r + 1, SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let every_site_past = |seq: u64| {
+        let a = applied(&c.pg, &c.db);
+        a.len() == SITES as usize && a.values().all(|(s, _)| u64::from(*s) >= seq)
+    };
+    let mut worst = Duration::ZERO;
+    for kill in 0..5 {
+        // Flowing first: every site applied within the last few rounds.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !every_site_past(round.load(SeqCst).saturating_sub(5)) {
+            assert!(Instant::now() < deadline, "kill {kill}: not flowing\n{}\n{}", c.log("w1"), c.log("w2"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let leader = c._nats.stream_leader(&admin).await.expect("the stream has a leader");
+        let after = round.load(SeqCst) + 1;
+        let killed = Instant::now();
+        c._nats.kill(leader);
+        // Every partition applies a reading published after the kill.
+        let deadline = killed + Duration::from_secs(60);
+        while !every_site_past(after) {
+            if Instant::now() > deadline {
+                let a = applied(&c.pg, &c.db);
+                let behind: Vec<_> = a.iter().filter(|(_, (s, _))| u64::from(*s) < after).collect();
+                panic!(
+                    "kill {kill}: stalled {behind:?} (after {after})\n{}\n{}\n--- relay ---\n{}",
+                    c.log("w1"),
+                    c.log("w2"),
+                    c.raw_log("relay").lines().rev().take(30).collect::<Vec<_>>().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stall = killed.elapsed();
+        println!(
+            "leader kill {kill} (node {leader}): every partition applying again after {} ms",
+            stall.as_millis()
+        );
+        worst = worst.max(stall);
+        c._nats.restart(leader);
+        c._nats.wait_stream_healthy(&admin).await;
+    }
+    stop.store(true, SeqCst);
+    publisher.await.unwrap();
+    let last = round.load(SeqCst) - 1;
+    c.applied_up_to(last as u32).await;
+    assert_eq!(c.orders(), (SITES as i64, SITES as i64));
+    // Each kill above had to recover within 60 s. The issue's aim is < 10 s: met by most kills
+    // (5–8 s: the election), not yet by all (10–36 s seen): while the meta leader is being
+    // elected, no ordered consumer can be re-created ("JetStream system temporarily
+    // unavailable"). See docs/operating.md, "Cluster mode: known limits".
+    println!("cluster_stall_max_ms={}", worst.as_millis());
+    if std::env::var("GS_TEST_DUMP").is_ok() {
+        for name in ["relay", "w1", "w2"] {
+            for l in c
+                .raw_log(name)
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("INFO"))
+            {
+                println!("{name}: {l}");
+            }
+        }
+    }
 }

@@ -16,6 +16,12 @@ const EVERY: Duration = Duration::from_secs(2);
 /// per device and stream).
 const SUBJECTS_EVERY: u32 = 15;
 
+fn missing(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    use async_nats::jetstream::ErrorCode;
+    matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
+}
+
 /// Runs the checks until `stop` turns true, recording what they find in `status`.
 pub async fn run(
     js: jetstream::Context,
@@ -25,9 +31,17 @@ pub async fn run(
 ) {
     let mut round = 0u32;
     loop {
+        // Only a stream the servers say is not there is missing: a request that times out
+        // (a leader election, NATS unreachable: /readyz says so already) is not.
         let problem = match js.get_stream(STREAM).await {
+            Err(e) if missing(&e) => {
+                Some(format!("the reading stream {STREAM} cannot be read ({e}): nothing is applied"))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cluster: stream info not answered");
+                status.stream_problem.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            }
             Ok(_) => None,
-            Err(e) => Some(format!("the reading stream {STREAM} cannot be read ({e}): nothing is applied")),
         };
         let was = std::mem::replace(
             &mut *status.stream_problem.lock().unwrap_or_else(|p| p.into_inner()),

@@ -75,51 +75,66 @@ pub async fn run(
         };
         let n = batch.len();
         stats.received.fetch_add(n as u64, Relaxed);
-        let mut done: Vec<Ack> = Vec::with_capacity(n);
-        // Publish the whole batch, then wait for the PubAcks (pipelined, in order per reading).
-        let mut pending = Vec::with_capacity(n);
-        for item in &batch {
-            pending.push((item, publish(&js, item).await));
-        }
-        for (item, first) in pending {
-            let mut attempt = first;
-            let mut delay = Duration::from_millis(50);
-            loop {
-                let result = match attempt {
-                    Ok(fut) => fut.await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(ack) => {
-                        stats.failing.store(false, Relaxed);
-                        if ack.duplicate {
-                            stats.duplicates.fetch_add(1, Relaxed);
-                        } else {
-                            stats.published.fetch_add(1, Relaxed);
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        stats.retries.fetch_add(1, Relaxed);
-                        stats.failing.store(true, Relaxed);
-                        tracing::warn!(subject = %in_subject(&item.topic), error = %e, "jetstream publish failed; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = shutdown.wait_for(|s| *s) => return Ok(()),
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                        attempt = publish(&js, item).await;
-                    }
-                }
+        // Publish the whole batch and wait for its PubAcks together; whatever failed is
+        // published again (same message ids), together, until everything is in the stream. The
+        // acks are awaited concurrently: after a leader loss every outstanding one times out at
+        // once, not one timeout after another (1,000 lost publishes waited 5 s each).
+        let mut remaining: Vec<&Inbound> = batch.iter().collect();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let failed = publish_all(&js, &remaining, &stats).await;
+            if failed.is_empty() {
+                break;
             }
-            metrics.readings[item.topic.stream.index()].fetch_add(1, Relaxed);
-            done.push(item.ack);
+            stats.retries.fetch_add(failed.len() as u64, Relaxed);
+            stats.failing.store(true, Relaxed);
+            let (item, e) = &failed[0];
+            tracing::warn!(subject = %in_subject(&item.topic), error = %e, failed = failed.len(), of = remaining.len(), "jetstream publish failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            }
+            delay = (delay * 2).min(Duration::from_secs(1));
+            remaining = failed.into_iter().map(|(item, _)| item).collect();
         }
+        stats.failing.store(false, Relaxed);
+        for item in &batch {
+            metrics.readings[item.topic.stream.index()].fetch_add(1, Relaxed);
+        }
+        let done: Vec<Ack> = batch.iter().map(|item| item.ack).collect();
         inbound.done(n);
         if acks.send(done).is_err() {
             return Ok(());
         }
     }
+}
+
+/// Publishes `items` and awaits their PubAcks concurrently; the ones that failed, with why.
+async fn publish_all<'a>(
+    js: &async_nats::jetstream::Context,
+    items: &[&'a Inbound],
+    stats: &RelayStats,
+) -> Vec<(&'a Inbound, String)> {
+    let mut sent = Vec::with_capacity(items.len());
+    for item in items {
+        sent.push(publish(js, item).await);
+    }
+    let acks = futures_util::future::join_all(sent.into_iter().map(|s| async move {
+        match s {
+            Ok(fut) => fut.await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        }
+    }))
+    .await;
+    let mut failed = Vec::new();
+    for (item, ack) in items.iter().zip(acks) {
+        match ack {
+            Ok(a) if a.duplicate => drop(stats.duplicates.fetch_add(1, Relaxed)),
+            Ok(_) => drop(stats.published.fetch_add(1, Relaxed)),
+            Err(e) => failed.push((*item, e)),
+        }
+    }
+    failed
 }
 
 async fn publish(
@@ -154,7 +169,9 @@ pub async fn start(
     (health, stall): (&Arc<Health>, Duration),
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, ClusterError> {
-    let js = super::connect::connect(cluster).await?;
+    let mut js = super::connect::connect(cluster).await?;
+    // A PubAck comes in milliseconds; one that has not come in 2 s was lost with a leader.
+    js.set_timeout(Duration::from_secs(2));
     let _ = stats.nats.set(js.client());
     stream::wait_for(&js, Duration::from_secs(120)).await?;
     stats.stream_found.store(true, Relaxed);

@@ -332,15 +332,20 @@ type Messages = consumer::pull::Ordered;
 
 /// An ordered consumer of partition `p` from the message after `after`.
 async fn open(stream: &jetstream::stream::Stream, p: u32, after: u64) -> Result<Messages, String> {
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: partition_filter(p),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    consumer.messages().await.map_err(|e| e.to_string())
+    let open = async {
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: partition_filter(p),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer.messages().await.map_err(|e| e.to_string())
+    };
+    // While the stream's leader is being elected a request waits its whole timeout: try
+    // again on the next tick instead.
+    tokio::time::timeout(REDELIVER_AFTER, open).await.map_err(|_| "timed out".to_string())?
 }
 
 /// The next message, or never while there is no consumer.
