@@ -108,3 +108,33 @@ fn check_refuses_a_port_out_of_range_and_warns_on_an_empty_file() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("sets nothing"));
 }
+
+#[test]
+fn check_says_only_what_applies_to_a_worker_and_to_a_relay() {
+    let run = |file: &str| {
+        let out = gridsentry()
+            .args(["check", &format!("{}/../config/{file}", env!("CARGO_MANIFEST_DIR"))])
+            .env("GRIDSENTRY_POSTGRES", "host=db.example dbname=city user=gs password=s3cret")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let worker = run("cluster.toml");
+    assert!(worker.contains("role     cluster worker"), "{worker}");
+    assert!(worker.contains("postgres db.example database city"), "{worker}");
+    assert!(worker.contains("as user worker"), "{worker}");
+    assert!(!worker.contains("s3cret"), "the password was printed: {worker}");
+    for absent in ["broker ", "orders.db", "embedded"] {
+        assert!(!worker.contains(absent), "`{absent}` printed for a worker: {worker}");
+    }
+    let relay = run("relay.toml");
+    assert!(relay.contains("role     relay") && relay.contains("as user relay"), "{relay}");
+    assert!(
+        relay.contains("broker   mosquitto:1883") && relay.contains("http     http://0.0.0.0:8081/healthz"),
+        "{relay}"
+    );
+    for absent in ["orders.db", "api ", "postgres", "embedded", "rule "] {
+        assert!(!relay.contains(absent), "`{absent}` printed for a relay: {relay}");
+    }
+}

@@ -29,47 +29,25 @@ pub fn check(file: &std::path::Path) -> ExitCode {
             file.display()
         );
     }
-    match &cfg.mqtt {
-        Some(m) => println!(
-            "broker   {}:{} as {} (tls: {}; messages up to {} KiB)",
-            m.host,
-            m.port,
-            m.client_id,
-            m.tls_ca_file.is_some(),
-            m.max_message_kb
-        ),
-        None => {
-            println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref());
-            println!("note     {EMBEDDED_BROKER_NOTE}");
-        }
+    // What the file is for: an edge daemon, a cluster worker (with PostgreSQL) or a relay
+    // (`[cluster]` without PostgreSQL); each is told only what applies to it.
+    let cluster = cfg.cluster.as_ref().map(|c| c.get_ref());
+    let relay = cluster.is_some_and(|c| c.postgres.is_none());
+    if cluster.is_none() || relay {
+        broker_line(&cfg);
     }
-    println!("watchdog a stage with work and no progress for {} s exits the daemon", cfg.daemon.stall_s);
-    println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
-    let token = match &cfg.daemon.api_token {
-        Some(t) => secret_state(t),
-        None => "NONE: /api refuses requests".into(),
-    };
-    println!("api      http://{} (token: {token})", cfg.daemon.http.get_ref());
-    println!("timezone {}", cfg.daemon.timezone.get_ref());
-    if let Some(c) = cfg.cluster.as_ref().map(|c| c.get_ref()) {
-        let pg = c.postgres.as_ref().map_or("none (a relay's config)".into(), secret_state);
-        println!(
-            "cluster  {} partitions on {} (stream replicas {}), PostgreSQL {pg}, worker {}, lease {} ms",
-            c.partitions,
-            c.nats.join(", "),
-            c.replicas,
-            c.worker(),
-            c.lease_ms
-        );
-        println!(
-            "note     K = {} must equal nats-server's partition(K, 1) mapping (deploy/cluster/)",
-            c.partitions
-        );
-        if (!cfg.modbus.is_empty() || !cfg.serial.is_empty()) && c.postgres.is_some() {
-            println!(
-                "note     cluster workers do not poll [[modbus]]/[[serial]] devices: a relay next to them does (`gridsentry relay`)"
-            );
+    println!("watchdog a stage with work and no progress for {} s exits the process", cfg.daemon.stall_s);
+    match cluster {
+        None => edge_lines(&cfg),
+        Some(c) if relay => {
+            let http = cfg.relay.as_ref().map_or(&cfg.daemon.http, |r| &r.get_ref().http);
+            println!("role     relay: the broker and field devices into NATS JetStream");
+            nats_line(c);
+            println!("field    {} Modbus and {} serial devices polled", cfg.modbus.len(), cfg.serial.len());
+            println!("http     http://{}/healthz, /readyz, /metrics", http.get_ref());
+            return ExitCode::SUCCESS;
         }
+        Some(c) => worker_lines(&cfg, c),
     }
     match cfg.influx.as_ref().map(|i| i.get_ref()) {
         Some(i) => println!(
@@ -102,6 +80,89 @@ pub fn check(file: &std::path::Path) -> ExitCode {
     }
     println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
     ExitCode::SUCCESS
+}
+
+fn broker_line(cfg: &config::Config) {
+    match &cfg.mqtt {
+        Some(m) => println!(
+            "broker   {}:{} as {} (tls: {}; messages up to {} KiB)",
+            m.host,
+            m.port,
+            m.client_id,
+            m.tls_ca_file.is_some(),
+            m.max_message_kb
+        ),
+        None if cfg.cluster.is_some() => println!("broker   none: field devices only"),
+        None => {
+            println!("broker   embedded, listening on {}", cfg.daemon.embedded_broker.get_ref());
+            println!("note     {EMBEDDED_BROKER_NOTE}");
+        }
+    }
+}
+
+fn edge_lines(cfg: &config::Config) {
+    println!("data     {}", cfg.daemon.data_dir.join("orders.db").display());
+    api_lines(cfg);
+}
+
+fn api_lines(cfg: &config::Config) {
+    let token = match &cfg.daemon.api_token {
+        Some(t) => secret_state(t),
+        None => "NONE: /api refuses requests".into(),
+    };
+    println!("api      http://{} (token: {token})", cfg.daemon.http.get_ref());
+    println!("timezone {}", cfg.daemon.timezone.get_ref());
+}
+
+fn nats_line(c: &gridsentry::cluster::Config) {
+    let user =
+        c.nats_user.as_deref().map_or("NONE (anonymous: refused by the shipped NATS configs)".into(), |u| {
+            format!("{u} (password: {})", c.nats_password.as_ref().map_or("none".into(), secret_state))
+        });
+    let tls = c.nats_ca.as_ref().map_or("off".into(), |ca| format!("CA {}", ca.display()));
+    println!("nats     {} as user {user}, TLS {tls}", c.nats.join(", "));
+}
+
+fn worker_lines(cfg: &config::Config, c: &gridsentry::cluster::Config) {
+    println!("role     cluster worker: orders in PostgreSQL, readings from NATS JetStream (no broker)");
+    let pg = match c.postgres.as_ref().map(config::Secret::resolve) {
+        Some(Ok(url)) => match url.parse::<postgres::Config>() {
+            Ok(p) => format!(
+                "{} database {}",
+                p.get_hosts()
+                    .iter()
+                    .map(|h| match h {
+                        postgres::config::Host::Tcp(name) => name.clone(),
+                        postgres::config::Host::Unix(path) => path.display().to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.get_dbname().unwrap_or("(default)")
+            ),
+            Err(e) => format!("NOT A CONNECTION STRING: {e}"),
+        },
+        Some(Err(e)) => format!("NOT READABLE HERE: {e}"),
+        None => "none".into(),
+    };
+    println!("postgres {pg}");
+    nats_line(c);
+    println!(
+        "cluster  {} partitions (stream replicas {}), worker {}, lease {} ms",
+        c.partitions,
+        c.replicas,
+        c.worker(),
+        c.lease_ms
+    );
+    println!(
+        "note     K = {} must equal nats-server's partition(K, 1) mapping (deploy/cluster/)",
+        c.partitions
+    );
+    if !cfg.modbus.is_empty() || !cfg.serial.is_empty() {
+        println!(
+            "note     cluster workers do not poll [[modbus]]/[[serial]] devices: a relay next to them does (`gridsentry relay`)"
+        );
+    }
+    api_lines(cfg);
 }
 
 /// `readable`, or why not: `check` may run where the secrets are not, so this only warns.

@@ -52,7 +52,7 @@ pub async fn run(
             (None, true) => tracing::info!("cluster: reading stream {STREAM} readable again"),
             _ => {}
         }
-        if problem.is_none() && round % SUBJECTS_EVERY == 0 {
+        if problem.is_none() && round.is_multiple_of(SUBJECTS_EVERY) {
             match stream::unread_subjects(&js, partitions).await {
                 Ok(unread) => {
                     if !unread.is_empty() {
