@@ -30,4 +30,12 @@ chmod 0644 secrets/influx-token-shared secrets/influx-password secrets/grafana-p
 chgrp 10001 secrets secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url 2>/dev/null \
   && chmod 0750 secrets && chmod 0640 secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url \
   || echo "run as root (or with sudo) so the container's group 10001 can read its secrets" >&2
+# Cluster mode's NATS users (deploy/cluster/nats-users.conf): one password per role, the nodes
+# read them from nats.env, the relays and workers from their files.
+for role in relay worker admin; do
+  [[ -s secrets/nats-$role-password ]] || { rand > "secrets/nats-$role-password"; chmod 0600 "secrets/nats-$role-password"; }
+done
+[[ -s secrets/nats.env ]] || { printf 'RELAY_PASSWORD=%s\nWORKER_PASSWORD=%s\nADMIN_PASSWORD=%s\n' \
+  "$(cat secrets/nats-relay-password)" "$(cat secrets/nats-worker-password)" "$(cat secrets/nats-admin-password)" > secrets/nats.env; chmod 0600 secrets/nats.env; }
+chgrp 10001 secrets/nats-relay-password secrets/nats-worker-password 2>/dev/null && chmod 0640 secrets/nats-relay-password secrets/nats-worker-password || true
 echo "secrets written to deploy/secrets/"
