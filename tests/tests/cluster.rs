@@ -1063,7 +1063,7 @@ async fn a_stalled_partition_turns_readyz_red_then_is_let_go_and_the_worker_exit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stream_leader_sigkilled_five_times_under_load_every_partition_applies_again_nothing_lost() {
+async fn the_stream_leader_sigkilled_five_times_under_load_every_partition_applies_again_soon_nothing_lost() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     let _one = ONE_AT_A_TIME.lock().await;
     let mut c = Cluster::start().await;
@@ -1130,12 +1130,11 @@ async fn the_stream_leader_sigkilled_five_times_under_load_every_partition_appli
     let last = round.load(SeqCst) - 1;
     c.applied_up_to(last as u32).await;
     assert_eq!(c.orders(), (SITES as i64, SITES as i64));
-    // Each kill above had to recover within 60 s. The issue's aim is < 10 s: met by most kills
-    // (5–8 s: the election), not yet by all (10–36 s seen): while the meta leader is being
-    // elected, no ordered consumer can be re-created ("JetStream system temporarily
-    // unavailable"). See docs/operating.md, "Cluster mode: known limits".
+    // The election itself takes 4.6–8.5 s here (DESIGN.md); the < 10 s aim is a benchmark
+    // figure (`scripts/bench --cluster` prints it). What this test holds to is that no partition
+    // waits for the client's heartbeat-based recovery again (23–36 s were seen): 15 s.
     println!("cluster_stall_max_ms={}", worst.as_millis());
-    if std::env::var("GS_TEST_DUMP").is_ok() {
+    if std::env::var("GS_TEST_DUMP").is_ok() || worst >= Duration::from_secs(15) {
         for name in ["relay", "w1", "w2"] {
             for l in c
                 .raw_log(name)
@@ -1146,4 +1145,5 @@ async fn the_stream_leader_sigkilled_five_times_under_load_every_partition_appli
             }
         }
     }
+    assert!(worst < Duration::from_secs(15), "a partition went {} ms without applying", worst.as_millis());
 }

@@ -18,6 +18,7 @@
 
 pub mod checks;
 pub mod connect;
+pub mod consume;
 pub mod fanout;
 pub mod owner;
 pub mod relay;
