@@ -24,6 +24,8 @@ pub struct Opts<'a> {
     pub env: Vec<(&'a str, &'a str)>,
     /// More `[daemon]` lines (`stall_s = 4`).
     pub daemon: String,
+    /// `[cluster] lease_ms` (`None`: the shipped default).
+    pub lease_ms: Option<u64>,
 }
 
 impl Default for Opts<'_> {
@@ -36,6 +38,7 @@ impl Default for Opts<'_> {
             extra: String::new(),
             env: Vec::new(),
             daemon: String::new(),
+            lease_ms: Some(1500),
         }
     }
 }
@@ -59,7 +62,7 @@ data_dir = "{data}"
 postgres = {{ env = "{PG_ENV}" }}
 {nats}partitions = {k}
 worker_id = "{name}"
-lease_ms = 1500
+{lease}
 
 [[receiver]]
 name = "grid"
@@ -80,6 +83,7 @@ condition = {{ type = "threshold", stream = "noise", field = "laeq_db", above = 
             for_s = o.for_s,
             extra = o.extra,
             daemon = o.daemon,
+            lease = o.lease_ms.map_or(String::new(), |l| format!("lease_ms = {l}")),
             data = dir.join(format!("{name}-data")).display(),
             token = token.display(),
             secret = secret.display(),

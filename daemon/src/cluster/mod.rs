@@ -86,7 +86,7 @@ fn replicas() -> usize {
 }
 
 fn lease_ms() -> u64 {
-    3000
+    Config::DEFAULT_LEASE_MS
 }
 
 fn keep_days() -> u32 {
@@ -94,6 +94,9 @@ fn keep_days() -> u32 {
 }
 
 impl Config {
+    /// `lease_ms` when the file does not say.
+    pub const DEFAULT_LEASE_MS: u64 = 3000;
+
     /// What `gridsentry check` says about it.
     pub fn check(&self) -> Result<(), String> {
         if self.nats.is_empty() {
