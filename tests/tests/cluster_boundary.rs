@@ -97,3 +97,58 @@ async fn nats_over_tls_with_a_test_ca() {
     js.publish("gs.in.plaza-1.nb-01.noise", READING.into()).await.unwrap().await.unwrap();
     assert_eq!(messages(&admin).await, 1);
 }
+
+/// Runs `f` on a thread of its own (the synchronous PostgreSQL client runs its own runtime).
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+#[test]
+fn workers_run_as_a_postgres_role_that_reads_and_writes_and_cannot_change_the_schema() {
+    use gridsentry::orders::{SlaTable, Store};
+    let pg = gridsentry_tests::postgres::Postgres::start();
+    let owner = pg.database();
+    let db = owner.split("dbname=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    pg.psql(&db, "CREATE ROLE gs_worker LOGIN");
+    let worker = owner.replace("user=gridsentry", "user=gs_worker");
+    // Before the owner made the schema, a worker cannot, and says what to run.
+    let early =
+        off_runtime(|| Store::connect(&worker, SlaTable::default(), Vec::new()).err().map(|e| e.to_string()));
+    assert!(early.as_deref().is_some_and(|e| e.contains("gridsentry migrate")), "{early:?}");
+    // `gridsentry migrate` as the owner, granting the workers' role.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("worker.toml");
+    std::fs::write(
+        &cfg,
+        "[cluster]\npostgres = { env = \"GS_OWNER_PG\" }\nnats = [\"nats://127.0.0.1:4222\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(gridsentry_tests::binary())
+        .args(["migrate", "--config"])
+        .arg(&cfg)
+        .args(["--grant", "gs_worker"])
+        .env("GS_OWNER_PG", &owner)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("orders") && stdout.contains("gs_worker"), "{stdout}");
+    // The worker's role works the tables...
+    off_runtime(|| {
+        let mut store = Store::connect(&worker, SlaTable::default(), Vec::new()).unwrap();
+        assert_eq!(store.worker_seen("w1", 1000, 3000).unwrap(), 1);
+    });
+    // ...and can neither change nor destroy them.
+    for ddl in [
+        "DROP TABLE outbox",
+        "TRUNCATE order_events",
+        "ALTER TABLE orders ADD COLUMN x TEXT",
+        "CREATE TABLE evil (x TEXT)",
+    ] {
+        let refused = off_runtime(|| {
+            let mut c = postgres::Client::connect(&worker, postgres::NoTls).unwrap();
+            c.batch_execute(ddl).err().map(|e| e.to_string())
+        });
+        assert!(refused.is_some(), "the workers' role could: {ddl}");
+    }
+}

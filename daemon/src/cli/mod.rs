@@ -52,6 +52,20 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Cluster mode: create or update the PostgreSQL schema as its owner (`[cluster] postgres`
+    /// of the file, or `--url-env`), and with `--grant ROLE` give the workers' role read and
+    /// write on the tables and nothing else.
+    Migrate {
+        /// Config file (its `[cluster] postgres`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Read the owner's connection string from this environment variable instead.
+        #[arg(long)]
+        url_env: Option<String>,
+        /// The workers' role: SELECT, INSERT, UPDATE, DELETE on the tables, no DDL.
+        #[arg(long)]
+        grant: Option<String>,
+    },
     /// Check a config file and print what would run.
     Check {
         /// Config file.
@@ -148,6 +162,7 @@ pub async fn dispatch(args: Args) -> ExitCode {
         Command::Run { config } => run(config).await,
         Command::Relay { config } => relay::relay(config).await,
         Command::Check { file } => inspect::check(&file),
+        Command::Migrate { config, url_env, grant } => migrate(&config, url_env.as_deref(), grant.as_deref()),
         Command::Demo { duration_s, http, data_dir, influx_url, influx_org, influx_bucket, influx_token } => {
             let influx = influx_url.map(|url| config::Influx {
                 org: influx_org,
@@ -290,6 +305,40 @@ async fn run(path: PathBuf) -> ExitCode {
             eprintln!("gridsentry: {why}");
             std::process::exit(EXIT_STALLED)
         }
+    }
+}
+
+/// `gridsentry migrate`.
+fn migrate(config: &std::path::Path, url_env: Option<&str>, grant: Option<&str>) -> ExitCode {
+    let url = match url_env {
+        Some(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set")),
+        None => match config::load(config) {
+            Ok(cfg) => match cfg.cluster.as_ref().and_then(|c| c.get_ref().postgres.clone()) {
+                Some(secret) => secret.resolve(),
+                None => Err(format!("{}: no [cluster] postgres", config.display())),
+            },
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let url = match url {
+        Ok(u) => u,
+        Err(e) => return fail(&e),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The synchronous client runs its own runtime: not on this one's threads.
+    let grant_owned = grant.map(str::to_string);
+    let done = std::thread::spawn(move || gridsentry::orders::migrate_as_owner(&url, grant_owned.as_deref()))
+        .join()
+        .unwrap_or_else(|_| Err(gridsentry::orders::StoreError::Schema("migration panicked".into())));
+    match done {
+        Ok(tables) => {
+            println!("schema up to date: {}", tables.join(", "));
+            if let Some(role) = grant {
+                println!("role {role}: SELECT, INSERT, UPDATE, DELETE on those tables; no DDL");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 

@@ -29,6 +29,7 @@ pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
 pub use partitions::Taken;
 pub use payload::{payload, SCHEMA};
+pub use postgres::migrate_as_owner;
 pub use retention::Purged;
 pub use sla::{Due, Sla, SlaTable};
 pub use store::{Batch, Change, Filter, Receiver, Scope, Store, StoreError};

@@ -106,6 +106,51 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     if present {
         return Ok(());
     }
+    create_schema(client).map_err(|e| match e {
+        StoreError::Postgres(e) if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+            StoreError::Schema(format!(
+                "the schema is missing or old and this role may not create it ({e}): run `gridsentry migrate --config FILE` with the schema owner's connection string"
+            ))
+        }
+        e => e,
+    })
+}
+
+/// `gridsentry migrate`: creates or updates the schema (as its owner) and, with `grant`, lets
+/// that role read and write the tables and nothing else (the workers' role: no DDL, no
+/// TRUNCATE, no ownership). Returns the tables granted on.
+pub fn migrate_as_owner(url: &str, grant: Option<&str>) -> Result<Vec<String>, StoreError> {
+    let mut client = connect_plain(url, "gridsentry/migrate")?;
+    create_schema(&mut client)?;
+    let tables: Vec<String> = client
+        .query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename", &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if let Some(role) = grant {
+        let role = postgres_ident(role)?;
+        client.batch_execute(&format!(
+            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
+             REVOKE CREATE ON SCHEMA public FROM {role};"
+        ))?;
+    }
+    Ok(tables)
+}
+
+/// A role name as a quoted identifier (letters, digits, `_`, `-` only).
+fn postgres_ident(name: &str) -> Result<String, StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match ok {
+        true => Ok(format!("\"{name}\"")),
+        false => Err(StoreError::Schema(format!("`{name}` is not a role name (letters, digits, _ and -)"))),
+    }
+}
+
+fn create_schema(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     // One migration at a time across workers (the key spells "gridsent").
     tx.batch_execute(
@@ -192,6 +237,12 @@ pub(crate) fn connect(url: &str, name: &str) -> Result<postgres::Client, StoreEr
     let mut client = config.connect(postgres::NoTls)?;
     migrate(&mut client)?;
     Ok(client)
+}
+
+fn connect_plain(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
+    let mut config: postgres::Config = url.parse()?;
+    config.application_name(name);
+    Ok(config.connect(postgres::NoTls)?)
 }
 
 /// The session is over: the connection closed, or the server ended it (an administrator or a

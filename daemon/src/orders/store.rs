@@ -44,6 +44,9 @@ pub enum StoreError {
     /// transaction was written.
     #[error("partition {0}: fenced, another worker owns it now")]
     Fenced(u32),
+    /// The PostgreSQL schema cannot be made or used as it is.
+    #[error("order store (PostgreSQL): {0}")]
+    Schema(String),
 }
 
 /// Cluster mode: the stream partition a worker's store writes for, and the epoch it took it at.

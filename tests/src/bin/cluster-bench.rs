@@ -104,7 +104,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bin = PathBuf::from(args.get(1).expect("cluster-bench GRIDSENTRY_BINARY [--quick]"));
     let quick = args.iter().any(|a| a == "--quick");
-    let (devices, per_device, kills, leader_kills) = if quick { (200u64, 50u64, 5, 3) } else { (300, 200, 20, 5) };
+    let (devices, per_device, kills, leader_kills) =
+        if quick { (200u64, 50u64, 5, 3) } else { (300, 200, 20, 5) };
     let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     for workers in [1usize, 2] {
         let dir = tempfile::tempdir().unwrap();
