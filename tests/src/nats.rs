@@ -72,7 +72,7 @@ impl Nats {
     fn start_with(partitions: u32, tls: bool) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         if tls {
-            make_ca(dir.path());
+            crate::make_ca(dir.path());
         }
         for role in [Role::Relay, Role::Worker, Role::Admin] {
             crate::write_secret(&dir.path().join(role.user()), &role.password());
@@ -226,59 +226,6 @@ impl Nats {
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default()
     }
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), in `dir`.
-fn make_ca(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=gridsentry test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
 }
 
 impl Drop for Nats {

@@ -14,6 +14,7 @@ pub struct Postgres {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    tls: bool,
 }
 
 /// Where Debian keeps the server binaries (`/usr/lib/postgresql/15/bin`, the newest if several).
@@ -48,7 +49,30 @@ static DATABASES: AtomicU32 = AtomicU32::new(0);
 impl Postgres {
     /// Initialises a cluster and starts the server (fails loudly if PostgreSQL is missing).
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// The same, with TLS (`ssl = on`) and a certificate for 127.0.0.1 from a CA made for the
+    /// test ([`Postgres::ca`]).
+    pub fn start_tls() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    /// The test CA's certificate (TLS servers).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let dir = tempfile::tempdir().unwrap();
+        if tls {
+            crate::make_ca(dir.path());
+            std::fs::set_permissions(
+                dir.path().join("server.key"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
         if is_root() {
             let ok =
                 Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
@@ -62,7 +86,7 @@ impl Postgres {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut pg = Postgres { port: free_port(), dir, child: None };
+        let mut pg = Postgres { port: free_port(), dir, child: None, tls };
         pg.spawn();
         pg
     }
@@ -74,6 +98,18 @@ impl Postgres {
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
             .arg(self.dir.path())
+            .args(if self.tls {
+                vec![
+                    "-c".to_string(),
+                    "ssl=on".into(),
+                    "-c".into(),
+                    format!("ssl_cert_file={}", self.dir.path().join("server.pem").display()),
+                    "-c".into(),
+                    format!("ssl_key_file={}", self.dir.path().join("server.key").display()),
+                ]
+            } else {
+                Vec::new()
+            })
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -152,3 +152,27 @@ fn workers_run_as_a_postgres_role_that_reads_and_writes_and_cannot_change_the_sc
         assert!(refused.is_some(), "the workers' role could: {ddl}");
     }
 }
+
+#[test]
+fn workers_reach_postgres_over_tls_with_verify_full_and_refuse_a_server_another_ca_signed() {
+    use gridsentry::orders::{PgConnect, SlaTable, Store};
+    let pg = gridsentry_tests::postgres::Postgres::start_tls();
+    let url = pg.database();
+    let verified = format!("{url} sslmode=verify-full sslrootcert={}", pg.ca().display());
+    let ssl: bool = off_runtime(|| {
+        Store::connect(&verified, SlaTable::default(), Vec::new()).unwrap();
+        let mut c = PgConnect::parse(&verified).unwrap().connect().unwrap();
+        c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0)
+    });
+    assert!(ssl, "the connection is not encrypted");
+    // A CA that did not sign the server's certificate: no connection.
+    let other = tempfile::tempdir().unwrap();
+    gridsentry_tests::make_ca(other.path());
+    let wrong = format!("{url} sslmode=verify-full sslrootcert={}", other.path().join("ca.pem").display());
+    let refused =
+        off_runtime(|| Store::connect(&wrong, SlaTable::default(), Vec::new()).err().map(|e| e.to_string()));
+    assert!(refused.is_some(), "connected to a server whose certificate the given CA did not sign");
+    // verify-ca (no name check) is refused, not quietly weakened.
+    let ca_only = verified.replace("verify-full", "verify-ca");
+    assert!(PgConnect::parse(&ca_only).is_err());
+}

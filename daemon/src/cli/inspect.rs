@@ -126,19 +126,21 @@ fn nats_line(c: &gridsentry::cluster::Config) {
 fn worker_lines(cfg: &config::Config, c: &gridsentry::cluster::Config) {
     println!("role     cluster worker: orders in PostgreSQL, readings from NATS JetStream (no broker)");
     let pg = match c.postgres.as_ref().map(config::Secret::resolve) {
-        Some(Ok(url)) => match url.parse::<postgres::Config>() {
-            Ok(p) => format!(
-                "{} database {}",
-                p.get_hosts()
-                    .iter()
-                    .map(|h| match h {
-                        postgres::config::Host::Tcp(name) => name.clone(),
-                        postgres::config::Host::Unix(path) => path.display().to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                p.get_dbname().unwrap_or("(default)")
-            ),
+        Some(Ok(url)) => match gridsentry::orders::PgConnect::parse(&url) {
+            Ok(gridsentry::orders::PgConnect { config: p, tls }) => {
+                format!(
+                    "{} database {}",
+                    p.get_hosts()
+                        .iter()
+                        .map(|h| match h {
+                            postgres::config::Host::Tcp(name) => name.clone(),
+                            postgres::config::Host::Unix(path) => path.display().to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    p.get_dbname().unwrap_or("(default)"),
+                ) + if tls.is_some() { ", TLS verify-full" } else { ", no verified TLS" }
+            }
             Err(e) => format!("NOT A CONNECTION STRING: {e}"),
         },
         Some(Err(e)) => format!("NOT READABLE HERE: {e}"),

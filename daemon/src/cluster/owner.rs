@@ -187,10 +187,9 @@ impl Owner {
         if self.locks.as_ref().is_none_or(postgres::Client::is_closed) {
             // A new connection holds no locks: whatever ran under the old one must stop.
             self.stop_all();
-            let mut config: postgres::Config =
-                self.recipe.postgres.parse().map_err(crate::orders::StoreError::from)?;
-            config.application_name(&session(&self.me));
-            self.locks = Some(config.connect(postgres::NoTls).map_err(crate::orders::StoreError::from)?);
+            let mut pg = crate::orders::PgConnect::parse(&self.recipe.postgres)?;
+            pg.config.application_name(&session(&self.me));
+            self.locks = Some(pg.connect()?);
         }
         Ok(self.locks.as_mut().expect("connected"))
     }

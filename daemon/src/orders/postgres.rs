@@ -228,21 +228,21 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
 /// Connects as `name` (`application_name`: a cluster worker's connections carry its id, so a
 /// worker taking over from a silent one can end exactly that worker's sessions).
 pub(crate) fn connect(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
-    let mut config: postgres::Config = url.parse()?;
-    config.application_name(name);
+    let mut pg = super::PgConnect::parse(url)?;
+    pg.config.application_name(name);
     // A client that stops between two statements of a transaction (a paused or hung worker)
     // must not hold its row locks for ever: the server ends such sessions. The store's own
     // transactions never wait on anything but the database between statements.
-    config.options("-c idle_in_transaction_session_timeout=10000");
-    let mut client = config.connect(postgres::NoTls)?;
+    pg.config.options("-c idle_in_transaction_session_timeout=10000");
+    let mut client = pg.connect()?;
     migrate(&mut client)?;
     Ok(client)
 }
 
 fn connect_plain(url: &str, name: &str) -> Result<postgres::Client, StoreError> {
-    let mut config: postgres::Config = url.parse()?;
-    config.application_name(name);
-    Ok(config.connect(postgres::NoTls)?)
+    let mut pg = super::PgConnect::parse(url)?;
+    pg.config.application_name(name);
+    pg.connect()
 }
 
 /// The session is over: the connection closed, or the server ended it (an administrator or a
