@@ -89,6 +89,17 @@ pub enum Ack {
     None,
 }
 
+impl Ack {
+    /// The reading's position in a replayable log (a JetStream sequence number), which the
+    /// pipeline commits with what the reading caused; `None` for a broker's or a poll's.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            Ack::Stream { seq, .. } => Some(*seq),
+            Ack::Mqtt { .. } | Ack::None => None,
+        }
+    }
+}
+
 /// The sending end of a batch channel, counting what it hands over.
 #[derive(Debug)]
 pub struct Sender<T> {
@@ -154,6 +165,28 @@ impl<T> Receiver<T> {
     /// The counter this channel reports to.
     pub fn progress(&self) -> &Arc<Progress> {
         &self.progress
+    }
+}
+
+/// Where a pipeline hands its committed readings: straight back to their source as acks, or on
+/// to the store stage, which acks them once stored. The pipeline knows neither.
+pub trait Sink: Send + Sync {
+    /// Takes a committed batch; `Err` when the stage that must have it is gone.
+    fn committed(&self, batch: Vec<Inbound>) -> Result<(), Closed>;
+}
+
+/// A source gone (shutting down) is fine: the broker redelivers what was not acked.
+impl Sink for Sender<Ack> {
+    fn committed(&self, batch: Vec<Inbound>) -> Result<(), Closed> {
+        let _ = self.send(batch.into_iter().map(|m| m.ack).collect());
+        Ok(())
+    }
+}
+
+/// The store stage takes the readings themselves.
+impl Sink for Sender<Inbound> {
+    fn committed(&self, batch: Vec<Inbound>) -> Result<(), Closed> {
+        self.send(batch)
     }
 }
 

@@ -7,7 +7,6 @@
 //! stage into a red `/readyz` and an exit.
 
 pub mod api;
-pub mod app;
 pub mod backtest;
 pub mod broker;
 pub mod clock;
@@ -25,6 +24,7 @@ pub mod orders;
 pub mod pipeline;
 pub mod provision;
 pub mod rules;
+pub mod runtime;
 pub mod series;
 pub mod testhook;
 pub mod watchdog;

@@ -110,6 +110,17 @@ impl Health {
     }
 }
 
+/// What a mode adds to `/readyz` and `/metrics` (a cluster worker: its partitions, NATS, the
+/// stream). The API asks it without knowing the mode.
+pub trait Readiness: Send + Sync {
+    /// `Ok` with what it serves, or `Err` with why it is not ready.
+    fn readiness(&self) -> Result<String, String>;
+    /// Its figures for `/metrics`.
+    fn scrape(&self) -> Option<crate::metrics::ClusterScrape> {
+        None
+    }
+}
+
 /// Watches `stages` until `shutdown` turns true.
 pub fn spawn(
     stages: Vec<Arc<Progress>>,

@@ -1,9 +1,9 @@
 //! The daemon in-process on a test config, and simulated devices (used by `tests/tests/`).
 
 use crate::{config, Hooks, TOKEN};
-use gridsentry::app::{self, Overrides, Running};
 use gridsentry::notify::deliver::Backoff;
 use gridsentry::orders::Change;
+use gridsentry::runtime::{self, Overrides, Running};
 use gridsentry_sensors::heapless;
 use gridsentry_sensors::*;
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
@@ -52,7 +52,7 @@ impl Daemon {
             changes: Some(tx),
             ..Overrides::default()
         };
-        let running = app::start(cfg, o, rx).await.unwrap();
+        let running = runtime::start(cfg, o, rx).await.unwrap();
         let api = format!("http://{}", running.http);
         let d = Daemon { running: Some(running), stop, changes, api, dir };
         d.wait(|r| r.metrics.mqtt_connected.load(Relaxed) == 1).await;

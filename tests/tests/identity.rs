@@ -110,7 +110,7 @@ async fn only_registered_devices_are_heard() {
     // Provisioned while running: heard from the next tick on, without a restart.
     provision(dir.path(), "plaza-3", "nb-66");
     let noise_applied =
-        |r: &gridsentry::app::Running| r.metrics.readings[Stream::Noise.index()].load(Relaxed);
+        |r: &gridsentry::runtime::Running| r.metrics.readings[Stream::Noise.index()].load(Relaxed);
     let mut seq = 1;
     while noise_applied(d.running()) < 2 {
         stranger.send(seq, noise(50.0)).await;

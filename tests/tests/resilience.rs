@@ -1,7 +1,7 @@
 //! Faults around the spine: failing and hanging receivers, a broker restart, a config reload,
 //! and a broker that wants a password.
 
-use gridsentry::app::{self, Overrides};
+use gridsentry::runtime::{self, Overrides};
 use gridsentry_sensors::*;
 use gridsentry_tests::daemon::*;
 use gridsentry_tests::{config, noise, Hooks, Mode, Mosquitto, TOKEN};
@@ -90,7 +90,7 @@ async fn reload_swaps_rules_and_keeps_a_pending_timer() {
     let cfg =
         gridsentry::config::parse("reload.toml", &config(d.dir.path(), broker.port, 0, &hooks.url, &text))
             .unwrap();
-    d.running().control.send(app::reload_of(&cfg)).unwrap();
+    d.running().control.send(runtime::reload_of(&cfg)).unwrap();
     for seq in 6..12 {
         b.send(seq, noise(75.0)).await;
     }
@@ -118,7 +118,7 @@ async fn username_and_password_from_a_secret_file() {
     );
     let cfg = gridsentry::config::parse("auth.toml", &text).unwrap();
     let (stop, rx) = watch::channel(false);
-    let running = app::start(cfg, Overrides::default(), rx).await.unwrap();
+    let running = runtime::start(cfg, Overrides::default(), rx).await.unwrap();
     let deadline = Instant::now() + WAIT;
     while running.metrics.mqtt_connected.load(Relaxed) != 1 {
         assert!(Instant::now() < deadline, "not connected with username and password");

@@ -1,7 +1,7 @@
 //! Security checks on real peers: MQTT over TLS to mosquitto's TLS listener with a local CA and
 //! a password; the API's token and body limits; secret files readable by everyone refused.
 
-use gridsentry::app::{self, Overrides};
+use gridsentry::runtime::{self, Overrides};
 use gridsentry_sensors::Id;
 use gridsentry_tests::daemon::*;
 use gridsentry_tests::{config, noise, write_secret, Hooks, Mosquitto, TOKEN};
@@ -27,7 +27,7 @@ async fn mqtt_over_tls_with_a_local_ca_and_a_password() {
     );
     let cfg = gridsentry::config::parse("tls.toml", &text).unwrap();
     let (stop, rx) = watch::channel(false);
-    let running = app::start(cfg, Overrides::default(), rx).await.unwrap();
+    let running = runtime::start(cfg, Overrides::default(), rx).await.unwrap();
     let deadline = Instant::now() + WAIT;
     while running.metrics.mqtt_connected.load(Relaxed) != 1 {
         assert!(Instant::now() < deadline, "not connected over TLS");
@@ -57,7 +57,7 @@ async fn a_world_readable_secret_file_stops_the_start() {
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     let cfg = gridsentry::config::parse("open.toml", &text).unwrap();
     let (_stop, rx) = watch::channel(false);
-    let err = app::start(cfg, Overrides::default(), rx).await.err().expect("refused");
+    let err = runtime::start(cfg, Overrides::default(), rx).await.err().expect("refused");
     let msg = err.to_string();
     assert!(msg.contains("readable by every user") && msg.contains("token"), "{msg}");
 }

@@ -48,7 +48,7 @@ pub async fn ready(State(s): Shared) -> Response {
     if let Some(problem) = s.health.problem() {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")).into_response();
     }
-    if let Some(c) = &s.cluster {
+    if let Some(c) = &s.readiness {
         return match c.readiness() {
             Ok(owned) => (StatusCode::OK, format!("{owned}\n")).into_response(),
             Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
@@ -86,9 +86,9 @@ pub async fn metrics(State(s): Shared) -> Response {
             })
             .collect(),
         outbox_lag_s: next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000),
-        cluster: s.cluster.as_ref().map(|c| c.scrape()),
+        cluster: s.readiness.as_ref().and_then(|c| c.scrape()),
         ready: s.health.problem().is_none()
-            && match &s.cluster {
+            && match &s.readiness {
                 Some(c) => c.readiness().is_ok(),
                 None => s.metrics.mqtt_connected.load(Relaxed) == 1,
             },

@@ -29,7 +29,7 @@ pub struct ApiState {
     /// Order transitions made through the API are announced here too.
     pub changes: broadcast::Sender<Change>,
     /// What the console's live feed hears: `changes` in edge mode; in cluster mode every
-    /// worker's ([`crate::cluster::fanout`]).
+    /// worker's (the fan-out over NATS).
     pub feed: broadcast::Sender<Change>,
     /// Wakes the notifier after an action queued notifications.
     pub outbox: watch::Sender<u64>,
@@ -39,8 +39,9 @@ pub struct ApiState {
     pub health: Arc<crate::watchdog::Health>,
     /// The sites of the config (`[[site]]`), for the console's map.
     pub sites: Vec<crate::config::SiteConfig>,
-    /// Cluster mode: the partitions this worker owns (for `/readyz` and metrics).
-    pub cluster: Option<Arc<crate::cluster::owner::Status>>,
+    /// What the mode adds to `/readyz` and `/metrics` (a cluster worker's partitions); `None`:
+    /// edge mode, ready while connected to its broker.
+    pub readiness: Option<Arc<dyn crate::watchdog::Readiness>>,
 }
 
 /// The router.

@@ -5,8 +5,8 @@ mod orders;
 mod relay;
 
 use clap::{Parser, Subcommand};
-use gridsentry::app::{self, Overrides};
 use gridsentry::config;
+use gridsentry::runtime::{self, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -265,7 +265,7 @@ async fn run(path: PathBuf) -> ExitCode {
         tracing::warn!("{EMBEDDED_BROKER_NOTE}");
     }
     let (stop_tx, stop) = watch::channel(false);
-    let running = match app::start(cfg, Overrides::default(), stop).await {
+    let running = match runtime::start(cfg, Overrides::default(), stop).await {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
@@ -277,7 +277,7 @@ async fn run(path: PathBuf) -> ExitCode {
         while hup.recv().await.is_some() {
             match config::load(&path) {
                 Ok(cfg) => {
-                    let _ = control.send(app::reload_of(&cfg));
+                    let _ = control.send(runtime::reload_of(&cfg));
                 }
                 Err(e) => tracing::error!("reload refused: {e}"),
             }

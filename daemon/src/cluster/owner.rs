@@ -77,7 +77,7 @@ impl Status {
     }
 
     /// What `/metrics` shows of the cluster.
-    pub fn scrape(&self) -> crate::metrics::ClusterScrape {
+    pub fn figures(&self) -> crate::metrics::ClusterScrape {
         let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
         let sum = |f: fn(&worker::Lag) -> u64| owned.values().map(|(_, l)| f(l)).sum::<u64>();
         crate::metrics::ClusterScrape {
@@ -93,7 +93,7 @@ impl Status {
     }
 
     /// Whether this worker is ready: `Ok` with what it owns, or `Err` with why not.
-    pub fn readiness(&self) -> Result<String, String> {
+    pub fn ready(&self) -> Result<String, String> {
         let unread = self.unread.lock().unwrap_or_else(|p| p.into_inner()).len();
         if unread > 0 {
             return Err(format!("readings in partitions no worker reads: nats-server's partition(K, 1) mapping and [cluster] partitions disagree ({unread} subjects)"));
@@ -112,6 +112,16 @@ impl Status {
         let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
         let list: Vec<String> = owned.iter().map(|(p, (epoch, _))| format!("{p} (epoch {epoch})")).collect();
         Ok(format!("ready; partitions owned: {}", list.join(", ")))
+    }
+}
+
+impl crate::watchdog::Readiness for Status {
+    fn readiness(&self) -> Result<String, String> {
+        self.ready()
+    }
+
+    fn scrape(&self) -> Option<crate::metrics::ClusterScrape> {
+        Some(self.figures())
     }
 }
 
@@ -151,7 +161,7 @@ impl Owner {
     ) -> Result<Owner, ClusterError> {
         let me = cfg.worker();
         let store =
-            crate::orders::Store::connect_as(&recipe.postgres, &session(&me), recipe.config.sla, Vec::new())?;
+            crate::orders::Store::connect_as(&recipe.postgres, &session(&me), recipe.sla, Vec::new())?;
         Ok(Owner {
             me,
             partitions: cfg.partitions,
@@ -350,7 +360,7 @@ impl Owner {
         // With a time series, what the last owner committed but had not stored yet is read
         // again: the pipeline knows the readings (duplicates), the store stage writes them.
         let from = match taken.stored {
-            Some(stored) if self.recipe.stores_series() => stored.min(taken.checkpoint),
+            Some(stored) if self.recipe.stores_series => stored.min(taken.checkpoint),
             _ => taken.checkpoint,
         };
         tracing::debug!(partition = p, epoch, "cluster: epoch bumped; starting its pipeline");

@@ -18,7 +18,7 @@
 use super::ClusterError;
 use crate::flow::{self, Ack};
 use crate::orders::{Scope, Store};
-use crate::pipeline::{Control, Outputs, PipelineError, Sink, Tuning};
+use crate::pipeline::{Control, Pipeline, PipelineError, Tuning};
 use async_nats::jetstream;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -30,30 +30,26 @@ use tokio::sync::{mpsc, watch};
 pub struct Recipe {
     /// PostgreSQL connection string.
     pub postgres: String,
-    /// The rules and deadlines, as the config says.
-    pub config: Arc<crate::config::Config>,
+    /// Deadlines per colour.
+    pub sla: crate::orders::SlaTable,
     /// Receivers for routing.
     pub routing: Vec<crate::orders::Receiver>,
-    /// Where pipelines report.
-    pub outputs: Outputs,
+    /// Builds a partition's pipeline (rules, devices, clock, privacy, where it reports) on its
+    /// store: the wiring's, handed in, so that this module never calls back into it.
+    pub build: Arc<dyn Fn(Store) -> Result<Pipeline, String> + Send + Sync>,
     /// Batching.
     pub tuning: Tuning,
     /// Partitions of the stream (K of nats-server's mapping).
     pub partitions: u32,
     /// Where committed readings go: the worker's acks, or its store stage (`[influx]`).
-    pub sink: Sink,
+    pub sink: Arc<dyn flow::Sink>,
+    /// Whether `sink` stores readings in a time series (then a new owner starts from the lower
+    /// of the committed and the stored position).
+    pub stores_series: bool,
     /// The last reload (SIGHUP), if any: running partitions apply each new one, a partition
     /// taken later applies it before its first batch (its pipeline is built from the config the
     /// worker started with).
     pub reloads: watch::Sender<Option<Control>>,
-}
-
-impl Recipe {
-    /// Whether committed readings go on to a time-series server (then a new owner starts
-    /// from the lower of the committed and the stored position).
-    pub fn stores_series(&self) -> bool {
-        matches!(self.sink, Sink::Series(_))
-    }
 }
 
 /// How far a partition is behind, in readings, and up to where it is done.
@@ -172,11 +168,9 @@ pub fn start(
     epoch: i64,
     lag: Arc<Lag>,
 ) -> Result<Runner, ClusterError> {
-    let cfg = &recipe.config;
-    let store = Store::connect_as(&recipe.postgres, session, cfg.sla, recipe.routing.clone())?
+    let store = Store::connect_as(&recipe.postgres, session, recipe.sla, recipe.routing.clone())?
         .scoped(Scope { partition: p, epoch });
-    let pipeline = crate::app::pipeline(cfg, store, recipe.outputs.clone())
-        .map_err(|e| ClusterError::Pipeline(e.to_string()))?;
+    let pipeline = (recipe.build)(store).map_err(ClusterError::Pipeline)?;
     let progress = crate::watchdog::Progress::new("partition");
     let (inlet, inbound) = flow::channel(progress.clone());
     let (stop, stopped) = watch::channel(false);

@@ -4,11 +4,13 @@
 //! (an impossible rule points at its `[[rule]]` table). Secrets never sit in the file: tokens
 //! and webhook secrets name an environment variable or a file.
 
+mod cluster;
 mod field;
 mod fleet;
 mod load;
 mod secret;
 
+pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
 pub use fleet::{Allow, Devices, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
@@ -62,7 +64,7 @@ pub struct Config {
     pub sites: Vec<Spanned<SiteConfig>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
-    pub cluster: Option<Spanned<crate::cluster::Config>>,
+    pub cluster: Option<Spanned<Cluster>>,
     /// `gridsentry relay`'s own settings.
     #[serde(default)]
     pub relay: Option<Spanned<RelaySettings>>,

@@ -11,8 +11,8 @@ mod operator;
 mod receiver;
 mod station;
 
-use crate::app::{self, Overrides};
 use crate::config;
+use crate::runtime::{self, Overrides};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,7 +83,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         changes: Some(changes_tx),
     };
     let (stop_tx, stop) = watch::channel(false);
-    let running = app::start(cfg, overrides, stop.clone()).await.map_err(|e| e.to_string())?;
+    let running = runtime::start(cfg, overrides, stop.clone()).await.map_err(|e| e.to_string())?;
     let api = format!("http://{}", running.http);
     eprintln!(
         "gridsentry demo: api {api}, broker 127.0.0.1:{}, running {} s",

@@ -8,7 +8,7 @@
 //! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
 //! store cannot commit (disk full, I/O error) the pipeline stops the daemon instead of acking
 //! what it could not record: fail-stop, never lose. With a time-series server configured the
-//! committed batch goes on to the store stage ([`crate::series`]), which acks it once stored.
+//! committed batch goes on to the store stage through a [`flow::Sink`], which acks it once stored.
 //! Which readings get in at all (device gate, sequence window) is [`admit`]; the hourly
 //! evidence purge is [`retention`].
 
@@ -17,7 +17,7 @@ mod retention;
 
 use crate::clock::now_ms;
 use crate::devtime;
-use crate::flow::{self, AckSender, Inbound};
+use crate::flow::{self, Inbound, Sink};
 use crate::gate::{Gate, Policy};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
@@ -60,18 +60,10 @@ pub enum PipelineError {
     /// A commit failed: nothing more is acked.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The store stage is gone; committed readings could no longer be stored.
-    #[error("the time-series stage stopped")]
-    SeriesStopped,
-}
-
-/// Where committed batches go.
-#[derive(Clone)]
-pub enum Sink {
-    /// Straight back to ingest as acks (no time-series server).
-    Ack(AckSender),
-    /// To the store stage, which acks once the readings are stored or spilled.
-    Series(crate::series::SeriesSender),
+    /// The stage after the pipeline (the store stage) is gone; committed readings could no
+    /// longer be stored.
+    #[error("the stage after the pipeline stopped")]
+    SinkGone,
 }
 
 /// Changes made while running (config reload).
@@ -172,7 +164,7 @@ impl Pipeline {
         rt: tokio::runtime::Handle,
         mut rx: flow::Receiver<Inbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
-        sink: Sink,
+        sink: Arc<dyn Sink>,
         tuning: Tuning,
     ) -> Result<(), PipelineError> {
         let mut next_tick = Instant::now();
@@ -207,17 +199,10 @@ impl Pipeline {
             crate::testhook::slow_commit(inbound.len());
             crate::testhook::after_commit(commits);
             let n = inbound.len();
-            let sent = match &sink {
-                Sink::Ack(acks) => {
-                    // Ingest gone (shutting down): the broker redelivers what was not acked.
-                    let _ = acks.send(inbound.into_iter().map(|m| m.ack).collect());
-                    Ok(())
-                }
-                Sink::Series(tx) => tx.send(inbound),
-            };
+            let sent = sink.committed(inbound);
             rx.done(n);
             if sent.is_err() {
-                return Err(PipelineError::SeriesStopped);
+                return Err(PipelineError::SinkGone);
             }
         }
     }
@@ -278,14 +263,9 @@ impl Pipeline {
             .drain()
             .filter_map(|k| self.seqs.get(&k).map(|w| (format!("{}/{}", k.0, k.1), w.clone())))
             .collect();
-        // Cluster mode: the partition's new stream position, committed with what it caused.
-        let checkpoint = inbound
-            .iter()
-            .filter_map(|m| match m.ack {
-                flow::Ack::Stream { seq, .. } => Some(seq),
-                _ => None,
-            })
-            .max();
+        // Read from a replayable log (cluster mode): the new position, committed with what it
+        // caused.
+        let checkpoint = inbound.iter().filter_map(|m| m.ack.position()).max();
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs, checkpoint };
         let mut changes = self.store.commit(&batch, now as i64)?;
         self.out.live.record(inbound.iter().filter(|m| !m.refused));

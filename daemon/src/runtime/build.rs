@@ -1,0 +1,267 @@
+//! What both modes build the same way: outputs, tuning, the notifier, the API, the watchdog,
+//! the data directory's lock, and a pipeline over a given store.
+
+use super::{AppError, Overrides, Running};
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::notify::deliver::{self, Backoff, Endpoint, Source};
+use crate::orders::{Change, Receiver, Store};
+use crate::pipeline::{Control, Outputs, Pipeline, PipelineError, Tuning};
+use crate::rules::Engine;
+use crate::watchdog::{self, Health, Progress, Readiness};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// The stages every mode has, built once per process.
+pub(super) struct Base {
+    /// The watchdog's verdict.
+    pub health: Arc<Health>,
+    /// Where pipelines report (order transitions, outbox wake-ups, counters, live values).
+    pub outputs: Outputs,
+    /// Receivers by name and tier, for routing.
+    pub routing: Vec<Receiver>,
+    /// Batching and timing of pipelines.
+    pub tuning: Tuning,
+    /// `[daemon] stall_s`.
+    pub stall: Duration,
+    outbox_rx: Option<watch::Receiver<u64>>,
+    endpoints: Option<Vec<Endpoint>>,
+    backoff: Backoff,
+    token: Option<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Base {
+    /// Reads what the config and overrides say (secrets included).
+    pub fn new(cfg: &Config, o: &Overrides, shutdown: &watch::Receiver<bool>) -> Result<Base, AppError> {
+        let (endpoints, routing) = endpoints(cfg, o)?;
+        let (outbox, outbox_rx) = watch::channel(0u64);
+        let outputs = Outputs {
+            changes: o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0),
+            outbox,
+            metrics: Arc::new(Metrics::default()),
+            live: Arc::new(crate::live::Live::default()),
+        };
+        let token =
+            cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
+        if token.is_none() {
+            tracing::warn!("no api_token configured: the /api endpoints refuse every request");
+        }
+        Ok(Base {
+            health: Arc::new(Health::default()),
+            outputs,
+            routing,
+            tuning: Tuning {
+                batch_max: cfg.daemon.batch_max.max(1),
+                linger: Duration::from_millis(cfg.daemon.batch_linger_ms),
+                tick: o.tick.unwrap_or(Duration::from_secs(1)),
+            },
+            stall: Duration::from_secs(cfg.daemon.stall_s.get()),
+            outbox_rx: Some(outbox_rx),
+            endpoints: Some(endpoints),
+            backoff: o
+                .backoff
+                .unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default()),
+            token,
+            tasks: Vec::new(),
+            shutdown: shutdown.clone(),
+        })
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.outputs.metrics.clone()
+    }
+
+    /// Order transitions.
+    pub fn changes(&self) -> broadcast::Sender<Change> {
+        self.outputs.changes.clone()
+    }
+
+    /// Watches `task` as stage `stage`: its end outside a shutdown is fatal.
+    pub fn supervise(&mut self, stage: &'static str, task: tokio::task::JoinHandle<()>) {
+        self.tasks.push(watchdog::supervise(stage, task, &self.health, &self.shutdown));
+    }
+
+    /// Watches the hand-offs `stages` for progress ([`watchdog`]).
+    pub fn watch(&mut self, stages: Vec<Arc<Progress>>) {
+        self.tasks.push(watchdog::spawn(stages, self.stall, self.health.clone(), self.shutdown.clone()));
+    }
+
+    /// Reports to the watchdog when a stage's thread returns.
+    pub fn ended_hook(&self, stage: &'static str) -> impl FnOnce(Option<String>) + Send + 'static {
+        watchdog::ended_hook(stage, &self.health, &self.shutdown)
+    }
+
+    /// Starts the notifier on the outbox in `source`.
+    pub fn notify(&mut self, source: Source) -> Result<(), AppError> {
+        let (endpoints, outbox_rx) = (self.endpoints.take(), self.outbox_rx.take());
+        let (Some(endpoints), Some(outbox_rx)) = (endpoints, outbox_rx) else {
+            return Err(AppError::Pipeline("the notifier was started twice".into()));
+        };
+        let notify = deliver::spawn(
+            endpoints,
+            source,
+            self.backoff,
+            self.metrics(),
+            outbox_rx,
+            self.shutdown.clone(),
+        )?;
+        for t in notify {
+            self.supervise("notify", t);
+        }
+        Ok(())
+    }
+
+    /// Serves the API and console on `store`; the console's live feed hears `feed`, `/readyz`
+    /// asks `readiness` (`None`: the broker connection, edge mode's).
+    pub async fn serve(
+        &mut self,
+        cfg: &Config,
+        o: &Overrides,
+        store: Store,
+        feed: broadcast::Sender<Change>,
+        readiness: Option<Arc<dyn Readiness>>,
+    ) -> Result<SocketAddr, AppError> {
+        let state = ApiState {
+            store: Mutex::new(store),
+            token: self.token.take(),
+            metrics: self.metrics(),
+            changes: self.changes(),
+            feed,
+            outbox: self.outputs.outbox.clone(),
+            live: self.outputs.live.clone(),
+            health: self.health.clone(),
+            sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
+            readiness,
+        };
+        let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| AppError::Io("binding the API address", e))?;
+        let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;
+        let mut stop = self.shutdown.clone();
+        let router = api::router(Arc::new(state));
+        let task = tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(graceful).await {
+                tracing::error!(error = %e, "api server stopped");
+            }
+        });
+        tracing::info!(%http, "api listening");
+        self.supervise("api", task);
+        Ok(http)
+    }
+
+    /// The running daemon: `main` is the pipeline thread (edge) or the ownership loop (worker).
+    pub fn running(
+        self,
+        (http, mqtt_port): (SocketAddr, u16),
+        control: mpsc::UnboundedSender<Control>,
+        main: std::thread::JoinHandle<Result<(), PipelineError>>,
+        series: Option<std::thread::JoinHandle<()>>,
+        lock: Option<std::fs::File>,
+    ) -> Running {
+        Running {
+            http,
+            mqtt_port,
+            changes: self.outputs.changes.clone(),
+            metrics: self.outputs.metrics.clone(),
+            control,
+            health: self.health,
+            pipeline: main,
+            series,
+            tasks: self.tasks,
+            _lock: lock,
+        }
+    }
+}
+
+/// Locks `dir` for this process (`dir/gridsentry.lock`, released by the kernel when the
+/// process ends, however it ends): a second daemon on the same data directory would share the
+/// SQLite file's writers, the time-series spool and the broker session, and is refused.
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
+    std::fs::create_dir_all(dir).map_err(|e| AppError::Io("creating the data directory", e))?;
+    let path = dir.join("gridsentry.lock");
+    let file =
+        std::fs::File::create(&path).map_err(|e| AppError::Io("creating data_dir/gridsentry.lock", e))?;
+    file.try_lock().map_err(|_| {
+        AppError::Io(
+            "data_dir",
+            std::io::Error::other(format!(
+                "{} is in use by another gridsentry process on this machine (each daemon or cluster worker needs its own [daemon] data_dir)",
+                dir.display()
+            )),
+        )
+    })?;
+    Ok(file)
+}
+
+/// A pipeline on `store` with the config's rules, devices, clock and privacy settings (edge
+/// mode's one, or a cluster worker's for one partition).
+pub(super) fn pipeline(cfg: &Config, store: Store, outputs: Outputs) -> Result<Pipeline, AppError> {
+    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
+        .map_err(|e| AppError::Secret(e.to_string()))?;
+    let max_bands = cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get());
+    let engine =
+        Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?.with_max_bands(max_bands);
+    Ok(Pipeline::new(engine, store, outputs)?
+        .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
+        .with_gate(gate_policy(cfg))
+        .with_evidence_days(cfg.privacy.evidence_days))
+}
+
+fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver>), AppError> {
+    let mut endpoints = Vec::new();
+    let mut routing = Vec::new();
+    for r in cfg.receivers.iter().map(|r| r.get_ref()) {
+        let secret = match &r.secret {
+            Some(s) => {
+                Some(s.resolve().map_err(|e| AppError::Secret(format!("receiver `{}`: {e}", r.name)))?)
+            }
+            None => None,
+        };
+        endpoints.push(Endpoint {
+            name: r.name.clone(),
+            url: o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone()),
+            format: r.format,
+            secret,
+            timeout: Duration::from_millis(r.timeout_ms),
+            max_attempts: r.max_attempts,
+            fallback: r.fallback.clone(),
+            redact: r.redact.clone(),
+        });
+        routing.push(Receiver { name: r.name.clone(), tier: r.tier });
+    }
+    Ok((endpoints, routing))
+}
+
+/// The rules, deadlines and routing of a config, for a reload.
+pub fn reload_of(cfg: &Config) -> Control {
+    Control::Reload {
+        rules: cfg.rules.iter().map(|r| r.get_ref().clone()).collect(),
+        sla: cfg.sla,
+        receivers: cfg
+            .receivers
+            .iter()
+            .map(|r| Receiver { name: r.get_ref().name.clone(), tier: r.get_ref().tier })
+            .collect(),
+    }
+}
+
+/// Who the pipeline hears (`[devices]`): the registry plus every configured field device.
+fn gate_policy(cfg: &Config) -> crate::gate::Policy {
+    use gridsentry_sensors::Id;
+    let d = cfg.devices.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+    let modbus = cfg.modbus.iter().map(|m| (m.get_ref().site.clone(), m.get_ref().device.clone()));
+    let serial = cfg.serial.iter().map(|s| (s.get_ref().site.clone(), s.get_ref().device.clone()));
+    let field =
+        modbus.chain(serial).filter_map(|(s, dev)| Some((Id::new(&s).ok()?, Id::new(&dev).ok()?))).collect();
+    crate::gate::Policy { allow: d.allow, registry: d.registry, field, max_tracked: d.max_tracked.get() }
+}
