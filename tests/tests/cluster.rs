@@ -371,6 +371,8 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
              [sla.red]\ndispatch_s = {DISPATCH_S}\non_site_s = 3600\nreinforce_s = 7200\nremind_s = 3600\n",
             vm.url()
         ),
+        // The shipped lease: a SIGKILLed worker's share is taken when its sessions are gone.
+        lease_ms: None,
         ..Opts::default()
     };
     let (h1, h2) = (free_port(), free_port());

@@ -24,6 +24,7 @@ pub mod owner;
 pub mod relay;
 pub mod relay_http;
 pub mod stall;
+pub mod status;
 pub mod stream;
 pub mod worker;
 
