@@ -1,20 +1,23 @@
 //! Reading one owned partition from the stream into its pipeline.
 //!
-//! Through a durable pull consumer per partition (`gs-pP`, replicated like the stream), made
+//! Through a named pull consumer per partition (`gs-pP`: one replica, in memory, cheap), made
 //! afresh from the committed position when a worker takes the partition (which also cuts off a
-//! former owner still pulling). Why not an ordered consumer: it is ephemeral, lives on one node,
-//! and after that node is lost it must be created again through the JetStream meta leader,
-//! which is itself being elected then ("JetStream system temporarily unavailable"): partitions
-//! waited 10–36 s after a stream leader SIGKILL. A replicated consumer elects its own leader
-//! with the stream; the worker only pulls again.
+//! former owner still pulling from it). When the node holding it is lost, or a new one cannot be
+//! made while NATS elects its JetStream meta leader ("JetStream system temporarily unavailable":
+//! ordered consumers, used before, waited 10–36 s for it after a stream leader SIGKILL), the
+//! worker does not wait: as soon as the partition's stream holds more than was delivered and
+//! nothing came for [`REDELIVER_AFTER`], it reads the next messages straight from the stream's
+//! leader (`STREAM.MSG.GET` with `next_by_subj`, up to 1,000 a round), pulls again, and the next
+//! time makes the consumer again. A replicated (R3) consumer was tried: no faster to recover
+//! (the stream's leader election dominates) and it cost the workers about twice the CPU per
+//! reading (its delivered state is replicated with every pull).
 //!
 //! No acknowledgements (`AckPolicy::None`): the position lives in PostgreSQL with the orders it
 //! caused. Deliveries are checked instead: the consumer numbers them 1, 2, 3…; a jump means
-//! deliveries were lost (a leader change after the old leader had counted them as sent), and the
-//! consumer is made again from the last message received. A message at or below it (delivered
-//! again after a leader change) is skipped. Twice a second the worker asks the stream for the
-//! partition's head: a pull that brings nothing for [`REDELIVER_AFTER`] while the head is ahead
-//! is issued again; the next time, the consumer is made again.
+//! deliveries were lost, and the consumer is made again from the last message received. A
+//! message at or below it (read by catching up, or delivered again) is skipped. Four times a
+//! second the worker asks the stream for the partition's head (its last sequence), which is how it
+//! knows that something is waiting.
 
 use super::stream::{parse_partitioned, partition_filter, rightly_placed, STREAM};
 use super::worker::{Lag, Position};
@@ -51,11 +54,23 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ClusterError> {
     let p = at.p;
-    let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(format!("partition {p}: {e}"));
-    let stream = js.get_stream(STREAM).await.map_err(|e| nats(&e))?;
+    // A partition taken while NATS elects a leader (or while the stream is away: checks.rs
+    // reports that) keeps trying here rather than failing its runner and waiting to be retaken.
+    let stream = loop {
+        match js.get_stream(STREAM).await {
+            Ok(s) => break s,
+            Err(e) => tracing::debug!(partition = p, error = %e, "cluster: stream not reachable yet"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REDELIVER_AFTER) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+    };
     let mut reader = Reader { stream, p, consumer: None, messages: None, expect: 1 };
-    reader.renew(lag.delivered()).await.map_err(|e| nats(&e))?;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    if let Err(e) = reader.renew(lag.delivered()).await {
+        tracing::warn!(partition = p, error = %e, "cluster: consumer not made yet; trying again");
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_delivery = tokio::time::Instant::now();
     let mut nudged = false;
     loop {
@@ -246,6 +261,8 @@ impl Reader {
                     filter_subject: partition_filter(p),
                     deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
                     ack_policy: consumer::AckPolicy::None,
+                    num_replicas: 1,
+                    memory_storage: true,
                     ..Default::default()
                 })
                 .await

@@ -94,7 +94,7 @@ pub async fn run(
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.wait_for(|s| *s) => return Ok(()),
             }
-            delay = (delay * 2).min(Duration::from_millis(500));
+            delay = (delay * 2).min(Duration::from_millis(250));
             remaining = failed.into_iter().map(|(item, _)| item).collect();
         }
         stats.failing.store(false, Relaxed);

@@ -51,7 +51,7 @@ fn spawn(bin: &Path, args: &[&str], cfg: &Path, env: &[(&str, &str)], log: &Path
         .args(args)
         .arg(cfg)
         .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("GS_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -109,6 +109,10 @@ async fn main() {
     let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     for workers in [1usize, 2] {
         let dir = tempfile::tempdir().unwrap();
+        // GS_BENCH_LOG=info keeps the processes' logs (their directory is printed).
+        if std::env::var("GS_BENCH_LOG").is_ok() {
+            eprintln!("logs in {}", dir.path().display());
+        }
         let pg = Postgres::start();
         let url = pg.database();
         let mut nats = Nats::start(K);
@@ -236,6 +240,10 @@ async fn main() {
             let admin = nats.admin().await;
             let mut stalls = Vec::new();
             for _ in 0..leader_kills {
+                // The leader loss alone: partitions settled (K/2 each), the stream's replicas current.
+                while owned(ports[0]).await != K as usize / 2 || owned(ports[1]).await != K as usize / 2 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 nats.wait_stream_healthy(&admin).await;
                 let Some(leader) = nats.stream_leader(&admin).await else { continue };
                 nats.kill(leader);
@@ -245,6 +253,11 @@ async fn main() {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 stalls.push(t.elapsed().as_millis() as u64);
+                eprintln!(
+                    "leader kill (node {leader}) at {:?}: {} ms",
+                    std::time::SystemTime::now(),
+                    t.elapsed().as_millis()
+                );
                 seq += 1;
                 nats.restart(leader);
             }
@@ -255,6 +268,10 @@ async fn main() {
                 stalls.len(),
                 pct(&stalls, 0.5)
             );
+            if std::env::var("GS_BENCH_LOG").is_ok() {
+                let _ = dir.keep();
+                return;
+            }
         }
     }
 }
