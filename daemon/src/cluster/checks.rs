@@ -1,6 +1,7 @@
 //! A worker's standing checks on the reading stream, whatever partitions it owns: the stream is
-//! there and readable (deleted or unreachable → ERROR and `/readyz` 503: the partitions would
-//! wait for ever, quietly), and no reading sits in a partition no worker reads (nats-server's
+//! there (deleted → ERROR and `/readyz` 503: the partitions would wait for ever, quietly), it
+//! does not end below a partition's position (made anew after a deletion: its readings would be
+//! skipped up to there), and no reading sits in a partition no worker reads (nats-server's
 //! `partition(K, 1)` mapping and `[cluster] partitions` disagree).
 
 use super::owner::Status;
@@ -15,6 +16,16 @@ const EVERY: Duration = Duration::from_secs(2);
 /// How often the stream's subjects are listed for partitions nobody reads (heavier: one entry
 /// per device and stream).
 const SUBJECTS_EVERY: u32 = 15;
+
+/// A stream whose last sequence is below a partition's position was made anew (deleted and
+/// created again: it numbers from 1): its readings would be skipped up to the old position.
+fn behind_positions(status: &Status, last: u64) -> Option<String> {
+    let owned = status.owned.lock().unwrap_or_else(|p| p.into_inner());
+    let (p, at) = owned.iter().map(|(p, (_, lag))| (*p, lag.delivered())).max_by_key(|(_, at)| *at)?;
+    (at > last).then(|| {
+        format!("the reading stream {STREAM} ends at {last}, below partition {p}'s position {at}: it was made anew; its readings would be skipped. Reset the positions (deploy/README.md, runbook)")
+    })
+}
 
 fn missing(e: &async_nats::jetstream::context::GetStreamError) -> bool {
     use async_nats::jetstream::context::GetStreamErrorKind;
@@ -41,14 +52,16 @@ pub async fn run(
                 tracing::debug!(error = %e, "cluster: stream info not answered");
                 status.stream_problem.lock().unwrap_or_else(|p| p.into_inner()).clone()
             }
-            Ok(_) => None,
+            Ok(stream) => behind_positions(&status, stream.cached_info().state.last_sequence),
         };
         let was = std::mem::replace(
             &mut *status.stream_problem.lock().unwrap_or_else(|p| p.into_inner()),
             problem.clone(),
         );
         match (&problem, was.is_some()) {
-            (Some(why), false) => tracing::error!(reason = %why, "cluster: reading stream missing"),
+            (Some(why), false) => {
+                tracing::error!(reason = %why, "cluster: reading stream missing or made anew")
+            }
             (None, true) => tracing::info!("cluster: reading stream {STREAM} readable again"),
             _ => {}
         }
