@@ -533,7 +533,22 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
         if distinct == 40 * SITES as usize {
             break (distinct, total - distinct);
         }
-        assert!(Instant::now() < deadline, "{distinct} of {} readings stored\n{}", 40 * SITES, c.log("w2"));
+        if Instant::now() >= deadline {
+            let taken = |n: &str| {
+                c.raw_log(n)
+                    .lines()
+                    .filter(|l| l.contains("partition taken") || l.contains("stopped") || l.contains("WARN"))
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            panic!(
+                "{distinct} of {} readings stored\n--- w1 ---\n{}\n--- w2 ---\n{}",
+                40 * SITES,
+                taken("w1"),
+                taken("w2")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let published = 40 * SITES as usize;

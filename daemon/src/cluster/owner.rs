@@ -271,9 +271,13 @@ impl Owner {
         let epoch = taken.epoch;
         // With a time series, what the last owner committed but had not stored yet is read
         // again: the pipeline knows the readings (duplicates), the store stage writes them.
-        let from = match taken.stored {
-            Some(stored) if self.recipe.stores_series => stored.min(taken.checkpoint),
-            _ => taken.checkpoint,
+        let from = match (self.recipe.stores_series, taken.stored) {
+            (true, Some(stored)) => stored.min(taken.checkpoint),
+            // No owner ever recorded what it stored (the first one died before its first
+            // heartbeat): nothing is known to be stored, so everything is read again (found by
+            // the SIGKILL test once the take-over became faster than a heartbeat).
+            (true, None) => 0,
+            (false, _) => taken.checkpoint,
         };
         tracing::debug!(partition = p, epoch, "cluster: epoch bumped; starting its pipeline");
         // Registered first: the worker's ack router finds the partition's progress here.
