@@ -26,21 +26,31 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
+/// A noise reading of `site`/`device` (boot, sequence number, device time, dB(A)): its topic and
+/// JSON payload.
+fn noise_reading(
+    site: &str,
+    device: &str,
+    (boot, seq, at_ms): (u32, u32, u64),
+    db: f32,
+) -> (String, Vec<u8>) {
+    let header = Header {
+        site: Id::new(site).unwrap(),
+        device: Id::new(device).unwrap(),
+        boot_id: boot,
+        seq,
+        time: Timestamp::Utc(at_ms),
+        historical: false,
+    };
+    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(db) }).unwrap();
+    (format!("gs/v1/{site}/{device}/noise"), payload)
+}
+
 /// Reading `i`: site `i % SITES`, one device per site, sequence number `i / SITES`, at 80 dB(A).
 fn reading(i: u64, boot: u32) -> (String, Vec<u8>) {
     static T0: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let t0 = *T0.get_or_init(now_ms);
-    let (site, device) = (format!("site-{}", i % SITES), "dev-1".to_string());
-    let header = Header {
-        site: Id::new(&site).unwrap(),
-        device: Id::new(&device).unwrap(),
-        boot_id: boot,
-        seq: (i / SITES) as u32,
-        time: Timestamp::Utc(t0 + i),
-        historical: false,
-    };
-    let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(80.0) }).unwrap();
-    (format!("gs/v1/{site}/{device}/noise"), payload)
+    noise_reading(&format!("site-{}", i % SITES), "dev-1", (boot, (i / SITES) as u32, t0 + i), 80.0)
 }
 
 fn messages(boot: u32) -> Messages {
@@ -126,18 +136,7 @@ async fn stream_contents(js: &jetstream::Context, expect: usize) -> Vec<(String,
 /// session (a broker keeps nothing for a session that does not exist yet).
 async fn wait_relay(broker: u16, nats: &Nats) {
     let js = nats.admin().await;
-    let probe: Messages = Arc::new(|_| {
-        let header = Header {
-            site: Id::new("probe").unwrap(),
-            device: Id::new("p-1").unwrap(),
-            boot_id: 1,
-            seq: 0,
-            time: Timestamp::Utc(now_ms()),
-            historical: false,
-        };
-        let payload = codec::encode_vec(Format::Json, &Reading { header, body: noise(40.0) }).unwrap();
-        ("gs/v1/probe/p-1/noise".to_string(), payload)
-    });
+    let probe: Messages = Arc::new(|_| noise_reading("probe", "p-1", (1, 0, now_ms()), 40.0));
     let deadline = Instant::now() + Duration::from_secs(60);
     while stream_len(&js).await == 0 {
         assert!(Instant::now() < deadline, "the relay never subscribed");
@@ -1007,15 +1006,7 @@ async fn a_message_around_the_mapping_is_refused_and_counted_and_a_deleted_strea
     // subject), then the ordinary readings through the broker.
     let admin = c._nats.admin().await;
     let right = gridsentry::cluster::stream::partition_of("site-0", 4);
-    let header = Header {
-        site: Id::new("site-0").unwrap(),
-        device: Id::new("dev-9").unwrap(),
-        boot_id: 1,
-        seq: 0,
-        time: Timestamp::Utc(now_ms()),
-        historical: false,
-    };
-    let forged = codec::encode_vec(Format::Json, &Reading { header, body: noise(95.0) }).unwrap();
+    let (_, forged) = noise_reading("site-0", "dev-9", (1, 0, now_ms()), 95.0);
     let subject = format!("gs.p.{}.site-0.dev-9.noise", (right + 1) % 4);
     admin.publish(subject, forged.into()).await.unwrap().await.unwrap();
     loadgen::publish(c.broker.port, 1, messages(1), 0, SITES, None).await;

@@ -51,34 +51,28 @@ impl PgConnect {
 /// Splits `sslmode` and `sslrootcert` off a connection string: (the rest with `sslmode=require`
 /// when one was given, sslmode, sslrootcert).
 fn take_tls(url: &str) -> (String, Option<String>, Option<String>) {
-    let (mut mode, mut root) = (None, None);
-    if let Some((base, query)) = url.split_once('?').filter(|_| url.contains("://")) {
-        let mut kept = Vec::new();
-        for pair in query.split('&') {
-            match pair.split_once('=') {
-                Some(("sslmode", v)) => mode = Some(v.to_string()),
-                Some(("sslrootcert", v)) => root = Some(v.to_string()),
-                _ => kept.push(pair.to_string()),
-            }
-        }
-        if mode.is_some() {
-            kept.push("sslmode=require".into());
-        }
-        let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
-        return (rest, mode, root);
-    }
-    let mut kept = Vec::new();
-    for word in url.split_whitespace() {
-        match word.split_once('=') {
+    // A URL's settings are its query (`&`-separated), a libpq string's its words.
+    let (base, settings, sep) = match url.split_once('?').filter(|_| url.contains("://")) {
+        Some((base, query)) => (Some(base), query.split('&').collect::<Vec<_>>(), "&"),
+        None => (None, url.split_whitespace().collect(), " "),
+    };
+    let (mut mode, mut root, mut kept) = (None, None, Vec::new());
+    for setting in settings {
+        match setting.split_once('=') {
             Some(("sslmode", v)) => mode = Some(v.to_string()),
             Some(("sslrootcert", v)) => root = Some(v.to_string()),
-            _ => kept.push(word.to_string()),
+            _ => kept.push(setting),
         }
     }
     if mode.is_some() {
-        kept.push("sslmode=require".into());
+        kept.push("sslmode=require");
     }
-    (kept.join(" "), mode, root)
+    let rest = match base {
+        Some(base) if kept.is_empty() => base.to_string(),
+        Some(base) => format!("{base}?{}", kept.join(sep)),
+        None => kept.join(sep),
+    };
+    (rest, mode, root)
 }
 
 fn connector(root: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
