@@ -33,14 +33,15 @@ impl Relay {
         if let Some(p) = self.health.problem() {
             return Err(p);
         }
-        if self.has_mqtt && self.metrics.mqtt_connected.load(Relaxed) != 1 {
-            return Err("not connected to the broker".into());
-        }
         if !self.stats.nats_connected() {
             return Err("not connected to NATS".into());
         }
+        // Before the broker: the relay subscribes only once the stream is there.
         if !self.stats.stream_found.load(Relaxed) {
             return Err("waiting for the reading stream (a worker creates it)".into());
+        }
+        if self.has_mqtt && self.metrics.mqtt_connected.load(Relaxed) != 1 {
+            return Err("not connected to the broker".into());
         }
         if self.stats.failing.load(Relaxed) {
             return Err(format!("publishing to the stream fails ({} readings held)", self.stats.in_flight()));
