@@ -6,6 +6,7 @@
 //! (readings and acks, in batches) is `flow`; `clock` tells the time; `watchdog` turns a stuck
 //! stage into a red `/readyz` and an exit.
 
+pub mod access;
 pub mod api;
 pub mod backtest;
 pub mod broker;
@@ -18,6 +19,7 @@ pub mod flow;
 pub mod gate;
 pub mod ingest;
 pub mod live;
+pub mod logsafe;
 pub mod metrics;
 pub mod notify;
 pub mod orders;

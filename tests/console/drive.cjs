@@ -1,12 +1,13 @@
 // Drives the console in headless Chromium (Debian `chromium`) with playwright-core: the page
-// is in Chinese; log in (the click starts the sound), wait for the demo's red slope order and
+// is in Chinese; a wrong password is refused; log in as a person (the click starts the sound), wait for the demo's red slope order and
 // its alarm tone, acknowledge it, see the state change and the timeline; then an action made
 // elsewhere (through the API) reaches the page pushed (SSE); English on a click; screenshot.
-//   node drive.cjs URL TOKEN SCREENSHOT
+// the page shows who is logged in; log out ends the session.
+//   node drive.cjs URL NAME PASSWORD SCREENSHOT
 const { chromium } = require("playwright-core");
 
 (async () => {
-  const [url, token, shot] = process.argv.slice(2);
+  const [url, name, password, shot] = process.argv.slice(2);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-dev-shm-usage"],
@@ -16,13 +17,22 @@ const { chromium } = require("playwright-core");
     page.on("dialog", (d) => { console.error("unexpected dialog: " + d.message()); d.dismiss(); });
     await page.goto(url);
     if ((await page.evaluate(() => document.documentElement.lang)) !== "zh-CN") throw new Error("not Chinese by default");
-    await page.fill("#token", "wrong-token");
+    await page.fill("#name", name);
+    await page.fill("#password", "wrong-password");
     await page.click("#login-button");
-    await page.locator("#error", { hasText: "令牌被拒绝" }).waitFor({ timeout: 10000 });
-    await page.fill("#token", token);
-    await page.fill("#operator", "console-test");
+    await page.locator("#error", { hasText: "姓名或密码错误" }).waitFor({ timeout: 10000 });
+    await page.fill("#password", password);
     await page.click("#login-button");
     await page.locator("#app").waitFor({ state: "visible", timeout: 10000 });
+    await page.locator("#who-am-i", { hasText: name + " · 值班员" }).waitFor({ timeout: 5000 });
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === "gs_session");
+    if (!session || !session.httpOnly || session.sameSite !== "Strict") throw new Error("session cookie " + JSON.stringify(session));
+    // A token of the same person for the action taken "elsewhere" below.
+    const tok = await fetch(`${url}api/v1/tokens`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, password, label: "console test" }),
+    }).then((r) => r.json());
     const red = page.locator('.order[data-rule="slope-tangent-angle"][data-colour="red"][data-state="raised"]').first();
     await red.waitFor({ timeout: 90000 });
     const id = await red.getAttribute("data-order-id");
@@ -44,8 +54,8 @@ const { chromium } = require("playwright-core");
     const events = await page.evaluate(() => window.gridsentry.events);
     const r = await fetch(`${url}api/v1/orders/${id}/on-site`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ who: "field-team" }),
+      headers: { Authorization: `Bearer ${tok.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ why: "field team there" }),
     });
     if (!r.ok) throw new Error("on-site through the API: HTTP " + r.status);
     await page.locator(`${card}[data-state="on_site"]`).waitFor({ timeout: 3000 });
@@ -61,7 +71,11 @@ const { chromium } = require("playwright-core");
     await page.locator(".lang").last().click();
     await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
     await page.screenshot({ path: shot, fullPage: true });
-    console.log(JSON.stringify({ order: Number(id), devices }));
+    await page.click("#logout");
+    await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
+    const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
+    if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token }));
   } finally {
     await browser.close();
   }

@@ -55,7 +55,7 @@ pub fn worker_config(dir: &Path, name: &str, http: u16, nats: &Nats, hooks: &str
         format!(
             r#"[daemon]
 http = "127.0.0.1:{http}"
-api_token = {{ file = "{token}" }}
+legacy_token = {{ file = "{token}" }}
 data_dir = "{data}"
 {daemon}
 [cluster]

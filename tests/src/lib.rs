@@ -225,7 +225,7 @@ pub fn config(dir: &std::path::Path, mqtt_port: u16, http_port: u16, hooks_url: 
         r#"[daemon]
 data_dir = "{data}"
 http = "127.0.0.1:{http_port}"
-api_token = {{ file = "{token}" }}
+legacy_token = {{ file = "{token}" }}
 
 [mqtt]
 host = "127.0.0.1"

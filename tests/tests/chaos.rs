@@ -86,7 +86,7 @@ fn config(dir: &std::path::Path, broker: u16, http: u16, hooks: &str, tsdb: &str
         r#"[daemon]
 data_dir = "{data}"
 http = "127.0.0.1:{http}"
-api_token = {{ file = "{token}" }}
+legacy_token = {{ file = "{token}" }}
 
 [mqtt]
 host = "127.0.0.1"

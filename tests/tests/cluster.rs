@@ -443,7 +443,7 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
         let r = http
             .post(format!("http://127.0.0.1:{h2}/api/v1/orders/{id}/dispatch"))
             .bearer_auth(TOKEN)
-            .json(&serde_json::json!({ "who": "duty officer" }))
+            .json(&serde_json::json!({ "why": "duty officer" }))
             .send()
             .await
             .unwrap();

@@ -1,5 +1,5 @@
-//! The operators' console in headless Chromium, against `gridsentry demo`: a wrong token is
-//! refused, the right one logs in, the demo's red slope order appears, the console acknowledges
+//! The operators' console in headless Chromium, against `gridsentry demo`: a wrong password is
+//! refused, the demo's duty officer logs in, the demo's red slope order appears, the console acknowledges
 //! it, the new state and the timeline show, and a screenshot is saved in the test's output
 //! directory. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
 //! into target/console-node).
@@ -8,7 +8,8 @@ use gridsentry_tests::{binary, free_port, terminate, wait_ready};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-const TOKEN: &str = "console-test-token-0123456789";
+const PASSWORD: &str = "console-test-password-0123";
+const NAME: &str = "duty-officer";
 
 fn node_modules() -> PathBuf {
     std::env::var_os("GRIDSENTRY_NODE_MODULES").map(PathBuf::from).unwrap_or_else(|| {
@@ -27,7 +28,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let http = free_port();
     let demo = Command::new(binary())
         .args(["demo", "--duration-s", "90", "--http", &format!("127.0.0.1:{http}")])
-        .env("GRIDSENTRY_DEMO_TOKEN", TOKEN)
+        .env("GRIDSENTRY_DEMO_PASSWORD", PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -39,7 +40,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console/drive.cjs");
     let out = tokio::process::Command::new("node")
         .arg(&script)
-        .args([&format!("http://127.0.0.1:{http}/"), TOKEN, shot.to_str().unwrap()])
+        .args([&format!("http://127.0.0.1:{http}/"), NAME, PASSWORD, shot.to_str().unwrap()])
         .env("NODE_PATH", &modules)
         .output()
         .await
@@ -50,10 +51,11 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let id = result["order"].as_i64().unwrap();
     assert!(result["devices"].as_i64().unwrap() >= 5, "{result}");
 
-    // The API agrees: acknowledged by the console's operator.
+    // The API agrees: acknowledged by the person logged in to the console.
+    let token = result["token"].as_str().unwrap();
     let order: serde_json::Value = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{http}/api/v1/orders/{id}"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
@@ -63,7 +65,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     assert_eq!(order["order"]["colour"], "red");
     let ack =
         order["events"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").expect("ack event");
-    assert_eq!(ack["who"], "console-test");
+    assert_eq!(ack["who"], NAME);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot {} is {size} bytes", shot.display());
     println!("console screenshot: {}", shot.display());

@@ -35,7 +35,7 @@ async fn demo_tells_the_story_in_json_lines() {
         by_rule.entry(l["rule"].as_str().unwrap()).or_default().push(l["state"].as_str().unwrap());
     }
     let heart = &by_rule["heart-rate-drop"];
-    assert_eq!(heart[..4], ["raised", "acknowledged", "on_site", "resolved"], "{stdout}");
+    assert_eq!(heart[..5], ["raised", "dispatched", "acknowledged", "on_site", "resolved"], "{stdout}");
     assert!(lines.iter().any(|l| l["rule"] == "heart-rate-drop" && l["colour"] == "red"));
     assert!(
         by_rule["plaza-noise"].contains(&"escalated"),
@@ -55,9 +55,10 @@ async fn demo_tells_the_story_in_json_lines() {
     assert!(red["summary"].as_str().unwrap().contains("failure forecast"), "{red}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
-    // A newcomer can log in to the console the demo serves: it says where and with what token.
-    let token = stderr.split("  token ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
-    assert!(stderr.contains("console http://127.0.0.1:") && token.len() == 32, "{stderr}");
+    // A newcomer can log in to the console the demo serves: it says where, as whom, with what
+    // password.
+    let password = stderr.split("log in as duty-officer / ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
+    assert!(stderr.contains("console http://127.0.0.1:") && password.len() == 16, "{stderr}");
 
     let applied = number_before(&stderr, "readings applied");
     let written = number_before(&stderr, "points written to");

@@ -366,6 +366,7 @@ fn sqlite_an_old_database_is_migrated_in_place() {
             "DROP INDEX one_open_order; ALTER TABLE orders DROP COLUMN forecast;
              ALTER TABLE orders DROP COLUMN deadlines_from_ms; ALTER TABLE orders DROP COLUMN part;
              DROP TABLE partitions; DROP TABLE workers;
+             ALTER TABLE orders DROP COLUMN assignee; DROP TABLE credentials; DROP TABLE people; DROP TABLE audit;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',

@@ -76,7 +76,7 @@ async fn the_api_wants_its_token_and_small_bodies() {
         }
         assert_eq!(r.send().await.unwrap().status(), 401, "{token:?}");
     }
-    let big = serde_json::json!({ "who": "x".repeat(64 * 1024) });
+    let big = serde_json::json!({ "why": "x".repeat(64 * 1024) });
     let r =
         http.post(format!("{base}/api/v1/orders/1/ack")).bearer_auth(TOKEN).json(&big).send().await.unwrap();
     assert_eq!(r.status(), 413, "bodies over 16 KiB are refused");

@@ -1,10 +1,12 @@
 //! Request handlers.
 
-use super::ApiState;
+use super::auth::need;
+use super::{error, store_error, street_of, with_store, ApiState};
+use crate::access::{Perm, Principal, Role};
 use crate::clock::now_ms;
-use crate::orders::{Action, ActionError, Filter, State as OrderState, Store, StoreError};
+use crate::orders::{Act, Action, Filter, Order, State as OrderState};
 use crate::rules::Colour;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,33 +16,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 type Shared = State<Arc<ApiState>>;
-
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
-}
-
-/// Runs `f` on the store on a blocking thread: SQLite file I/O and the PostgreSQL client block,
-/// and must not hold up the runtime's workers (the PostgreSQL client cannot run on them at all).
-async fn with_store<R: Send + 'static>(
-    s: &Arc<ApiState>,
-    f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
-) -> Result<R, StoreError> {
-    let s = s.clone();
-    tokio::task::spawn_blocking(move || f(&mut s.store.lock().unwrap_or_else(|p| p.into_inner())))
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
-}
-
-fn store_error(e: StoreError) -> Response {
-    match e {
-        StoreError::Action(ActionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
-        StoreError::Action(_) => error(StatusCode::CONFLICT, e),
-        e => {
-            tracing::error!(error = %e, "api: store error");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "store error")
-        }
-    }
-}
 
 /// `GET /readyz`: 200 once connected to the broker and subscribed, and while no stage is
 /// stalling or dead.
@@ -109,7 +84,10 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/orders?state=&colour=&site=&open=true`.
-pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
+pub async fn list(State(s): Shared, Extension(p): Extension<Principal>, Query(q): Query<ListQuery>) -> Response {
+    if let Err(r) = need(&p, Perm::Read) {
+        return r;
+    }
     let state = match q.state.as_deref().map(OrderState::parse) {
         Some(None) => return error(StatusCode::BAD_REQUEST, "unknown state"),
         other => other.flatten(),
@@ -121,47 +99,92 @@ pub async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Response {
             Err(_) => return error(StatusCode::BAD_REQUEST, "unknown colour"),
         },
     };
-    let filter = Filter { state, colour, site: q.site, open: q.open };
+    // A field worker's list: the orders dispatched to them.
+    let assignee = (p.role == Role::Field).then(|| p.name.clone());
+    let filter = Filter { state, colour, site: q.site, open: q.open, assignee };
     let result = with_store(&s, move |store| store.orders(&filter)).await;
     match result {
-        Ok(orders) => Json(json!({ "now_ms": now_ms(), "orders": orders })).into_response(),
+        Ok(mut orders) => {
+            orders.retain(|o| visible(&s, &p, o));
+            Json(json!({ "now_ms": now_ms(), "orders": orders })).into_response()
+        }
         Err(e) => store_error(e),
     }
 }
 
 /// `GET /api/v1/orders/{id}`: the order and its events.
-pub async fn one(State(s): Shared, Path(id): Path<i64>) -> Response {
+pub async fn one(State(s): Shared, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> Response {
+    if let Err(r) = need(&p, Perm::Read) {
+        return r;
+    }
     let result = with_store(&s, move |store| store.order(id)).await;
     match result {
-        Ok(Some((order, events))) => Json(json!({ "order": order, "events": events })).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
+        Ok(Some((order, events))) if visible(&s, &p, &order) => {
+            Json(json!({ "order": order, "events": events })).into_response()
+        }
+        Ok(_) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
         Err(e) => store_error(e),
     }
 }
 
-/// Body of an action (optional).
+/// Whether `p` may see order `o`: within their streets, and a field worker's own.
+fn visible(s: &ApiState, p: &Principal, o: &Order) -> bool {
+    p.sees_street(street_of(s, &o.site)) && (p.role != Role::Field || o.assignee.as_deref() == Some(p.name.as_str()))
+}
+
+/// Longest `why` accepted, characters.
+const WHY_MAX: usize = 2000;
+
+/// Body of an action (optional). Who acts is the person logged in, never a field of the body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActBody {
     #[serde(default)]
-    who: Option<String>,
-    #[serde(default)]
     why: Option<String>,
+    /// `dispatch`: the person it goes to.
+    #[serde(default)]
+    to: Option<String>,
 }
 
 /// `POST /api/v1/orders/{id}/{ack|dispatch|on-site|resolve|close}`.
 pub async fn act(
     State(s): Shared,
+    Extension(p): Extension<Principal>,
     Path((id, action)): Path<(i64, String)>,
     body: Option<Json<ActBody>>,
 ) -> Response {
     let Some(action) = Action::parse(&action) else {
         return error(StatusCode::NOT_FOUND, "unknown action (ack, dispatch, on-site, resolve, close)");
     };
+    // Field workers ack, report on site and resolve their own orders; dispatching and closing
+    // are an operator's.
+    let own_only = !p.role.allows(Perm::ActAny);
+    let field_may = matches!(action, Action::Ack | Action::OnSite | Action::Resolve);
+    if let Err(r) = need(&p, if field_may { Perm::ActOwn } else { Perm::ActAny }) {
+        return r;
+    }
     let body = body.map(|Json(b)| b).unwrap_or_default();
-    let who = body.who.unwrap_or_else(|| "api".into());
     let why = body.why.unwrap_or_default();
-    let result = with_store(&s, move |store| store.act(id, action, &who, &why, now_ms() as i64)).await;
+    if why.chars().count() > WHY_MAX {
+        return error(StatusCode::BAD_REQUEST, format!("`why` is longer than {WHY_MAX} characters"));
+    }
+    if body.to.is_some() && action != Action::Dispatch {
+        return error(StatusCode::BAD_REQUEST, "`to` goes with dispatch only");
+    }
+    if !p.streets.is_empty() {
+        // Within their streets only (an order elsewhere does not exist for them).
+        let order = with_store(&s, move |store| store.order(id)).await;
+        match order {
+            Ok(Some((o, _))) if p.sees_street(street_of(&s, &o.site)) => {}
+            Ok(_) => return error(StatusCode::NOT_FOUND, format!("no order {id}")),
+            Err(e) => return store_error(e),
+        }
+    }
+    let result = with_store(&s, move |store| {
+        let a = Act { who: &p.name, why: &why, to: body.to.as_deref(), own_only };
+        store.act_as(id, action, &a, now_ms() as i64)
+    })
+    .await;
     match result {
         Ok(change) => {
             s.metrics.transitions.fetch_add(1, Relaxed);
@@ -174,7 +197,10 @@ pub async fn act(
 }
 
 /// `GET /api/v1/dead-letters`.
-pub async fn dead_letters(State(s): Shared) -> Response {
+pub async fn dead_letters(State(s): Shared, Extension(p): Extension<Principal>) -> Response {
+    if let Err(r) = need(&p, Perm::DeadLetters) {
+        return r;
+    }
     let result = with_store(&s, |store| store.dead_letters()).await;
     match result {
         Ok(rows) => {
@@ -189,8 +215,21 @@ pub async fn dead_letters(State(s): Shared) -> Response {
 }
 
 /// `POST /api/v1/dead-letters/{id}/replay`.
-pub async fn replay(State(s): Shared, Path(id): Path<i64>) -> Response {
-    let result = with_store(&s, move |store| store.replay(id, now_ms() as i64)).await;
+pub async fn replay(State(s): Shared, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> Response {
+    if let Err(r) = need(&p, Perm::DeadLetters) {
+        return r;
+    }
+    let who = p.name.clone();
+    let result = with_store(&s, move |store| {
+        let replayed = store.replay(id, now_ms() as i64)?;
+        if replayed {
+            let subject = format!("dead letter {id}");
+            let e = crate::orders::AuditEntry { who: &who, action: "dead-letter.replay", subject: &subject, detail: "" };
+            store.audit(e, now_ms() as i64)?;
+        }
+        Ok(replayed)
+    })
+    .await;
     match result {
         Ok(true) => {
             s.outbox.send_modify(|n| *n += 1);
@@ -209,11 +248,20 @@ pub struct DeviceQuery {
 }
 
 /// `GET /api/v1/devices?site=`: every device heard since start, with recent values.
-pub async fn devices(State(s): Shared, Query(q): Query<DeviceQuery>) -> Response {
-    Json(json!({ "now_ms": now_ms(), "devices": s.live.snapshot(q.site.as_deref()) })).into_response()
+pub async fn devices(State(s): Shared, Extension(p): Extension<Principal>, Query(q): Query<DeviceQuery>) -> Response {
+    if let Err(r) = need(&p, Perm::Read) {
+        return r;
+    }
+    let mut devices = s.live.snapshot(q.site.as_deref());
+    devices.retain(|d| p.sees_street(street_of(&s, &d.site)));
+    Json(json!({ "now_ms": now_ms(), "devices": devices })).into_response()
 }
 
 /// `GET /api/v1/sites`: the configured sites (`[[site]]`) with their place and street.
-pub async fn sites(State(s): Shared) -> Response {
-    Json(json!({ "sites": s.sites })).into_response()
+pub async fn sites(State(s): Shared, Extension(p): Extension<Principal>) -> Response {
+    if let Err(r) = need(&p, Perm::Read) {
+        return r;
+    }
+    let sites: Vec<_> = s.sites.iter().filter(|c| p.sees_street(street_of(&s, &c.id))).collect();
+    Json(json!({ "sites": sites })).into_response()
 }

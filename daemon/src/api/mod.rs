@@ -1,11 +1,15 @@
-//! The HTTP API: token-protected REST for orders, devices and dead letters, plus `/healthz`,
-//! `/readyz` and Prometheus `/metrics` (open, for scrapers on the gateway), and the operators'
-//! console at `/` (static page; it logs in with the API token and uses the same REST calls).
+//! The HTTP API: REST for orders, devices, dead letters, people and the audit log, open only to
+//! a person who logged in (a console session or a personal token; see `auth`), plus
+//! `/healthz`, `/readyz` and Prometheus `/metrics` (open, for scrapers on the gateway), and the
+//! operators' console at `/` (a static page that logs in and uses the same REST calls).
 
 mod auth;
 mod console;
 mod events;
 mod handlers;
+mod limit;
+mod people;
+mod session;
 
 use crate::metrics::Metrics;
 use crate::orders::{Change, Store};
@@ -22,8 +26,13 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub struct ApiState {
     /// The API's own connection to the order store.
     pub store: Mutex<Store>,
-    /// Bearer token; `None` refuses every `/api` request.
-    pub token: Option<String>,
+    /// `[daemon] legacy_token`: machines (healthchecks, scripts) acting as `legacy-token`
+    /// with an operator's rights; `None` (the default): only people get in.
+    pub legacy_token: Option<String>,
+    /// Login attempts per client address.
+    pub logins: limit::Limiter,
+    /// Cookies get `Secure` (the API is served over TLS).
+    pub secure_cookies: bool,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Order transitions made through the API are announced here too.
@@ -55,7 +64,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/sites", get(handlers::sites))
         .route("/api/v1/dead-letters", get(handlers::dead_letters))
         .route("/api/v1/dead-letters/{id}/replay", post(handlers::replay))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/logout", post(session::logout))
+        .route("/api/v1/people", get(people::list).post(people::add))
+        .route("/api/v1/people/{name}/{change}", post(people::change))
+        .route("/api/v1/audit", get(people::audit))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_person));
+    let open = Router::new()
+        .route("/api/v1/login", post(session::login))
+        .route("/api/v1/tokens", post(session::token));
     Router::new()
         .route("/", get(console::page))
         .route("/console.js", get(console::script))
@@ -63,6 +80,46 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/readyz", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))
         .merge(api)
+        .merge(open)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+fn error(status: axum::http::StatusCode, message: impl std::fmt::Display) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(serde_json::json!({ "error": message.to_string() }))).into_response()
+}
+
+/// Runs `f` on the store on a blocking thread: SQLite file I/O and the PostgreSQL client block,
+/// and must not hold up the runtime's workers (the PostgreSQL client cannot run on them at all).
+async fn with_store<R: Send + 'static>(
+    s: &Arc<ApiState>,
+    f: impl FnOnce(&mut Store) -> Result<R, crate::orders::StoreError> + Send + 'static,
+) -> Result<R, crate::orders::StoreError> {
+    let s = s.clone();
+    tokio::task::spawn_blocking(move || f(&mut s.store.lock().unwrap_or_else(|p| p.into_inner())))
+        .await
+        .unwrap_or_else(|e| Err(crate::orders::StoreError::Corrupt(format!("store task failed: {e}"))))
+}
+
+fn store_error(e: crate::orders::StoreError) -> axum::response::Response {
+    use crate::orders::{ActionError, StoreError};
+    use axum::http::StatusCode;
+    match e {
+        StoreError::Action(ActionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
+        StoreError::Action(ActionError::NotYours(_)) => error(StatusCode::FORBIDDEN, e),
+        StoreError::Action(ActionError::NoSuchPerson(_)) => error(StatusCode::BAD_REQUEST, e),
+        StoreError::Action(_) => error(StatusCode::CONFLICT, e),
+        StoreError::People(crate::orders::people::PeopleError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
+        StoreError::People(_) => error(StatusCode::CONFLICT, e),
+        e => {
+            tracing::error!(error = %e, "api: store error");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "store error")
+        }
+    }
+}
+
+/// The street of site `site` (`None`: not a configured site, or no street given).
+fn street_of<'a>(s: &'a ApiState, site: &str) -> Option<&'a str> {
+    s.sites.iter().find(|c| c.id == site).map(|c| c.street.as_str()).filter(|st| !st.is_empty())
 }

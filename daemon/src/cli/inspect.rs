@@ -106,11 +106,11 @@ fn edge_lines(cfg: &config::Config) {
 }
 
 fn api_lines(cfg: &config::Config) {
-    let token = match &cfg.daemon.api_token {
-        Some(t) => secret_state(t),
-        None => "NONE: /api refuses requests".into(),
+    let token = match &cfg.daemon.legacy_token {
+        Some(t) => format!("legacy token {} (machines act as `legacy-token`, an operator)", secret_state(t)),
+        None => "people log in; no legacy token".into(),
     };
-    println!("api      http://{} (token: {token})", cfg.daemon.http.get_ref());
+    println!("api      http://{} ({token})", cfg.daemon.http.get_ref());
     println!("timezone {}", cfg.daemon.timezone.get_ref());
 }
 

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod orders;
+mod people;
 mod relay;
 
 use clap::{Parser, Subcommand};
@@ -95,6 +96,39 @@ pub enum Command {
         #[arg(long, env = "GRIDSENTRY_INFLUX_TOKEN", hide_env_values = true)]
         influx_token: Option<String>,
     },
+    /// People and their roles, in the order database of the config (SQLite or PostgreSQL).
+    People {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: people::PeopleCommand,
+    },
+    /// The audit log: verify its hash chain, export it.
+    Audit {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: people::AuditCommand,
+    },
+    /// Get a personal API token (prints it once). The password comes from
+    /// GRIDSENTRY_PASSWORD or a line on stdin.
+    Login {
+        /// Your name.
+        name: String,
+        /// API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// What the token is for (recorded in the audit log).
+        #[arg(long)]
+        label: Option<String>,
+        /// Valid for this many days (1–366, default 90).
+        #[arg(long)]
+        days: Option<i64>,
+    },
     /// Work orders through the API.
     Orders {
         /// API base URL.
@@ -158,6 +192,12 @@ pub enum Command {
 
 /// Runs the chosen command.
 pub async fn dispatch(args: Args) -> ExitCode {
+    if matches!(args.command, Command::Run { .. } | Command::Relay { .. } | Command::People { .. } | Command::Audit { .. }) {
+        // Files these make (the order database, its journal, the spool) are this user's only,
+        // whatever umask the shell or the unit gave.
+        // SAFETY: umask only sets the process's file creation mask; it cannot fail.
+        unsafe { libc::umask(0o077) };
+    }
     match args.command {
         Command::Run { config } => run(config).await,
         Command::Relay { config } => relay::relay(config).await,
@@ -184,6 +224,9 @@ pub async fn dispatch(args: Args) -> ExitCode {
                 Err(e) => fail(&format!("demo: {e}")),
             }
         }
+        Command::People { config, action } => people::people(config, action),
+        Command::Audit { config, action } => people::audit(config, action),
+        Command::Login { name, api, label, days } => people::login(&api, &name, label, days).await,
         Command::Orders { api, token_env, output, action } => {
             orders::orders(&api, &token_env, output, action).await
         }

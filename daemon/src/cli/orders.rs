@@ -58,10 +58,10 @@ pub enum OrdersCommand {
 pub struct ActArgs {
     /// Order id.
     id: i64,
-    /// Who acts.
-    #[arg(long, default_value = "cli")]
-    who: String,
-    /// Why, for the record.
+    /// `dispatch`: the person it goes to.
+    #[arg(long)]
+    to: Option<String>,
+    /// Why, for the record. (Who acts is the token's person.)
     #[arg(long, default_value = "")]
     why: String,
 }
@@ -251,6 +251,9 @@ async fn replay_dead_letters(http: &reqwest::Client, api: &str, token: &str) -> 
 }
 
 fn act(action: &str, a: &ActArgs) -> (reqwest::Method, String, Option<serde_json::Value>) {
-    let body = serde_json::json!({ "who": a.who, "why": a.why });
+    let mut body = serde_json::json!({ "why": a.why });
+    if let Some(to) = &a.to {
+        body["to"] = serde_json::json!(to);
+    }
     (reqwest::Method::POST, format!("/api/v1/orders/{}/{action}", a.id), Some(body))
 }

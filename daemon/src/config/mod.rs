@@ -88,8 +88,11 @@ pub struct Daemon {
     pub http: Spanned<String>,
     /// IANA time zone for time-of-day limits.
     pub timezone: Spanned<String>,
-    /// Bearer token for the API.
-    pub api_token: Option<Secret>,
+    /// A shared bearer token for machines (healthchecks, scripts): acts as `legacy-token` with
+    /// an operator's rights. Off by default; people log in with their own names. Older configs'
+    /// `api_token` is read as this.
+    #[serde(alias = "api_token")]
+    pub legacy_token: Option<Secret>,
     /// Most readings per group commit.
     pub batch_max: usize,
     /// How long a group commit waits for more readings, ms. 0 (the default): commit what has
@@ -116,7 +119,7 @@ impl Default for Daemon {
             data_dir: PathBuf::from("gridsentry-data"),
             http: Spanned::new(0..0, "127.0.0.1:8080".into()),
             timezone: Spanned::new(0..0, "Asia/Shanghai".into()),
-            api_token: None,
+            legacy_token: None,
             batch_max: 512,
             batch_linger_ms: 0,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),

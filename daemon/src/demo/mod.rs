@@ -22,7 +22,9 @@ use tokio::sync::watch;
 
 /// The demo's config, embedded in the binary.
 pub const CONFIG: &str = include_str!("../../../config/demo.toml");
-const TOKEN_ENV: &str = "GRIDSENTRY_DEMO_TOKEN";
+const PASSWORD_ENV: &str = "GRIDSENTRY_DEMO_PASSWORD";
+/// The person the demo prints a password for (an operator).
+pub const DUTY_OFFICER: &str = "duty-officer";
 const SECRET_ENV: &str = "GRIDSENTRY_DEMO_SECRET";
 
 /// Demo options.
@@ -38,15 +40,40 @@ pub struct Options {
     pub influx: Option<config::Influx>,
 }
 
-/// Sets the demo's token and webhook secret in the environment. Call before any thread starts.
+/// Sets the duty officer's password and the webhook secret in the environment (unless given).
+/// Call before any thread starts.
 pub fn prepare_env() {
-    let random = || format!("{:032x}", rand::random::<u128>());
-    for name in [TOKEN_ENV, SECRET_ENV] {
+    for (name, value) in [(PASSWORD_ENV, crate::access::new_password()), (SECRET_ENV, format!("{:032x}", rand::random::<u128>()))] {
         if std::env::var_os(name).is_none() {
             // Single-threaded at this point (called before the runtime starts).
-            std::env::set_var(name, random());
+            std::env::set_var(name, value);
         }
     }
+}
+
+/// The demo's people: the duty officer (an operator: the one who reads this at the console),
+/// the dispatcher robot (an operator) and grid worker Wang (field), with their passwords.
+fn people(duty_password: &str) -> [(&'static str, crate::access::Role, String); 3] {
+    use crate::access::{new_password, Role};
+    [
+        (DUTY_OFFICER, Role::Operator, duty_password.to_string()),
+        (operator::DISPATCHER, Role::Operator, new_password()),
+        (operator::WORKER, Role::Field, new_password()),
+    ]
+}
+
+/// Adds `people` to the demo's order database.
+async fn add_people(db: PathBuf, people: Vec<(&'static str, crate::access::Role, String)>) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        let mut store = crate::orders::Store::open(&db, Default::default(), Vec::new()).map_err(|e| e.to_string())?;
+        for (name, role, password) in people {
+            let hash = crate::access::hash_password(&password).map_err(|e| e.to_string())?;
+            store.person_add(name, role, &[], &hash, "demo", crate::clock::now_ms() as i64).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Runs the demo.
@@ -58,8 +85,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .is_none()
         .then(|| std::env::temp_dir().join(format!("gridsentry-demo-{}", std::process::id())));
     let data_dir = opts.data_dir.clone().or(temp.clone());
+    let db = data_dir.clone().unwrap_or_default().join("orders.db");
     let secret = std::env::var(SECRET_ENV).map_err(|_| format!("{SECRET_ENV} not set"))?;
-    let token = std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} not set"))?;
+    let password = std::env::var(PASSWORD_ENV).map_err(|_| format!("{PASSWORD_ENV} not set"))?;
     let (hook_url, counts) = receiver::start(secret).await.map_err(|e| format!("webhook receiver: {e}"))?;
     let station = station::serve().await.map_err(|e| format!("demo slope station: {e}"))?;
     for m in &mut cfg.modbus {
@@ -90,7 +118,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
         running.mqtt_port,
         opts.duration.as_secs()
     );
-    eprintln!("gridsentry demo: console {api}/  token {token}");
+    let cast = people(&password);
+    add_people(db, cast.to_vec()).await.map_err(|e| format!("demo people: {e}"))?;
+    eprintln!("gridsentry demo: console {api}/  log in as {DUTY_OFFICER} / {password}");
 
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();
@@ -100,7 +130,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
             let _ = out.flush();
         }
     });
-    tokio::spawn(operator::run(api, token, running.changes.subscribe()));
+    let logins = cast.into_iter().skip(1).map(|(name, _, pw)| (name, pw)).collect();
+    tokio::spawn(operator::run(api, logins, running.changes.subscribe()));
     let port = running.mqtt_port;
     let devices: Vec<_> =
         devices::cast().into_iter().map(|d| tokio::spawn(devices::run(d, port, stop.clone()))).collect();

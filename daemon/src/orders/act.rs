@@ -9,10 +9,24 @@ use super::model::{Action, ActionError};
 use super::rows::{load, open_orders};
 use super::sla;
 use super::store::{Change, Store, StoreError};
+use super::audit::{append, Entry as AuditEntry};
 use super::transition::{record, Entry};
 
+/// Who acts, and how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Act<'a> {
+    /// The person (recorded in the order's event and the audit log).
+    pub who: &'a str,
+    /// Why, for people.
+    pub why: &'a str,
+    /// `dispatch`: the person it goes to (must be an enabled person).
+    pub to: Option<&'a str>,
+    /// A field worker: only orders dispatched to `who`.
+    pub own_only: bool,
+}
+
 impl Store {
-    /// A person's action on order `id`.
+    /// A person's action on order `id` (an operator's, without a dispatch target).
     pub fn act(
         &mut self,
         id: i64,
@@ -21,14 +35,39 @@ impl Store {
         why: &str,
         now_ms: i64,
     ) -> Result<Change, StoreError> {
+        self.act_as(id, action, &Act { who, why, ..Act::default() }, now_ms)
+    }
+
+    /// A person's action on order `id`, with its audit row in the same transaction.
+    pub fn act_as(&mut self, id: i64, action: Action, a: &Act<'_>, now_ms: i64) -> Result<Change, StoreError> {
         self.write(|tx, ctx| {
             let lock = if tx.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
             let mut order =
                 load(tx, &format!("id = ?1{lock}"), args![id])?.ok_or(ActionError::NotFound(id))?;
+            if a.own_only && order.assignee.as_deref() != Some(a.who) {
+                return Err(ActionError::NotYours(id).into());
+            }
             order.state = action.apply(order.state)?;
+            if let (Action::Dispatch, Some(to)) = (action, a.to) {
+                let known = tx.row("SELECT 1 FROM people WHERE name = ?1 AND disabled = 0", args![to])?;
+                if known.is_none() {
+                    return Err(ActionError::NoSuchPerson(crate::logsafe::escape(to, 64)).into());
+                }
+                tx.exec("UPDATE orders SET assignee = ?2 WHERE id = ?1", args![id, to])?;
+                order.assignee = Some(to.to_string());
+            }
+            let why = match (action, a.to) {
+                (Action::Dispatch, Some(to)) if a.why.is_empty() => format!("to {to}"),
+                (Action::Dispatch, Some(to)) => format!("to {to}: {}", a.why),
+                _ => a.why.to_string(),
+            };
             let kind = OrderEventKind::reached(order.state);
-            let entry = Entry { kind, who, why, evidence: None, notify: true, at_ms: now_ms };
-            record(tx, ctx.receivers, &mut order, &entry, now_ms)
+            let entry = Entry { kind, who: a.who, why: &why, evidence: None, notify: true, at_ms: now_ms };
+            let change = record(tx, ctx.receivers, &mut order, &entry, now_ms)?;
+            let (action, subject) = (format!("order.{}", action.as_str()), format!("order {id}"));
+            let audit = AuditEntry { who: a.who, action: &action, subject: &subject, detail: &why };
+            append(tx, now_ms, &audit)?;
+            Ok(change)
         })
     }
 

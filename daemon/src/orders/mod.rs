@@ -9,12 +9,14 @@
 //! that transaction too: a crash loses nothing that was acknowledged to the broker.
 
 mod act;
+pub mod audit;
 mod db;
 mod kind;
 mod model;
 mod outbox;
 mod partitions;
 mod payload;
+pub mod people;
 mod pg_tls;
 mod postgres;
 mod retention;
@@ -25,7 +27,9 @@ mod sqlite;
 mod store;
 mod transition;
 
+pub use act::Act;
 pub use kind::OrderEventKind;
+pub use audit::{AuditRow, Entry as AuditEntry};
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
 pub use partitions::Taken;

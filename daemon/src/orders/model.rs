@@ -123,6 +123,12 @@ pub enum ActionError {
     /// No such order.
     #[error("no order {0}")]
     NotFound(i64),
+    /// A field worker acting on an order not dispatched to them.
+    #[error("order {0} is not dispatched to you")]
+    NotYours(i64),
+    /// `dispatch` to someone who is not an enabled person.
+    #[error("cannot dispatch to `{0}`: no such person, or disabled")]
+    NoSuchPerson(String),
 }
 
 /// An order as stored.
@@ -166,6 +172,8 @@ pub struct Order {
     /// Deadlines missed so far (bits).
     #[serde(skip)]
     pub missed: i64,
+    /// The person it was dispatched to, if any.
+    pub assignee: Option<String>,
     /// Its deadlines, for open orders.
     pub due: Option<super::Due>,
 }

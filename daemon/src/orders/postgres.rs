@@ -98,8 +98,8 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // queue behind any transaction on these tables. The newest column tells.
     let present: bool = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('partitions')
-             AND attname = 'stored' AND NOT attisdropped)",
+            "SELECT to_regclass('audit') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+             WHERE attrelid = to_regclass('orders') AND attname = 'assignee' AND NOT attisdropped)",
             &[],
         )?
         .get(0);
@@ -133,7 +133,8 @@ pub fn migrate_as_owner(url: &str, grant: Option<&str>) -> Result<Vec<String>, S
             "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
-             REVOKE CREATE ON SCHEMA public FROM {role};"
+             REVOKE CREATE ON SCHEMA public FROM {role};
+             REVOKE UPDATE, DELETE ON audit FROM {role};"
         ))?;
     }
     Ok(tables)
@@ -219,7 +220,27 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
             checkpoint BIGINT NOT NULL DEFAULT 0, heartbeat_ms BIGINT NOT NULL DEFAULT 0);
         -- v7: the position up to which every reading is finished, time series included.
         ALTER TABLE partitions ADD COLUMN IF NOT EXISTS stored BIGINT;
-        CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);",
+        CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);
+        -- v8: people, their sessions and tokens, the audit chain, the person an order was
+        -- dispatched to. Audit rows are append-only (trigger; migrate --grant also gives the
+        -- workers role INSERT and SELECT on it only).
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS assignee TEXT;
+        CREATE TABLE IF NOT EXISTS people (name TEXT PRIMARY KEY, role TEXT NOT NULL, streets TEXT NOT NULL DEFAULT '',
+            hash TEXT NOT NULL, disabled BIGINT NOT NULL DEFAULT 0, failures BIGINT NOT NULL DEFAULT 0,
+            locked_until_ms BIGINT NOT NULL DEFAULT 0, created_ms BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS credentials (hash TEXT PRIMARY KEY, person TEXT NOT NULL REFERENCES people(name),
+            kind TEXT NOT NULL, label TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,
+            revoked BIGINT NOT NULL DEFAULT 0);
+        CREATE INDEX IF NOT EXISTS credentials_by_person ON credentials(person);
+        CREATE TABLE IF NOT EXISTS audit (id BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
+            action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at_ms);
+        CREATE OR REPLACE FUNCTION gridsentry_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+            'BEGIN RAISE EXCEPTION ''audit rows are never changed or deleted''; END';
+        CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+            FOR EACH ROW EXECUTE FUNCTION gridsentry_audit_append_only();
+        CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+            FOR EACH STATEMENT EXECUTE FUNCTION gridsentry_audit_append_only();",
     )?;
     tx.commit()?;
     Ok(())

@@ -7,6 +7,7 @@
 //! Pending notifications keep theirs until they are sent. It runs in small batches (a few
 //! thousand rows) so a first purge of a large store never holds the database for long.
 
+use super::audit::{append, Entry};
 use super::db::{args, Engine};
 use super::store::{Store, StoreError};
 
@@ -55,6 +56,13 @@ impl Store {
                 }
             };
             let notifications = tx.exec(sql, args![cutoff_ms, batch])? as usize;
+            if events + notifications > 0 {
+                let before = jiff::Timestamp::from_millisecond(cutoff_ms).map(|t| t.to_string()).unwrap_or_default();
+                let subject = format!("evidence before {before}");
+                let detail = format!("{events} order events, {notifications} notifications");
+                let e = Entry { who: "daemon", action: "retention.purge", subject: &subject, detail: &detail };
+                append(tx, crate::clock::now_ms() as i64, &e)?;
+            }
             Ok(Purged { events, notifications })
         })
     }

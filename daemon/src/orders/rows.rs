@@ -7,7 +7,7 @@ use crate::rules::Colour;
 
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
-                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms";
+                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms, assignee";
 
 pub(crate) fn load(
     tx: &mut dyn Tx,
@@ -22,9 +22,10 @@ pub(crate) fn load(
 pub(crate) fn list(tx: &mut dyn Tx, f: &Filter) -> Result<Vec<Order>, StoreError> {
     let sql = format!(
         "SELECT {ORDER_COLS} FROM orders WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR colour = ?2)
-         AND (?3 IS NULL OR site = ?3) AND (?4 = 0 OR state NOT IN ('resolved', 'closed')) ORDER BY id DESC LIMIT 1000"
+         AND (?3 IS NULL OR site = ?3) AND (?4 = 0 OR state NOT IN ('resolved', 'closed'))
+         AND (?5 IS NULL OR assignee = ?5) ORDER BY id DESC LIMIT 1000"
     );
-    let p = args![f.state.map(State::as_str), f.colour.map(Colour::as_str), &f.site, f.open];
+    let p = args![f.state.map(State::as_str), f.colour.map(Colour::as_str), &f.site, f.open, &f.assignee];
     tx.rows(&sql, p)?.iter().map(order_from_row).collect()
 }
 
@@ -48,6 +49,7 @@ fn order_from_row(r: &Row) -> Result<Order, StoreError> {
         created_ms: r.int(15)?,
         missed: r.int(16)?,
         deadlines_from_ms: r.opt_int(17)?.map_or_else(|| r.int(15), Ok)?,
+        assignee: r.opt_text(18)?,
         due: None,
     })
 }

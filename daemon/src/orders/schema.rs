@@ -73,6 +73,31 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN; ALTER TABLE partitions ADD COLUMN stored INTEGER; PRAGMA user_version = 7; COMMIT;",
         )?;
     }
+    if version < 8 {
+        // v8: people, their sessions and tokens, the audit chain (see `audit`), and the person
+        // an order was dispatched to. The triggers keep audit rows from being changed or
+        // deleted by mistake (the chain shows it when they are dropped first).
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE orders ADD COLUMN assignee TEXT;
+             CREATE TABLE people (name TEXT PRIMARY KEY, role TEXT NOT NULL, streets TEXT NOT NULL DEFAULT '',
+                 hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+                 locked_until_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+             CREATE TABLE credentials (hash TEXT PRIMARY KEY, person TEXT NOT NULL REFERENCES people(name),
+                 kind TEXT NOT NULL, label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+                 revoked INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX credentials_by_person ON credentials(person);
+             CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, who TEXT NOT NULL,
+                 action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL,
+                 hash TEXT NOT NULL);
+             CREATE INDEX audit_by_time ON audit(at_ms);
+             CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                 BEGIN SELECT RAISE(ABORT, 'audit rows are never changed'); END;
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                 BEGIN SELECT RAISE(ABORT, 'audit rows are never deleted'); END;
+             PRAGMA user_version = 8; COMMIT;",
+        )?;
+    }
     Ok(())
 }
 

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// transaction was written.
     #[error("partition {0}: fenced, another worker owns it now")]
     Fenced(u32),
+    /// A change to people that does not apply.
+    #[error(transparent)]
+    People(#[from] super::people::PeopleError),
     /// The PostgreSQL schema cannot be made or used as it is.
     #[error("order store (PostgreSQL): {0}")]
     Schema(String),
@@ -136,6 +139,8 @@ pub struct Filter {
     pub site: Option<String>,
     /// Only open orders (not resolved or closed).
     pub open: bool,
+    /// Only orders dispatched to this person.
+    pub assignee: Option<String>,
 }
 
 /// The connection, to one engine or the other.
@@ -204,6 +209,11 @@ impl Store {
     pub fn reconfigure(&mut self, sla: SlaTable, receivers: Vec<Receiver>) {
         self.sla = sla;
         self.receivers = receivers;
+    }
+
+    /// The receivers orders are routed to.
+    pub fn receivers(&self) -> &[Receiver] {
+        &self.receivers
     }
 
     /// Runs `f` in one write transaction (committed when it returns Ok). A scoped store's

@@ -209,13 +209,24 @@ impl Pipeline {
 
     fn control(&mut self, c: Control) {
         match c {
-            Control::Reload { rules, sla, receivers } => match self.engine.reload(rules) {
-                Ok(()) => {
-                    self.store.reconfigure(sla, receivers);
-                    tracing::info!("configuration reloaded; rule state and open orders kept");
+            Control::Reload { rules, sla, receivers } => {
+                let n = rules.len();
+                let (detail, result) = match self.engine.reload(rules) {
+                    Ok(()) => {
+                        self.store.reconfigure(sla, receivers);
+                        tracing::info!("configuration reloaded; rule state and open orders kept");
+                        (format!("{n} rules, {} receivers", self.store.receivers().len()), "config.reload")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload refused; the running rules stay");
+                        (e.to_string(), "config.reload.refused")
+                    }
+                };
+                let e = crate::orders::AuditEntry { who: "daemon", action: result, subject: "config", detail: &detail };
+                if let Err(e) = self.store.audit(e, crate::clock::now_ms() as i64) {
+                    tracing::error!(error = %e, "could not record the reload in the audit log");
                 }
-                Err(e) => tracing::error!(error = %e, "reload refused; the running rules stay"),
-            },
+            }
         }
     }
 

@@ -47,9 +47,9 @@ impl Base {
             live: Arc::new(crate::live::Live::default()),
         };
         let token =
-            cfg.daemon.api_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
-        if token.is_none() {
-            tracing::warn!("no api_token configured: the /api endpoints refuse every request");
+            cfg.daemon.legacy_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
+        if token.is_some() {
+            tracing::warn!("legacy_token set: whoever has it acts as `legacy-token` with an operator's rights (machines only; people log in)");
         }
         Ok(Base {
             health: Arc::new(Health::default()),
@@ -129,7 +129,9 @@ impl Base {
     ) -> Result<SocketAddr, AppError> {
         let state = ApiState {
             store: Mutex::new(store),
-            token: self.token.take(),
+            legacy_token: self.token.take(),
+            logins: Default::default(),
+            secure_cookies: false,
             metrics: self.metrics(),
             changes: self.changes(),
             feed,
@@ -150,7 +152,7 @@ impl Base {
             let graceful = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(graceful).await {
+            if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(graceful).await {
                 tracing::error!(error = %e, "api server stopped");
             }
         });
@@ -187,7 +189,7 @@ impl Base {
 /// process ends, however it ends): a second daemon on the same data directory would share the
 /// SQLite file's writers, the time-series spool and the broker session, and is refused.
 pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
-    std::fs::create_dir_all(dir).map_err(|e| AppError::Io("creating the data directory", e))?;
+    private_dir(dir).map_err(|e| AppError::Io("creating the data directory", e))?;
     let path = dir.join("gridsentry.lock");
     let file =
         std::fs::File::create(&path).map_err(|e| AppError::Io("creating data_dir/gridsentry.lock", e))?;
@@ -264,4 +266,20 @@ fn gate_policy(cfg: &Config) -> crate::gate::Policy {
     let field =
         modbus.chain(serial).filter_map(|(s, dev)| Some((Id::new(&s).ok()?, Id::new(&dev).ok()?))).collect();
     crate::gate::Policy { allow: d.allow, registry: d.registry, field, max_tracked: d.max_tracked.get() }
+}
+
+/// Creates `dir` if needed and makes it and the files directly in it readable by this user
+/// only (0700, files 0600), whatever the umask was when they were made: the order database
+/// holds health readings, names and password hashes.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }

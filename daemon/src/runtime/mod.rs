@@ -18,7 +18,7 @@ mod edge;
 mod sink;
 mod worker;
 
-pub use build::reload_of;
+pub use build::{private_dir, reload_of};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

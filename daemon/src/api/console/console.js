@@ -1,7 +1,8 @@
 // gridsentry console: open orders by colour with SLA countdowns and action buttons, an order's
 // timeline, and the devices with small charts. Simplified Chinese by default (English on a
 // click; one message catalogue, no build step). Orders are pushed (Server-Sent Events read with
-// fetch, so the token stays out of URLs); an unacknowledged order sounds (a tone per colour,
+// fetch with the session cookie; people log in with their own name and password, and the
+// buttons shown are the ones their role may use); an unacknowledged order sounds (a tone per colour,
 // repeating until someone acknowledges it, muted by a click), a red one raises a browser
 // notification and flashes the tab title.
 "use strict";
@@ -9,13 +10,15 @@
 const COLOURS = ["red", "orange", "yellow", "blue"];
 const MESSAGES = {
   zh: {
-    console: "gridsentry 指挥台", token: "API 令牌", name: "您的姓名", login: "登录", logout: "退出",
+    console: "gridsentry 指挥台", password: "密码", name: "姓名", login: "登录", logout: "退出",
+    dispatch_to: "派遣给谁（人员姓名，可留空）？", wrong_login: "姓名或密码错误（连续失败 5 次将锁定 15 分钟）。",
+    viewer: "查看员", field: "网格员", operator: "值班员", admin: "管理员", auditor: "审计员", machine: "机器",
     mute: "静音", unmute: "取消静音", open_orders: "待处理工单", to_close: "已处置，待关闭",
     devices: "设备", device: "设备", last_seen: "最近上报", recent: "近期数值", lang: "English",
     red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
     dispatch: "派遣", ack: "确认", "on-site": "已到场", resolve: "处置完毕", close: "关闭",
     raised: "待派遣", dispatched: "已派遣", acknowledged: "已确认", on_site: "已到场", resolved: "已处置", closed: "已关闭",
-    token_refused: "令牌被拒绝。", what_done: "采取了哪些措施？", could_not: "无法执行操作：",
+    token_refused: "登录已失效，请重新登录。", what_done: "采取了哪些措施？", could_not: "无法执行操作：",
     overdue: "已超时：", in: "剩余", late_by: "已超时", deadline_dispatch: "派遣时限", "deadline_on-site": "到场时限",
     deadline_reinforcement: "增援时限", raised_ago: "发起于", backfill: "补传数据", cleared: "条件已解除",
     forecast: "预测失稳时间", points: "个点", order: "工单", by: "操作人", offline: "离线",
@@ -23,13 +26,15 @@ const MESSAGES = {
     red_order: "红色工单",
   },
   en: {
-    console: "gridsentry console", token: "API token", name: "Your name", login: "Log in", logout: "Log out",
+    console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
+    dispatch_to: "Dispatch to whom (a person's name; may be empty)?", wrong_login: "Wrong name or password (5 failures in a row lock a name for 15 minutes).",
+    viewer: "viewer", field: "grid worker", operator: "operator", admin: "admin", auditor: "auditor", machine: "machine",
     mute: "Mute", unmute: "Unmute", open_orders: "Open orders", to_close: "Resolved, to close",
     devices: "Devices", device: "Device", last_seen: "Last seen", recent: "Recent values", lang: "中文",
     red: "Red", orange: "Orange", yellow: "Yellow", blue: "Blue",
     dispatch: "Dispatch", ack: "Acknowledge", "on-site": "On site", resolve: "Resolve", close: "Close",
     raised: "raised", dispatched: "dispatched", acknowledged: "acknowledged", on_site: "on site", resolved: "resolved", closed: "closed",
-    token_refused: "Token refused.", what_done: "What was done?", could_not: "Could not act: ",
+    token_refused: "Your session ended; log in again.", what_done: "What was done?", could_not: "Could not act: ",
     overdue: "OVERDUE: ", in: "in", late_by: "late by", deadline_dispatch: "dispatch", "deadline_on-site": "on-site",
     deadline_reinforcement: "reinforcement", raised_ago: "raised", backfill: "from backfill", cleared: "condition cleared",
     forecast: "failure forecast", points: "points", order: "Order", by: "by", offline: "offline",
@@ -56,12 +61,16 @@ const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: fal
 let lastBeep = 0;
 let stream = null;
 
-function token() { return sessionStorage.getItem("gridsentry-token"); }
-function operator() { return sessionStorage.getItem("gridsentry-operator") || "console"; }
+// Who is logged in (`GET /api/v1/me`), or null.
+let me = null;
+// What a role's buttons are (the API checks again; a field worker sees only their orders).
+const MAY = {
+  operator: ["dispatch", "ack", "on-site", "resolve", "close"], machine: ["dispatch", "ack", "on-site", "resolve", "close"],
+  field: ["ack", "on-site", "resolve"],
+};
 
 async function api(path, options = {}) {
-  const headers = Object.assign({ Authorization: "Bearer " + token() }, options.headers || {});
-  const r = await fetch(path, Object.assign({}, options, { headers }));
+  const r = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
   if (r.status === 401) { logout(t("token_refused")); throw new Error("unauthorised"); }
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
@@ -107,7 +116,7 @@ function sla(o) {
 }
 
 function card(o) {
-  const buttons = (ACTIONS[o.state] || []).map((action) => {
+  const buttons = (ACTIONS[o.state] || []).filter((a) => me && (MAY[me.role] || []).includes(a)).map((action) => {
     const b = el("button", { type: "button", "data-action": action }, t(action));
     b.addEventListener("click", () => act(o.id, action, b));
     return b;
@@ -252,6 +261,7 @@ function translate() {
   if (state.sites.length) streets();
   $("mute").textContent = gs.muted ? t("unmute") : t("mute");
   $("live").textContent = gs.live === undefined ? "" : (gs.live ? "● " + t("live") : "○ " + t("reconnecting"));
+  $("who-am-i").textContent = me ? me.name + " · " + t(me.role) : "";
   if (!$("app").hidden) {
     render();
     if (state.timeline) openTimeline(state.timeline, true);
@@ -277,7 +287,7 @@ async function listen() {
   stream = mine;
   while (stream === mine) {
     try {
-      const r = await fetch("/api/v1/events", { headers: { Authorization: "Bearer " + token() } });
+      const r = await fetch("/api/v1/events", { credentials: "same-origin" });
       if (!r.ok) throw new Error("HTTP " + r.status);
       gs.live = true; translate();
       const reader = r.body.getReader();
@@ -302,11 +312,15 @@ async function listen() {
 
 async function act(id, action, button) {
   const why = action === "resolve" || action === "close" ? (prompt(t("what_done")) || "") : "";
+  const body = { why };
+  if (action === "dispatch") {
+    const to = (prompt(t("dispatch_to")) || "").trim();
+    if (to) body.to = to;
+  }
   button.disabled = true;
   try {
     await api("/api/v1/orders/" + id + "/" + action, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ who: operator(), why }),
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
   } catch (e) { alert(t("could_not") + t(action) + " #" + id + ": " + e.message); }
   await refresh();
@@ -324,7 +338,7 @@ async function openTimeline(id, quiet) {
 }
 
 function logout(message) {
-  sessionStorage.removeItem("gridsentry-token");
+  me = null;
   clearInterval(timer);
   stream = null;
   $("app").hidden = true; $("login").hidden = false;
@@ -333,7 +347,6 @@ function logout(message) {
 
 async function start() {
   $("login").hidden = true; $("app").hidden = false;
-  $("who-am-i").textContent = operator();
   translate();
   try { state.sites = (await api("/api/v1/sites")).sites; } catch (e) { state.sites = []; }
   streets();
@@ -356,11 +369,16 @@ document.addEventListener("click", startAudio);
 
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  sessionStorage.setItem("gridsentry-token", $("token").value.trim());
-  sessionStorage.setItem("gridsentry-operator", $("operator").value.trim() || "console");
-  try { await api("/api/v1/orders?open=true"); start(); } catch (e) { if (e.message !== "unauthorised") $("error").textContent = e.message; }
+  const body = JSON.stringify({ name: $("name").value.trim(), password: $("password").value });
+  $("password").value = "";
+  const r = await fetch("/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, body, credentials: "same-origin" });
+  if (r.ok) { me = await r.json(); $("error").textContent = ""; start(); }
+  else $("error").textContent = r.status === 401 ? t("wrong_login") : ((await r.json().catch(() => ({}))).error || ("HTTP " + r.status));
 });
-$("logout").addEventListener("click", () => logout());
+$("logout").addEventListener("click", async () => {
+  await fetch("/api/v1/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
+  logout();
+});
 $("street").addEventListener("change", () => { state.street = $("street").value; render(); });
 $("mute").addEventListener("click", () => {
   gs.muted = !gs.muted;
@@ -371,4 +389,5 @@ for (const b of document.querySelectorAll(".lang")) {
   b.addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("gridsentry-lang", lang); translate(); });
 }
 translate();
-if (token()) start();
+// Still logged in from before (the session cookie)? Then straight in.
+fetch("/api/v1/me", { credentials: "same-origin" }).then(async (r) => { if (r.ok) { me = await r.json(); start(); } }).catch(() => {});
