@@ -74,7 +74,13 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
     let id = raise(&mut d, broker.port).await;
     {
         let mut s = store(&d);
-        for (name, role) in [("vera", Role::Viewer), ("fang", Role::Field), ("olga", Role::Operator), ("adam", Role::Admin), ("aude", Role::Auditor)] {
+        for (name, role) in [
+            ("vera", Role::Viewer),
+            ("fang", Role::Field),
+            ("olga", Role::Operator),
+            ("adam", Role::Admin),
+            ("aude", Role::Auditor),
+        ] {
             add(&mut s, name, role, &[]);
         }
     }
@@ -119,15 +125,18 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
     }
     let (status, mine) = call(&d, "GET", "/api/v1/orders", &tokens["fang"], Value::Null).await;
     assert_eq!((status.as_u16(), mine["orders"].as_array().unwrap().len()), (200, 1), "{mine}");
-    let (status, acked) = call(&d, "POST", &format!("{o}/ack"), &tokens["fang"], json!({ "why": "on my way" })).await;
+    let (status, acked) =
+        call(&d, "POST", &format!("{o}/ack"), &tokens["fang"], json!({ "why": "on my way" })).await;
     assert_eq!(status, 200, "{acked}");
     let (status, _) = call(&d, "POST", &format!("{o}/close"), &tokens["fang"], json!({})).await;
     assert_eq!(status, 403, "a field worker does not close");
     // Who acted is the person logged in; the request cannot say otherwise.
-    let (status, _) = call(&d, "POST", &format!("{o}/on-site"), &tokens["olga"], json!({ "who": "someone else" })).await;
+    let (status, _) =
+        call(&d, "POST", &format!("{o}/on-site"), &tokens["olga"], json!({ "who": "someone else" })).await;
     assert_eq!(status, 422, "`who` is not a field of an action any more");
     let (_, order) = call(&d, "GET", &o, &tokens["olga"], Value::Null).await;
-    let who: Vec<&str> = order["events"].as_array().unwrap().iter().map(|e| e["who"].as_str().unwrap()).collect();
+    let who: Vec<&str> =
+        order["events"].as_array().unwrap().iter().map(|e| e["who"].as_str().unwrap()).collect();
     assert_eq!(&who[1..], ["olga", "fang"], "{order}");
     assert_eq!(order["order"]["assignee"], "fang");
     // Dispatching to nobody known is refused.
@@ -143,8 +152,14 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
             }
         }
     };
-    let (status, _) =
-        call(&d, "POST", &format!("/api/v1/orders/{id2}/dispatch"), &tokens["olga"], json!({ "to": "nobody" })).await;
+    let (status, _) = call(
+        &d,
+        "POST",
+        &format!("/api/v1/orders/{id2}/dispatch"),
+        &tokens["olga"],
+        json!({ "to": "nobody" }),
+    )
+    .await;
     assert_eq!(status, 400);
     // The legacy token still works for machines, as `legacy-token`.
     let (status, _) = call(&d, "POST", &format!("/api/v1/orders/{id2}/ack"), TOKEN, json!({})).await;
@@ -233,13 +248,22 @@ async fn a_session_cookie_logs_in_and_out_and_streets_limit_the_view() {
     let (s, near) = get(format!("{}/api/v1/orders", d.api), cookies["near"].clone()).await;
     assert_eq!((s, near["orders"].as_array().unwrap().len()), (200, 1));
     let (s, far) = get(format!("{}/api/v1/orders", d.api), cookies["far"].clone()).await;
-    assert_eq!((s, far["orders"].as_array().unwrap().len()), (200, 0), "another street's order is not listed");
+    assert_eq!(
+        (s, far["orders"].as_array().unwrap().len()),
+        (200, 0),
+        "another street's order is not listed"
+    );
     let (s, _) = get(format!("{}/api/v1/orders/{id}", d.api), cookies["far"].clone()).await;
     assert_eq!(s, 404);
     let (_, devices) = get(format!("{}/api/v1/devices", d.api), cookies["far"].clone()).await;
     assert_eq!(devices["devices"].as_array().unwrap().len(), 0);
     // Logging out ends the session at the server, not just in the browser.
-    let r = http.post(format!("{}/api/v1/logout", d.api)).header("cookie", &cookies["near"]).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/v1/logout", d.api))
+        .header("cookie", &cookies["near"])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let (s, _) = get(format!("{}/api/v1/me", d.api), cookies["near"].clone()).await;
     assert_eq!(s, 401);
@@ -256,22 +280,35 @@ async fn audit_verify_passes_then_names_the_row_edited_behind_its_back() {
     let hooks = Hooks::start().await;
     let d = Daemon::start(broker.port, &hooks, NOISE_RULE).await;
     let cfg = d.dir.path().join("test.toml");
-    std::fs::write(&cfg, gridsentry_tests::config(d.dir.path(), broker.port, 0, &hooks.url, NOISE_RULE)).unwrap();
+    std::fs::write(&cfg, gridsentry_tests::config(d.dir.path(), broker.port, 0, &hooks.url, NOISE_RULE))
+        .unwrap();
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(binary())
-            .args(args)
-            .env("GS_PW", PASSWORD)
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+        let out = std::process::Command::new(binary()).args(args).env("GS_PW", PASSWORD).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let c = cfg.to_str().unwrap();
     // The first admin is made on the gateway, before or while the daemon runs.
     let (code, out) = cli(&["people", "--config", c, "add", "root-admin", "--role", "admin"]);
     assert_eq!(code, Some(0), "{out}");
-    let shown = out.lines().find_map(|l| l.strip_prefix("password ")).unwrap().split_whitespace().next().unwrap();
+    let shown =
+        out.lines().find_map(|l| l.strip_prefix("password ")).unwrap().split_whitespace().next().unwrap();
     assert_eq!(token(&d, "root-admin", shown).await.0, 200, "the printed password works");
-    let (code, out) = cli(&["people", "--config", c, "add", "wang", "--role", "field", "--street", "jiefangbei", "--password-env", "GS_PW"]);
+    let (code, out) = cli(&[
+        "people",
+        "--config",
+        c,
+        "add",
+        "wang",
+        "--role",
+        "field",
+        "--street",
+        "jiefangbei",
+        "--password-env",
+        "GS_PW",
+    ]);
     assert_eq!(code, Some(0), "{out}");
     let (code, out) = cli(&["people", "--config", c, "add", "bad name", "--role", "field"]);
     assert_eq!(code, Some(1), "{out}");
@@ -285,7 +322,10 @@ async fn audit_verify_passes_then_names_the_row_edited_behind_its_back() {
     assert_eq!(token(&d, "wang", PASSWORD).await.0, 401, "disabled");
     let (code, list) = cli(&["people", "--config", c, "list"]);
     assert_eq!(code, Some(0));
-    assert!(list.lines().any(|l| l.starts_with("wang") && l.contains("disabled") && l.contains("jiefangbei")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("wang") && l.contains("disabled") && l.contains("jiefangbei")),
+        "{list}"
+    );
     assert!(!list.contains("argon2"), "never a hash: {list}");
     // The chain holds.
     let (code, out) = cli(&["audit", "--config", c, "verify"]);
@@ -301,7 +341,10 @@ async fn audit_verify_passes_then_names_the_row_edited_behind_its_back() {
     // Someone with the file edits a row (the trigger refuses, so they drop it first).
     let db = d.db();
     assert!(db.execute("UPDATE audit SET who = 'nobody' WHERE id = 3", []).is_err(), "the trigger refuses");
-    db.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET detail = 'from elsewhere' WHERE id = 3;").unwrap();
+    db.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET detail = 'from elsewhere' WHERE id = 3;",
+    )
+    .unwrap();
     let (code, out) = cli(&["audit", "--config", c, "verify"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("broken at row 3"), "{out}");

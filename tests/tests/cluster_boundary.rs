@@ -137,11 +137,17 @@ fn workers_run_as_a_postgres_role_that_reads_and_writes_and_cannot_change_the_sc
     off_runtime(|| {
         let mut store = Store::connect(&worker, SlaTable::default(), Vec::new()).unwrap();
         assert_eq!(store.worker_seen("w1", 1000, 3000).unwrap(), 1);
+        // ...appends to the audit chain...
+        let e = gridsentry::orders::AuditEntry { who: "w1", action: "test", subject: "x", detail: "" };
+        assert_eq!(store.audit(e, 1000).unwrap(), 1);
     });
-    // ...and can neither change nor destroy them.
+    // ...and can neither change nor destroy them, nor rewrite the audit log.
     for ddl in [
         "DROP TABLE outbox",
         "TRUNCATE order_events",
+        "UPDATE audit SET detail = 'changed'",
+        "DELETE FROM audit",
+        "TRUNCATE audit",
         "ALTER TABLE orders ADD COLUMN x TEXT",
         "CREATE TABLE evil (x TEXT)",
     ] {

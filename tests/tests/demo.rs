@@ -57,7 +57,11 @@ async fn demo_tells_the_story_in_json_lines() {
     assert!(stderr.contains("with a valid signature, 0 rejected"), "{stderr}");
     // A newcomer can log in to the console the demo serves: it says where, as whom, with what
     // password.
-    let password = stderr.split("log in as duty-officer / ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
+    let password = stderr
+        .split("log in as duty-officer / ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or("");
     assert!(stderr.contains("console http://127.0.0.1:") && password.len() == 16, "{stderr}");
 
     let applied = number_before(&stderr, "readings applied");

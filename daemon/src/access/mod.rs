@@ -57,7 +57,8 @@ pub fn hash_password(password: &str) -> Result<String, AccessError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(AccessError::ShortPassword);
     }
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| AccessError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| AccessError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

@@ -105,10 +105,16 @@ mod tests {
     #[test]
     fn duties_are_separated() {
         use Perm::*;
-        assert!(Role::Operator.allows(ActAny) && !Role::Operator.allows(People) && !Role::Operator.allows(Audit));
+        assert!(
+            Role::Operator.allows(ActAny) && !Role::Operator.allows(People) && !Role::Operator.allows(Audit)
+        );
         assert!(Role::Admin.allows(People) && !Role::Admin.allows(ActOwn) && !Role::Admin.allows(Audit));
-        assert!(Role::Auditor.allows(Audit) && !Role::Auditor.allows(ActOwn) && !Role::Auditor.allows(People));
-        assert!(Role::Field.allows(ActOwn) && !Role::Field.allows(ActAny) && !Role::Field.allows(DeadLetters));
+        assert!(
+            Role::Auditor.allows(Audit) && !Role::Auditor.allows(ActOwn) && !Role::Auditor.allows(People)
+        );
+        assert!(
+            Role::Field.allows(ActOwn) && !Role::Field.allows(ActAny) && !Role::Field.allows(DeadLetters)
+        );
         assert!(Role::Viewer.allows(Read) && !Role::Viewer.allows(ActOwn));
         for r in Role::PEOPLE {
             assert_eq!(Role::parse(r.as_str()), Some(r));

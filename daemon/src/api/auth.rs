@@ -40,7 +40,9 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 pub async fn require_person(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
     let secret = session_cookie(req.headers()).or_else(|| bearer(req.headers())).map(str::to_string);
     let Some(secret) = secret else {
-        return unauthorized("log in first (POST /api/v1/login, or a personal token from `gridsentry login`)");
+        return unauthorized(
+            "log in first (POST /api/v1/login, or a personal token from `gridsentry login`)",
+        );
     };
     if let Some(legacy) = &state.legacy_token {
         if bearer(req.headers()).is_some_and(|b| constant_time_eq(legacy.as_bytes(), b.as_bytes())) {
@@ -66,7 +68,8 @@ pub async fn require_person(State(state): State<Arc<ApiState>>, mut req: Request
 }
 
 fn unauthorized(why: &str) -> Response {
-    (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], Json(json!({ "error": why }))).into_response()
+    (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], Json(json!({ "error": why })))
+        .into_response()
 }
 
 /// 403 unless `p` may do `perm`.

@@ -84,7 +84,11 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/orders?state=&colour=&site=&open=true`.
-pub async fn list(State(s): Shared, Extension(p): Extension<Principal>, Query(q): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(s): Shared,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     if let Err(r) = need(&p, Perm::Read) {
         return r;
     }
@@ -129,7 +133,8 @@ pub async fn one(State(s): Shared, Extension(p): Extension<Principal>, Path(id):
 
 /// Whether `p` may see order `o`: within their streets, and a field worker's own.
 fn visible(s: &ApiState, p: &Principal, o: &Order) -> bool {
-    p.sees_street(street_of(s, &o.site)) && (p.role != Role::Field || o.assignee.as_deref() == Some(p.name.as_str()))
+    p.sees_street(street_of(s, &o.site))
+        && (p.role != Role::Field || o.assignee.as_deref() == Some(p.name.as_str()))
 }
 
 /// Longest `why` accepted, characters.
@@ -224,7 +229,12 @@ pub async fn replay(State(s): Shared, Extension(p): Extension<Principal>, Path(i
         let replayed = store.replay(id, now_ms() as i64)?;
         if replayed {
             let subject = format!("dead letter {id}");
-            let e = crate::orders::AuditEntry { who: &who, action: "dead-letter.replay", subject: &subject, detail: "" };
+            let e = crate::orders::AuditEntry {
+                who: &who,
+                action: "dead-letter.replay",
+                subject: &subject,
+                detail: "",
+            };
             store.audit(e, now_ms() as i64)?;
         }
         Ok(replayed)
@@ -248,7 +258,11 @@ pub struct DeviceQuery {
 }
 
 /// `GET /api/v1/devices?site=`: every device heard since start, with recent values.
-pub async fn devices(State(s): Shared, Extension(p): Extension<Principal>, Query(q): Query<DeviceQuery>) -> Response {
+pub async fn devices(
+    State(s): Shared,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
     if let Err(r) = need(&p, Perm::Read) {
         return r;
     }

@@ -110,7 +110,9 @@ fn store_error(e: crate::orders::StoreError) -> axum::response::Response {
         StoreError::Action(ActionError::NotYours(_)) => error(StatusCode::FORBIDDEN, e),
         StoreError::Action(ActionError::NoSuchPerson(_)) => error(StatusCode::BAD_REQUEST, e),
         StoreError::Action(_) => error(StatusCode::CONFLICT, e),
-        StoreError::People(crate::orders::people::PeopleError::NotFound(_)) => error(StatusCode::NOT_FOUND, e),
+        StoreError::People(crate::orders::people::PeopleError::NotFound(_)) => {
+            error(StatusCode::NOT_FOUND, e)
+        }
         StoreError::People(_) => error(StatusCode::CONFLICT, e),
         e => {
             tracing::error!(error = %e, "api: store error");

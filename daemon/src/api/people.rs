@@ -49,7 +49,10 @@ pub async fn add(State(s): Shared, Extension(p): Extension<Principal>, Json(b): 
         return error(StatusCode::BAD_REQUEST, e);
     }
     if let Some(bad) = b.streets.iter().find(|st| access::check_name(st).is_err()) {
-        return error(StatusCode::BAD_REQUEST, format!("`{}` is not a street id", crate::logsafe::escape(bad, 64)));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a street id", crate::logsafe::escape(bad, 64)),
+        );
     }
     let password = access::new_password();
     let hash = match tokio::task::spawn_blocking({
@@ -62,15 +65,22 @@ pub async fn add(State(s): Shared, Extension(p): Extension<Principal>, Json(b): 
         _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed"),
     };
     let name = b.name.clone();
-    match with_store(&s, move |st| st.person_add(&b.name, role, &b.streets, &hash, &p.name, now_ms() as i64)).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({ "name": name, "role": role, "password": password }))).into_response(),
+    match with_store(&s, move |st| st.person_add(&b.name, role, &b.streets, &hash, &p.name, now_ms() as i64))
+        .await
+    {
+        Ok(()) => (StatusCode::CREATED, Json(json!({ "name": name, "role": role, "password": password })))
+            .into_response(),
         Err(e) => store_error(e),
     }
 }
 
 /// `POST /api/v1/people/{name}/{disable|enable|unlock|revoke|reset}` (`reset` answers with the
 /// new password, once).
-pub async fn change(State(s): Shared, Extension(p): Extension<Principal>, Path((name, change)): Path<(String, String)>) -> Response {
+pub async fn change(
+    State(s): Shared,
+    Extension(p): Extension<Principal>,
+    Path((name, change)): Path<(String, String)>,
+) -> Response {
     if let Err(r) = need(&p, Perm::People) {
         return r;
     }
@@ -114,7 +124,11 @@ pub struct AuditQuery {
 
 /// `GET /api/v1/audit?after=ID&since_ms=&limit=`: rows after `after`, oldest first (at most
 /// 1000 a page; `next_after` continues).
-pub async fn audit(State(s): Shared, Extension(p): Extension<Principal>, Query(q): Query<AuditQuery>) -> Response {
+pub async fn audit(
+    State(s): Shared,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
     if let Err(r) = need(&p, Perm::Audit) {
         return r;
     }

@@ -34,9 +34,18 @@ pub struct Login {
 const REFUSED: &str = "wrong name or password (5 failures in a row lock a name for 15 minutes)";
 
 /// Checks the password (rate-limited per address) and issues a credential of `kind`.
-async fn sign_in(s: &Arc<ApiState>, peer: SocketAddr, body: Login, kind: &'static str) -> Result<(Principal, String, i64), Response> {
+async fn sign_in(
+    s: &Arc<ApiState>,
+    peer: SocketAddr,
+    body: Login,
+    kind: &'static str,
+) -> Result<(Principal, String, i64), Response> {
     if let Err(wait) = s.logins.attempt(peer.ip(), Instant::now()) {
-        let r = (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.to_string())], Json(json!({ "error": "too many login attempts from this address; wait a minute" })));
+        let r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.to_string())],
+            Json(json!({ "error": "too many login attempts from this address; wait a minute" })),
+        );
         return Err(r.into_response());
     }
     let Login { name, password, label, days } = body;
@@ -76,27 +85,49 @@ async fn sign_in(s: &Arc<ApiState>, peer: SocketAddr, body: Login, kind: &'stati
 
 /// `POST /api/v1/login`: the console's session cookie (HttpOnly, SameSite=Strict, Secure over
 /// TLS; 12 hours).
-pub async fn login(State(s): State<Arc<ApiState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<Login>) -> Response {
+pub async fn login(
+    State(s): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Response {
     match sign_in(&s, peer, body, "session").await {
         Ok((p, secret, _)) => {
             let secure = if s.secure_cookies { "; Secure" } else { "" };
-            let cookie = format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", access::SESSION_MS / 1000);
-            ([(header::SET_COOKIE, cookie)], Json(json!({ "name": p.name, "role": p.role, "streets": p.streets }))).into_response()
+            let cookie = format!(
+                "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                access::SESSION_MS / 1000
+            );
+            (
+                [(header::SET_COOKIE, cookie)],
+                Json(json!({ "name": p.name, "role": p.role, "streets": p.streets })),
+            )
+                .into_response()
         }
         Err(r) => r,
     }
 }
 
 /// `POST /api/v1/tokens`: a personal API token, shown this once.
-pub async fn token(State(s): State<Arc<ApiState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<Login>) -> Response {
+pub async fn token(
+    State(s): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Response {
     match sign_in(&s, peer, body, "token").await {
-        Ok((p, secret, expires)) => Json(json!({ "name": p.name, "role": p.role, "token": secret, "expires_ms": expires })).into_response(),
+        Ok((p, secret, expires)) => {
+            Json(json!({ "name": p.name, "role": p.role, "token": secret, "expires_ms": expires }))
+                .into_response()
+        }
         Err(r) => r,
     }
 }
 
 /// `POST /api/v1/logout`: ends this session (or revokes this token).
-pub async fn logout(State(s): State<Arc<ApiState>>, Extension(p): Extension<Principal>, Extension(c): Extension<Credential>) -> Response {
+pub async fn logout(
+    State(s): State<Arc<ApiState>>,
+    Extension(p): Extension<Principal>,
+    Extension(c): Extension<Credential>,
+) -> Response {
     let Some(hash) = c.0 else { return error(StatusCode::BAD_REQUEST, "the legacy token cannot log out") };
     match with_store(&s, move |st| st.revoke_one(&hash, &p.name, now_ms() as i64)).await {
         Ok(_) => {

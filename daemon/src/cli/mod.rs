@@ -192,7 +192,10 @@ pub enum Command {
 
 /// Runs the chosen command.
 pub async fn dispatch(args: Args) -> ExitCode {
-    if matches!(args.command, Command::Run { .. } | Command::Relay { .. } | Command::People { .. } | Command::Audit { .. }) {
+    if matches!(
+        args.command,
+        Command::Run { .. } | Command::Relay { .. } | Command::People { .. } | Command::Audit { .. }
+    ) {
         // Files these make (the order database, its journal, the spool) are this user's only,
         // whatever umask the shell or the unit gave.
         // SAFETY: umask only sets the process's file creation mask; it cannot fail.

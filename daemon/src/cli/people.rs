@@ -80,7 +80,8 @@ pub enum AuditCommand {
 
 /// Who the CLI acts as in the audit log.
 fn cli_actor() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let user =
+        std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
     format!("cli:{}", gridsentry::logsafe::escape(&user, 32))
 }
 
@@ -95,7 +96,9 @@ fn with_store<R: Send + 'static>(
     std::thread::spawn(move || {
         let postgres = cfg.cluster.as_ref().and_then(|c| c.get_ref().postgres.clone());
         let mut store = match postgres {
-            Some(secret) => Store::connect_as(&secret.resolve()?, "gridsentry/cli", SlaTable::default(), Vec::new()),
+            Some(secret) => {
+                Store::connect_as(&secret.resolve()?, "gridsentry/cli", SlaTable::default(), Vec::new())
+            }
             None => {
                 let dir = &cfg.daemon.data_dir;
                 gridsentry::runtime::private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -142,7 +145,8 @@ pub fn people(file: PathBuf, cmd: PeopleCommand) -> ExitCode {
             let Some(role) = Role::parse(&role) else {
                 return fail("--role is viewer, field, operator, admin or auditor");
             };
-            if let Some(e) = std::iter::once(&name).chain(&streets).find_map(|n| access::check_name(n).err()) {
+            if let Some(e) = std::iter::once(&name).chain(&streets).find_map(|n| access::check_name(n).err())
+            {
                 return fail(&e.to_string());
             }
             let (password, shown) = match password_from(password_env.as_deref()) {
@@ -171,11 +175,19 @@ pub fn people(file: PathBuf, cmd: PeopleCommand) -> ExitCode {
                     _ => "active",
                 };
                 let streets = if p.streets.is_empty() { "(all)".into() } else { p.streets.join(",") };
-                println!("{:<24} {:<9} {:<9} {:>5}  {streets}", p.name, p.role.as_str(), state, p.credentials);
+                println!(
+                    "{:<24} {:<9} {:<9} {:>5}  {streets}",
+                    p.name,
+                    p.role.as_str(),
+                    state,
+                    p.credentials
+                );
             }
             Ok(())
         })),
-        PeopleCommand::Disable { name } => change(name, Change::Disable, "disabled; sessions and tokens revoked"),
+        PeopleCommand::Disable { name } => {
+            change(name, Change::Disable, "disabled; sessions and tokens revoked")
+        }
         PeopleCommand::Enable { name } => change(name, Change::Enable, "enabled"),
         PeopleCommand::Unlock { name } => change(name, Change::Unlock, "unlocked"),
         PeopleCommand::Revoke { name } => change(name, Change::Revoke, "sessions and tokens revoked"),
@@ -247,7 +259,8 @@ fn parse_since(t: &str, tz: &str) -> Result<i64, String> {
     if let Ok(ts) = t.parse::<jiff::Timestamp>() {
         return Ok(ts.as_millisecond());
     }
-    let date: jiff::civil::Date = t.parse().map_err(|_| format!("--since `{t}`: not RFC 3339 or a date (2026-12-01)"))?;
+    let date: jiff::civil::Date =
+        t.parse().map_err(|_| format!("--since `{t}`: not RFC 3339 or a date (2026-12-01)"))?;
     let zoned = date.in_tz(tz).map_err(|e| format!("--since: {e}"))?;
     Ok(zoned.timestamp().as_millisecond())
 }

@@ -43,7 +43,10 @@ pub struct Options {
 /// Sets the duty officer's password and the webhook secret in the environment (unless given).
 /// Call before any thread starts.
 pub fn prepare_env() {
-    for (name, value) in [(PASSWORD_ENV, crate::access::new_password()), (SECRET_ENV, format!("{:032x}", rand::random::<u128>()))] {
+    for (name, value) in [
+        (PASSWORD_ENV, crate::access::new_password()),
+        (SECRET_ENV, format!("{:032x}", rand::random::<u128>())),
+    ] {
         if std::env::var_os(name).is_none() {
             // Single-threaded at this point (called before the runtime starts).
             std::env::set_var(name, value);
@@ -63,12 +66,18 @@ fn people(duty_password: &str) -> [(&'static str, crate::access::Role, String); 
 }
 
 /// Adds `people` to the demo's order database.
-async fn add_people(db: PathBuf, people: Vec<(&'static str, crate::access::Role, String)>) -> Result<(), String> {
+async fn add_people(
+    db: PathBuf,
+    people: Vec<(&'static str, crate::access::Role, String)>,
+) -> Result<(), String> {
     tokio::task::spawn_blocking(move || {
-        let mut store = crate::orders::Store::open(&db, Default::default(), Vec::new()).map_err(|e| e.to_string())?;
+        let mut store =
+            crate::orders::Store::open(&db, Default::default(), Vec::new()).map_err(|e| e.to_string())?;
         for (name, role, password) in people {
             let hash = crate::access::hash_password(&password).map_err(|e| e.to_string())?;
-            store.person_add(name, role, &[], &hash, "demo", crate::clock::now_ms() as i64).map_err(|e| e.to_string())?;
+            store
+                .person_add(name, role, &[], &hash, "demo", crate::clock::now_ms() as i64)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     })

@@ -3,13 +3,13 @@
 //! get one success and one "no longer applies") and the deadline clock (at the owner of the
 //! order's partition: escalations and reminders).
 
+use super::audit::{append, Entry as AuditEntry};
 use super::db::{args, Engine};
 use super::kind::OrderEventKind;
 use super::model::{Action, ActionError};
 use super::rows::{load, open_orders};
 use super::sla;
 use super::store::{Change, Store, StoreError};
-use super::audit::{append, Entry as AuditEntry};
 use super::transition::{record, Entry};
 
 /// Who acts, and how.
@@ -39,7 +39,13 @@ impl Store {
     }
 
     /// A person's action on order `id`, with its audit row in the same transaction.
-    pub fn act_as(&mut self, id: i64, action: Action, a: &Act<'_>, now_ms: i64) -> Result<Change, StoreError> {
+    pub fn act_as(
+        &mut self,
+        id: i64,
+        action: Action,
+        a: &Act<'_>,
+        now_ms: i64,
+    ) -> Result<Change, StoreError> {
         self.write(|tx, ctx| {
             let lock = if tx.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
             let mut order =

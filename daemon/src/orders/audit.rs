@@ -194,13 +194,17 @@ mod tests {
         edited[2].detail = "never went".into();
         assert_eq!(verify_rows(start.clone(), &edited).unwrap_err().id, 3);
         let mut rehashed = edited.clone();
-        rehashed[2].hash = chain_hash(&rehashed[2].prev, 3, rehashed[2].at_ms, &Entry {
-            who: "wang",
-            action: "order.ack",
-            subject: "order 1",
-            detail: "never went",
-        });
-        assert_eq!(verify_rows(start.clone(), &rehashed).unwrap_err().id, 4, "the next row no longer follows");
+        rehashed[2].hash = chain_hash(
+            &rehashed[2].prev,
+            3,
+            rehashed[2].at_ms,
+            &Entry { who: "wang", action: "order.ack", subject: "order 1", detail: "never went" },
+        );
+        assert_eq!(
+            verify_rows(start.clone(), &rehashed).unwrap_err().id,
+            4,
+            "the next row no longer follows"
+        );
         let mut removed = rows.clone();
         removed.remove(1);
         assert_eq!(verify_rows(start.clone(), &removed).unwrap_err().id, 3);

@@ -28,8 +28,8 @@ mod store;
 mod transition;
 
 pub use act::Act;
-pub use kind::OrderEventKind;
 pub use audit::{AuditRow, Entry as AuditEntry};
+pub use kind::OrderEventKind;
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use outbox::OutboxRow;
 pub use partitions::Taken;

@@ -167,7 +167,13 @@ impl Store {
     }
 
     /// Changes a person; recorded as done `by`.
-    pub fn person_change(&mut self, name: &str, change: &Change, by: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub fn person_change(
+        &mut self,
+        name: &str,
+        change: &Change,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.write(|tx, _| {
             if tx.row("SELECT 1 FROM people WHERE name = ?1", args![name])?.is_none() {
                 return Err(PeopleError::NotFound(name.into()).into());
@@ -177,7 +183,9 @@ impl Store {
                     tx.exec("UPDATE people SET disabled = 1 WHERE name = ?1", args![name])?;
                     revoke_all(tx, name)?
                 }
-                Change::Enable => tx.exec("UPDATE people SET disabled = 0 WHERE name = ?1", args![name]).map(|_| 0)?,
+                Change::Enable => {
+                    tx.exec("UPDATE people SET disabled = 0 WHERE name = ?1", args![name]).map(|_| 0)?
+                }
                 Change::Reset(hash) => {
                     tx.exec(
                         "UPDATE people SET hash = ?2, failures = 0, locked_until_ms = 0 WHERE name = ?1",
@@ -192,7 +200,11 @@ impl Store {
             };
             let subject = format!("person {name}");
             let detail = if revoked > 0 { format!("{revoked} credentials revoked") } else { String::new() };
-            append(tx, now_ms, &Entry { who: by, action: change.action(), subject: &subject, detail: &detail })?;
+            append(
+                tx,
+                now_ms,
+                &Entry { who: by, action: change.action(), subject: &subject, detail: &detail },
+            )?;
             Ok(())
         })
     }
@@ -217,11 +229,18 @@ impl Store {
         now_ms: i64,
     ) -> Result<Outcome, StoreError> {
         self.write(|tx, _| {
-            let row = tx.row("SELECT role, streets, disabled, locked_until_ms, failures FROM people WHERE name = ?1", args![name])?;
+            let row = tx.row(
+                "SELECT role, streets, disabled, locked_until_ms, failures FROM people WHERE name = ?1",
+                args![name],
+            )?;
             let Some(r) = row else {
                 let subject = format!("name {}", crate::logsafe::escape(name, 64));
                 let detail = format!("from {from}: no such person");
-                append(tx, now_ms, &Entry { who: "-", action: "login.failed", subject: &subject, detail: &detail })?;
+                append(
+                    tx,
+                    now_ms,
+                    &Entry { who: "-", action: "login.failed", subject: &subject, detail: &detail },
+                )?;
                 return Ok(Outcome::Refused);
             };
             let (role, streets) = (role_of(&r, 0)?, streets_of(&r.text(1)?));
@@ -229,8 +248,12 @@ impl Store {
             let subject = format!("person {name}");
             let refuse = |tx: &mut dyn Tx, why: &str| {
                 let detail = format!("from {from}: {why}");
-                append(tx, now_ms, &Entry { who: name, action: "login.failed", subject: &subject, detail: &detail })
-                    .map(|_| Outcome::Refused)
+                append(
+                    tx,
+                    now_ms,
+                    &Entry { who: name, action: "login.failed", subject: &subject, detail: &detail },
+                )
+                .map(|_| Outcome::Refused)
             };
             if disabled {
                 return refuse(tx, "disabled");
@@ -247,8 +270,13 @@ impl Store {
                         args![name, until],
                     )?;
                     refuse(tx, "wrong password")?;
-                    let detail = format!("after {failures} failed logins, for {} minutes", access::LOCK_MS / 60_000);
-                    append(tx, now_ms, &Entry { who: name, action: "lockout", subject: &subject, detail: &detail })?;
+                    let detail =
+                        format!("after {failures} failed logins, for {} minutes", access::LOCK_MS / 60_000);
+                    append(
+                        tx,
+                        now_ms,
+                        &Entry { who: name, action: "lockout", subject: &subject, detail: &detail },
+                    )?;
                     return Ok(Outcome::Refused);
                 }
                 tx.exec("UPDATE people SET failures = ?2 WHERE name = ?1", args![name, failures])?;
@@ -261,14 +289,21 @@ impl Store {
                 args![issue.hash, name, issue.kind, issue.label, now_ms, issue.expires_ms],
             )?;
             let action = if issue.kind == "token" { "token.issue" } else { "login" };
-            let detail = format!("from {from}{}", if issue.label.is_empty() { String::new() } else { format!(": {}", issue.label) });
+            let detail = format!(
+                "from {from}{}",
+                if issue.label.is_empty() { String::new() } else { format!(": {}", issue.label) }
+            );
             append(tx, now_ms, &Entry { who: name, action, subject: &subject, detail: &detail })?;
             Ok(Outcome::Issued(Principal { name: name.into(), role, streets }))
         })
     }
 
     /// The person a session or token (by its hash) belongs to, while valid.
-    pub fn principal(&mut self, secret_hash: &str, now_ms: i64) -> Result<Option<(Principal, String)>, StoreError> {
+    pub fn principal(
+        &mut self,
+        secret_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Principal, String)>, StoreError> {
         self.read(|tx| {
             tx.row(
                 "SELECT p.name, p.role, p.streets, c.kind FROM credentials c JOIN people p ON p.name = c.person
@@ -283,7 +318,8 @@ impl Store {
     /// Ends one session or token (log out); recorded.
     pub fn revoke_one(&mut self, secret_hash: &str, who: &str, now_ms: i64) -> Result<bool, StoreError> {
         self.write(|tx, _| {
-            let kind = tx.row("SELECT kind FROM credentials WHERE hash = ?1 AND revoked = 0", args![secret_hash])?;
+            let kind =
+                tx.row("SELECT kind FROM credentials WHERE hash = ?1 AND revoked = 0", args![secret_hash])?;
             let Some(kind) = kind else { return Ok(false) };
             tx.exec("UPDATE credentials SET revoked = 1 WHERE hash = ?1", args![secret_hash])?;
             let action = if kind.text(0)? == "token" { "token.revoke" } else { "logout" };

@@ -222,7 +222,12 @@ impl Pipeline {
                         (e.to_string(), "config.reload.refused")
                     }
                 };
-                let e = crate::orders::AuditEntry { who: "daemon", action: result, subject: "config", detail: &detail };
+                let e = crate::orders::AuditEntry {
+                    who: "daemon",
+                    action: result,
+                    subject: "config",
+                    detail: &detail,
+                };
                 if let Err(e) = self.store.audit(e, crate::clock::now_ms() as i64) {
                     tracing::error!(error = %e, "could not record the reload in the audit log");
                 }

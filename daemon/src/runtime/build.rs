@@ -152,7 +152,10 @@ impl Base {
             let graceful = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(graceful).await {
+            if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(graceful)
+                .await
+            {
                 tracing::error!(error = %e, "api server stopped");
             }
         });
