@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p secrets && chmod 0700 secrets
 rand() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
-for f in influx-password influx-token grafana-password api-token webhook-secret mqtt-password postgres-password; do
+for f in influx-password influx-token grafana-password webhook-secret mqtt-password postgres-password; do
   [[ -s secrets/$f ]] || { rand > "secrets/$f"; chmod 0600 "secrets/$f"; }
 done
 # Cluster mode (deploy/cluster/): the workers' PostgreSQL connection string.
@@ -27,8 +27,8 @@ chmod 0640 secrets/provisioned/broker/passwd secrets/provisioned/broker/acl
 # 0750 directory (the directory keeps other host users out).
 cp secrets/influx-token secrets/influx-token-shared
 chmod 0644 secrets/influx-token-shared secrets/influx-password secrets/grafana-password
-chgrp 10001 secrets secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url 2>/dev/null \
-  && chmod 0750 secrets && chmod 0640 secrets/api-token secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url \
+chgrp 10001 secrets secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url 2>/dev/null \
+  && chmod 0750 secrets && chmod 0640 secrets/webhook-secret secrets/mqtt-password secrets/influx-token secrets/postgres-url \
   || echo "run as root (or with sudo) so the container's group 10001 can read its secrets" >&2
 # Cluster mode's NATS users (deploy/cluster/nats-users.conf): one password per role, the nodes
 # read them from nats.env, the relays and workers from their files.

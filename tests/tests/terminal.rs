@@ -1,5 +1,6 @@
-//! The operator's terminal against a running daemon: `orders list|show` as tables or JSON, an
-//! action, and `healthcheck` as a container runs it.
+//! The operator's terminal against a running daemon: `gridsentry login` for a personal token,
+//! `orders list|show` as tables or JSON, an action recorded under the person's name, and
+//! `healthcheck` as a container runs it.
 
 use gridsentry_tests::daemon::{Daemon, Device, NOISE_RULE};
 use gridsentry_tests::{binary, noise, Hooks, Mosquitto, TOKEN};
@@ -7,6 +8,10 @@ use std::process::Output;
 
 fn gridsentry(args: &[&str]) -> Output {
     std::process::Command::new(binary()).args(args).env("GRIDSENTRY_API_TOKEN", TOKEN).output().unwrap()
+}
+
+fn as_person(args: &[&str], env: (&str, &str)) -> Output {
+    std::process::Command::new(binary()).args(args).env(env.0, env.1).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -43,7 +48,20 @@ async fn orders_read_as_tables_and_json_and_healthcheck_follows_readyz() {
         serde_json::from_str(&stdout(&gridsentry(&["orders", "--api", &api, "-o", "json", "list"]))).unwrap();
     assert_eq!(json["orders"][0]["id"].to_string(), id);
 
-    let acted = stdout(&gridsentry(&["orders", "--api", &api, "ack", &id, "--who", "wang"]));
+    // Wang logs in from the terminal and acts under his own name.
+    let mut store =
+        gridsentry::orders::Store::open(&d.dir.path().join("data/orders.db"), Default::default(), Vec::new())
+            .unwrap();
+    let hash = gridsentry::access::hash_password("wangs-own-password").unwrap();
+    store.person_add("wang", gridsentry::access::Role::Operator, &[], &hash, "test", 1).unwrap();
+    let refused = as_person(&["login", "wang", "--api", &api], ("GRIDSENTRY_PASSWORD", "not-his-password"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong name or password"));
+    let token =
+        stdout(&as_person(&["login", "wang", "--api", &api], ("GRIDSENTRY_PASSWORD", "wangs-own-password")));
+    let token = token.trim();
+    assert_eq!(token.len(), 43, "{token}");
+    let acted = stdout(&as_person(&["orders", "--api", &api, "ack", &id], ("GRIDSENTRY_API_TOKEN", token)));
     assert!(acted.starts_with(&format!("order {id} acknowledged: acknowledged")), "{acted}");
     let show = stdout(&gridsentry(&["orders", "--api", &api, "show", &id]));
     assert!(show.contains("#  AT") && show.contains("wang"), "{show}");

@@ -106,10 +106,30 @@ fn with_store<R: Send + 'static>(
             }
         }
         .map_err(|e| e.to_string())?;
-        f(&mut store, &cfg)
+        let result = f(&mut store, &cfg);
+        drop(store);
+        if cfg.cluster.is_none() {
+            give_back(&cfg.daemon.data_dir).map_err(|e| format!("{}: {e}", cfg.daemon.data_dir.display()))?;
+        }
+        result
     })
     .join()
     .unwrap_or_else(|_| Err("the store thread panicked".into()))
+}
+
+/// Run as root on a gateway whose daemon runs as its own user: files this made in `dir` (the
+/// database, its journal) are given to the directory's owner, or the daemon could not open them.
+fn give_back(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let meta = entry?.path();
+        let m = std::fs::metadata(&meta)?;
+        if m.is_file() && (m.uid(), m.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(&meta, Some(owner.uid()), Some(owner.gid()))?;
+        }
+    }
+    Ok(())
 }
 
 fn password_from(env: Option<&str>) -> Result<(String, bool), String> {
@@ -269,8 +289,14 @@ fn parse_since(t: &str, tz: &str) -> Result<i64, String> {
 pub async fn login(api: &str, name: &str, label: Option<String>, days: Option<i64>) -> ExitCode {
     let password = match std::env::var("GRIDSENTRY_PASSWORD") {
         Ok(p) => p,
+        // On a terminal without echo; from a pipe, its first line.
+        Err(_) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            match rpassword::prompt_password(format!("password for {name}: ")) {
+                Ok(p) => p,
+                Err(e) => return fail(&format!("reading the password: {e}")),
+            }
+        }
         Err(_) => {
-            eprint!("password for {name}: ");
             let mut line = String::new();
             if std::io::stdin().lock().read_line(&mut line).is_err() {
                 return fail("no password on stdin");
