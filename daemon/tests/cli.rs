@@ -98,9 +98,19 @@ fn check_refuses_a_port_out_of_range_and_warns_on_an_empty_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with(&format!("{}:2:8: `localhost:99999`: port `99999`", bad.display())), "{err}");
-    for good in ["localhost:8080", "0.0.0.0:8080", "[::1]:8080", "gw-3.street.local:80"] {
+    for good in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080"] {
         std::fs::write(&bad, format!("[daemon]\nhttp = \"{good}\"\n")).unwrap();
         assert!(gridsentry().arg("check").arg(&bad).output().unwrap().status.success(), "{good}");
+    }
+    // Reachable from other machines: TLS, or plain HTTP said out loud.
+    for open in ["0.0.0.0:8080", "gw-3.street.local:80"] {
+        std::fs::write(&bad, format!("[daemon]\nhttp = \"{open}\"\n")).unwrap();
+        let out = gridsentry().arg("check").arg(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{open}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("{}:2:8:", bad.display())) && err.contains("plain HTTP"), "{err}");
+        std::fs::write(&bad, format!("[daemon]\nhttp = \"{open}\"\nallow_plain_http = true\n")).unwrap();
+        assert!(gridsentry().arg("check").arg(&bad).output().unwrap().status.success(), "{open}");
     }
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "# nothing yet\n").unwrap();

@@ -9,6 +9,7 @@ mod events;
 mod handlers;
 mod limit;
 mod people;
+pub mod serve;
 mod session;
 
 use crate::metrics::Metrics;
@@ -81,6 +82,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/metrics", get(handlers::metrics))
         .merge(api)
         .merge(open)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), hsts))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -124,4 +126,18 @@ fn store_error(e: crate::orders::StoreError) -> axum::response::Response {
 /// The street of site `site` (`None`: not a configured site, or no street given).
 fn street_of<'a>(s: &'a ApiState, site: &str) -> Option<&'a str> {
     s.sites.iter().find(|c| c.id == site).map(|c| c.street.as_str()).filter(|st| !st.is_empty())
+}
+
+/// Over TLS, tells browsers to use nothing else for a year (HSTS).
+async fn hsts(
+    axum::extract::State(s): axum::extract::State<Arc<ApiState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut r = next.run(req).await;
+    if s.secure_cookies {
+        r.headers_mut()
+            .insert("strict-transport-security", axum::http::HeaderValue::from_static("max-age=31536000"));
+    }
+    r
 }

@@ -110,7 +110,15 @@ fn api_lines(cfg: &config::Config) {
         Some(t) => format!("legacy token {} (machines act as `legacy-token`, an operator)", secret_state(t)),
         None => "people log in; no legacy token".into(),
     };
-    println!("api      http://{} ({token})", cfg.daemon.http.get_ref());
+    let d = &cfg.daemon;
+    let scheme = if d.tls.is_some() { "https" } else { "http" };
+    println!("api      {scheme}://{} ({token})", d.http.get_ref());
+    println!(
+        "         header timeout {} s, idle timeout {} s, at most {} connections",
+        d.header_timeout_s,
+        d.idle_timeout_s,
+        d.max_connections.map_or_else(gridsentry::api::serve::default_max_connections, |n| n.get())
+    );
     println!("timezone {}", cfg.daemon.timezone.get_ref());
 }
 

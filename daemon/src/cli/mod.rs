@@ -316,6 +316,7 @@ async fn run(path: PathBuf) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let control = running.control.clone();
+    let tls = running.tls.clone();
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             return;
@@ -324,6 +325,15 @@ async fn run(path: PathBuf) -> ExitCode {
             match config::load(&path) {
                 Ok(cfg) => {
                     let _ = control.send(runtime::reload_of(&cfg));
+                    if let (Some(holder), Some(t)) = (&tls, &cfg.daemon.tls) {
+                        match runtime::load_tls(t.get_ref()) {
+                            Ok(c) => {
+                                *holder.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(c);
+                                tracing::info!("API certificate reloaded");
+                            }
+                            Err(e) => tracing::error!("{e}; the running certificate stays"),
+                        }
+                    }
                 }
                 Err(e) => tracing::error!("reload refused: {e}"),
             }

@@ -73,6 +73,15 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
     if let Err(why) = check_host_port(http.get_ref()) {
         return Err(at(http.span(), format!("`{}`: {why}", http.get_ref())));
     }
+    if config.daemon.tls.is_none() && !config.daemon.allow_plain_http && !is_loopback(http.get_ref()) {
+        return Err(at(
+            http.span(),
+            format!(
+                "`{}` is reachable from other machines, in plain HTTP: passwords and session cookies would cross the network readable. Set [daemon] tls = {{ cert = {{ file = \"…\" }}, key = {{ file = \"…\" }} }}, or allow_plain_http = true behind a proxy that terminates TLS",
+                http.get_ref()
+            ),
+        ));
+    }
     if let Some(http) = config.relay.as_ref().map(|r| &r.get_ref().http) {
         if let Err(why) = check_host_port(http.get_ref()) {
             return Err(at(http.span(), format!("[relay] http `{}`: {why}", http.get_ref())));
@@ -246,6 +255,14 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 
 /// `host:port` with a port from 0 to 65535 and a host (a name, IPv4 or `[IPv6]`); `run` resolves
 /// the name when it binds.
+/// Whether an API address is reachable from this machine only.
+fn is_loopback(s: &str) -> bool {
+    match s.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => s.rsplit_once(':').is_some_and(|(host, _)| host == "localhost"),
+    }
+}
+
 fn check_host_port(s: &str) -> Result<(), String> {
     if s.parse::<std::net::SocketAddr>().is_ok() {
         return Ok(());

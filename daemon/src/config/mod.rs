@@ -93,6 +93,18 @@ pub struct Daemon {
     /// `api_token` is read as this.
     #[serde(alias = "api_token")]
     pub legacy_token: Option<Secret>,
+    /// TLS for the API and console (rustls); the certificate is re-read on SIGHUP.
+    pub tls: Option<Spanned<ApiTls>>,
+    /// Serve the API in plain HTTP on an address other machines reach (behind a proxy that
+    /// terminates TLS). Without it such an address needs `tls`.
+    pub allow_plain_http: bool,
+    /// A request's headers must arrive within this, seconds (an idle keep-alive connection is
+    /// closed after it too).
+    pub header_timeout_s: std::num::NonZeroU64,
+    /// A connection moving no byte for this long is dropped, seconds.
+    pub idle_timeout_s: std::num::NonZeroU64,
+    /// API connections at once (default: half the process's file limit, 32 to 4,096).
+    pub max_connections: Option<std::num::NonZeroUsize>,
     /// Most readings per group commit.
     pub batch_max: usize,
     /// How long a group commit waits for more readings, ms. 0 (the default): commit what has
@@ -120,12 +132,45 @@ impl Default for Daemon {
             http: Spanned::new(0..0, "127.0.0.1:8080".into()),
             timezone: Spanned::new(0..0, "Asia/Shanghai".into()),
             legacy_token: None,
+            tls: None,
+            allow_plain_http: false,
+            header_timeout_s: const { std::num::NonZeroU64::new(10).unwrap() },
+            idle_timeout_s: const { std::num::NonZeroU64::new(30).unwrap() },
+            max_connections: None,
             batch_max: 512,
             batch_linger_ms: 0,
             embedded_broker: Spanned::new(0..0, "127.0.0.1:1883".into()),
             stall_s: const { std::num::NonZeroU64::new(30).unwrap() },
             max_clock_skew_s: crate::devtime::DEFAULT_MAX_SKEW_S,
         }
+    }
+}
+
+/// `[daemon] tls`: PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    /// The certificate chain, `{ file = "…" }`.
+    pub cert: PemFile,
+    /// The private key, `{ file = "…" }` (refused when readable by every user).
+    pub key: PemFile,
+}
+
+/// A PEM file named in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PemFile {
+    /// Its path.
+    pub file: PathBuf,
+}
+
+impl ApiTls {
+    /// Reads both files: (certificate, key).
+    pub fn read(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        secret::refuse_world_readable(&self.key.file)?;
+        let read =
+            |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        Ok((read(&self.cert.file)?, read(&self.key.file)?))
     }
 }
 

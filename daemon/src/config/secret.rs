@@ -41,7 +41,7 @@ impl Secret {
 }
 
 /// A secret file readable by every user is refused (group-readable is fine: a service group).
-fn refuse_world_readable(path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn refuse_world_readable(path: &std::path::Path) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -31,6 +31,7 @@ pub(super) struct Base {
     endpoints: Option<Vec<Endpoint>>,
     backoff: Backoff,
     token: Option<String>,
+    tls: Option<api::serve::Tls>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -51,6 +52,16 @@ impl Base {
         if token.is_some() {
             tracing::warn!("legacy_token set: whoever has it acts as `legacy-token` with an operator's rights (machines only; people log in)");
         }
+        let tls = match &cfg.daemon.tls {
+            None => None,
+            Some(t) => {
+                let config = load_tls(t.get_ref()).map_err(AppError::Secret)?;
+                Some(Arc::new(std::sync::RwLock::new(Arc::new(config))))
+            }
+        };
+        if tls.is_none() && cfg.daemon.allow_plain_http {
+            tracing::warn!(http = %cfg.daemon.http.get_ref(), "allow_plain_http: the API is served in plain HTTP (put a TLS proxy in front)");
+        }
         Ok(Base {
             health: Arc::new(Health::default()),
             outputs,
@@ -67,6 +78,7 @@ impl Base {
                 .backoff
                 .unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default()),
             token,
+            tls,
             tasks: Vec::new(),
             shutdown: shutdown.clone(),
         })
@@ -131,7 +143,7 @@ impl Base {
             store: Mutex::new(store),
             legacy_token: self.token.take(),
             logins: Default::default(),
-            secure_cookies: false,
+            secure_cookies: self.tls.is_some(),
             metrics: self.metrics(),
             changes: self.changes(),
             feed,
@@ -146,19 +158,18 @@ impl Base {
             .await
             .map_err(|e| AppError::Io("binding the API address", e))?;
         let http = listener.local_addr().map_err(|e| AppError::Io("reading the API address", e))?;
-        let mut stop = self.shutdown.clone();
         let router = api::router(Arc::new(state));
-        let task = tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                tracing::error!(error = %e, "api server stopped");
-            }
-        });
+        let limits = api::serve::Limits {
+            header_timeout: Duration::from_secs(cfg.daemon.header_timeout_s.get()),
+            idle_timeout: Duration::from_secs(cfg.daemon.idle_timeout_s.get()),
+            max_connections: cfg
+                .daemon
+                .max_connections
+                .map_or_else(api::serve::default_max_connections, |n| n.get()),
+        };
+        let (tls, stop) = (self.tls.clone(), self.shutdown.clone());
+        tracing::info!(connections = limits.max_connections, tls = tls.is_some(), "api limits");
+        let task = tokio::spawn(api::serve::serve(listener, router, limits, tls, stop));
         tracing::info!(%http, "api listening");
         self.supervise("api", task);
         Ok(http)
@@ -180,6 +191,7 @@ impl Base {
             metrics: self.outputs.metrics.clone(),
             control,
             health: self.health,
+            tls: self.tls,
             pipeline: main,
             series,
             tasks: self.tasks,
@@ -285,4 +297,10 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The API's TLS configuration from `[daemon] tls` (at start, and again on SIGHUP).
+pub fn load_tls(t: &crate::config::ApiTls) -> Result<rustls::ServerConfig, String> {
+    let (cert, key) = t.read().map_err(|e| format!("[daemon] tls: {e}"))?;
+    api::serve::tls_config(&cert, &key).map_err(|e| format!("[daemon] tls: {e}"))
 }

@@ -18,7 +18,7 @@ mod edge;
 mod sink;
 mod worker;
 
-pub use build::{private_dir, reload_of};
+pub use build::{load_tls, private_dir, reload_of};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -97,6 +97,8 @@ pub struct Running {
     pub control: mpsc::UnboundedSender<Control>,
     /// The watchdog's verdict: `fatal()` fires when a stage stalled or ended.
     pub health: Arc<Health>,
+    /// The API's TLS configuration (replace it to reload the certificate).
+    pub tls: Option<crate::api::serve::Tls>,
     /// The pipeline thread (edge mode) or the ownership loop (a worker).
     pipeline: std::thread::JoinHandle<Result<(), PipelineError>>,
     series: Option<std::thread::JoinHandle<()>>,
