@@ -171,3 +171,69 @@ async fn the_api_over_tls_with_a_test_ca_sends_hsts_and_a_secure_cookie() {
     let plain = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_a_red_webhook_waits_without_spending_attempts_then_goes_out() {
+    let broker = Mosquitto::start();
+    let mut hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = gridsentry_tests::free_port();
+    let rules = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"red\"");
+    // The attacker's connections are let in (a high cap, a long header timeout) so that they use
+    // up the daemon's 96 file descriptors; two attempts would dead-letter the order's webhook.
+    let text = config(dir.path(), broker.port, port, &hooks.url, &rules)
+        .replace("[mqtt]", "header_timeout_s = 600\nidle_timeout_s = 600\nmax_connections = 1000\n\n[mqtt]")
+        .replace("max_attempts = 4", "max_attempts = 2");
+    let cfg = dir.path().join("gridsentry.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut daemon = gridsentry_tests::DaemonProcess::new(
+        std::process::Command::new("prlimit")
+            .args(["--nofile=96:96", "--"])
+            .arg(binary())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    gridsentry_tests::wait_ready(port).await;
+    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    dev.send(0, noise(50.0)).await;
+    // Hold connections until the daemon cannot take more (it accepts none: its table is full).
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        match tokio::time::timeout(Duration::from_millis(500), connect_from("127.0.0.2", port)).await {
+            Ok(Ok(s)) => held.push(s),
+            _ => break,
+        }
+    }
+    let db = || rusqlite::Connection::open(dir.path().join("data/orders.db")).unwrap();
+    for seq in 1..=12 {
+        dev.send(seq, noise(85.0)).await;
+    }
+    // The notifier could not open a socket: the outbox says why, and no attempt was spent.
+    let deadline = Instant::now() + WAIT;
+    let why = loop {
+        let row: Option<(String, i64)> = db()
+            .query_row("SELECT last_error, attempts FROM outbox WHERE receiver = 'grid' AND last_error IS NOT NULL", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ok();
+        if let Some(r) = row {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no delivery failed: {} held", held.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(why.0.starts_with("local: ") && why.0.contains("Too many open files"), "{why:?}");
+    assert_eq!(why.1, 0, "an attempt was spent on this machine's own failure");
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon survived");
+    // The attacker goes: the webhook goes out, once, not dead-lettered.
+    drop(held);
+    let hook = hooks.wait_for(1, WAIT).await;
+    assert_eq!((hook[0].receiver.as_str(), &hook[0].body["colour"]), ("grid", &serde_json::json!("red")));
+    let dead: i64 = db().query_row("SELECT COUNT(*) FROM outbox WHERE status = 'dead'", [], |r| r.get(0)).unwrap();
+    assert_eq!(dead, 0);
+}

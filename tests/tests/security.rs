@@ -86,3 +86,59 @@ async fn the_api_wants_its_token_and_small_bodies() {
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_robots_key_never_shows_in_check_logs_or_dead_letters() {
+    const KEY: &str = "k-7f3a9c2e5b8d4f1a6c0e9b2d";
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = gridsentry_tests::free_port();
+    write_secret(&dir.path().join("robot-key"), KEY);
+    // A WeCom robot whose server is down (connection refused): every attempt fails with an error
+    // that, from reqwest, used to carry the whole URL, key included.
+    let robot = format!(
+        "[[receiver]]\nname = \"robot\"\nformat = \"wecom\"\nurl = \"http://127.0.0.1:{}/cgi-bin/webhook/send\"\nkey = {{ file = \"{}\" }}\nmax_attempts = 2\ntimeout_ms = 500\n",
+        gridsentry_tests::free_port(),
+        dir.path().join("robot-key").display()
+    );
+    let rules = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"red\"");
+    let text = config(dir.path(), broker.port, port, &hooks.url, &format!("{robot}\n{rules}"));
+    let cfg = dir.path().join("gridsentry.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let check = std::process::Command::new(gridsentry_tests::binary()).arg("check").arg(&cfg).output().unwrap();
+    let shown = String::from_utf8_lossy(&check.stdout).to_string() + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success() && shown.contains("receiver robot"), "{shown}");
+    let log = dir.path().join("log");
+    let _d = gridsentry_tests::spawn_daemon_with(&gridsentry_tests::binary(), &cfg, &log, &[("RUST_LOG", "debug")]);
+    gridsentry_tests::wait_ready(port).await;
+    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    for seq in 0..=11 {
+        dev.send(seq, noise(85.0)).await;
+    }
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    let dead = loop {
+        let r: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{port}/api/v1/dead-letters"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["dead_letters"].as_array().is_some_and(|d| d.iter().any(|x| x["receiver"] == "robot")) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no dead letter for the robot: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let last_error = dead.to_string();
+    assert!(last_error.contains("request failed"), "{last_error}");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("robot"), "the log says nothing about the robot:\n{logs}");
+    for (what, text) in [("check", &shown), ("the API", &last_error), ("the log", &logs)] {
+        assert!(!text.contains(KEY), "{what} shows the robot's key:\n{text}");
+    }
+}

@@ -64,14 +64,18 @@ pub fn check(file: &std::path::Path) -> ExitCode {
     for r in &cfg.receivers {
         let r = r.get_ref();
         let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
+        let key = r.key.as_ref().map_or(String::new(), |k| format!(", key: {}", secret_state(k)));
         println!(
-            "receiver {} tier {} {} -> {}{fallback} (secret: {})",
+            "receiver {} tier {} {} -> {}{fallback} (secret: {}{key})",
             r.name,
             r.tier,
             r.format.as_str(),
-            r.url,
+            gridsentry::notify::urls::redacted(&r.url),
             r.secret.as_ref().map_or("none".into(), secret_state)
         );
+        if gridsentry::notify::urls::carries_key(&r.url) {
+            eprintln!("warning: receiver `{}`: its URL carries a key or token (shown as …); move it to `key = {{ file = … }}` so the config holds none", r.name);
+        }
     }
     for r in &cfg.rules {
         let r = r.get_ref();

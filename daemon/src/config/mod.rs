@@ -363,6 +363,9 @@ pub struct ReceiverConfig {
     /// of a DingTalk or Feishu robot with signature checks on.
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// A chat robot's key (WeCom `key`, DingTalk `access_token`, Feishu's hook token), from a
+    /// secret: added to the URL only when sending, never printed.
+    pub key: Option<Secret>,
     /// Per-request timeout, ms.
     #[serde(default = "timeout_ms")]
     pub timeout_ms: u64,

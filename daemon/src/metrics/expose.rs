@@ -342,6 +342,7 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             c(&m.webhooks_failed),
         ),
         one("gridsentry_webhooks_dead", "Notifications given up (dead letters).", c(&m.webhooks_dead)),
+        one("gridsentry_webhooks_local_errors", "Deliveries not sent because of this machine (file descriptors, route, name service); no attempt spent.", c(&m.webhooks_local_errors)),
         one(
             "gridsentry_series_written_points",
             "Points the time-series server accepted (replays included).",

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub webhooks_failed: AtomicU64,
     /// Notifications given up (dead letters).
     pub webhooks_dead: AtomicU64,
+    /// Deliveries not sent because of this machine (no file descriptor, route or name service).
+    pub webhooks_local_errors: AtomicU64,
     /// Points the time-series server accepted (replays included).
     pub series_written: AtomicU64,
     /// Points sent from the disk spool.

@@ -175,7 +175,14 @@ impl Worker {
                     self.failures = 0;
                     delivered.push(row.id);
                 }
-                Err(e) => {
+                Err(Failure::Local(e)) => {
+                    // Not the receiver's fault: no attempt spent, the circuit stays as it is.
+                    self.metrics.webhooks_local_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(receiver = %self.ep.name, order = row.order_id, cause = %e, "webhook not sent: a problem on this machine; retrying in 1 s without spending an attempt");
+                    let next = now_ms() as i64 + 1000;
+                    self.with_db(|s| s.postpone(row.id, next, &format!("local: {e}")))?;
+                }
+                Err(Failure::Receiver(e)) => {
                     self.failures += 1;
                     self.metrics.webhooks_failed.fetch_add(1, Relaxed);
                     self.failed(row, &e)?;
@@ -230,12 +237,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn post(&self, row: &OutboxRow) -> Result<(), String> {
+    async fn post(&self, row: &OutboxRow) -> Result<(), Failure> {
         let ep = &self.ep;
         let secret = ep.secret.as_deref();
         let now = now_ms();
         let payload = super::redact::evidence(&row.payload, &ep.redact);
-        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now)?;
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now).map_err(Failure::Receiver)?;
         let id = format!("{}-{}", row.order_id, row.seq);
         let mut request = self
             .http
@@ -250,27 +257,62 @@ impl Worker {
                 .header("webhook-id", &id)
                 .header("webhook-timestamp", ts.to_string());
         }
-        let mut response = request.body(out.body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timeout".to_string()
-            } else {
-                format!("request failed: {e}")
-            }
-        })?;
+        let mut response = request.body(out.body).send().await.map_err(Failure::of)?;
         let status = response.status();
         if status.is_redirection() {
             let to = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?");
-            return Err(format!("HTTP {} redirect to {to} not followed", status.as_u16()));
+            let to = super::urls::redacted(to);
+            return Err(Failure::Receiver(format!("HTTP {} redirect to {to} not followed", status.as_u16())));
         }
         let mut body = Vec::new();
         while body.len() < RESPONSE_MAX {
             match tokio::time::timeout(ep.timeout, response.chunk()).await {
                 Ok(Ok(Some(c))) => body.extend_from_slice(&c[..c.len().min(RESPONSE_MAX - body.len())]),
                 Ok(Ok(None)) => break,
-                Ok(Err(e)) => return Err(format!("reading the answer: {e}")),
-                Err(_) => return Err("timeout reading the answer".into()),
+                Ok(Err(e)) => return Err(Failure::Receiver(format!("reading the answer: {}", e.without_url()))),
+                Err(_) => return Err(Failure::Receiver("timeout reading the answer".into())),
             }
         }
-        super::formats::accepted(ep.format, status.as_u16(), &body)
+        super::formats::accepted(ep.format, status.as_u16(), &body).map_err(Failure::Receiver)
     }
+}
+
+/// Why a delivery failed: the receiver (counts as an attempt, feeds the circuit breaker), or
+/// this machine (out of file descriptors or ports, no route, name service down: it says nothing
+/// about the receiver, so it spends nothing). Neither text carries the URL (a robot's key).
+#[derive(Debug)]
+enum Failure {
+    Receiver(String),
+    Local(String),
+}
+
+impl Failure {
+    fn of(e: reqwest::Error) -> Failure {
+        if e.is_timeout() {
+            return Failure::Receiver("timeout".into());
+        }
+        let e = e.without_url();
+        let mut text = e.to_string();
+        let mut local = false;
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                local |= io.raw_os_error().is_some_and(local_errno);
+                local |= io.to_string().contains("Temporary failure in name resolution");
+            }
+            source = s.source();
+        }
+        match local {
+            true => Failure::Local(text),
+            false => Failure::Receiver(format!("request failed: {text}")),
+        }
+    }
+}
+
+/// errno values that say this host cannot send now, whatever the receiver.
+fn local_errno(n: i32) -> bool {
+    [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL, libc::ENETUNREACH, libc::ENETDOWN]
+        .contains(&n)
 }

@@ -8,6 +8,7 @@ pub mod deliver;
 pub mod formats;
 pub mod redact;
 pub mod sign;
+pub mod urls;
 
 pub use crate::orders::{payload, SCHEMA};
 pub use formats::Format;

@@ -141,6 +141,13 @@ impl Store {
         self.write(|tx, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
     }
 
+    /// Tries again at `next_ms` without spending an attempt (the failure was this machine's own:
+    /// no file descriptor, no route, no name service).
+    pub fn postpone(&mut self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET next_ms = ?2, last_error = ?3 WHERE id = ?1";
+        self.write(|tx, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
+    }
+
     /// Gives up on a notification (it stays listed and replayable).
     pub fn dead(&mut self, id: i64, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1";

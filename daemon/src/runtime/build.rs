@@ -244,9 +244,17 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
             }
             None => None,
         };
+        let key = match &r.key {
+            Some(k) => Some(k.resolve().map_err(|e| AppError::Secret(format!("receiver `{}` key: {e}", r.name)))?),
+            None => None,
+        };
+        let url = o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone());
+        if crate::notify::urls::carries_key(&url) && key.is_none() {
+            tracing::warn!(receiver = %r.name, url = %crate::notify::urls::redacted(&url), "the receiver's URL carries a key or token: move it to `key = {{ file = … }}`");
+        }
         endpoints.push(Endpoint {
             name: r.name.clone(),
-            url: o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone()),
+            url: crate::notify::urls::with_key(r.format, &url, key.as_deref()),
             format: r.format,
             secret,
             timeout: Duration::from_millis(r.timeout_ms),
