@@ -217,9 +217,11 @@ async fn out_of_file_descriptors_a_red_webhook_waits_without_spending_attempts_t
     let deadline = Instant::now() + WAIT;
     let why = loop {
         let row: Option<(String, i64)> = db()
-            .query_row("SELECT last_error, attempts FROM outbox WHERE receiver = 'grid' AND last_error IS NOT NULL", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT last_error, attempts FROM outbox WHERE receiver = 'grid' AND last_error IS NOT NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .ok();
         if let Some(r) = row {
             break r;
@@ -234,6 +236,7 @@ async fn out_of_file_descriptors_a_red_webhook_waits_without_spending_attempts_t
     drop(held);
     let hook = hooks.wait_for(1, WAIT).await;
     assert_eq!((hook[0].receiver.as_str(), &hook[0].body["colour"]), ("grid", &serde_json::json!("red")));
-    let dead: i64 = db().query_row("SELECT COUNT(*) FROM outbox WHERE status = 'dead'", [], |r| r.get(0)).unwrap();
+    let dead: i64 =
+        db().query_row("SELECT COUNT(*) FROM outbox WHERE status = 'dead'", [], |r| r.get(0)).unwrap();
     assert_eq!(dead, 0);
 }

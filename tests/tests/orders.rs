@@ -355,6 +355,33 @@ fn evidence_past_its_retention_is_emptied_and_the_rest_stays(db: &Db) {
 }
 
 #[test]
+fn sqlite_a_purged_value_is_gone_from_the_files_bytes() {
+    let db = Db::sqlite();
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    let mut s = db.open();
+    let day = 86_400_000;
+    const MARK: &str = "rr-1024-MARK-83251";
+    let mut old = raise(Colour::Red, T - 40 * day);
+    old.1 = Some(format!("{{\"bpm\":50,\"rr\":\"{MARK}\"}}"));
+    let id = commit(&mut s, vec![old], T - 40 * day)[0].order_id;
+    let rows: Vec<i64> =
+        s.due_outbox(T, 100).unwrap().iter().filter(|r| r.order_id == id).map(|r| r.id).collect();
+    s.delivered(&rows).unwrap();
+    let bytes = || {
+        let mut all = Vec::new();
+        for f in ["orders.db", "orders.db-wal"] {
+            all.extend(std::fs::read(dir.path().join(f)).unwrap_or_default());
+        }
+        all
+    };
+    let has = |b: &[u8]| b.windows(MARK.len()).any(|w| w == MARK.as_bytes());
+    assert!(has(&bytes()), "the marker is written at first");
+    s.purge_evidence(T - 30 * day).unwrap();
+    s.compact().unwrap();
+    assert!(!has(&bytes()), "a purged value is still readable in the file");
+}
+
+#[test]
 fn sqlite_an_old_database_is_migrated_in_place() {
     let db = Db::sqlite();
     let Db::Sqlite(dir) = &db else { unreachable!() };

@@ -106,11 +106,17 @@ async fn a_chat_robots_key_never_shows_in_check_logs_or_dead_letters() {
     let text = config(dir.path(), broker.port, port, &hooks.url, &format!("{robot}\n{rules}"));
     let cfg = dir.path().join("gridsentry.toml");
     std::fs::write(&cfg, text).unwrap();
-    let check = std::process::Command::new(gridsentry_tests::binary()).arg("check").arg(&cfg).output().unwrap();
+    let check =
+        std::process::Command::new(gridsentry_tests::binary()).arg("check").arg(&cfg).output().unwrap();
     let shown = String::from_utf8_lossy(&check.stdout).to_string() + &String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success() && shown.contains("receiver robot"), "{shown}");
     let log = dir.path().join("log");
-    let _d = gridsentry_tests::spawn_daemon_with(&gridsentry_tests::binary(), &cfg, &log, &[("RUST_LOG", "debug")]);
+    let _d = gridsentry_tests::spawn_daemon_with(
+        &gridsentry_tests::binary(),
+        &cfg,
+        &log,
+        &[("RUST_LOG", "debug")],
+    );
     gridsentry_tests::wait_ready(port).await;
     let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
     for seq in 0..=11 {

@@ -242,7 +242,8 @@ impl Worker {
         let secret = ep.secret.as_deref();
         let now = now_ms();
         let payload = super::redact::evidence(&row.payload, &ep.redact);
-        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now).map_err(Failure::Receiver)?;
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now)
+            .map_err(Failure::Receiver)?;
         let id = format!("{}-{}", row.order_id, row.seq);
         let mut request = self
             .http
@@ -269,7 +270,9 @@ impl Worker {
             match tokio::time::timeout(ep.timeout, response.chunk()).await {
                 Ok(Ok(Some(c))) => body.extend_from_slice(&c[..c.len().min(RESPONSE_MAX - body.len())]),
                 Ok(Ok(None)) => break,
-                Ok(Err(e)) => return Err(Failure::Receiver(format!("reading the answer: {}", e.without_url()))),
+                Ok(Err(e)) => {
+                    return Err(Failure::Receiver(format!("reading the answer: {}", e.without_url())))
+                }
                 Err(_) => return Err(Failure::Receiver("timeout reading the answer".into())),
             }
         }
@@ -313,6 +316,14 @@ impl Failure {
 
 /// errno values that say this host cannot send now, whatever the receiver.
 fn local_errno(n: i32) -> bool {
-    [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL, libc::ENETUNREACH, libc::ENETDOWN]
-        .contains(&n)
+    [
+        libc::EMFILE,
+        libc::ENFILE,
+        libc::ENOBUFS,
+        libc::ENOMEM,
+        libc::EADDRNOTAVAIL,
+        libc::ENETUNREACH,
+        libc::ENETDOWN,
+    ]
+    .contains(&n)
 }

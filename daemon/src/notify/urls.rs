@@ -50,10 +50,15 @@ mod tests {
 
     #[test]
     fn keys_go_where_each_service_wants_them_and_never_into_print() {
-        let wecom = with_key(Format::Wecom, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send", Some("k-693a&x"));
+        let wecom =
+            with_key(Format::Wecom, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send", Some("k-693a&x"));
         assert_eq!(wecom, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-693a%26x");
         assert_eq!(redacted(&wecom), "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=%E2%80%A6");
-        let feishu = with_key(Format::Feishu, "https://open.feishu.cn/open-apis/bot/v2/hook/", Some("0c5a5d8e-3b1f-4c2a-9d7e-1a2b3c4d5e6f"));
+        let feishu = with_key(
+            Format::Feishu,
+            "https://open.feishu.cn/open-apis/bot/v2/hook/",
+            Some("0c5a5d8e-3b1f-4c2a-9d7e-1a2b3c4d5e6f"),
+        );
         assert!(feishu.ends_with("/hook/0c5a5d8e-3b1f-4c2a-9d7e-1a2b3c4d5e6f"), "{feishu}");
         assert!(!redacted(&feishu).contains("0c5a5d8e"), "{}", redacted(&feishu));
         let ding = with_key(Format::Dingtalk, "https://oapi.dingtalk.com/robot/send", Some("abc"));

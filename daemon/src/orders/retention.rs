@@ -66,4 +66,19 @@ impl Store {
             Ok(Purged { events, notifications })
         })
     }
+
+    /// After a purge: on SQLite, frees the pages it emptied and checkpoints the journal into
+    /// the file, truncating it, so purged values are left neither in free pages nor in old
+    /// journal frames (secure_delete zeroes what is deleted). PostgreSQL's autovacuum does its
+    /// part there.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        if self.engine() == Engine::Sqlite {
+            self.read(|tx| {
+                tx.rows("PRAGMA incremental_vacuum", &[])?;
+                tx.rows("PRAGMA wal_checkpoint(TRUNCATE)", &[])?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
 }

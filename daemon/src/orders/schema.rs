@@ -8,6 +8,9 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // What is deleted (purged evidence, old payloads) is overwritten, not left readable in free
+    // space of the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {
         create_v1(conn)?;
@@ -97,6 +100,13 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  BEGIN SELECT RAISE(ABORT, 'audit rows are never deleted'); END;
              PRAGMA user_version = 8; COMMIT;",
         )?;
+    }
+    let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if auto_vacuum != 2 {
+        // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An
+        // existing file is rebuilt once for it (VACUUM: a few seconds for a large one).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
     }
     Ok(())
 }

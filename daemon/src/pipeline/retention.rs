@@ -30,6 +30,9 @@ impl Pipeline {
             }
         }
         if total != crate::orders::Purged::default() {
+            if let Err(e) = self.store.compact() {
+                tracing::warn!(error = %e, "compacting after the purge failed");
+            }
             tracing::info!(
                 events = total.events,
                 notifications = total.notifications,

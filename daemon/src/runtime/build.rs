@@ -245,7 +245,9 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
             None => None,
         };
         let key = match &r.key {
-            Some(k) => Some(k.resolve().map_err(|e| AppError::Secret(format!("receiver `{}` key: {e}", r.name)))?),
+            Some(k) => {
+                Some(k.resolve().map_err(|e| AppError::Secret(format!("receiver `{}` key: {e}", r.name)))?)
+            }
             None => None,
         };
         let url = o.receiver_urls.get(&r.name).cloned().unwrap_or_else(|| r.url.clone());
