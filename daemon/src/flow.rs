@@ -28,7 +28,7 @@ pub struct Inbound {
     pub topic: Topic,
     /// The reading.
     pub reading: Reading,
-    /// The payload as received (kept as order evidence; shares the network buffer).
+    /// The payload as received (shares the network buffer).
     pub raw: Bytes,
     /// When it arrived, UTC ms.
     pub received_ms: u64,

@@ -148,3 +148,28 @@ async fn a_chat_robots_key_never_shows_in_check_logs_or_dead_letters() {
         assert!(!text.contains(KEY), "{what} shows the robot's key:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_is_the_reading_re_encoded_never_what_the_device_added() {
+    let broker = Mosquitto::start();
+    let mut hooks = Hooks::start().await;
+    let rule = "[[rule]]\nid = \"loud\"\ncolour = \"red\"\ncondition = { type = \"threshold\", stream = \"noise\", field = \"laeq_db\", above = 70.0, clear = 65.0 }\n";
+    let mut d = Daemon::start(broker.port, &hooks, rule).await;
+    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    let junk = "x".repeat(8000); // (the test client sends at most 10 KiB)
+    let payload = format!(
+        r#"{{"v":1,"site":"plaza-3","dev":"nb-01","boot":1,"seq":1,"ts":{},"noise":{{"interval_ms":1000,"laeq_db":85,"lafmax_db":88}},"junk":"{junk}"}}"#,
+        T0
+    );
+    dev.client.publish("gs/v1/plaza-3/nb-01/noise", rumqttc::QoS::AtLeastOnce, false, payload).await.unwrap();
+    let raised = d.next_change().await;
+    assert_eq!(raised.colour, gridsentry::rules::Colour::Red);
+    let hook = hooks.wait_for(1, WAIT).await;
+    let evidence = &hook[0].body["evidence"];
+    assert_eq!(evidence["noise"]["laeq_db"], 85.0, "{evidence}");
+    assert!(evidence.get("junk").is_none() && evidence.to_string().len() < 2048, "{evidence}");
+    let stored: String =
+        d.db().query_row("SELECT evidence FROM order_events WHERE seq = 1", [], |r| r.get(0)).unwrap();
+    assert!(!stored.contains("junk") && stored.len() < 2048, "{stored}");
+    d.stop().await;
+}

@@ -329,12 +329,8 @@ fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tunin
     }
 }
 
-/// The reading as JSON (binary payloads are re-encoded), attached to order events.
+/// The reading as the wire contract's JSON, re-encoded from what was decoded (never the bytes
+/// received): keys the contract does not know, however large, are not kept or sent on.
 fn evidence(m: &Inbound) -> Option<String> {
-    match Format::sniff(&m.raw) {
-        Format::Json => std::str::from_utf8(&m.raw).ok().map(str::to_string),
-        Format::Binary => {
-            codec::encode_vec(Format::Json, &m.reading).ok().and_then(|v| String::from_utf8(v).ok())
-        }
-    }
+    codec::encode_vec(Format::Json, &m.reading).ok().and_then(|v| String::from_utf8(v).ok())
 }
