@@ -11,10 +11,22 @@ use std::sync::Mutex;
 /// Points kept per stream (a small chart, not history).
 pub const POINTS: usize = 60;
 
+/// Series kept per device when not told otherwise (`[devices] max_bands` plus the other
+/// streams: see [`Live::new`]).
+pub const MAX_SERIES: usize = crate::rules::MAX_BANDS + 16;
+
 /// Recent readings of every device.
-#[derive(Default)]
 pub struct Live {
     devices: Mutex<HashMap<(Id, Id), DeviceView>>,
+    /// Series per device at most: a gateway inventing band ids cannot grow the view (and every
+    /// console's re-read of it) without bound.
+    max_series: usize,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live::new(MAX_SERIES)
+    }
 }
 
 /// One device as the console shows it.
@@ -30,6 +42,8 @@ pub struct DeviceView {
     pub online: Option<bool>,
     /// Recent values by series (`noise`, `hr:<band>`, `deform:<channel>`, `rain`).
     pub series: BTreeMap<String, Series>,
+    /// More series came than are kept.
+    pub capped: bool,
 }
 
 /// Recent values of one series.
@@ -42,6 +56,11 @@ pub struct Series {
 }
 
 impl Live {
+    /// A view keeping at most `max_series` series per device.
+    pub fn new(max_series: usize) -> Live {
+        Live { devices: Mutex::default(), max_series: max_series.max(1) }
+    }
+
     /// Records readings just committed.
     pub fn record<'a>(&self, readings: impl Iterator<Item = &'a Inbound>) {
         let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
@@ -54,6 +73,7 @@ impl Live {
                 last_seen_ms: 0,
                 online: None,
                 series: BTreeMap::new(),
+                capped: false,
             });
             view.last_seen_ms = view.last_seen_ms.max(m.received_ms);
             let at = m.event_ms;
@@ -67,6 +87,13 @@ impl Live {
             };
             if !known_noise {
                 for (name, field, value) in values(&m.reading.body) {
+                    if !view.series.contains_key(&name) && view.series.len() >= self.max_series {
+                        if !view.capped {
+                            view.capped = true;
+                            tracing::warn!(site = %h.site, device = %h.device, max = self.max_series, "live view: series past the cap are not shown");
+                        }
+                        continue;
+                    }
                     let s =
                         view.series.entry(name).or_insert_with(|| Series { field, points: VecDeque::new() });
                     push(s, at, value);

@@ -173,3 +173,22 @@ async fn evidence_is_the_reading_re_encoded_never_what_the_device_added() {
     assert!(!stored.contains("junk") && stored.len() < 2048, "{stored}");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_inventing_bands_cannot_grow_the_live_view() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let d = Daemon::start(broker.port, &hooks, "[devices]\nmax_bands = 4\n").await;
+    let gw = Device::connect(broker.port, "home-9", "gw-1", false).await;
+    for (seq, band) in (0..300u32).enumerate() {
+        gw.send(seq as u32, hr(&format!("b{band}"), 70, gridsentry_sensors::Contact::Detected)).await;
+    }
+    d.applied(300).await;
+    let (status, view) = d.get("/api/v1/devices", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let gw = view["devices"].as_array().unwrap().iter().find(|v| v["device"] == "gw-1").unwrap();
+    let series = gw["series"].as_object().unwrap().len();
+    assert_eq!((series, &gw["capped"]), (4 + 16, &serde_json::json!(true)), "{gw}");
+    assert!(view.to_string().len() < 64 * 1024, "{} bytes", view.to_string().len());
+    d.stop().await;
+}

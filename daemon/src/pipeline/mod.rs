@@ -307,7 +307,10 @@ impl Pipeline {
         self.out.metrics.transitions.fetch_add(changes.len() as u64, Relaxed);
         self.out.outbox.send_modify(|n| *n += 1);
         for c in changes {
-            tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "{}", c.summary);
+            // The summary carries the reading's value (a heart rate: health data) and goes to
+            // DEBUG only; INFO logs are kept by journald or a shipper beyond `[privacy]`.
+            tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "order transition");
+            tracing::debug!(order = c.order_id, "{}", c.summary);
             let _ = self.out.changes.send(c);
         }
     }

@@ -45,7 +45,9 @@ impl Base {
             changes: o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0),
             outbox,
             metrics: Arc::new(Metrics::default()),
-            live: Arc::new(crate::live::Live::default()),
+            live: Arc::new(crate::live::Live::new(
+                cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get()) + 16,
+            )),
         };
         let token =
             cfg.daemon.legacy_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
