@@ -45,6 +45,9 @@ fn init_logs(args: &cli::Args) {
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match args.log_format {
         cli::LogFormat::Json => logs.json().init(),
-        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // On a terminal, colours (ANSI escapes) and raw text; elsewhere (journald, files) every
+        // control character a field carries is escaped, so no line can forge another.
+        cli::LogFormat::Text if std::io::stderr().is_terminal() => logs.with_ansi(true).init(),
+        cli::LogFormat::Text => logs.with_ansi(false).with_writer(gridsentry::logsafe::Escaped).init(),
     }
 }

@@ -9,7 +9,8 @@ use gridsentry_tests::postgres::Postgres;
 
 enum Db {
     Sqlite(tempfile::TempDir),
-    Postgres(Postgres, String),
+    /// The server (kept running while the test needs it) and its connection string.
+    Postgres(#[allow(dead_code)] Postgres, String),
 }
 
 impl Db {

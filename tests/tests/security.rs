@@ -192,3 +192,55 @@ async fn a_gateway_inventing_bands_cannot_grow_the_live_view() {
     assert!(view.to_string().len() < 64 * 1024, "{} bytes", view.to_string().len());
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_log_line_stays_one_escaped_line_and_a_flood_is_three_warnings() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = gridsentry_tests::free_port();
+    let cfg = dir.path().join("gridsentry.toml");
+    std::fs::write(&cfg, config(dir.path(), broker.port, port, &hooks.url, NOISE_RULE)).unwrap();
+    let log = dir.path().join("log");
+    let _d = gridsentry_tests::spawn_daemon(&gridsentry_tests::binary(), &cfg, &log);
+    gridsentry_tests::wait_ready(port).await;
+    // A field the decoder quotes in its error: an ESC sequence and a newline starting a line
+    // that looks like the daemon's own.
+    let forger = Device::connect(broker.port, "home-1", "gw-1", false).await;
+    let forged = r#"{"v":1,"site":"home-1","dev":"gw-1","boot":1,"seq":1,"ts":1764072000000,"hr":{"band":"b1","bpm":70,"contact":"\u001b[31m\n2026-12-06T00:00:00Z ERROR FORGED"}}"#;
+    forger.client.publish("gs/v1/home-1/gw-1/hr", rumqttc::QoS::AtLeastOnce, false, forged).await.unwrap();
+    let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
+    for _ in 0..3000 {
+        dev.client
+            .publish("gs/v1/plaza-3/nb-01/noise", rumqttc::QoS::AtMostOnce, false, "{not json")
+            .await
+            .unwrap();
+    }
+    dev.send(0, noise(50.0)).await;
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let m = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+        if m.lines().any(|l| l.starts_with("gridsentry_readings_total{stream=\"noise\"} 1")) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the reading after the flood was not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let syntax = metrics
+        .lines()
+        .find(|l| l.starts_with("gridsentry_malformed_total{reason=\"payload_syntax\"}"))
+        .unwrap();
+    assert!(syntax.ends_with(" 3000"), "every one counted: {syntax}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "an ESC reached the log");
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-12-06T00:00:00Z ERROR FORGED")),
+        "a forged line:\n{text}"
+    );
+    assert!(
+        text.contains("\\u{1b}[31m\\n2026-12-06T00:00:00Z ERROR FORGED"),
+        "escaped in its own line:\n{text}"
+    );
+    let warnings = text.lines().filter(|l| l.contains("malformed message dropped")).count();
+    assert_eq!(warnings, 1 + 3, "3,000 malformed messages in one minute:\n{text}");
+}

@@ -170,7 +170,7 @@ mod tests {
             .map(|id| {
                 let e = Entry { who: "wang", action: "order.ack", subject: "order 1", detail: "on my way" };
                 let hash = chain_hash(&prev, id, 1000 + id, &e);
-                let row = AuditRow {
+                AuditRow {
                     id,
                     at_ms: 1000 + id,
                     who: e.who.into(),
@@ -179,8 +179,7 @@ mod tests {
                     detail: e.detail.into(),
                     prev: std::mem::replace(&mut prev, hash.clone()),
                     hash,
-                };
-                row
+                }
             })
             .collect()
     }

@@ -94,6 +94,8 @@ pub struct Pipeline {
     /// Days evidence is kept (0: for ever), and when it was last purged.
     evidence_days: u64,
     last_purge: Option<Instant>,
+    /// Per-device warnings (clock skew), rate-limited.
+    quiet: crate::logsafe::Throttle,
 }
 
 impl Pipeline {
@@ -131,6 +133,7 @@ impl Pipeline {
             gate,
             evidence_days: 0,
             last_purge: None,
+            quiet: Default::default(),
         })
     }
 
@@ -257,7 +260,12 @@ impl Pipeline {
             if !m.applied_before {
                 if let Some(skew) = t.skew {
                     self.out.metrics.clock_skew[skew as usize].fetch_add(1, Relaxed);
-                    tracing::warn!(topic = %m.topic, device_time = ?m.reading.header.time, direction = skew.as_str(), "device clock implausible; reading evaluated and stored at its receive time");
+                    let device = format!("{}/{}", h.site, h.device);
+                    if let Some(unlogged) =
+                        self.quiet.allow(&device, skew.as_str(), std::time::Instant::now())
+                    {
+                        tracing::warn!(topic = %m.topic, device_time = ?m.reading.header.time, direction = skew.as_str(), unlogged_before = unlogged, "device clock implausible; reading evaluated and stored at its receive time (logged 3 times a minute per device; all counted)");
+                    }
                 }
                 applied[m.reading.body.stream().index()] += 1;
                 self.engine.apply_at(&m.reading, t, m.received_ms, &mut fresh);

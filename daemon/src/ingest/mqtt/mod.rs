@@ -57,8 +57,16 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> (AckSender, tokio::task::JoinHandle<()>) {
     let (ack_tx, ack_rx) = flow::channel(acks);
-    let reader =
-        Reader { settings, out, metrics, generation: 0, batch: Vec::new(), now: Vec::new(), pending: 0 };
+    let reader = Reader {
+        settings,
+        out,
+        metrics,
+        generation: 0,
+        batch: Vec::new(),
+        now: Vec::new(),
+        pending: 0,
+        quiet: Default::default(),
+    };
     (ack_tx, tokio::spawn(reader.run(ack_rx, shutdown)))
 }
 
@@ -74,6 +82,8 @@ struct Reader {
     now: Vec<u16>,
     /// Readings of this connection handed over and not yet acked.
     pending: usize,
+    /// Malformed-message warnings per topic and reason.
+    quiet: crate::logsafe::Throttle,
 }
 
 impl Reader {
@@ -234,7 +244,12 @@ impl Reader {
             }
             Err((reason, detail)) => {
                 self.metrics.malformed(&reason);
-                tracing::warn!(topic = %p.topic, %reason, %detail, "malformed message dropped");
+                // Counted always; logged the first few times a minute per topic and reason.
+                let topic = crate::logsafe::escape(&p.topic, 160);
+                if let Some(unlogged) = self.quiet.allow(&topic, &reason, std::time::Instant::now()) {
+                    let detail = crate::logsafe::escape(&detail, 300);
+                    tracing::warn!(%topic, %reason, %detail, unlogged_before = unlogged, "malformed message dropped (logged 3 times a minute per topic and reason; all counted)");
+                }
                 if let Ack::Mqtt { pkid, .. } = ack {
                     self.now.push(pkid);
                 }
