@@ -41,6 +41,9 @@ pub struct Request {
     pub broker: String,
     /// The daemon's broker user (reads everything).
     pub daemon_user: String,
+    /// The broker's group: `broker/passwd` and `broker/acl` are given to it (0640), so a broker
+    /// running as its own user (Debian's `mosquitto`) can read them. `None`: the caller's group.
+    pub broker_group: Option<String>,
 }
 
 /// What was written.
@@ -111,8 +114,26 @@ pub fn provision(req: &Request) -> Result<Provisioned, ProvisionError> {
         }
     }
     lines.insert(user.clone(), passwd_line(&user, &password));
+    let group = match &req.broker_group {
+        Some(g) => Some(group_id(g).ok_or_else(|| {
+            ProvisionError::Io(
+                broker.clone(),
+                std::io::Error::other(format!("no group `{g}` on this machine")),
+            )
+        })?),
+        None => None,
+    };
     write_private(&passwd, &lines.values().map(|l| format!("{l}\n")).collect::<String>(), 0o640)?;
     write_private(&broker.join("acl"), &acl(&req.daemon_user, &devices), 0o640)?;
+    if let (Some(gid), Some(name)) = (group, &req.broker_group) {
+        for f in [passwd.clone(), broker.join("acl")] {
+            std::os::unix::fs::chown(&f, None, Some(gid)).map_err(|e| {
+                let why =
+                    format!("giving it to group {name}: {e} (run as root, or pass --broker-group \"\")");
+                ProvisionError::Io(f.clone(), std::io::Error::new(e.kind(), why))
+            })?;
+        }
+    }
     // Firmware build settings.
     let fw = req.dir.join("firmware").join(req.site.as_str());
     std::fs::create_dir_all(&fw).map_err(io(&fw))?;
@@ -162,20 +183,30 @@ pub fn read_registry(path: &Path) -> Result<std::collections::BTreeSet<String>, 
     Ok(set)
 }
 
-/// Writes `text` to `path` with `mode` through a temporary file (never half a file).
+/// Writes `text` to `path` with exactly `mode` through a temporary file made afresh (never half
+/// a file, and never the mode or owner of a leftover temporary file).
 fn write_private(path: &Path, text: &str, mode: u32) -> Result<(), ProvisionError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
     let err = |e| ProvisionError::Io(path.to_path_buf(), e);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        _ => {}
+    }
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(err)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(err)?;
     f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// The id of group `name`, if it exists.
+pub fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam reads the group database and returns a pointer into static storage,
+    // read at once (the CLI is one thread when it runs this).
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
 }
 
 #[cfg(test)]
@@ -204,10 +235,21 @@ mod tests {
             device: Id::new(d).unwrap(),
             broker: "10.0.0.2:1883".into(),
             daemon_user: "gridsentry".into(),
+            broker_group: None,
         };
         std::fs::create_dir_all(dir.path().join("broker")).unwrap();
         std::fs::write(dir.path().join("broker/passwd"), "gridsentry:$7$101$abc$def\n").unwrap();
+        // A leftover temporary file open to everyone: its mode is not inherited.
+        std::fs::write(dir.path().join("broker/passwd.tmp"), "junk").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("broker/passwd.tmp"),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
         provision(&req("nb-01")).unwrap();
+        let mode = |f: &str| std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode("broker/passwd"), mode("broker/acl")), (0o640, 0o640));
         let first = std::fs::read_to_string(dir.path().join("firmware/plaza-3/nb-01.env")).unwrap();
         let p = provision(&req("nb-02")).unwrap();
         assert_eq!(p.devices, 2);
@@ -220,7 +262,6 @@ mod tests {
         assert!(passwd.starts_with("gridsentry:$7$101$abc$def\n"), "the daemon's user kept");
         let acl = std::fs::read_to_string(dir.path().join("broker/acl")).unwrap();
         assert!(acl.contains("user plaza-3/nb-02\ntopic write gs/v1/plaza-3/nb-02/+\n"));
-        use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&p.env_file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(read_registry(&dir.path().join("registry/devices")).unwrap().contains("plaza-3/nb-02"));

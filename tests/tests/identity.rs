@@ -17,6 +17,14 @@ fn provision(dir: &std::path::Path, site: &str, device: &str) -> HashMap<String,
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The broker's files are readable by Debian's mosquitto user (its group), by no one else.
+    if let Some(gid) = gridsentry::provision::group_id("mosquitto") {
+        use std::os::unix::fs::MetadataExt;
+        for f in ["broker/passwd", "broker/acl"] {
+            let m = std::fs::metadata(dir.join(f)).unwrap();
+            assert_eq!((m.gid(), m.mode() & 0o777), (gid, 0o640), "{f}");
+        }
+    }
     let env = std::fs::read_to_string(dir.join(format!("firmware/{site}/{device}.env"))).unwrap();
     env.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

@@ -187,6 +187,11 @@ pub enum Command {
         /// The daemon's broker user (reads every reading topic).
         #[arg(long, default_value = "gridsentry")]
         daemon_user: String,
+        /// The broker's group, given the password file and access list (0640) so a broker
+        /// running as its own user reads them (default: `mosquitto` when that group exists;
+        /// `--broker-group ""` keeps yours).
+        #[arg(long)]
+        broker_group: Option<String>,
     },
 }
 
@@ -240,13 +245,25 @@ pub async fn dispatch(args: Args) -> ExitCode {
         },
         Command::Decode => inspect::decode_lines(),
         Command::Healthcheck { url } => inspect::healthcheck(&url).await,
-        Command::Provision { site, device, dir, broker, daemon_user } => {
-            provision(site, device, dir, broker, daemon_user)
+        Command::Provision { site, device, dir, broker, daemon_user, broker_group } => {
+            let broker_group = match broker_group {
+                Some(g) if g.is_empty() => None,
+                Some(g) => Some(g),
+                None => gridsentry::provision::group_id("mosquitto").map(|_| "mosquitto".to_string()),
+            };
+            provision(site, device, dir, broker, daemon_user, broker_group)
         }
     }
 }
 
-fn provision(site: String, device: String, dir: PathBuf, broker: String, daemon_user: String) -> ExitCode {
+fn provision(
+    site: String,
+    device: String,
+    dir: PathBuf,
+    broker: String,
+    daemon_user: String,
+    broker_group: Option<String>,
+) -> ExitCode {
     use gridsentry::provision::{provision, Request};
     use gridsentry_sensors::Id;
     let (site, device) = match (Id::new(&site), Id::new(&device)) {
@@ -256,13 +273,15 @@ fn provision(site: String, device: String, dir: PathBuf, broker: String, daemon_
             return ExitCode::from(2);
         }
     };
-    match provision(&Request { dir: dir.clone(), site, device, broker, daemon_user }) {
+    let group = broker_group.clone();
+    match provision(&Request { dir: dir.clone(), site, device, broker, daemon_user, broker_group }) {
         Ok(p) => {
             println!("device user  {}", p.user);
             println!("firmware     {}  (scripts/firmware-image BOARD --env {0})", p.env_file.display());
             println!(
-                "broker files {}/broker/passwd and acl: point mosquitto at them and reload it (kill -HUP)",
-                dir.display()
+                "broker files {}/broker/passwd and acl (0640, group {}): point mosquitto at them and reload it (kill -HUP)",
+                dir.display(),
+                group.as_deref().unwrap_or("yours")
             );
             println!("registry     {}/registry/devices ({} devices)", dir.display(), p.devices);
             ExitCode::SUCCESS
