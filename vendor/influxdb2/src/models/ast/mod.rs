@@ -1,0 +1,34 @@
+//! Query AST models
+
+pub mod identifier;
+pub use self::identifier::Identifier;
+pub mod statement;
+pub use self::statement::Statement;
+pub mod expression;
+pub use self::expression::Expression;
+pub mod call_expression;
+pub use self::call_expression::CallExpression;
+pub mod member_expression;
+pub use self::member_expression::MemberExpression;
+pub mod string_literal;
+pub use self::string_literal::StringLiteral;
+pub mod dict_item;
+pub use self::dict_item::DictItem;
+pub mod variable_assignment;
+pub use self::variable_assignment::VariableAssignment;
+pub mod node;
+pub use self::node::Node;
+pub mod property;
+pub use self::property::Property;
+pub mod property_key;
+pub use self::property_key::PropertyKey;
+pub mod dialect;
+pub use self::dialect::Dialect;
+pub mod import_declaration;
+pub use self::import_declaration::ImportDeclaration;
+pub mod package;
+pub use self::package::Package;
+pub mod package_clause;
+pub use self::package_clause::PackageClause;
+pub mod duration;
+pub use self::duration::Duration;
