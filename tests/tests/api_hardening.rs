@@ -157,6 +157,10 @@ async fn the_api_over_tls_with_a_test_ca_sends_hsts_and_a_secure_cookie() {
         }
     };
     assert!(ready.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    // The data directory and its files were made under the test's umask (022, 0755/0644): the
+    // daemon made them its user's only.
+    let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("data"), mode("data/orders.db"), mode("data/gridsentry.lock")), (0o700, 0o600, 0o600));
     let login = https
         .post(format!("{base}/api/v1/login"))
         .json(&serde_json::json!({ "name": "li", "password": "li-long-password" }))
