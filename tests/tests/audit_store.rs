@@ -64,7 +64,12 @@ fn logins_lockout_and_credentials_are_recorded_in_one_chain(db: &Db) {
     let Outcome::Issued(p) = got else { panic!("{got:?}") };
     assert_eq!((p.role, p.streets.as_slice()), (Role::Field, &["jiefangbei".to_string()][..]));
     assert_eq!(s.principal(&secret, T + 999).unwrap().map(|(p, _)| p.name), Some("li".into()));
-    assert_eq!(s.principal(&secret, T + 1000).unwrap(), None, "expired");
+    // Used just before it ended, the session was extended 12 hours from then.
+    assert!(s.principal(&secret, T + 1000).unwrap().is_some(), "in use: extended");
+    let end = T + 999 + gridsentry::access::SESSION_MS;
+    assert!(s.principal(&secret, end - 1).unwrap().is_some());
+    let idle_end = end - 1 + gridsentry::access::SESSION_MS;
+    assert_eq!(s.principal(&secret, idle_end + 1).unwrap(), None, "unused for 12 hours: ended");
     for i in 0..5 {
         let other = secret_hash(&format!("s{i}"));
         assert_eq!(

@@ -24,7 +24,7 @@ pub const MIN_PASSWORD: usize = 10;
 pub const LOCK_AFTER: i64 = 5;
 /// How long a lock lasts, ms (15 minutes).
 pub const LOCK_MS: i64 = 15 * 60 * 1000;
-/// How long a console session lasts, ms (a 12-hour shift).
+/// How long a console session lasts unused, ms (12 hours; each use extends it).
 pub const SESSION_MS: i64 = 12 * 3600 * 1000;
 /// Default lifetime of a personal API token, days.
 pub const TOKEN_DAYS: i64 = 90;

@@ -298,21 +298,38 @@ impl Store {
         })
     }
 
-    /// The person a session or token (by its hash) belongs to, while valid.
+    /// The person a session or token (by its hash) belongs to, while valid. A console session
+    /// in use is extended to [`access::SESSION_MS`] from now (written at most every ten
+    /// minutes): a console left open in the command centre keeps sounding its alarms; one
+    /// unused for 12 hours has to log in again.
     pub fn principal(
         &mut self,
         secret_hash: &str,
         now_ms: i64,
     ) -> Result<Option<(Principal, String)>, StoreError> {
-        self.read(|tx| {
+        let found = self.read(|tx| {
             tx.row(
-                "SELECT p.name, p.role, p.streets, c.kind FROM credentials c JOIN people p ON p.name = c.person
+                "SELECT p.name, p.role, p.streets, c.kind, c.expires_ms FROM credentials c JOIN people p ON p.name = c.person
                  WHERE c.hash = ?1 AND c.revoked = 0 AND c.expires_ms > ?2 AND p.disabled = 0",
                 args![secret_hash, now_ms],
             )?
-            .map(|r| Ok((Principal { name: r.text(0)?, role: role_of(&r, 1)?, streets: streets_of(&r.text(2)?) }, r.text(3)?)))
+            .map(|r| {
+                let p = Principal { name: r.text(0)?, role: role_of(&r, 1)?, streets: streets_of(&r.text(2)?) };
+                Ok((p, r.text(3)?, r.int(4)?))
+            })
             .transpose()
-        })
+        })?;
+        let Some((p, kind, expires)) = found else { return Ok(None) };
+        if kind == "session" && expires - now_ms < access::SESSION_MS - 600_000 {
+            let until = now_ms + access::SESSION_MS;
+            self.write(|tx, _| {
+                tx.exec(
+                    "UPDATE credentials SET expires_ms = ?2 WHERE hash = ?1 AND revoked = 0",
+                    args![secret_hash, until],
+                )
+            })?;
+        }
+        Ok(Some((p, kind)))
     }
 
     /// Ends one session or token (log out); recorded.
