@@ -31,17 +31,28 @@ async fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// A config file whose noise rule raises red orders, with `daemon` added to `[daemon]`.
+fn red_config(
+    dir: &std::path::Path,
+    broker: u16,
+    port: u16,
+    hooks: &str,
+    daemon: &str,
+) -> std::path::PathBuf {
+    let rules = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"red\"");
+    let text = config(dir, broker, port, hooks, &rules).replace("[mqtt]", &format!("{daemon}\n\n[mqtt]"));
+    let cfg = dir.join("gridsentry.toml");
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_idle_connections_and_a_slowloris_neither_delay_a_red_webhook_nor_the_api() {
     let broker = Mosquitto::start();
     let mut hooks = Hooks::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = gridsentry_tests::free_port();
-    let rules = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"red\"");
-    let text = config(dir.path(), broker.port, port, &hooks.url, &rules)
-        .replace("[mqtt]", "header_timeout_s = 1\nidle_timeout_s = 3\n\n[mqtt]");
-    let cfg = dir.path().join("gridsentry.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let (dir, port) = (tempfile::tempdir().unwrap(), gridsentry_tests::free_port());
+    let cfg =
+        red_config(dir.path(), broker.port, port, &hooks.url, "header_timeout_s = 1\nidle_timeout_s = 3");
     let _daemon = spawn_daemon(&binary(), &cfg, &dir.path().join("log"));
     gridsentry_tests::wait_ready(port).await;
 
@@ -180,15 +191,12 @@ async fn the_api_over_tls_with_a_test_ca_sends_hsts_and_a_secure_cookie() {
 async fn out_of_file_descriptors_a_red_webhook_waits_without_spending_attempts_then_goes_out() {
     let broker = Mosquitto::start();
     let mut hooks = Hooks::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = gridsentry_tests::free_port();
-    let rules = NOISE_RULE.replace("colour = \"yellow\"", "colour = \"red\"");
+    let (dir, port) = (tempfile::tempdir().unwrap(), gridsentry_tests::free_port());
     // The attacker's connections are let in (a high cap, a long header timeout) so that they use
     // up the daemon's 96 file descriptors; two attempts would dead-letter the order's webhook.
-    let text = config(dir.path(), broker.port, port, &hooks.url, &rules)
-        .replace("[mqtt]", "header_timeout_s = 600\nidle_timeout_s = 600\nmax_connections = 1000\n\n[mqtt]")
-        .replace("max_attempts = 4", "max_attempts = 2");
-    let cfg = dir.path().join("gridsentry.toml");
+    let keys = "header_timeout_s = 600\nidle_timeout_s = 600\nmax_connections = 1000";
+    let cfg = red_config(dir.path(), broker.port, port, &hooks.url, keys);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("max_attempts = 4", "max_attempts = 2");
     std::fs::write(&cfg, text).unwrap();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut daemon = gridsentry_tests::DaemonProcess::new(

@@ -132,11 +132,14 @@ fn give_back(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn password_from(env: Option<&str>) -> Result<(String, bool), String> {
-    match env {
-        Some(name) => std::env::var(name).map(|p| (p, false)).map_err(|_| format!("{name} is not set")),
-        None => Ok((access::new_password(), true)),
-    }
+/// The password from `env`, or a new one to show; whether to show it; its hash.
+fn hashed_password(env: Option<&str>) -> Result<(String, bool, String), String> {
+    let (password, shown) = match env {
+        Some(name) => (std::env::var(name).map_err(|_| format!("{name} is not set"))?, false),
+        None => (access::new_password(), true),
+    };
+    let hash = access::hash_password(&password).map_err(|e| e.to_string())?;
+    Ok((password, shown, hash))
 }
 
 fn done(r: Result<(), String>) -> ExitCode {
@@ -169,13 +172,9 @@ pub fn people(file: PathBuf, cmd: PeopleCommand) -> ExitCode {
             {
                 return fail(&e.to_string());
             }
-            let (password, shown) = match password_from(password_env.as_deref()) {
+            let (password, shown, hash) = match hashed_password(password_env.as_deref()) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
-            };
-            let hash = match access::hash_password(&password) {
-                Ok(h) => h,
-                Err(e) => return fail(&e.to_string()),
             };
             done(with_store(&file, move |s, _| {
                 s.person_add(&name, role, &streets, &hash, &by, now).map_err(se)?;
@@ -212,13 +211,9 @@ pub fn people(file: PathBuf, cmd: PeopleCommand) -> ExitCode {
         PeopleCommand::Unlock { name } => change(name, Change::Unlock, "unlocked"),
         PeopleCommand::Revoke { name } => change(name, Change::Revoke, "sessions and tokens revoked"),
         PeopleCommand::Reset { name, password_env } => {
-            let (password, shown) = match password_from(password_env.as_deref()) {
+            let (password, shown, hash) = match hashed_password(password_env.as_deref()) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
-            };
-            let hash = match access::hash_password(&password) {
-                Ok(h) => h,
-                Err(e) => return fail(&e.to_string()),
             };
             done(with_store(&file, move |s, _| {
                 s.person_change(&name, &Change::Reset(hash), &by, now).map_err(se)?;
