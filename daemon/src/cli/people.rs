@@ -80,9 +80,20 @@ pub enum AuditCommand {
 
 /// Who the CLI acts as in the audit log.
 fn cli_actor() -> String {
-    let user =
-        std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| login_name());
     format!("cli:{}", gridsentry::logsafe::escape(&user, 32))
+}
+
+/// This process's user name from the password database (`uid:N` if it has none).
+fn login_name() -> String {
+    // SAFETY: getuid cannot fail; getpwuid returns a pointer into static storage (or null),
+    // read at once on this single CLI thread.
+    let uid = unsafe { libc::getuid() };
+    let pw = unsafe { libc::getpwuid(uid) };
+    if pw.is_null() {
+        return format!("uid:{uid}");
+    }
+    unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) }.to_string_lossy().into_owned()
 }
 
 /// Opens the config's order store on a thread of its own (the PostgreSQL client blocks) and
