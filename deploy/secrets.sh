@@ -14,7 +14,7 @@ done
 # mosquitto_passwd comes with the broker image; run it there so nothing is needed on the host.
 mkdir -p secrets/provisioned/broker secrets/provisioned/registry
 if [[ ! -s secrets/provisioned/broker/passwd ]]; then
-  docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2 sh -c \
+  docker run --rm -v "$PWD/secrets:/s" eclipse-mosquitto:2.0.20 sh -c \
     'mosquitto_passwd -b -c /s/provisioned/broker/passwd gridsentry "$(cat /s/mqtt-password)"'
 fi
 # Until the first `gridsentry provision`: the daemon reads, no device may publish.

@@ -17,6 +17,16 @@ pub fn free_port() -> std::io::Result<u16> {
 #[cfg(feature = "embedded-broker")]
 pub fn start(listen: SocketAddr) -> std::io::Result<()> {
     use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+    // rumqttd only logs (at debug) when its port is taken, and the daemon would then talk to
+    // whatever owns the port: find out first.
+    if let Err(e) = TcpListener::bind(listen) {
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!(
+                "embedded broker: cannot listen on {listen} ({e}): another broker or program has it; stop it, choose another [daemon] embedded_broker, or configure [mqtt] to use that broker"
+            ),
+        ));
+    }
     let connections = ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: 64 * 1024,

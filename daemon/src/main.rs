@@ -33,7 +33,9 @@ fn init_logs(args: &cli::Args) {
         cli::Command::Demo { .. } => "warn,rumqttd=off",
         // rumqttd's connection handler logs every closed client connection as an ERROR; the
         // daemon reports the broker's real failures (bind, start) itself.
-        _ => "info,rumqttd=warn,rumqttd::server::broker=off",
+        // Its router logs a client that went away as an ERROR too ("no-connection id … is
+        // already gone").
+        _ => "info,rumqttd=warn,rumqttd::server::broker=off,rumqttd::router::routing=off",
     };
     let filter = match &args.log_level {
         Some(level) => EnvFilter::try_new(level).unwrap_or_else(|e| {

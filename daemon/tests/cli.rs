@@ -148,3 +148,63 @@ fn check_says_only_what_applies_to_a_worker_and_to_a_relay() {
         assert!(!relay.contains(absent), "`{absent}` printed for a relay: {relay}");
     }
 }
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_newcomers_slips_get_plain_answers() {
+    let port = closed_port();
+    // No scheme, nothing running: not "builder error", and --wait keeps asking before saying so.
+    for args in
+        [vec![format!("127.0.0.1:{port}")], vec![format!("127.0.0.1:{port}"), "--wait".into(), "1".into()]]
+    {
+        let out = gridsentry().arg("healthcheck").args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("is the daemon running there?"), "{err}");
+    }
+    // `-o` after the subcommand; a daemon not running named as such, not a bare request error.
+    let out = gridsentry()
+        .args(["orders", "--api", &format!("127.0.0.1:{port}"), "show", "1", "-o", "json"])
+        .env("GRIDSENTRY_API_TOKEN", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is the daemon running there?"), "{err}");
+    // Text that is not a payload is called that, not a payload "format version 104".
+    let mut child = gridsentry()
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"gs/v1/plaza-3/nb-01/noise hello\n").unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(out.contains("not a gridsentry payload (JSON expected"), "{out}");
+}
+
+#[test]
+fn a_busy_embedded_broker_port_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = dir.path().join("gs.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nhttp = \"127.0.0.1:0\"\nembedded_broker = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = gridsentry().args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    drop(taken);
+}

@@ -195,9 +195,15 @@ pub fn decode_lines() -> ExitCode {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let (topic, payload) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let result = Topic::parse(topic)
-            .map_err(|e| format!("topic: {e}"))
-            .and_then(|t| codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}")));
+        let looks_like_text = !payload.is_empty()
+            && !payload.trim_start().starts_with('{')
+            && payload.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        let result = Topic::parse(topic).map_err(|e| format!("topic: {e}")).and_then(|t| {
+            if looks_like_text {
+                return Err("payload: not a gridsentry payload (JSON expected, starting with `{`, or the binary format)".into());
+            }
+            codec::decode_on(&t, payload.as_bytes()).map_err(|e| format!("payload: {e}"))
+        });
         let out = match result {
             Ok(reading) => {
                 let wire = codec::encode_vec(Format::Json, &reading).unwrap_or_default();
@@ -223,22 +229,44 @@ fn writeln_stdout(line: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
-/// `gridsentry healthcheck [URL]`: 0 when the daemon's `/readyz` answers 200, else 1 with the
-/// reason on stderr.
-pub async fn healthcheck(url: &str) -> ExitCode {
-    let probe = reqwest::Client::new()
-        .get(format!("{}/readyz", url.trim_end_matches('/')))
-        .timeout(std::time::Duration::from_secs(5));
-    match probe.send().await {
-        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
-        Ok(r) => {
-            let status = r.status().as_u16();
-            eprintln!("not ready (HTTP {status}): {}", r.text().await.unwrap_or_default().trim());
-            ExitCode::FAILURE
+/// `gridsentry healthcheck [URL] [--wait S]`: 0 when the daemon's `/readyz` answers 200, else 1
+/// with the reason on stderr; with `--wait`, asks again every 200 ms for up to S seconds (a
+/// script's "wait until it is up"). A URL without a scheme is taken as `http://`.
+pub async fn healthcheck(url: &str, wait_s: u64) -> ExitCode {
+    let base = with_scheme(url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_s);
+    let client = reqwest::Client::new();
+    loop {
+        let probe = client.get(format!("{base}/readyz")).timeout(std::time::Duration::from_secs(5));
+        let why = match probe.send().await {
+            Ok(r) if r.status().is_success() => return ExitCode::SUCCESS,
+            Ok(r) => format!("HTTP {}: {}", r.status().as_u16(), r.text().await.unwrap_or_default().trim()),
+            Err(e) => unreachable_why(&base, e),
+        };
+        if std::time::Instant::now() >= deadline {
+            eprintln!("not ready ({why})");
+            return ExitCode::FAILURE;
         }
-        Err(e) => {
-            eprintln!("not ready: {e}");
-            ExitCode::FAILURE
-        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `127.0.0.1:8080` → `http://127.0.0.1:8080`; a URL with a scheme stays as it is.
+pub(crate) fn with_scheme(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    match url.contains("://") {
+        true => url.to_string(),
+        false => format!("http://{url}"),
+    }
+}
+
+/// Why a request to the daemon at `base` got no answer, for people.
+pub(crate) fn unreachable_why(base: &str, e: reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("nothing answers at {base}: is the daemon running there?")
+    } else if e.is_timeout() {
+        format!("{base} did not answer within 5 s")
+    } else {
+        format!("{base}: {}", e.without_url())
     }
 }

@@ -137,8 +137,8 @@ pub enum Command {
         /// Environment variable holding the API token.
         #[arg(long, default_value = "GRIDSENTRY_API_TOKEN")]
         token_env: String,
-        /// `table` for people, `json` for scripts.
-        #[arg(short, long, value_enum, default_value_t = orders::Output::Table)]
+        /// `table` for people, `json` for scripts (before or after the subcommand).
+        #[arg(short, long, global = true, value_enum, default_value_t = orders::Output::Table)]
         output: orders::Output,
         /// What to do.
         #[command(subcommand)]
@@ -165,9 +165,12 @@ pub enum Command {
     /// Exit 0 when the daemon at URL is ready (`/readyz`), 1 otherwise: for container
     /// healthchecks.
     Healthcheck {
-        /// The daemon's API base URL.
+        /// The daemon's API base URL (`http://` when no scheme is given).
         #[arg(default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// Keep asking for up to this many seconds (for scripts: wait until it is up).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
     /// Give a device its own broker login: writes the broker's password and access-list files,
     /// the device registry and the device's firmware build settings into DIR.
@@ -244,7 +247,7 @@ pub async fn dispatch(args: Args) -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Decode => inspect::decode_lines(),
-        Command::Healthcheck { url } => inspect::healthcheck(&url).await,
+        Command::Healthcheck { url, wait } => inspect::healthcheck(&url, wait).await,
         Command::Provision { site, device, dir, broker, daemon_user, broker_group } => {
             let broker_group = match broker_group {
                 Some(g) if g.is_empty() => None,

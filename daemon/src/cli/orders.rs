@@ -68,7 +68,10 @@ pub struct ActArgs {
 
 /// Runs one `orders` command against the API at `api`.
 pub async fn orders(api: &str, token_env: &str, output: Output, cmd: OrdersCommand) -> ExitCode {
-    let Ok(token) = std::env::var(token_env) else { return fail(&format!("{token_env} is not set")) };
+    let Ok(token) = std::env::var(token_env) else {
+        return fail(&format!("{token_env} is not set: get a token with `gridsentry login NAME`"));
+    };
+    let api = &super::inspect::with_scheme(api);
     let http = reqwest::Client::new();
     let (method, path, body) = match &cmd {
         OrdersCommand::List { state, colour, site, open } => {
@@ -92,7 +95,7 @@ pub async fn orders(api: &str, token_env: &str, output: Output, cmd: OrdersComma
     }
     let response = match req.send().await {
         Ok(r) => r,
-        Err(e) => return fail(&format!("{api}: {e}")),
+        Err(e) => return fail(&super::inspect::unreachable_why(api, e)),
     };
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
@@ -220,7 +223,7 @@ async fn replay_dead_letters(http: &reqwest::Client, api: &str, token: &str) -> 
     let list = match http.get(format!("{api}/api/v1/dead-letters")).bearer_auth(token).send().await {
         Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.unwrap_or_default(),
         Ok(r) => return fail(&format!("{api}: listing dead letters: HTTP {}", r.status())),
-        Err(e) => return fail(&format!("{api}: {e}")),
+        Err(e) => return fail(&super::inspect::unreachable_why(api, e)),
     };
     let ids: Vec<i64> =
         list["dead_letters"].as_array().into_iter().flatten().filter_map(|d| d["id"].as_i64()).collect();

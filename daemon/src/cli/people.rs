@@ -293,6 +293,7 @@ fn parse_since(t: &str, tz: &str) -> Result<i64, String> {
 
 /// `gridsentry login`: a personal API token, printed once.
 pub async fn login(api: &str, name: &str, label: Option<String>, days: Option<i64>) -> ExitCode {
+    let api = &super::inspect::with_scheme(api);
     let password = match std::env::var("GRIDSENTRY_PASSWORD") {
         Ok(p) => p,
         // On a terminal without echo; from a pipe, its first line.
@@ -313,7 +314,7 @@ pub async fn login(api: &str, name: &str, label: Option<String>, days: Option<i6
     let body = serde_json::json!({ "name": name, "password": password, "label": label.unwrap_or_else(|| "cli".into()), "days": days });
     let r = match reqwest::Client::new().post(format!("{api}/api/v1/tokens")).json(&body).send().await {
         Ok(r) => r,
-        Err(e) => return fail(&format!("{api}: {}", e.without_url())),
+        Err(e) => return fail(&super::inspect::unreachable_why(api, e)),
     };
     let status = r.status();
     let v: serde_json::Value = r.json().await.unwrap_or_default();
