@@ -14,7 +14,11 @@ const { chromium } = require("playwright-core");
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    page.on("dialog", (d) => { console.error("unexpected dialog: " + d.message()); d.dismiss(); });
+    // Dispatch asks whom to send to: nobody in particular here.
+    page.on("dialog", (d) => {
+      if (d.message().startsWith("派遣给")) return d.accept("");
+      console.error("unexpected dialog: " + d.message()); d.dismiss();
+    });
     await page.goto(url);
     if ((await page.evaluate(() => document.documentElement.lang)) !== "zh-CN") throw new Error("not Chinese by default");
     await page.fill("#name", name);
@@ -43,6 +47,11 @@ const { chromium } = require("playwright-core");
     await page.waitForFunction(() => window.gridsentry.alarm === "red" && window.gridsentry.beeps > 0, null, { timeout: 10000 });
     const audio = await page.evaluate(() => window.gridsentry.audio.state);
     if (audio !== "running") throw new Error("audio context " + audio);
+    // Dispatching does not stop the tone: only an acknowledgement does.
+    await page.locator(`${card} button[data-action="dispatch"]`).click();
+    await page.locator(`${card}[data-state="dispatched"]`).waitFor({ timeout: 15000 });
+    const beeps = await page.evaluate(() => window.gridsentry.beeps);
+    await page.waitForFunction((n) => window.gridsentry.alarm === "red" && window.gridsentry.beeps > n, beeps, { timeout: 10000 });
     await page.locator(`${card} button[data-action="ack"]`).click();
     await page.locator(`${card}[data-state="acknowledged"]`).waitFor({ timeout: 15000 });
     await page.locator(`${card} .title`).click();
@@ -71,6 +80,15 @@ const { chromium } = require("playwright-core");
     await page.locator(".lang").last().click();
     await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
     await page.screenshot({ path: shot, fullPage: true });
+    // A reload keeps the session but the browser will not play sound before a click: the banner
+    // says so, the mute button does not pretend, and one click brings the sound back.
+    await page.reload();
+    await page.locator("#app").waitFor({ state: "visible", timeout: 10000 });
+    await page.locator("#sound-banner", { hasText: "Click to turn the alarm sound on" }).waitFor({ timeout: 10000 });
+    if ((await page.locator("#mute").textContent()) !== "Sound off") throw new Error("mute button: " + (await page.locator("#mute").textContent()));
+    await page.click("#sound-banner");
+    await page.waitForFunction(() => window.gridsentry.audio && window.gridsentry.audio.state === "running"
+      && !window.gridsentry.banner && (!window.gridsentry.alarm || window.gridsentry.beeps > 0), null, { timeout: 10000 });
     await page.click("#logout");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));

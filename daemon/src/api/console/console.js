@@ -12,6 +12,7 @@ const MESSAGES = {
   zh: {
     console: "gridsentry 指挥台", password: "密码", name: "姓名", login: "登录", logout: "退出",
     dispatch_to: "派遣给谁（人员姓名，可留空）？", wrong_login: "姓名或密码错误（连续失败 5 次将锁定 15 分钟）。",
+    enable_sound: "点击启用警报声音", sound_off: "声音未开启",
     viewer: "查看员", field: "网格员", operator: "值班员", admin: "管理员", auditor: "审计员", machine: "机器",
     mute: "静音", unmute: "取消静音", open_orders: "待处理工单", to_close: "已处置，待关闭",
     devices: "设备", device: "设备", last_seen: "最近上报", recent: "近期数值", lang: "English",
@@ -28,6 +29,7 @@ const MESSAGES = {
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
     dispatch_to: "Dispatch to whom (a person's name; may be empty)?", wrong_login: "Wrong name or password (5 failures in a row lock a name for 15 minutes).",
+    enable_sound: "Click to turn the alarm sound on", sound_off: "Sound off",
     viewer: "viewer", field: "grid worker", operator: "operator", admin: "admin", auditor: "auditor", machine: "machine",
     mute: "Mute", unmute: "Unmute", open_orders: "Open orders", to_close: "Resolved, to close",
     devices: "Devices", device: "Device", last_seen: "Last seen", recent: "Recent values", lang: "中文",
@@ -218,9 +220,26 @@ function render() {
   alarm();
 }
 
-// The most severe colour with an order nobody has acknowledged yet (state `raised`).
+// Not acknowledged yet: raised, or dispatched and not confirmed by whoever got it.
+const waiting = (o) => o.state === "raised" || o.state === "dispatched";
+
+// The most severe colour with an order nobody has acknowledged yet.
 function unacknowledged() {
-  return COLOURS.find((c) => TONES[c] && state.orders.some((o) => o.colour === c && o.state === "raised")) || null;
+  return COLOURS.find((c) => TONES[c] && state.orders.some((o) => o.colour === c && waiting(o))) || null;
+}
+
+// Whether sound can play now (browsers start audio only after a click on the page).
+const audible = () => !!gs.audio && gs.audio.state === "running";
+
+// The banner across the page while an order would sound (or a red one is open) and cannot; the
+// mute button tells the real state (静音 / 取消静音 / 声音未开启).
+function soundState() {
+  const needed = !gs.muted && (gs.alarm || state.orders.some((o) => o.colour === "red"));
+  $("sound-banner").hidden = !(needed && !audible());
+  gs.banner = !$("sound-banner").hidden;
+  $("mute").textContent = gs.muted ? t("unmute") : (audible() ? t("mute") : t("sound_off"));
+  $("mute").classList.toggle("on", gs.muted);
+  $("mute").classList.toggle("off", !gs.muted && !audible());
 }
 
 function beep(colour) {
@@ -242,8 +261,9 @@ function beep(colour) {
 // browser notification.
 function alarm() {
   gs.alarm = unacknowledged();
-  if (gs.alarm && Date.now() - lastBeep >= TONES[gs.alarm].every) { lastBeep = Date.now(); beep(gs.alarm); }
-  const reds = state.orders.filter((o) => o.colour === "red" && o.state === "raised");
+  if (gs.alarm && audible() && !gs.muted && Date.now() - lastBeep >= TONES[gs.alarm].every) { lastBeep = Date.now(); beep(gs.alarm); }
+  soundState();
+  const reds = state.orders.filter((o) => o.colour === "red" && waiting(o));
   document.title = reds.length && Math.floor(Date.now() / 1000) % 2 ? t("alarm_title") + reds.length : t("console");
   for (const o of reds) {
     if (gs.notified.includes(o.id)) continue;
@@ -259,7 +279,7 @@ function translate() {
   for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.getAttribute("data-i18n"));
   for (const b of document.querySelectorAll(".lang")) b.textContent = t("lang");
   if (state.sites.length) streets();
-  $("mute").textContent = gs.muted ? t("unmute") : t("mute");
+  soundState();
   $("live").textContent = gs.live === undefined ? "" : (gs.live ? "● " + t("live") : "○ " + t("reconnecting"));
   $("who-am-i").textContent = me ? me.name + " · " + t(me.role) : "";
   if (!$("app").hidden) {
@@ -381,10 +401,12 @@ $("logout").addEventListener("click", async () => {
 });
 $("street").addEventListener("change", () => { state.street = $("street").value; render(); });
 $("mute").addEventListener("click", () => {
-  gs.muted = !gs.muted;
-  $("mute").classList.toggle("on", gs.muted);
+  // A click while sound is off turns it on (the document's click handler starts it) rather than
+  // muting what cannot be heard.
+  if (gs.muted || audible()) gs.muted = !gs.muted;
   translate();
 });
+$("sound-banner").addEventListener("click", () => { startAudio(); setTimeout(render, 100); });
 for (const b of document.querySelectorAll(".lang")) {
   b.addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("gridsentry-lang", lang); translate(); });
 }
