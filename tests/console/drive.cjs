@@ -13,7 +13,8 @@ const { chromium } = require("playwright-core");
     args: ["--no-sandbox", "--disable-dev-shm-usage"],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    // The browser in another zone than the daemon: times must still read as Shanghai's.
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, timezoneId: "America/New_York" });
     // Dispatch asks whom to send to: nobody in particular here.
     page.on("dialog", (d) => {
       if (d.message().startsWith("派遣给")) return d.accept("");
@@ -56,6 +57,15 @@ const { chromium } = require("playwright-core");
     await page.locator(`${card}[data-state="acknowledged"]`).waitFor({ timeout: 15000 });
     await page.locator(`${card} .title`).click();
     await page.locator('#timeline-events li[data-kind="acknowledged"]').waitFor({ timeout: 15000 });
+    // Times in the config's zone (demo: Asia/Shanghai), whatever the browser's: the clock says
+    // GMT+8 and the timeline's first event reads as Shanghai's wall clock.
+    await page.locator("#clock", { hasText: "GMT+8" }).waitFor({ timeout: 5000 }).catch(async () => {
+      throw new Error("clock: " + (await page.locator("#clock").textContent()));
+    });
+    const first = await page.locator("#timeline-events li").first().textContent();
+    const history = await fetch(`${url}api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${tok.token}` } }).then((r) => r.json());
+    const shanghai = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(history.events[0].at_ms);
+    if (!first.startsWith(shanghai)) throw new Error("timeline in local time: " + first + " (want " + shanghai + ")");
     await page.locator("#devices tr svg path").first().waitFor({ timeout: 15000 });
     const devices = await page.locator("#devices tr").count();
     // Pushed, not polled: an action taken elsewhere shows within 3 s (the poll is every 10 s),

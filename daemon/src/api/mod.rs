@@ -34,6 +34,8 @@ pub struct ApiState {
     pub logins: limit::Limiter,
     /// Cookies get `Secure` (the API is served over TLS).
     pub secure_cookies: bool,
+    /// `[daemon] timezone`: the console shows times in it.
+    pub timezone: String,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Order transitions made through the API are announced here too.

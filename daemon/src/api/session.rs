@@ -99,7 +99,7 @@ pub async fn login(
             );
             (
                 [(header::SET_COOKIE, cookie)],
-                Json(json!({ "name": p.name, "role": p.role, "streets": p.streets })),
+                Json(json!({ "name": p.name, "role": p.role, "streets": p.streets, "timezone": s.timezone })),
             )
                 .into_response()
         }
@@ -138,7 +138,8 @@ pub async fn logout(
     }
 }
 
-/// `GET /api/v1/me`: who this session belongs to.
-pub async fn me(Extension(p): Extension<Principal>) -> Response {
-    Json(json!({ "name": p.name, "role": p.role, "streets": p.streets })).into_response()
+/// `GET /api/v1/me`: who this session belongs to, and the time zone people here read times in.
+pub async fn me(State(s): State<Arc<ApiState>>, Extension(p): Extension<Principal>) -> Response {
+    Json(json!({ "name": p.name, "role": p.role, "streets": p.streets, "timezone": s.timezone }))
+        .into_response()
 }

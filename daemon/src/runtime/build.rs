@@ -146,6 +146,7 @@ impl Base {
             legacy_token: self.token.take(),
             logins: Default::default(),
             secure_cookies: self.tls.is_some(),
+            timezone: cfg.daemon.timezone.get_ref().clone(),
             metrics: self.metrics(),
             changes: self.changes(),
             feed,

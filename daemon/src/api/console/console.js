@@ -103,6 +103,22 @@ function clock(ms) {
 
 function now() { return Date.now() + state.skew; }
 
+// Times as people here read them: in the daemon's `[daemon] timezone` (Asia/Shanghai by
+// default), whatever zone the browser is in; the clock says which offset it is.
+function zoned(opts) {
+  try {
+    return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", Object.assign({ timeZone: (me && me.timezone) || undefined }, opts));
+  } catch (e) {
+    return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", opts);
+  }
+}
+const timeOf = (ms) => zoned({ hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(ms);
+const dateTimeOf = (ms) => zoned({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(ms);
+function offsetOf(ms) {
+  const part = zoned({ timeZoneName: "shortOffset" }).formatToParts(ms).find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
+}
+
 function sla(o) {
   if (!o.due) return null;
   const parts = [];
@@ -126,7 +142,7 @@ function card(o) {
   const title = el("div", { class: "title" }, o.rule + " · " + o.subject);
   title.addEventListener("click", () => openTimeline(o.id));
   const forecast = o.forecast
-    ? el("div", { class: "meta" }, t("forecast") + " " + new Date(o.forecast.failure_ms).toISOString().replace(".000", "") +
+    ? el("div", { class: "meta" }, t("forecast") + " " + dateTimeOf(o.forecast.failure_ms) + " " + offsetOf(o.forecast.failure_ms) +
         " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")")
     : null;
   return el("div", { class: "order " + o.colour, "data-order-id": String(o.id), "data-rule": o.rule, "data-colour": o.colour, "data-state": o.state },
@@ -216,7 +232,7 @@ function render() {
     return el("tr", { "data-device": d.site + "/" + d.device },
       el("td", {}, d.site + "/" + d.device, status), el("td", { class: "dim" }, ago(now() - d.last_seen_ms)), el("td", {}, ...series));
   }));
-  $("clock").textContent = new Date(now()).toISOString().slice(11, 19) + " UTC";
+  $("clock").textContent = timeOf(now()) + " " + offsetOf(now());
   alarm();
 }
 
@@ -353,7 +369,7 @@ async function openTimeline(id, quiet) {
     $("timeline").hidden = false;
     $("timeline-title").textContent = t("order") + " #" + id + " · " + r.order.rule + " · " + r.order.subject;
     $("timeline-events").replaceChildren(...r.events.map((e) => el("li", { "data-kind": e.kind },
-      new Date(e.at_ms).toISOString().slice(11, 19) + " " + e.kind + " → " + t(e.state) + " (" + t(e.colour) + ") " + t("by") + " " + e.who + (e.why ? ": " + e.why : ""))));
+      timeOf(e.at_ms) + " " + e.kind + " → " + t(e.state) + " (" + t(e.colour) + ") " + t("by") + " " + e.who + (e.why ? ": " + e.why : ""))));
   } catch (e) { if (!quiet) alert(e.message); }
 }
 
