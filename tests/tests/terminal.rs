@@ -65,6 +65,7 @@ async fn orders_read_as_tables_and_json_and_healthcheck_follows_readyz() {
     assert!(acted.starts_with(&format!("order {id} acknowledged: acknowledged")), "{acted}");
     let show = stdout(&gridsentry(&["orders", "--api", &api, "show", &id]));
     assert!(show.contains("#  AT") && show.contains("wang"), "{show}");
+    assert!(show.contains("+08:00") && !show.contains("Z "), "times in the daemon's zone: {show}");
 
     assert!(gridsentry(&["healthcheck", &api]).status.success());
     let gone = format!("http://127.0.0.1:{}", gridsentry_tests::free_port());

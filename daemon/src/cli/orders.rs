@@ -89,6 +89,12 @@ pub async fn orders(api: &str, token_env: &str, output: Output, cmd: OrdersComma
         OrdersCommand::Close(a) => act("close", a),
         OrdersCommand::ReplayDeadLetters => return replay_dead_letters(&http, api, &token).await,
     };
+    // Times in tables read as the daemon's `[daemon] timezone` (what `/api/v1/me` says).
+    let zone = match http.get(format!("{api}/api/v1/me")).bearer_auth(&token).send().await {
+        Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["timezone"].as_str().map(str::to_string)),
+        Err(_) => None,
+    };
+    let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
     let mut req = http.request(method, format!("{api}{path}")).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -107,7 +113,7 @@ pub async fn orders(api: &str, token_env: &str, output: Output, cmd: OrdersComma
     let printed = match (output, &cmd) {
         (Output::Json, _) => serde_json::to_string_pretty(&json).unwrap_or(text),
         (Output::Table, OrdersCommand::List { .. }) => list_table(&json),
-        (Output::Table, OrdersCommand::Show { .. }) => show_table(&json),
+        (Output::Table, OrdersCommand::Show { .. }) => show_table(&json, &tz),
         (Output::Table, _) => format!(
             "order {} {}: {} ({})",
             json["order_id"],
@@ -191,9 +197,14 @@ fn list_table(json: &Value) -> String {
     format!("{}\n({n} orders)", table(&["ID", "COLOUR", "STATE", "RULE", "SUBJECT", "DUE", "SUMMARY"], &rows))
 }
 
-fn show_table(json: &Value) -> String {
+fn show_table(json: &Value, tz: &jiff::tz::TimeZone) -> String {
     let o = &json["order"];
-    let time = |ms: &Value| ms.as_i64().map_or(String::new(), gridsentry::clock::rfc3339);
+    let time = |ms: &Value| {
+        let at = ms.as_i64().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+        at.map_or(String::new(), |t| {
+            t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S%:z").to_string()
+        })
+    };
     let mut out = format!(
         "order {}  {}  {}  {}\nsubject {}  rule {}  tier {}\nopened {}  summary {}\n\n",
         s(&o["id"]),
