@@ -208,3 +208,23 @@ fn a_busy_embedded_broker_port_stops_the_start_naming_it() {
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
     drop(taken);
 }
+
+#[test]
+fn check_reports_every_mistake_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[daemon]\ntimezone = \"Mars/Olympus\"\n\n[[receiver]]\nname = \"a\"\nurl = \"ftp://x\"\n\n[[site]]\nid = \"p\"\nlat = 100\nlon = 0\n",
+    )
+    .unwrap();
+    let out = gridsentry().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    let f = bad.display().to_string();
+    assert!(lines.len() == 3, "three mistakes, three lines:\n{err}");
+    assert!(lines[0].starts_with(&format!("{f}:2:12: unknown time zone")), "{err}");
+    assert!(lines[1].starts_with(&format!("{f}:4:1: receiver `a`: url")), "{err}");
+    assert!(lines[2].starts_with(&format!("{f}:8:1: site `p`: lat")), "{err}");
+}

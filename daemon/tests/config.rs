@@ -35,8 +35,11 @@ fn every_example_config_parses() {
 /// A tier-0 receiver: configs with rules need one.
 const RECEIVER: &str = "[[receiver]]\nname = \"duty\"\nurl = \"http://x\"\nsecret = { env = \"S\" }\n";
 
+/// The config's error lines, but for the missing tier-0 receiver that these short texts all
+/// share (every mistake is reported in one run).
 fn err(text: &str) -> String {
-    parse("test.toml", text).unwrap_err().to_string()
+    let all = parse("test.toml", text).unwrap_err().to_string();
+    all.lines().filter(|l| !l.contains("no receiver at tier 0")).collect::<Vec<_>>().join("\n")
 }
 
 #[test]
@@ -98,7 +101,7 @@ fn receivers_are_checked() {
             "[[receiver]]\nname = \"chief\"\nurl = \"http://x\"\nsecret = {{ env = \"S\" }}\ntier = {tier}\n"
         )
     };
-    let e = err(&format!("{rule}{}", chief(1)));
+    let e = parse("test.toml", &format!("{rule}{}", chief(1))).unwrap_err().to_string();
     assert!(e.starts_with("test.toml:5:1: no receiver at tier 0"), "{e}");
     let e = err(&format!("{rule}{RECEIVER}{}", chief(2)));
     assert_eq!(

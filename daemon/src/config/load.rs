@@ -17,11 +17,17 @@ pub struct ConfigError {
     pub column: usize,
     /// What is wrong.
     pub message: String,
+    /// Further mistakes found in the same run (one line each when printed).
+    pub also: Vec<ConfigError>,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        for e in &self.also {
+            write!(f, "\n{e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -46,6 +52,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
         line: 1,
         column: 1,
         message: format!("cannot read: {e}"),
+        also: Vec::new(),
     })
 }
 
@@ -58,23 +65,24 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
 fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigError> {
     let at = |span: Range<usize>, message: String| {
         let (line, column) = position(text, span.start);
-        ConfigError { file: file.to_string(), line, column, message }
+        ConfigError { file: file.to_string(), line, column, message, also: Vec::new() }
     };
     let config: Config =
         toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+    let mut errs: Vec<ConfigError> = Vec::new();
     let tz = &config.daemon.timezone;
     if jiff::tz::TimeZone::get(tz.get_ref()).is_err() {
-        return Err(at(
+        errs.push(at(
             tz.span(),
             format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", tz.get_ref()),
         ));
     }
     let http = &config.daemon.http;
     if let Err(why) = check_host_port(http.get_ref()) {
-        return Err(at(http.span(), format!("`{}`: {why}", http.get_ref())));
+        errs.push(at(http.span(), format!("`{}`: {why}", http.get_ref())));
     }
     if config.daemon.tls.is_none() && !config.daemon.allow_plain_http && !is_loopback(http.get_ref()) {
-        return Err(at(
+        errs.push(at(
             http.span(),
             format!(
                 "`{}` is reachable from other machines, in plain HTTP: passwords and session cookies would cross the network readable. Set [daemon] tls = {{ cert = {{ file = \"…\" }}, key = {{ file = \"…\" }} }}, or allow_plain_http = true behind a proxy that terminates TLS",
@@ -84,77 +92,83 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
     }
     if let Some(http) = config.relay.as_ref().map(|r| &r.get_ref().http) {
         if let Err(why) = check_host_port(http.get_ref()) {
-            return Err(at(http.span(), format!("[relay] http `{}`: {why}", http.get_ref())));
+            errs.push(at(http.span(), format!("[relay] http `{}`: {why}", http.get_ref())));
         }
     }
     let broker = &config.daemon.embedded_broker;
     if broker.get_ref().parse::<std::net::SocketAddr>().is_err() {
-        return Err(at(broker.span(), format!("`{}` is not an IP:port address", broker.get_ref())));
+        errs.push(at(broker.span(), format!("`{}` is not an IP:port address", broker.get_ref())));
     }
     for rule in &config.rules {
         if let Err(e) = Engine::new(vec![rule.get_ref().clone()], jiff::tz::TimeZone::UTC) {
-            return Err(at(rule.span(), e.to_string()));
+            errs.push(at(rule.span(), e.to_string()));
         }
     }
     for (i, rule) in config.rules.iter().enumerate() {
         if config.rules[..i].iter().any(|r| r.get_ref().id == rule.get_ref().id) {
-            return Err(at(rule.span(), format!("rule `{}`: duplicate rule id", rule.get_ref().id)));
+            errs.push(at(rule.span(), format!("rule `{}`: duplicate rule id", rule.get_ref().id)));
         }
     }
-    check_receivers(&config).map_err(|(span, m)| at(span, m))?;
+    errs.extend(check_receivers(&config).map_err(|(span, m)| at(span, m)).err());
     if delivers {
-        check_tiers(&config).map_err(|(span, m)| at(span, m))?;
+        errs.extend(check_tiers(&config).map_err(|(span, m)| at(span, m)).err());
     }
     for (i, m) in config.modbus.iter().enumerate() {
         let before: Vec<_> = config.modbus[..i].iter().map(|b| b.get_ref()).collect();
-        m.get_ref().check(&before).map_err(|e| at(m.span(), e))?;
+        errs.extend(m.get_ref().check(&before).map_err(|e| at(m.span(), e)).err());
     }
     let modbus: Vec<_> = config.modbus.iter().map(|m| m.get_ref()).collect();
     for (i, s) in config.serial.iter().enumerate() {
         let before: Vec<_> = config.serial[..i].iter().map(|b| b.get_ref()).collect();
-        s.get_ref().check(&before, &modbus).map_err(|e| at(s.span(), e))?;
+        errs.extend(s.get_ref().check(&before, &modbus).map_err(|e| at(s.span(), e)).err());
     }
     if let Some(d) = &config.delivery {
         let r = d.get_ref();
         if r.retry_initial_ms == 0 || r.retry_max_ms < r.retry_initial_ms || r.breaker_failures == 0 {
             let m =
                 "[delivery]: retry_initial_ms >= 1, retry_max_ms >= retry_initial_ms, breaker_failures >= 1";
-            return Err(at(d.span(), m.into()));
+            errs.push(at(d.span(), m.into()));
         }
     }
     for (i, site) in config.sites.iter().enumerate() {
         let s = site.get_ref();
         if gridsentry_sensors::Id::new(&s.id).is_err() {
-            return Err(at(site.span(), format!("site `{}`: ids are 1-32 of A-Z a-z 0-9 _ . -", s.id)));
+            errs.push(at(site.span(), format!("site `{}`: ids are 1-32 of A-Z a-z 0-9 _ . -", s.id)));
         }
         if !(-90.0..=90.0).contains(&s.lat) || !(-180.0..=180.0).contains(&s.lon) {
-            return Err(at(
-                site.span(),
-                format!("site `{}`: lat within -90..90, lon within -180..180", s.id),
-            ));
+            errs.push(at(site.span(), format!("site `{}`: lat within -90..90, lon within -180..180", s.id)));
         }
         if config.sites[..i].iter().any(|o| o.get_ref().id == s.id) {
-            return Err(at(site.span(), format!("site `{}`: listed twice", s.id)));
+            errs.push(at(site.span(), format!("site `{}`: listed twice", s.id)));
         }
     }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {
             let m = "[devices]: allow = \"known\" needs `registry` (the file `gridsentry provision` writes)";
-            return Err(at(d.span(), m.into()));
+            errs.push(at(d.span(), m.into()));
         }
         if let Some(r) = &devices.registry {
-            crate::provision::read_registry(r)
-                .map_err(|e| at(d.span(), format!("[devices] registry: {e}")))?;
+            let read = crate::provision::read_registry(r);
+            errs.extend(read.map_err(|e| at(d.span(), format!("[devices] registry: {e}"))).err());
         }
     }
     if let Some(c) = &config.cluster {
-        c.get_ref().check().map_err(|m| at(c.span(), format!("[cluster]: {m}")))?;
+        errs.extend(c.get_ref().check().map_err(|m| at(c.span(), format!("[cluster]: {m}"))).err());
     }
     if let Some(i) = &config.influx {
-        check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}")))?;
+        errs.extend(check_influx(i.get_ref()).map_err(|m| at(i.span(), format!("[influx]: {m}"))).err());
     }
-    Ok(config)
+    // Every mistake found in one run, in file order (the first is the error; the rest ride along).
+    errs.sort_by_key(|e| (e.line, e.column));
+    let mut errs = errs.into_iter();
+    match errs.next() {
+        None => Ok(config),
+        Some(mut first) => {
+            first.also = errs.collect();
+            Err(first)
+        }
+    }
 }
 
 fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
