@@ -90,6 +90,19 @@ const { chromium } = require("playwright-core");
     await page.locator(".lang").last().click();
     await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
     await page.screenshot({ path: shot, fullPage: true });
+    // On a phone (390 px): nothing wider than the screen, buttons a thumb can hit.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const layout = () => ({
+      width: document.documentElement.scrollWidth,
+      smallest: Math.min(...[...document.querySelectorAll(".actions button, header button")].filter((b) => b.offsetParent).map((b) => b.getBoundingClientRect().height)),
+    });
+    const fits = await page.waitForFunction(() => {
+      const heights = [...document.querySelectorAll(".actions button, header button")].filter((b) => b.offsetParent);
+      return document.documentElement.scrollWidth <= 390 && Math.min(...heights.map((b) => b.getBoundingClientRect().height)) >= 44;
+    }, null, { timeout: 5000 }).catch(() => null);
+    if (!fits) throw new Error("phone layout: " + JSON.stringify(await page.evaluate(layout)));
+    await page.screenshot({ path: shot.replace(/\.png$/, "-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1600, height: 1000 });
     // A reload keeps the session but the browser will not play sound before a click: the banner
     // says so, the mute button does not pretend, and one click brings the sound back.
     await page.reload();
