@@ -54,7 +54,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let (closing_tx, closing) = watch::channel(false);
-    let mut refused_at_cap = 0u64;
+    let (mut refused_at_cap, mut accept_failures) = (0u64, 0u64);
     let cap = address_cap(limits.max_connections);
     loop {
         let permit = tokio::select! {
@@ -65,8 +65,12 @@ pub async fn serve(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    // EMFILE and the like: wait a little instead of spinning.
-                    tracing::warn!(error = %e, "api: cannot accept a connection");
+                    // EMFILE and the like: wait a little instead of spinning, and say so now
+                    // and then (at the 1st, 2nd, 4th, 8th... failure), not ten times a second.
+                    accept_failures += 1;
+                    if accept_failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures = accept_failures, "api: cannot accept a connection");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }

@@ -13,6 +13,8 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "secure_delete", "ON")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {
+        // A new file: incremental auto-vacuum from the start (an old one is rebuilt for it below).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         create_v1(conn)?;
     }
     if version < 2 {
