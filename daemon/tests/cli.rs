@@ -18,8 +18,8 @@ fn samples_print_every_family_and_a_rejection() {
     assert!(text.contains("field `hr.bpm`: missing"), "{text}");
 }
 
-#[test]
-fn decode_reports_each_line() {
+/// `gridsentry decode` fed `input` on stdin.
+fn decode(input: &str) -> std::process::Output {
     let mut child = gridsentry()
         .arg("decode")
         .stdin(Stdio::piped())
@@ -27,13 +27,18 @@ fn decode_reports_each_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn decode_reports_each_line() {
     let good =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/payloads/valid/rain.json"))
             .unwrap();
     let input =
         format!("gs/v1/slope-7/rg-1/rain {}gs/v1/slope-7/rg-1/#  {{}}\ngs/v1/a/b/noise {{\"v\":9}}\n", good);
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = decode(&input);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
@@ -176,15 +181,8 @@ fn a_newcomers_slips_get_plain_answers() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("is the daemon running there?"), "{err}");
     // Text that is not a payload is called that, not a payload "format version 104".
-    let mut child = gridsentry()
-        .arg("decode")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"gs/v1/plaza-3/nb-01/noise hello\n").unwrap();
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let out = decode("gs/v1/plaza-3/nb-01/noise hello\n").stdout;
+    let out = String::from_utf8(out).unwrap();
     assert!(out.contains("not a gridsentry payload (JSON expected"), "{out}");
 }
 
