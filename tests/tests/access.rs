@@ -53,11 +53,21 @@ async fn call(d: &Daemon, method: &str, path: &str, bearer: &str, body: Value) -
 
 /// Raises the noise order at plaza-3; its id.
 async fn raise(d: &mut Daemon, broker: u16) -> i64 {
-    let dev = Device::connect(broker, "plaza-3", "nb-01", false).await;
+    raise_on(d, broker, "nb-01").await
+}
+
+/// Raises the noise order of box `device` at plaza-3; its id.
+async fn raise_on(d: &mut Daemon, broker: u16, device: &str) -> i64 {
+    let dev = Device::connect(broker, "plaza-3", device, false).await;
     for seq in 0..=11 {
         dev.send(seq, noise(80.0)).await;
     }
-    d.next_change().await.order_id
+    loop {
+        let c = d.next_change().await;
+        if c.device == device {
+            break c.order_id;
+        }
+    }
 }
 
 fn audit_actions(d: &Daemon) -> Vec<(String, String, String)> {
@@ -140,18 +150,7 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
     assert_eq!(&who[1..], ["olga", "fang"], "{order}");
     assert_eq!(order["order"]["assignee"], "fang");
     // Dispatching to nobody known is refused.
-    let id2 = {
-        let dev = Device::connect(broker.port, "plaza-3", "nb-02", false).await;
-        for seq in 0..=11 {
-            dev.send(seq, noise(80.0)).await;
-        }
-        loop {
-            let c = d.next_change().await;
-            if c.device == "nb-02" {
-                break c.order_id;
-            }
-        }
-    };
+    let id2 = raise_on(&mut d, broker.port, "nb-02").await;
     let (status, _) = call(
         &d,
         "POST",

@@ -16,6 +16,14 @@ use std::sync::Arc;
 
 type Shared = State<Arc<ApiState>>;
 
+/// A fresh password and its hash, hashed off the runtime's threads (Argon2 takes tens of ms).
+async fn new_password() -> Option<(String, String)> {
+    let password = access::new_password();
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || access::hash_password(&pw)).await.ok()?.ok()?;
+    Some((password, hash))
+}
+
 /// `GET /api/v1/people`.
 pub async fn list(State(s): Shared, Extension(p): Extension<Principal>) -> Response {
     if let Err(r) = need(&p, Perm::People) {
@@ -54,15 +62,8 @@ pub async fn add(State(s): Shared, Extension(p): Extension<Principal>, Json(b): 
             format!("`{}` is not a street id", crate::logsafe::escape(bad, 64)),
         );
     }
-    let password = access::new_password();
-    let hash = match tokio::task::spawn_blocking({
-        let pw = password.clone();
-        move || access::hash_password(&pw)
-    })
-    .await
-    {
-        Ok(Ok(h)) => h,
-        _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed"),
+    let Some((password, hash)) = new_password().await else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed");
     };
     let name = b.name.clone();
     match with_store(&s, move |st| st.person_add(&b.name, role, &b.streets, &hash, &p.name, now_ms() as i64))
@@ -91,15 +92,11 @@ pub async fn change(
         "unlock" => Change::Unlock,
         "revoke" => Change::Revoke,
         "reset" => {
-            let pw = access::new_password();
-            let pw2 = pw.clone();
-            match tokio::task::spawn_blocking(move || access::hash_password(&pw2)).await {
-                Ok(Ok(h)) => {
-                    password = Some(pw);
-                    Change::Reset(h)
-                }
-                _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed"),
-            }
+            let Some((pw, hash)) = new_password().await else {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed");
+            };
+            password = Some(pw);
+            Change::Reset(hash)
         }
         _ => return error(StatusCode::NOT_FOUND, "unknown change (disable, enable, unlock, revoke, reset)"),
     };
