@@ -413,7 +413,8 @@ async fn a_worker_sigkilled_mid_stream_hands_its_partitions_over_nothing_lost_no
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let failover = killed.elapsed();
-    assert_eq!(owned(h2).await.len(), 4, "w2 owns every partition");
+    // w2 owns every partition (its /readyz may be busy a moment on a loaded machine: asked again).
+    readyz_until(h2, 30, |s, t| s == 200 && t.matches("(epoch").count() == 4, || c.log("w2")).await;
     publishing.await.unwrap();
     c.applied_up_to(39).await;
     let applied: usize = applied(&c.pg, &c.db)
@@ -963,7 +964,10 @@ async fn a_relay_polls_field_devices_into_the_stream_a_worker_raises_their_order
     )
     .await;
     assert_eq!(gridsentry_tests::metric(relay_http, "gridsentry_relay_mqtt_connected").await, Some(0));
-    assert_eq!(readyz(field_http).await.0, 200);
+    // The field relay reads no broker: it never says so, and is ready while the broker is down
+    // (a publish timing out on a loaded machine may make it 503 for a moment: asked again).
+    readyz_until(field_http, 30, |s, _| s == 200, || c.log("w1")).await;
+    assert!(!readyz(field_http).await.1.contains("broker"));
     c.broker.restart();
     readyz_until(relay_http, 60, |s, _| s == 200, || c.log("w1")).await;
     assert_eq!(gridsentry_tests::metric(relay_http, "gridsentry_relay_mqtt_connected").await, Some(1));
