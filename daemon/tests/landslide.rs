@@ -69,6 +69,7 @@ fn tangent(creep: Option<f64>, corroborate: u8) -> TangentAngle {
 
 fn engine(t: TangentAngle, min: Colour) -> Engine {
     let rule = RuleConfig {
+        name: String::new(),
         id: "slope".into(),
         colour: min,
         sites: vec![],
@@ -143,7 +144,7 @@ fn forecast_recovers_the_failure_time_within_5_percent() {
         eprintln!("noise {amp} mm: forecast error {:.2} % of the lead, {f:?}", err * 100.0);
         assert!(err <= 0.05, "noise {amp}: forecast off by {:.1} % of the lead", err * 100.0);
         assert!(f.points >= 10 && f.r2 > 0.5, "{f:?}");
-        assert!(red.summary.contains("failure forecast"), "{}", red.summary);
+        assert!(red.summary.en.contains("failure forecast") && red.summary.zh.contains("预测失稳时间"), "{:?}", red.summary);
         // The forecast is kept up to date on the open order.
         let updates = events.iter().filter(|e| e.kind == EventKind::Forecast).count();
         assert!(updates >= 1, "no forecast updates");
@@ -187,7 +188,7 @@ fn red_waits_for_a_second_station_and_is_never_dropped() {
     }
     let a: Vec<Colour> = colours(&out).into_iter().map(|(c, _)| c).collect();
     assert_eq!(a, [Colour::Yellow, Colour::Orange, Colour::Orange], "{out:#?}");
-    assert!(out.iter().any(|e| e.summary.contains("awaiting corroboration")), "{out:#?}");
+    assert!(out.iter().any(|e| e.summary.en.contains("awaiting corroboration") && e.summary.zh.contains("待其他测站印证")), "{out:#?}");
     let subj = Subject { site: id("slope-7"), device: id("gnss-a"), band: None };
     let a_state = e.state("slope", &subj).unwrap();
     let slope = a_state.kind.slope().unwrap();
@@ -211,7 +212,7 @@ fn red_waits_for_a_second_station_and_is_never_dropped() {
         .iter()
         .find(|e| is(e, "gnss-a", Colour::Red))
         .unwrap_or_else(|| panic!("A never went red: {b_out:#?}"));
-    assert!(red.summary.contains("confirmed by 2 stations"), "{}", red.summary);
+    assert!(red.summary.en.contains("confirmed by 2 stations"), "{:?}", red.summary);
     let b_orange = b_out.iter().find(|e| is(e, "gnss-b", Colour::Orange)).expect("B orange");
     assert_eq!(red.at_ms, b_orange.at_ms, "A goes red with the reading that puts B at orange");
 }
@@ -263,6 +264,7 @@ fn rain(seq: u32, at: u64, total: f64) -> Reading {
 fn rainfall_over_a_window_from_a_cumulative_gauge_with_a_reset() {
     let cfg = Rainfall { window_s: 24 * 3600, above_mm: 50.0, clear_mm: 20.0, clear_for_s: 0 };
     let rule = RuleConfig {
+        name: String::new(),
         id: "rain-24h".into(),
         colour: Colour::Yellow,
         sites: vec![],

@@ -49,7 +49,7 @@ fn hr(at: u64, bpm: u16, contact: Contact) -> Reading {
 }
 
 fn rule(id: &str, colour: Colour, condition: Condition) -> RuleConfig {
-    RuleConfig { id: id.into(), colour, sites: vec![], escalate: vec![], flap: None, condition }
+    RuleConfig { id: id.into(), name: String::new(), colour, sites: vec![], escalate: vec![], flap: None, condition }
 }
 
 fn noise_rule(for_s: u64, clear_for_s: u64) -> RuleConfig {
@@ -98,7 +98,8 @@ fn threshold_waits_for_s_and_clears_with_hysteresis() {
     let levels = (0..100).map(|_| 75.0).chain((0..50).map(|_| 68.0)).chain((0..40).map(|_| 60.0));
     let events = run(&mut e, levels.enumerate().map(|(s, db)| noise(T0 + s as u64 * 1000, db)));
     assert_eq!(kinds(&events), vec![(60, raise(Colour::Yellow)), (180, EventKind::Clear)]);
-    assert_eq!(events[0].summary, "laeq_db above 70 (75.0)");
+    assert_eq!(events[0].summary.en, "laeq_db above 70 (75.0)");
+    assert_eq!(events[0].summary.zh, "等效声级超过 70 dB(A)（当前 75.0 dB(A)）");
 }
 
 #[test]
@@ -158,7 +159,7 @@ fn a_removed_band_is_not_a_heart_rate_of_zero() {
     let events = run(&mut e, readings);
     assert_eq!(kinds(&events), vec![(65, raise(Colour::Orange))]);
     assert_eq!(&*events[0].rule, "band-off");
-    assert_eq!(events[0].summary, "wristband taken off (no skin contact)");
+    assert_eq!(events[0].summary.en, "wristband taken off (no skin contact)");
 }
 
 #[test]
@@ -194,12 +195,13 @@ fn no_data_tells_last_will_from_silence() {
     assert!(out.is_empty());
     e.tick(T0 + 120_000, &mut out);
     assert_eq!(kinds(&out), vec![(120, raise(Colour::Blue))]);
-    assert_eq!(out[0].summary, "no noise data for 120 s");
+    assert_eq!(out[0].summary.en, "no noise data for 120 s");
+    assert_eq!(out[0].summary.zh, "2 分钟无噪声数据");
     e.apply(&noise(T0 + 130_000, 50.0), T0 + 130_000, &mut out);
     assert_eq!(out[1].kind, EventKind::Clear);
     e.apply(&status(T0 + 140_000, DeviceState::Offline), T0 + 140_000, &mut out);
     assert_eq!(kinds(&out[2..]), vec![(140, raise(Colour::Blue))]);
-    assert_eq!(out[2].summary, "gateway reported the device offline (last will)");
+    assert_eq!(out[2].summary.en, "gateway reported the device offline (last will)");
     e.tick(T0 + 400_000, &mut out);
     assert_eq!(out.len(), 3, "one order for the offline device, not another for its silence");
 }
@@ -226,8 +228,8 @@ fn flapping_input_gives_one_flapping_order() {
             (79, EventKind::Clear)
         ]
     );
-    assert_eq!(events[3].summary, "flapping: laeq_db above 70 (60.0)");
-    assert_eq!(events[4].summary, "stopped flapping");
+    assert_eq!(events[3].summary.en, "flapping: laeq_db above 70 (60.0)");
+    assert_eq!(events[4].summary.en, "stopped flapping");
 }
 
 #[test]

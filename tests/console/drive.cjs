@@ -42,6 +42,12 @@ const { chromium } = require("playwright-core");
     await red.waitFor({ timeout: 90000 });
     const id = await red.getAttribute("data-order-id");
     const card = `.order[data-order-id="${id}"]`;
+    // In Chinese, with names: the rule's name and the site's name and street in the title, the
+    // summary with its units.
+    const title = await page.locator(`${card} .title`).textContent();
+    if (!title.startsWith("边坡加速变形 · 鹅岭边坡")) throw new Error("title: " + title);
+    const summary = await page.locator(`${card} .summary`).textContent();
+    if (!/切线角 [0-9.]+°（速率 [-0-9.]+ mm\/天/.test(summary)) throw new Error("summary: " + summary);
     await page.locator("#lane-red h3", { hasText: "红色" }).waitFor({ timeout: 5000 });
     await page.locator(`${card} button[data-action="ack"]`, { hasText: "确认" }).waitFor({ timeout: 5000 });
     // The red order sounds: the audio context runs (started by the login click) and beeps.
@@ -66,6 +72,24 @@ const { chromium } = require("playwright-core");
     const history = await fetch(`${url}api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${tok.token}` } }).then((r) => r.json());
     const shanghai = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(history.events[0].at_ms);
     if (!first.startsWith(shanghai)) throw new Error("timeline in local time: " + first + " (want " + shanghai + ")");
+    // The timeline in Chinese: event names translated, the deadline clock and rules as 系统.
+    const raisedLine = await page.locator('#timeline-events li[data-kind="raised"]').first().textContent();
+    if (!raisedLine.includes("发起") || !raisedLine.includes("操作人 系统")) throw new Error("timeline: " + raisedLine);
+    // Cards are updated in place: 50 real presses (held 100 and 250 ms, across the console's
+    // one-second updates and the demo's pushed events) each reach their handler.
+    const opened = await page.evaluate(() => window.gridsentry.opened);
+    const streamed = await page.evaluate(() => window.gridsentry.events);
+    for (let i = 0; i < 50; i++) {
+      const box = await page.locator(`${card} .title`).boundingBox();
+      await page.mouse.move(box.x + 10, box.y + box.height / 2);
+      await page.mouse.down();
+      await new Promise((ok) => setTimeout(ok, i % 2 ? 250 : 100));
+      await page.mouse.up();
+    }
+    await page.waitForFunction((n) => window.gridsentry.opened >= n + 50, opened, { timeout: 5000 }).catch(async () => {
+      throw new Error("presses handled: " + ((await page.evaluate(() => window.gridsentry.opened)) - opened) + " of 50");
+    });
+    const during = (await page.evaluate(() => window.gridsentry.events)) - streamed;
     await page.locator("#devices tr svg path").first().waitFor({ timeout: 15000 });
     const devices = await page.locator("#devices tr").count();
     // Pushed, not polled: an action taken elsewhere shows within 3 s (the poll is every 10 s),
@@ -116,7 +140,7 @@ const { chromium } = require("playwright-core");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
     if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
-    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token }));
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during }));
   } finally {
     await browser.close();
   }

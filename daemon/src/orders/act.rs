@@ -11,6 +11,7 @@ use super::rows::{load, open_orders};
 use super::sla;
 use super::store::{Change, Store, StoreError};
 use super::transition::{record, Entry};
+use crate::rules::Said;
 
 /// Who acts, and how.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,14 +63,18 @@ impl Store {
                 tx.exec("UPDATE orders SET assignee = ?2 WHERE id = ?1", args![id, to])?;
                 order.assignee = Some(to.to_string());
             }
-            let why = match (action, a.to) {
-                (Action::Dispatch, Some(to)) if a.why.is_empty() => format!("to {to}"),
-                (Action::Dispatch, Some(to)) => format!("to {to}: {}", a.why),
-                _ => a.why.to_string(),
+            let (why, why_zh) = match (action, a.to) {
+                (Action::Dispatch, Some(to)) if a.why.is_empty() => (format!("to {to}"), format!("派遣给 {to}")),
+                (Action::Dispatch, Some(to)) => (format!("to {to}: {}", a.why), format!("派遣给 {to}：{}", a.why)),
+                _ => (a.why.to_string(), a.why.to_string()),
             };
+            if action == Action::Resolve {
+                super::reraise::resolved(tx, ctx, &order, now_ms)?;
+            }
             let kind = OrderEventKind::reached(order.state);
-            let entry = Entry { kind, who: a.who, why: &why, evidence: None, notify: true, at_ms: now_ms };
-            let change = record(tx, ctx.receivers, &mut order, &entry, now_ms)?;
+            let entry =
+                Entry { kind, who: a.who, why: &why, why_zh: &why_zh, evidence: None, notify: true, at_ms: now_ms };
+            let change = record(tx, ctx, &mut order, &entry, now_ms)?;
             let (action, subject) = (format!("order.{}", action.as_str()), format!("order {id}"));
             let audit = AuditEntry { who: a.who, action: &action, subject: &subject, detail: &why };
             append(tx, now_ms, &audit)?;
@@ -100,19 +105,21 @@ impl Store {
                     order.tier += 1;
                     Some((OrderEventKind::Escalated, why.clone()))
                 } else if sla::remind_due(&deadlines, order.state, last_notice, now_ms) {
+                    let s = (now_ms - created) / 1000;
                     Some((
                         OrderEventKind::Reminder,
-                        format!("not acknowledged after {} s", (now_ms - created) / 1000),
+                        Said::new(format!("not acknowledged after {s} s"), format!("{s} 秒仍未确认接收")),
                     ))
                 } else {
                     None
                 };
                 if let Some((kind, why)) = why {
-                    let entry =
-                        Entry { kind, who: "sla", why: &why, evidence: None, notify: true, at_ms: now_ms };
-                    changes.push(record(tx, ctx.receivers, &mut order, &entry, now_ms)?);
+                    let (why, why_zh) = (&why.en, &why.zh);
+                    let entry = Entry { kind, who: "sla", why, why_zh, evidence: None, notify: true, at_ms: now_ms };
+                    changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
                 }
             }
+            super::reraise::due(tx, ctx, now_ms, &mut changes)?;
             Ok(changes)
         })
     }

@@ -150,6 +150,12 @@ pub struct Order {
     pub state: State,
     /// One line for people.
     pub summary: String,
+    /// The summary in Chinese (empty for orders from before version 9).
+    pub summary_zh: String,
+    /// `规则名称 · 站点（街道）`: what people call it (set when listed).
+    pub title: String,
+    /// The order this one follows: it was resolved while its condition was still active.
+    pub reraised_from: Option<i64>,
     /// Raised from backfilled data and never confirmed live.
     pub late: bool,
     /// The rule's condition still holds.
@@ -195,6 +201,8 @@ pub struct OrderEvent {
     pub who: String,
     /// Why, for people.
     pub why: String,
+    /// Why, in Chinese (a person's own words are kept as written).
+    pub why_zh: String,
     /// The reading that caused it (JSON), when a reading did.
     pub evidence: Option<String>,
 }

@@ -2,14 +2,20 @@
 //! next to the outbox: a transition and its payload are written in one transaction, and the
 //! order store needs nothing from the notifier.
 
-use super::{Change, Order};
+use super::{Change, Names, Order};
 use serde_json::json;
 
 /// The payload's schema name and version.
 pub const SCHEMA: &str = "gridsentry.order.v1";
 
-/// The JSON body for one order transition.
+/// The JSON body for one order transition, times in UTC and ids for names.
 pub fn payload(order: &Order, change: &Change, evidence: Option<&str>) -> String {
+    payload_named(order, change, evidence, &Names::default())
+}
+
+/// The JSON body for one order transition: times with the offset of `names`' zone, `title` from
+/// its names.
+pub fn payload_named(order: &Order, change: &Change, evidence: Option<&str>, names: &Names) -> String {
     let evidence: Option<serde_json::Value> = evidence.and_then(|e| serde_json::from_str(e).ok());
     json!({
         "schema": SCHEMA,
@@ -24,12 +30,14 @@ pub fn payload(order: &Order, change: &Change, evidence: Option<&str>) -> String
         "site": order.site,
         "device": order.device,
         "subject": order.subject,
+        "title": names.title(&order.rule, &order.site),
         "summary": change.summary,
+        "summary_zh": change.summary_zh,
         "late": order.late,
         "at": change.at,
-        "opened_at": crate::clock::rfc3339(order.opened_ms),
+        "opened_at": names.local(order.opened_ms),
         "forecast": order.forecast.map(|f| json!({
-            "failure_at": crate::clock::rfc3339(f.failure_ms as i64),
+            "failure_at": names.local(f.failure_ms as i64),
             "r2": f.r2,
             "points": f.points,
         })),

@@ -92,14 +92,14 @@ impl Tx for Pg<'_, '_> {
     }
 }
 
-/// Creates the schema if it is not there (version 7 of the SQLite one).
+/// Creates the schema if it is not there (version 9 of the SQLite one).
 pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // Already there (every connection of every worker comes here): no DDL, whose locks would
     // queue behind any transaction on these tables. The newest column tells.
     let present: bool = client
         .query_one(
             "SELECT to_regclass('audit') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
-             WHERE attrelid = to_regclass('orders') AND attname = 'assignee' AND NOT attisdropped)",
+             WHERE attrelid = to_regclass('orders') AND attname = 'reraise_ms' AND NOT attisdropped)",
             &[],
         )?
         .get(0);
@@ -240,7 +240,14 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
         CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
             FOR EACH ROW EXECUTE FUNCTION gridsentry_audit_append_only();
         CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
-            FOR EACH STATEMENT EXECUTE FUNCTION gridsentry_audit_append_only();",
+            FOR EACH STATEMENT EXECUTE FUNCTION gridsentry_audit_append_only();
+        -- v9: texts in Chinese beside the English ones; a resolve while the condition was still
+        -- active (when to raise it again) and the order a re-raise follows.
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS summary_zh TEXT NOT NULL DEFAULT '';
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS reraised_from BIGINT;
+        ALTER TABLE order_events ADD COLUMN IF NOT EXISTS why_zh TEXT NOT NULL DEFAULT '';
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS reraise_ms BIGINT;
+        CREATE INDEX IF NOT EXISTS orders_reraise ON orders(reraise_ms) WHERE reraise_ms IS NOT NULL;",
     )?;
     tx.commit()?;
     Ok(())

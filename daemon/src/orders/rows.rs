@@ -7,7 +7,8 @@ use crate::rules::Colour;
 
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
-                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms, assignee";
+                          opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms, assignee, \
+                          summary_zh, reraised_from";
 
 pub(crate) fn load(
     tx: &mut dyn Tx,
@@ -29,7 +30,7 @@ pub(crate) fn list(tx: &mut dyn Tx, f: &Filter) -> Result<Vec<Order>, StoreError
     tx.rows(&sql, p)?.iter().map(order_from_row).collect()
 }
 
-fn order_from_row(r: &Row) -> Result<Order, StoreError> {
+pub(crate) fn order_from_row(r: &Row) -> Result<Order, StoreError> {
     Ok(Order {
         id: r.int(0)?,
         rule: r.text(1)?,
@@ -50,6 +51,9 @@ fn order_from_row(r: &Row) -> Result<Order, StoreError> {
         missed: r.int(16)?,
         deadlines_from_ms: r.opt_int(17)?.map_or_else(|| r.int(15), Ok)?,
         assignee: r.opt_text(18)?,
+        summary_zh: r.text(19)?,
+        reraised_from: r.opt_int(20)?,
+        title: String::new(),
         due: None,
     })
 }

@@ -103,6 +103,19 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 8; COMMIT;",
         )?;
     }
+    if version < 9 {
+        // v9: texts in Chinese beside the English ones; a resolve while the condition was still
+        // active (`reraise_ms`: when to raise it again) and the order a re-raise follows.
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE orders ADD COLUMN summary_zh TEXT NOT NULL DEFAULT '';
+             ALTER TABLE orders ADD COLUMN reraised_from INTEGER;
+             ALTER TABLE orders ADD COLUMN reraise_ms INTEGER;
+             ALTER TABLE order_events ADD COLUMN why_zh TEXT NOT NULL DEFAULT '';
+             CREATE INDEX orders_reraise ON orders(reraise_ms) WHERE reraise_ms IS NOT NULL;
+             PRAGMA user_version = 9; COMMIT;",
+        )?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

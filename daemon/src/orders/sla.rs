@@ -15,7 +15,7 @@
 //! acknowledges.
 
 use super::model::State;
-use crate::rules::Colour;
+use crate::rules::{Colour, Said};
 use serde::{Deserialize, Serialize};
 
 /// Deadlines of one colour, seconds after the raise (reminders: between reminders).
@@ -44,6 +44,9 @@ pub struct SlaTable {
     pub yellow: Sla,
     /// Blue (maintenance).
     pub blue: Sla,
+    /// Seconds after a person resolves an order while its condition is still active before it
+    /// is raised again (a new order naming the resolved one); 0: never.
+    pub reraise_s: u64,
 }
 
 const fn sla(dispatch_s: u64, on_site_s: u64, reinforce_s: u64, remind_s: u64) -> Sla {
@@ -57,6 +60,7 @@ impl Default for SlaTable {
             orange: sla(300, 1800, 3600, 300),
             yellow: sla(1800, 7200, 14400, 1800),
             blue: sla(86_400, 259_200, 604_800, 86_400),
+            reraise_s: 300,
         }
     }
 }
@@ -92,6 +96,14 @@ impl Deadline {
         }
     }
 
+    fn name_zh(self) -> &'static str {
+        match self {
+            Deadline::Dispatch => "派遣",
+            Deadline::OnSite => "到场",
+            Deadline::Reinforce => "增援",
+        }
+    }
+
     fn seconds(self, sla: &Sla) -> u64 {
         match self {
             Deadline::Dispatch => sla.dispatch_s,
@@ -117,12 +129,15 @@ pub(crate) fn missed(
     opened_ms: i64,
     missed_bits: i64,
     now_ms: i64,
-) -> Vec<(i64, String)> {
+) -> Vec<(i64, Said)> {
     Deadline::ALL
         .into_iter()
         .filter(|d| missed_bits & *d as i64 == 0 && d.pending(state))
         .filter(|d| now_ms >= opened_ms + 1000 * d.seconds(sla) as i64)
-        .map(|d| (d as i64, format!("{} deadline ({} s) missed", d.name(), d.seconds(sla))))
+        .map(|d| {
+            let (s, name) = (d.seconds(sla), d.name());
+            (d as i64, Said::new(format!("{name} deadline ({s} s) missed"), format!("超过{}时限（{s} 秒）", d.name_zh())))
+        })
         .collect()
 }
 

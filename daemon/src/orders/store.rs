@@ -11,6 +11,7 @@
 
 use super::db::{args, Arg, Engine, Tx};
 use super::kind::OrderEventKind;
+use super::names::Names;
 use super::model::{ActionError, Order, OrderEvent, State};
 use super::postgres::{self as pg, Cache, Pg};
 use super::rows::{list, load, parse_colour, parse_kind, parse_state};
@@ -66,6 +67,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) receivers: &'a [Receiver],
     pub(crate) sla: &'a SlaTable,
     pub(crate) scope: Option<Scope>,
+    pub(crate) names: &'a Names,
 }
 
 impl Ctx<'_> {
@@ -119,10 +121,16 @@ pub struct Change {
     pub state: String,
     /// What happened.
     pub event: OrderEventKind,
-    /// When, RFC 3339 UTC.
+    /// When, RFC 3339 with the daemon's offset.
     pub at: String,
+    /// `规则名称 · 站点（街道）`.
+    #[serde(default)]
+    pub title: String,
     /// The order's summary (or, for escalations and reminders, why).
     pub summary: String,
+    /// The same in Chinese.
+    #[serde(default)]
+    pub summary_zh: String,
     /// Forecast failure time (slope orders), RFC 3339 UTC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<String>,
@@ -155,6 +163,7 @@ pub struct Store {
     sla: SlaTable,
     receivers: Vec<Receiver>,
     scope: Option<Scope>,
+    names: Names,
 }
 
 impl Drop for Conn {
@@ -175,7 +184,7 @@ impl Store {
     pub fn open(path: &Path, sla: SlaTable, receivers: Vec<Receiver>) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn: Conn::Sqlite(conn), sla, receivers, scope: None })
+        Ok(Store { conn: Conn::Sqlite(conn), sla, receivers, scope: None, names: Names::default() })
     }
 
     /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating
@@ -194,7 +203,7 @@ impl Store {
         let client = pg::connect(url, name)?;
         let (url, name) = (url.to_string(), name.to_string());
         let conn = Conn::Postgres { url, name, client: Some(Box::new(client)), cache: Cache::new() };
-        Ok(Store { conn, sla, receivers, scope: None })
+        Ok(Store { conn, sla, receivers, scope: None, names: Names::default() })
     }
 
     /// This store writes for one partition from now on: every write transaction first checks
@@ -203,6 +212,17 @@ impl Store {
     pub fn scoped(mut self, scope: Scope) -> Store {
         self.scope = Some(scope);
         self
+    }
+
+    /// Names rules and sites, and gives local times, in what this store writes and lists.
+    pub fn named(mut self, names: Names) -> Store {
+        self.names = names;
+        self
+    }
+
+    /// Replaces the names (config reload).
+    pub fn rename(&mut self, names: Names) {
+        self.names = names;
     }
 
     /// Replaces deadlines and receivers (config reload); open orders keep their state.
@@ -223,8 +243,8 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut dyn Tx, &Ctx<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let Store { conn, sla, receivers, scope } = self;
-        let ctx = Ctx { receivers, sla, scope: *scope };
+        let Store { conn, sla, receivers, scope, names } = self;
+        let ctx = Ctx { receivers, sla, scope: *scope, names };
         let run = |tx: &mut dyn Tx| {
             if let Some(s) = ctx.scope {
                 let held = tx.exec(
@@ -377,6 +397,7 @@ impl Store {
     }
 
     fn set_due(&self, o: &mut Order) {
+        o.title = self.names.title(&o.rule, &o.site);
         o.due = sla::due(&self.sla.get(o.colour), o.state, o.deadlines_from_ms, o.missed);
     }
 
@@ -386,7 +407,7 @@ impl Store {
             let Some(order) = load(tx, "id = ?1", args![id])? else { return Ok(None) };
             let events = tx
                 .rows(
-                    "SELECT seq, at_ms, kind, state, colour, who, why, evidence FROM order_events
+                    "SELECT seq, at_ms, kind, state, colour, who, why, evidence, why_zh FROM order_events
                      WHERE order_id = ?1 ORDER BY seq",
                     args![id],
                 )?
@@ -401,6 +422,7 @@ impl Store {
                         who: r.text(5)?,
                         why: r.text(6)?,
                         evidence: r.opt_text(7)?,
+                        why_zh: r.text(8)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;

@@ -6,8 +6,9 @@ use super::db::{args, Arg, Tx};
 use super::kind::OrderEventKind as K;
 use super::model::{Order, State};
 use super::rows::load;
+use super::names::Names;
 use super::store::{Change, Ctx, Receiver, StoreError};
-use crate::rules::{Colour, Event, EventKind};
+use crate::rules::{Colour, Event, EventKind, Said};
 
 pub(crate) fn on_rule_event(
     tx: &mut dyn Tx,
@@ -25,19 +26,19 @@ pub(crate) fn on_rule_event(
     )?;
     let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
-            (insert(tx, e, colour, &subject, ctx.part(), now_ms)?, K::Raised, e.summary.as_str(), !e.late)
+            (insert(tx, e, colour, &subject, ctx.part(), now_ms)?, K::Raised, e.summary.clone(), !e.late)
         }
         (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
             if flapping {
-                order.summary.clone_from(&e.summary);
+                set_summary(&mut order, &e.summary);
             }
-            (order, if flapping { K::Flapping } else { K::Reactivated }, e.summary.as_str(), !e.late)
+            (order, if flapping { K::Flapping } else { K::Reactivated }, e.summary.clone(), !e.late)
         }
         (EventKind::Confirm, Some(mut order)) => {
             order.late = false;
             restart_deadlines(tx, &mut order, now_ms)?;
-            (order, K::Confirmed, e.summary.as_str(), true)
+            (order, K::Confirmed, e.summary.clone(), true)
         }
         (EventKind::Escalate { colour, restate }, Some(mut order)) => {
             if colour > order.colour {
@@ -45,36 +46,37 @@ pub(crate) fn on_rule_event(
                 restart_deadlines(tx, &mut order, now_ms)?;
             }
             if restate {
-                order.summary.clone_from(&e.summary);
+                set_summary(&mut order, &e.summary);
             }
             order.forecast = e.forecast.or(order.forecast);
-            (order, K::Escalated, e.summary.as_str(), !e.late)
+            (order, K::Escalated, e.summary.clone(), !e.late)
         }
         (EventKind::Forecast, Some(mut order)) => {
             order.forecast = e.forecast;
-            order.summary.clone_from(&e.summary);
-            (order, K::Forecast, e.summary.as_str(), false)
+            set_summary(&mut order, &e.summary);
+            (order, K::Forecast, e.summary.clone(), false)
         }
         (EventKind::Clear, Some(mut order)) if order.colour == Colour::Red => {
             order.active = false;
-            (
-                order,
-                K::ConditionCleared,
+            let why = Said::new(
                 "condition cleared; red is latched until a person resolves it",
-                !e.late,
-            )
+                "条件已解除；红色工单须由人工处置完毕后关闭",
+            );
+            (order, K::ConditionCleared, why, !e.late)
         }
         (EventKind::Clear, Some(mut order)) => {
             order.active = false;
             order.state = State::Resolved;
-            (order, K::Resolved, e.summary.as_str(), !e.late)
+            (order, K::Resolved, e.summary.clone(), !e.late)
         }
-        // Nothing open: a person already resolved it, or it never reached the store.
+        // Nothing open: a person already resolved it (a clear ends the wait to raise it
+        // again, see `reraise`), or it never reached the store.
+        (EventKind::Clear, None) => return super::reraise::cleared(tx, &e.rule, &subject),
         (_, None) => return Ok(()),
     };
     let who = format!("rule:{}", e.rule);
-    let entry = Entry { kind, who: &who, why, evidence, notify, at_ms: e.at_ms as i64 };
-    changes.push(record(tx, ctx.receivers, &mut order, &entry, now_ms)?);
+    let entry = Entry { kind, who: &who, why: &why.en, why_zh: &why.zh, evidence, notify, at_ms: e.at_ms as i64 };
+    changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
     Ok(())
 }
 
@@ -100,20 +102,21 @@ fn insert(
     let id = tx
         .row(
             "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9, ?11) RETURNING id",
+             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part, summary_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9, ?11, ?12) RETURNING id",
             &[
                 Arg::from(&*e.rule),
                 Arg::from(subject),
                 Arg::from(e.subject.site.as_str()),
                 Arg::from(e.subject.device.as_str()),
                 Arg::from(colour.as_str()),
-                Arg::from(&e.summary),
+                Arg::from(&e.summary.en),
                 Arg::from(e.late),
                 Arg::Int(at),
                 Arg::Int(now_ms),
                 Arg::from(&forecast),
                 Arg::OptInt(part),
+                Arg::from(&e.summary.zh),
             ],
         )?
         .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
@@ -126,6 +129,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) kind: K,
     pub(crate) who: &'a str,
     pub(crate) why: &'a str,
+    /// The same in Chinese (a person's own words: the same text).
+    pub(crate) why_zh: &'a str,
     pub(crate) evidence: Option<&'a str>,
     /// Queue notifications for it.
     pub(crate) notify: bool,
@@ -137,17 +142,17 @@ pub(crate) struct Entry<'a> {
 /// `now_ms` (wall clock) stamps the bookkeeping that deadlines and reminders are measured on.
 pub(crate) fn record(
     tx: &mut dyn Tx,
-    receivers: &[Receiver],
+    ctx: &Ctx<'_>,
     order: &mut Order,
     e: &Entry<'_>,
     now_ms: i64,
 ) -> Result<Change, StoreError> {
-    let Entry { kind, who, why, evidence, notify, at_ms } = *e;
+    let Entry { kind, who, why, why_zh, evidence, notify, at_ms } = *e;
     order.seq += 1;
     order.updated_ms = now_ms;
     tx.exec(
-        "INSERT INTO order_events (order_id, seq, at_ms, kind, state, colour, who, why, evidence)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO order_events (order_id, seq, at_ms, kind, state, colour, who, why, evidence, why_zh)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         args![
             order.id,
             order.seq,
@@ -157,15 +162,16 @@ pub(crate) fn record(
             order.colour.as_str(),
             who,
             why,
-            evidence
+            evidence,
+            why_zh
         ],
     )?;
     let notice = if notify { now_ms } else { -1 };
     let forecast = order.forecast.map(|f| serde_json::json!(f).to_string());
     tx.exec(
         "UPDATE orders SET colour = ?2, state = ?3, late = ?4, active = ?5, updated_ms = ?6, seq = ?7, tier = ?8,
-         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10, forecast = ?11
-         WHERE id = ?1",
+         last_notice_ms = CASE WHEN ?9 >= 0 THEN ?9 ELSE last_notice_ms END, summary = ?10, forecast = ?11,
+         summary_zh = ?12 WHERE id = ?1",
         args![
             order.id,
             order.colour.as_str(),
@@ -178,13 +184,14 @@ pub(crate) fn record(
             notice,
             &order.summary,
             &forecast,
+            &order.summary_zh,
         ],
     )?;
-    let change = change(order, kind, why, at_ms);
+    let change = change(order, kind, &Said::new(why, why_zh), at_ms, ctx.names);
     if notify {
-        let payload = super::payload(order, &change, evidence);
+        let payload = super::payload::payload_named(order, &change, evidence, ctx.names);
         let mut routed = 0;
-        for r in route(receivers, order.tier) {
+        for r in route(ctx.receivers, order.tier) {
             tx.exec(
                 "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT DO NOTHING",
@@ -211,16 +218,22 @@ fn route(receivers: &[Receiver], tier: i64) -> impl Iterator<Item = &Receiver> {
     receivers.iter().filter(move |r| Some(r.tier) == best)
 }
 
-fn change(order: &Order, kind: K, why: &str, at_ms: i64) -> Change {
+/// The order's summary, in both languages, becomes `s`.
+fn set_summary(order: &mut Order, s: &Said) {
+    order.summary.clone_from(&s.en);
+    order.summary_zh.clone_from(&s.zh);
+}
+
+fn change(order: &Order, kind: K, why: &Said, at_ms: i64, names: &Names) -> Change {
     let state = if kind == K::Escalated {
         K::Escalated.as_str().to_string()
     } else {
         order.state.as_str().to_string()
     };
-    let summary = if matches!(kind, K::Escalated | K::Reminder) && why != order.summary {
-        format!("{}: {why}", order.summary)
+    let (summary, summary_zh) = if matches!(kind, K::Escalated | K::Reminder) && why.en != order.summary {
+        (format!("{}: {}", order.summary, why.en), format!("{}：{}", order.summary_zh, why.zh))
     } else {
-        order.summary.clone()
+        (order.summary.clone(), order.summary_zh.clone())
     };
     Change {
         order_id: order.id,
@@ -232,8 +245,10 @@ fn change(order: &Order, kind: K, why: &str, at_ms: i64) -> Change {
         colour: order.colour,
         state,
         event: kind,
-        at: crate::clock::rfc3339(at_ms),
+        at: names.local(at_ms),
+        title: names.title(&order.rule, &order.site),
         summary,
-        forecast: order.forecast.map(|f| crate::clock::rfc3339(f.failure_ms as i64)),
+        summary_zh,
+        forecast: order.forecast.map(|f| names.local(f.failure_ms as i64)),
     }
 }

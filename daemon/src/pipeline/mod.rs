@@ -77,6 +77,8 @@ pub enum Control {
         sla: crate::orders::SlaTable,
         /// Receivers (names and tiers) for routing.
         receivers: Vec<crate::orders::Receiver>,
+        /// What people call rules and sites.
+        names: crate::orders::Names,
     },
 }
 
@@ -212,11 +214,12 @@ impl Pipeline {
 
     fn control(&mut self, c: Control) {
         match c {
-            Control::Reload { rules, sla, receivers } => {
+            Control::Reload { rules, sla, receivers, names } => {
                 let n = rules.len();
                 let (detail, result) = match self.engine.reload(rules) {
                     Ok(()) => {
                         self.store.reconfigure(sla, receivers);
+                        self.store.rename(names);
                         tracing::info!("configuration reloaded; rule state and open orders kept");
                         (format!("{n} rules, {} receivers", self.store.receivers().len()), "config.reload")
                     }

@@ -6,20 +6,19 @@ use super::config::{Colour, RuleConfig};
 use super::landslide;
 use super::slope::Forecast;
 use super::state::{Edge, Open, Subject, SubjectState};
+use super::say::{self, Said};
 use super::{Event, EventKind, MS};
+use jiff::tz::TimeZone;
 use gridsentry_sensors::{Body, DeviceState, Reading};
 use std::sync::Arc;
 
 pub(crate) fn no_data_message(
-    id: &Arc<str>,
-    cfg: &RuleConfig,
+    ctx: &Ctx<'_>,
     st: &mut SubjectState,
-    subj: &Subject,
     r: &Reading,
     received_ms: u64,
     out: &mut Vec<Event>,
 ) {
-    let ctx = Ctx { id, cfg, subj, late: false };
     st.seen_ms = st.seen_ms.max(received_ms);
     let offline = matches!(&r.body, Body::Status(s) if s.state == DeviceState::Offline);
     if offline && !r.header.historical {
@@ -29,7 +28,7 @@ pub(crate) fn no_data_message(
                 st,
                 received_ms,
                 false,
-                "gateway reported the device offline (last will)".into(),
+                say::offline(),
                 None,
                 out,
             );
@@ -37,7 +36,7 @@ pub(crate) fn no_data_message(
     } else if !offline {
         st.offline = false;
         if st.open.is_some() {
-            ctx.clear(st, received_ms, "data again".into(), out);
+            ctx.clear(st, received_ms, say::data_again(), out);
         }
     }
 }
@@ -49,6 +48,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cfg: &'a RuleConfig,
     pub(crate) subj: &'a Subject,
     pub(crate) late: bool,
+    /// The daemon's time zone (local times in Chinese texts).
+    pub(crate) tz: &'a TimeZone,
 }
 
 impl Ctx<'_> {
@@ -73,7 +74,7 @@ impl Ctx<'_> {
         if let (Some(open), false) = (st.open, self.late) {
             if open.late {
                 st.open = Some(Open { late: false, ..open });
-                out.push(self.event(at, EventKind::Confirm, false, "still active on live data".into(), v));
+                out.push(self.event(at, EventKind::Confirm, false, say::live_again(), v));
             }
         }
     }
@@ -86,7 +87,7 @@ impl Ctx<'_> {
         st: &mut SubjectState,
         at: u64,
         target: Option<Colour>,
-        summary: String,
+        summary: Said,
         v: Option<f64>,
         forecast: Option<Forecast>,
         out: &mut Vec<Event>,
@@ -96,7 +97,7 @@ impl Ctx<'_> {
         let late = self.late || st.open.is_some_and(|o| o.late);
         let sent = match (target, st.open) {
             (None, Some(_)) => {
-                self.clear(st, at, format!("back to normal: {summary}"), out);
+                self.clear(st, at, say::back_to_normal().then(&summary), out);
                 if let Some(s) = st.kind.slope_mut() {
                     s.forecast = None;
                 }
@@ -153,7 +154,7 @@ impl Ctx<'_> {
                 let summary = self.cfg.condition.describe(value, false);
                 self.raise(st, at, self.late, summary, value, out);
             }
-            Edge::Fall if st.open.is_some() => self.clear(st, at, "back to normal".into(), out),
+            Edge::Fall if st.open.is_some() => self.clear(st, at, say::back_to_normal(), out),
             _ => {}
         }
     }
@@ -165,14 +166,14 @@ impl Ctx<'_> {
         st.flapping = false;
         st.transitions.clear();
         if !st.active && st.open.is_some() {
-            self.clear(st, at, "stopped flapping".into(), out);
+            self.clear(st, at, say::stopped_flapping(), out);
         }
     }
 
     pub(crate) fn escalate(&self, st: &mut SubjectState, at: u64, out: &mut Vec<Event>) {
         if let (Some(colour), Some(open)) = (st.due_colour(at, &self.cfg.escalate), st.open) {
             st.open = Some(Open { colour, ..open });
-            let summary = format!("still active after {} s", at.saturating_sub(open.since_ms) / MS);
+            let summary = say::still_active(at.saturating_sub(open.since_ms) / MS);
             out.push(self.event(
                 at,
                 EventKind::Escalate { colour, restate: false },
@@ -188,7 +189,7 @@ impl Ctx<'_> {
         st: &mut SubjectState,
         at: u64,
         late: bool,
-        summary: String,
+        summary: Said,
         v: Option<f64>,
         out: &mut Vec<Event>,
     ) {
@@ -206,7 +207,7 @@ impl Ctx<'_> {
         &self,
         st: &mut SubjectState,
         at: u64,
-        summary: String,
+        summary: Said,
         v: Option<f64>,
         flapping: bool,
         out: &mut Vec<Event>,
@@ -221,7 +222,7 @@ impl Ctx<'_> {
         ));
     }
 
-    pub(crate) fn clear(&self, st: &mut SubjectState, at: u64, summary: String, out: &mut Vec<Event>) {
+    pub(crate) fn clear(&self, st: &mut SubjectState, at: u64, summary: Said, out: &mut Vec<Event>) {
         let late = st.open.is_some_and(|o| o.late);
         st.open = None;
         out.push(self.event(at, EventKind::Clear, late, summary, None));
@@ -232,7 +233,7 @@ impl Ctx<'_> {
         at: u64,
         kind: EventKind,
         late: bool,
-        summary: String,
+        summary: Said,
         value: Option<f64>,
     ) -> Event {
         let (rule, subject) = (self.id.clone(), self.subj.clone());

@@ -35,6 +35,9 @@ impl Colour {
 pub struct RuleConfig {
     /// Stable id: orders and persisted state refer to it.
     pub id: String,
+    /// Name for people (`广场夜间噪声超标`), shown instead of the id; empty: the kind's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Colour of the orders it raises.
     pub colour: Colour,
     /// Sites it applies to: exact ids, or prefixes ending in `*`. Empty: every site.

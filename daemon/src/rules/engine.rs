@@ -147,14 +147,15 @@ impl Engine {
             let Some(st) = rule.states.get_mut(&subj) else { continue };
             let before = st.fingerprint();
             if let Condition::NoData(_) = rule.cfg.condition {
-                no_data_message(&rule.id, &rule.cfg, st, &subj, r, received_ms, out);
+                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: false, tz };
+                no_data_message(&ctx, st, r, received_ms, out);
             } else if at < st.last_ms && moves_clock {
                 stats.stale += 1;
             } else if let Condition::TangentAngle(t) = &rule.cfg.condition {
                 if moves_clock {
                     st.last_ms = at;
                 }
-                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
+                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical, tz };
                 landslide::tangent(&ctx, t, &mut rule.states, r, at, out);
                 continue;
             } else {
@@ -162,7 +163,7 @@ impl Engine {
                     st.last_ms = at;
                 }
                 if let Some(sig) = rule.cfg.condition.signal(st, r, at, tz) {
-                    let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical };
+                    let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical, tz };
                     ctx.step(st, at, sig, out);
                 }
             }
@@ -172,15 +173,15 @@ impl Engine {
 
     /// Advances wall-clock time: no-data silences, escalation and flap endings without readings.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        let tz = &self.tz;
         for rule in &mut self.rules {
             for (subj, st) in rule.states.iter_mut() {
-                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj, late: false };
+                let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj, late: false, tz };
                 let before = st.fingerprint();
                 if let Condition::NoData(n) = &rule.cfg.condition {
                     let silent = now_ms.saturating_sub(st.seen_ms) >= n.silent_s * MS;
                     if st.open.is_none() && silent {
-                        let summary =
-                            format!("no {} data for {} s", n.stream, now_ms.saturating_sub(st.seen_ms) / MS);
+                        let summary = super::say::no_data_for(n.stream, now_ms.saturating_sub(st.seen_ms) / MS);
                         ctx.raise(st, now_ms, false, summary, None, out);
                     }
                 } else {

@@ -49,25 +49,8 @@ impl Condition {
     }
 
     /// A raise, for people.
-    pub fn describe(&self, value: Option<f64>, flapping: bool) -> String {
-        let v = value.map_or(String::new(), |v| format!(" ({v:.1})"));
-        let what = match self {
-            Condition::Threshold(t) => match (t.above, t.below) {
-                (Some(a), _) => format!("{} above {a}{v}", t.field),
-                (None, Some(b)) => format!("{} below {b}{v}", t.field),
-                (None, None) => t.field.clone(),
-            },
-            Condition::HrDrop(_) => format!("sharp heart-rate drop while worn{v}"),
-            Condition::HrLow(l) => format!("heart rate below {} bpm while worn{v}", l.below_bpm),
-            Condition::BandRemoved(_) => "wristband taken off (no skin contact)".to_string(),
-            Condition::NoData(n) => format!("no {} data", n.stream),
-            Condition::TangentAngle(t) => format!("{} accelerating", t.field),
-            Condition::Rainfall(r) => format!("rain over {} s above {} mm{v}", r.window_s, r.above_mm),
-        };
-        match flapping {
-            true => format!("flapping: {what}"),
-            false => what,
-        }
+    pub fn describe(&self, value: Option<f64>, flapping: bool) -> super::Said {
+        super::say::describe(self, value, flapping)
     }
 
     /// Whether the definition can work (the rule-wide checks are in `validate`).

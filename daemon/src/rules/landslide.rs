@@ -15,6 +15,7 @@ use super::condition::{field_value, Signal};
 use super::config::{Colour, Rainfall, TangentAngle};
 use super::slope::{self, Forecast, DAY_MS};
 use super::state::{Subject, SubjectState};
+use super::say;
 use super::{Event, EventKind, MS};
 use gridsentry_sensors::{Body, ChannelKind, Reading};
 use serde::{Deserialize, Serialize};
@@ -137,7 +138,7 @@ pub(crate) fn tangent(
     slope.capped = v.held == 4 && stations.orange_or_above_besides + 1 < needed;
     let (capped, level) = (slope.capped, if slope.capped { 3 } else { v.held });
     let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
-    let summary = describe(&v, forecast, capped, needed);
+    let summary = say::slope(v.angle, v.velocity, v.creep, forecast.as_ref(), capped.then_some(needed), ctx.tz);
     ctx.confirm_if_live(st, at, Some(v.angle), out);
     let target = colour(level).filter(|&c| c >= ctx.cfg.colour);
     let before = out.len();
@@ -253,7 +254,7 @@ fn promote_peers(
         let Some(slope) = st.kind.slope_mut() else { continue };
         slope.capped = false;
         let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
-        let why = format!("red confirmed by {} stations of the site", stations.orange_or_above_besides + 1);
+        let why = say::corroborated(stations.orange_or_above_besides + 1);
         let peer_ctx = Ctx { subj: &peer, ..*ctx };
         peer_ctx.level(st, at, Some(Colour::Red), why, None, forecast, out);
         st.dirty = true;
@@ -268,26 +269,6 @@ fn colour(level: u8) -> Option<Colour> {
         4 => Some(Colour::Red),
         _ => None,
     }
-}
-
-fn describe(v: &Verdict, f: Option<Forecast>, capped: bool, needed: usize) -> String {
-    let mut s = format!("tangent angle {:.1}° (v {:.2} mm/d, v_c {:.2} mm/d)", v.angle, v.velocity, v.creep);
-    if let Some(f) = f {
-        s += &format!("; failure forecast {}", describe_forecast(&f));
-    }
-    if capped {
-        s += &format!("; red level awaiting corroboration ({needed} stations needed)");
-    }
-    s
-}
-
-/// `2026-11-26T03:12:00Z (R² 0.98, 14 points)`.
-pub(crate) fn describe_forecast(f: &Forecast) -> String {
-    let when = jiff::Timestamp::from_millisecond(f.failure_ms as i64).map_or_else(
-        |_| f.failure_ms.to_string(),
-        |t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string(),
-    );
-    format!("{when} (R² {:.2}, {} points)", f.r2, f.points)
 }
 
 /// Whether a new forecast differs enough from the last one put on the order to record it:

@@ -18,6 +18,7 @@ mod engine;
 mod kind;
 mod landslide;
 pub mod slope;
+mod say;
 mod state;
 mod validate;
 
@@ -27,6 +28,7 @@ pub use config::{
 };
 pub use engine::{Engine, RuleError, Stats, MAX_BANDS};
 pub use landslide::{RainState, SlopeState};
+pub use say::{default_name, Said};
 pub use slope::Forecast;
 pub use state::{KindState, Subject, SubjectState};
 
@@ -46,8 +48,8 @@ pub struct Event {
     pub kind: EventKind,
     /// Raised from backfilled readings: must not page anyone until confirmed.
     pub late: bool,
-    /// One line for people.
-    pub summary: String,
+    /// One line for people, in English and Chinese.
+    pub summary: Said,
     /// The value that caused it, when there is one.
     pub value: Option<f64>,
     /// Forecast failure time (tangent-angle rules), put on the order.

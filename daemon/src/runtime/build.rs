@@ -6,7 +6,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::deliver::{self, Backoff, Endpoint, Source};
-use crate::orders::{Change, Receiver, Store};
+use crate::orders::{Change, Names, Receiver, Store};
 use crate::pipeline::{Control, Outputs, Pipeline, PipelineError, Tuning};
 use crate::rules::Engine;
 use crate::watchdog::{self, Health, Progress, Readiness};
@@ -142,7 +142,7 @@ impl Base {
         readiness: Option<Arc<dyn Readiness>>,
     ) -> Result<SocketAddr, AppError> {
         let state = ApiState {
-            store: Mutex::new(store),
+            store: Mutex::new(store.named(names(cfg))),
             legacy_token: self.token.take(),
             logins: Default::default(),
             secure_cookies: self.tls.is_some(),
@@ -231,7 +231,7 @@ pub(super) fn pipeline(cfg: &Config, store: Store, outputs: Outputs) -> Result<P
     let max_bands = cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get());
     let engine =
         Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?.with_max_bands(max_bands);
-    Ok(Pipeline::new(engine, store, outputs)?
+    Ok(Pipeline::new(engine, store.named(names(cfg)), outputs)?
         .with_max_skew(Duration::from_secs(cfg.daemon.max_clock_skew_s))
         .with_gate(gate_policy(cfg))
         .with_evidence_days(cfg.privacy.evidence_days))
@@ -272,9 +272,17 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
     Ok((endpoints, routing))
 }
 
+/// What people call the config's rules and sites, and its time zone.
+pub fn names(cfg: &Config) -> Names {
+    let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let sites = cfg.sites.iter().map(|s| s.get_ref()).map(|s| (s.id.as_str(), s.name.as_str(), s.street.as_str()));
+    Names::new(tz, cfg.rules.iter().map(|r| r.get_ref()), sites)
+}
+
 /// The rules, deadlines and routing of a config, for a reload.
 pub fn reload_of(cfg: &Config) -> Control {
     Control::Reload {
+        names: names(cfg),
         rules: cfg.rules.iter().map(|r| r.get_ref().clone()).collect(),
         sla: cfg.sla,
         receivers: cfg

@@ -24,7 +24,12 @@ const MESSAGES = {
     deadline_reinforcement: "增援时限", raised_ago: "发起于", backfill: "补传数据", cleared: "条件已解除",
     forecast: "预测失稳时间", points: "个点", order: "工单", by: "操作人", offline: "离线",
     s_ago: "秒前", min_ago: "分钟前", h_ago: "小时前", map: "地图", all_streets: "全部街道", alarm_title: "【红色警报】", live: "实时", reconnecting: "重连中",
-    red_order: "红色工单",
+    red_order: "红色工单", system: "系统", rule_by: "规则", still_active: "条件仍在持续",
+    resolve_active: "该工单的条件仍在持续（例如边坡仍在位移、心率仍然异常）。确认处置完毕？若条件持续，系统将重新发起工单。",
+    follows: "接续工单",
+    ev_raised: "发起", ev_reactivated: "再次触发", ev_flapping: "频繁波动", ev_confirmed: "实时确认", ev_escalated: "升级",
+    ev_forecast: "预测更新", ev_condition_cleared: "条件解除", ev_reminder: "提醒", ev_dispatched: "派遣",
+    ev_acknowledged: "确认接收", ev_on_site: "到场", ev_resolved: "处置完毕", ev_closed: "关闭",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
@@ -41,7 +46,12 @@ const MESSAGES = {
     deadline_reinforcement: "reinforcement", raised_ago: "raised", backfill: "from backfill", cleared: "condition cleared",
     forecast: "failure forecast", points: "points", order: "Order", by: "by", offline: "offline",
     s_ago: "s ago", min_ago: "min ago", h_ago: "h ago", map: "Map", all_streets: "All streets", alarm_title: "[RED ALARM] ", live: "live", reconnecting: "reconnecting",
-    red_order: "Red order",
+    red_order: "Red order", system: "system", rule_by: "rule", still_active: "condition still active",
+    resolve_active: "This order's condition is still active (the slope still moving, the heart rate still abnormal). Resolve it anyway? If the condition continues, a new order is raised.",
+    follows: "follows order",
+    ev_raised: "raised", ev_reactivated: "reactivated", ev_flapping: "flapping", ev_confirmed: "confirmed", ev_escalated: "escalated",
+    ev_forecast: "forecast", ev_condition_cleared: "condition cleared", ev_reminder: "reminder", ev_dispatched: "dispatched",
+    ev_acknowledged: "acknowledged", ev_on_site: "on site", ev_resolved: "resolved", ev_closed: "closed",
   },
 };
 let lang = localStorage.getItem("gridsentry-lang") || "zh";
@@ -59,7 +69,7 @@ const $ = (id) => document.getElementById(id);
 let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "" };
 let timer = null;
 // What the test (and a curious operator in devtools) can look at.
-const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [] });
+const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [], opened: 0 });
 let lastBeep = 0;
 let stream = null;
 
@@ -119,38 +129,85 @@ function offsetOf(ms) {
   return part ? part.value : "";
 }
 
+// The deadline lines of an order: what was missed, and the next one with its countdown.
 function sla(o) {
   if (!o.due) return null;
   const parts = [];
   const name = (d) => t("deadline_" + d);
-  if (o.due.overdue.length) parts.push(el("span", { class: "sla overdue" }, t("overdue") + o.due.overdue.map(name).join(", ") + " "));
+  if (o.due.overdue.length) parts.push({ cls: "sla overdue", text: t("overdue") + o.due.overdue.map(name).join(", ") + " " });
   if (o.due.next) {
     const left = o.due.at_ms - now();
-    const cls = left < 0 ? "sla overdue" : "sla";
-    parts.push(el("span", { class: cls, "data-due": String(o.due.at_ms) },
-      name(o.due.next) + " " + (left >= 0 ? t("in") : t("late_by")) + " " + clock(left)));
+    parts.push({ cls: left < 0 ? "sla overdue" : "sla", due: String(o.due.at_ms),
+      text: name(o.due.next) + " " + (left >= 0 ? t("in") : t("late_by")) + " " + clock(left) });
   }
-  return el("div", { class: "meta" }, ...parts);
+  return parts;
+}
+
+// Cards are kept by order id and updated in place: a card (and its buttons) is built once and
+// only its text changes, so a press on a button is never lost to a rebuild under the pointer.
+const cards = new Map();
+
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+function setData(node, key, value) { if (node.getAttribute(key) !== value) node.setAttribute(key, value); }
+
+// What people read: the title from the server (rule name · site（street）), the summary in the
+// console's language, who acted (the deadline clock and rules are 系统, not a person).
+const titleOf = (o) => o.title || (o.rule + " · " + o.subject);
+const summaryOf = (o) => (lang === "zh" && o.summary_zh) ? o.summary_zh : o.summary;
+const whyOf = (e) => (lang === "zh" && e.why_zh) ? e.why_zh : e.why;
+function whoOf(who) {
+  if (who === "sla") return t("system");
+  if (who.startsWith("rule:")) return t("system") + "（" + t("rule_by") + " " + who.slice(5) + "）";
+  return who;
 }
 
 function card(o) {
-  const buttons = (ACTIONS[o.state] || []).filter((a) => me && (MAY[me.role] || []).includes(a)).map((action) => {
-    const b = el("button", { type: "button", "data-action": action }, t(action));
-    b.addEventListener("click", () => act(o.id, action, b));
-    return b;
-  });
-  const title = el("div", { class: "title" }, o.rule + " · " + o.subject);
-  title.addEventListener("click", () => openTimeline(o.id));
-  const forecast = o.forecast
-    ? el("div", { class: "meta" }, t("forecast") + " " + dateTimeOf(o.forecast.failure_ms) + " " + offsetOf(o.forecast.failure_ms) +
-        " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")")
-    : null;
-  return el("div", { class: "order " + o.colour, "data-order-id": String(o.id), "data-rule": o.rule, "data-colour": o.colour, "data-state": o.state },
-    title,
-    el("div", { class: "summary" }, o.summary),
-    el("div", { class: "meta" }, el("span", { class: "state" }, t(o.state)),
-      " #" + o.id + " · " + t("raised_ago") + " " + ago(now() - o.created_ms) + (o.late ? " · " + t("backfill") : "") + (o.active ? "" : " · " + t("cleared"))),
-    forecast, sla(o), el("div", { class: "actions" }, ...buttons));
+  let c = cards.get(o.id);
+  if (!c) {
+    const p = {
+      title: el("div", { class: "title" }), summary: el("div", { class: "summary" }), state: el("span", { class: "state" }),
+      meta: el("span"), forecast: el("div", { class: "meta" }), sla: el("div", { class: "meta" }), actions: el("div", { class: "actions" }),
+    };
+    p.title.addEventListener("click", () => openTimeline(o.id));
+    const root = el("div", { "data-order-id": String(o.id) }, p.title, p.summary, el("div", { class: "meta" }, p.state, p.meta), p.forecast, p.sla, p.actions);
+    c = { root, p, buttons: null, sla: null };
+    cards.set(o.id, c);
+  }
+  c.o = o;
+  const { root, p } = c;
+  if (root.className !== "order " + o.colour) root.className = "order " + o.colour;
+  setData(root, "data-rule", o.rule); setData(root, "data-colour", o.colour); setData(root, "data-state", o.state);
+  setData(root, "data-active", String(!!o.active));
+  setText(p.title, titleOf(o));
+  setText(p.summary, summaryOf(o));
+  setText(p.state, t(o.state));
+  setText(p.meta, " #" + o.id + " · " + t("raised_ago") + " " + ago(now() - o.created_ms) + (o.late ? " · " + t("backfill") : "") +
+    (o.active ? (o.state === "resolved" ? " · " + t("still_active") : "") : " · " + t("cleared")) +
+    (o.reraised_from ? " · " + t("follows") + " #" + o.reraised_from : ""));
+  const forecast = o.forecast ? t("forecast") + " " + dateTimeOf(o.forecast.failure_ms) + " " + offsetOf(o.forecast.failure_ms) +
+    " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")" : "";
+  setText(p.forecast, forecast); p.forecast.hidden = !forecast;
+  const deadlines = sla(o);
+  const key = deadlines ? deadlines.map((d) => d.cls + "|" + d.text).join("\n") : "";
+  if (key !== c.sla) { c.sla = key; p.sla.replaceChildren(...(deadlines || []).map((d) => el("span", { class: d.cls, "data-due": d.due || "" }, d.text))); }
+  // Buttons are rebuilt only when what may be done changes (state, role, language).
+  const actions = (ACTIONS[o.state] || []).filter((a) => me && (MAY[me.role] || []).includes(a));
+  const bkey = actions.join(",") + "|" + lang;
+  if (bkey !== c.buttons) {
+    c.buttons = bkey;
+    p.actions.replaceChildren(...actions.map((action) => {
+      const b = el("button", { type: "button", "data-action": action }, t(action));
+      b.addEventListener("click", () => act(c.o, action, b));
+      return b;
+    }));
+  }
+  return root;
+}
+
+// Puts `nodes` into `parent` in order, moving only what is out of place.
+function place(parent, nodes) {
+  nodes.forEach((n, i) => { if (parent.children[i] !== n) parent.insertBefore(n, parent.children[i] || null); });
+  while (parent.children.length > nodes.length) parent.lastElementChild.remove();
 }
 
 function spark(points) {
@@ -214,15 +271,28 @@ function streets() {
   select.value = state.street;
 }
 
+// Lanes and cards, every second (countdowns): text updated in place, nothing rebuilt.
+const heads = {};
 function render() {
-  drawMap();
+  const seen = new Set();
   for (const c of COLOURS) {
-    const lane = $("lane-" + c);
     const mine = state.orders.filter((o) => o.colour === c && inStreet(o.site));
-    lane.replaceChildren(el("h3", {}, t(c) + " (" + mine.length + ")"), ...mine.map(card));
-    $("n-" + c).textContent = String(mine.length);
+    heads[c] = heads[c] || el("h3");
+    setText(heads[c], t(c) + " (" + mine.length + ")");
+    place($("lane-" + c), [heads[c], ...mine.map((o) => { seen.add(o.id); return card(o); })]);
+    setText($("n-" + c), String(mine.length));
   }
-  $("resolved").replaceChildren(...state.resolved.filter((o) => inStreet(o.site)).slice(0, 20).map(card));
+  const resolved = state.resolved.filter((o) => inStreet(o.site)).slice(0, 20);
+  place($("resolved"), resolved.map((o) => { seen.add(o.id); return card(o); }));
+  for (const id of cards.keys()) if (!seen.has(id)) cards.delete(id);
+  for (const td of document.querySelectorAll("#devices [data-seen]")) setText(td, ago(now() - Number(td.getAttribute("data-seen"))));
+  setText($("clock"), timeOf(now()) + " " + offsetOf(now()));
+  alarm();
+}
+
+// The map and the devices' table: redrawn when new data arrives (no buttons there).
+function drawData() {
+  drawMap();
   $("devices").replaceChildren(...state.devices.filter((d) => inStreet(d.site)).map((d) => {
     const series = Object.entries(d.series).map(([name, s]) => {
       const last = s.points.length ? s.points[s.points.length - 1][1] : null;
@@ -230,10 +300,8 @@ function render() {
     });
     const status = d.online === false ? el("span", { class: "offline" }, " " + t("offline")) : null;
     return el("tr", { "data-device": d.site + "/" + d.device },
-      el("td", {}, d.site + "/" + d.device, status), el("td", { class: "dim" }, ago(now() - d.last_seen_ms)), el("td", {}, ...series));
+      el("td", {}, d.site + "/" + d.device, status), el("td", { class: "dim", "data-seen": String(d.last_seen_ms) }, ago(now() - d.last_seen_ms)), el("td", {}, ...series));
   }));
-  $("clock").textContent = timeOf(now()) + " " + offsetOf(now());
-  alarm();
 }
 
 // Not acknowledged yet: raised, or dispatched and not confirmed by whoever got it.
@@ -285,7 +353,7 @@ function alarm() {
     if (gs.notified.includes(o.id)) continue;
     gs.notified.push(o.id);
     if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(t("red_order") + " #" + o.id, { body: o.subject + " · " + o.summary, tag: "gridsentry-" + o.id });
+      new Notification(t("red_order") + " #" + o.id, { body: titleOf(o) + " · " + summaryOf(o), tag: "gridsentry-" + o.id });
     }
   }
 }
@@ -299,6 +367,7 @@ function translate() {
   $("live").textContent = gs.live === undefined ? "" : (gs.live ? "● " + t("live") : "○ " + t("reconnecting"));
   $("who-am-i").textContent = me ? me.name + " · " + t(me.role) : "";
   if (!$("app").hidden) {
+    drawData();
     render();
     if (state.timeline) openTimeline(state.timeline, true);
   }
@@ -311,6 +380,7 @@ async function refresh() {
     state.skew = open.now_ms - Date.now();
     state.orders = open.orders; state.resolved = resolved.orders; state.devices = devices.devices;
     $("error").textContent = "";
+    drawData();
     render();
     if (state.timeline) openTimeline(state.timeline, true);
   } catch (e) { if (e.message !== "unauthorised") console.warn("refresh failed", e); }
@@ -346,7 +416,11 @@ async function listen() {
   }
 }
 
-async function act(id, action, button) {
+async function act(o, action, button) {
+  const id = o.id;
+  // Resolving while the rule still sees the condition: say so first (it is raised again after
+  // `[sla] reraise_s` if it goes on).
+  if (action === "resolve" && o.active && !confirm(t("resolve_active"))) return;
   const why = action === "resolve" || action === "close" ? (prompt(t("what_done")) || "") : "";
   const body = { why };
   if (action === "dispatch") {
@@ -364,12 +438,13 @@ async function act(id, action, button) {
 
 async function openTimeline(id, quiet) {
   state.timeline = id;
+  if (!quiet) gs.opened += 1;
   try {
     const r = await api("/api/v1/orders/" + id);
     $("timeline").hidden = false;
-    $("timeline-title").textContent = t("order") + " #" + id + " · " + r.order.rule + " · " + r.order.subject;
-    $("timeline-events").replaceChildren(...r.events.map((e) => el("li", { "data-kind": e.kind },
-      timeOf(e.at_ms) + " " + e.kind + " → " + t(e.state) + " (" + t(e.colour) + ") " + t("by") + " " + e.who + (e.why ? ": " + e.why : ""))));
+    $("timeline-title").textContent = t("order") + " #" + id + " · " + titleOf(r.order) + " · " + r.order.subject;
+    $("timeline-events").replaceChildren(...r.events.map((e) => el("li", { "data-kind": e.kind, "data-who": e.who },
+      timeOf(e.at_ms) + " " + t("ev_" + e.kind) + " → " + t(e.state) + " (" + t(e.colour) + ") " + t("by") + " " + whoOf(e.who) + (whyOf(e) ? "：" + whyOf(e) : ""))));
   } catch (e) { if (!quiet) alert(e.message); }
 }
 
@@ -415,7 +490,7 @@ $("logout").addEventListener("click", async () => {
   await fetch("/api/v1/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
   logout();
 });
-$("street").addEventListener("change", () => { state.street = $("street").value; render(); });
+$("street").addEventListener("change", () => { state.street = $("street").value; drawData(); render(); });
 $("mute").addEventListener("click", () => {
   // A click while sound is off turns it on (the document's click handler starts it) rather than
   // muting what cannot be heard.
