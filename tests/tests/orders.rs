@@ -4,7 +4,7 @@
 //! one engine has (SQLite's schema migrations, PostgreSQL's concurrent writers).
 
 use gridsentry::orders::*;
-use gridsentry::rules::{Colour, Event, EventKind, Subject};
+use gridsentry::rules::{Colour, Event, EventKind, Said, Subject};
 use gridsentry_sensors::Id;
 use gridsentry_tests::postgres::Postgres;
 use std::sync::Arc;
@@ -85,6 +85,9 @@ on_both!(
     two_writers_never_open_two_orders_for_one_subject,
     two_people_acting_at_once_change_an_order_once,
     a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state,
+    resolved_while_active_is_raised_again_after_reraise_s,
+    a_clear_after_the_resolve_ends_the_wait,
+    changes_carry_names_and_local_times,
 );
 
 fn subject() -> Subject {
@@ -102,7 +105,7 @@ fn event(kind: EventKind, at: i64, late: bool) -> (Event, Option<String>) {
         at_ms: at as u64,
         kind,
         late,
-        summary: "sharp drop".into(),
+        summary: Said::new("sharp drop", "心率骤降"),
         value: Some(50.0),
         forecast: None,
     };
@@ -205,6 +208,7 @@ fn missed_deadlines_escalate_to_the_next_tier_and_reminders_repeat(db: &Db) {
     let c = s.sla_tick(T + 60_000).unwrap();
     assert_eq!(states(&c), vec![("escalated", "escalated")]);
     assert_eq!(c[0].summary, "sharp drop: dispatch deadline (60 s) missed");
+    assert_eq!(c[0].summary_zh, "心率骤降：超过派遣时限（60 秒）");
     let due = s.due_outbox(T + 60_000, 10).unwrap();
     assert_eq!(due.last().unwrap().receiver, "duty-officer");
     assert_eq!(states(&s.sla_tick(T + 120_000).unwrap()), vec![("reminder", "raised")]);
@@ -278,10 +282,10 @@ fn a_forecast_rides_on_the_order_and_updates_silently(db: &Db) {
     let forecast = |ms: u64| Some(gridsentry::rules::Forecast { failure_ms: ms, r2: 0.97, points: 12 });
     let (mut e, ev) = event(EventKind::Escalate { colour: Colour::Orange, restate: true }, T + 1000, false);
     e.forecast = forecast(T as u64 + 86_400_000);
-    e.summary = "tangent angle 82°".into();
+    e.summary = Said::new("tangent angle 82°", "切线角 82°");
     let (mut f, fv) = event(EventKind::Forecast, T + 2000, false);
     f.forecast = forecast(T as u64 + 80_000_000);
-    f.summary = "tangent angle 84°".into();
+    f.summary = Said::new("tangent angle 84°", "切线角 84°");
     commit(&mut s, vec![raise(Colour::Yellow, T)], T);
     let c = commit(&mut s, vec![(e, ev), (f, fv)], T + 2000);
     assert_eq!(states(&c), vec![("escalated", "escalated"), ("forecast", "raised")]);
@@ -394,6 +398,8 @@ fn sqlite_an_old_database_is_migrated_in_place() {
              ALTER TABLE orders DROP COLUMN deadlines_from_ms; ALTER TABLE orders DROP COLUMN part;
              DROP TABLE partitions; DROP TABLE workers;
              ALTER TABLE orders DROP COLUMN assignee; DROP TABLE credentials; DROP TABLE people; DROP TABLE audit;
+             DROP INDEX orders_reraise; ALTER TABLE orders DROP COLUMN summary_zh; ALTER TABLE orders DROP COLUMN reraised_from;
+             ALTER TABLE orders DROP COLUMN reraise_ms; ALTER TABLE order_events DROP COLUMN why_zh;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -511,4 +517,67 @@ fn a_fenced_writer_writes_nothing_and_partitions_keep_their_own_state(db: &Db) {
     let mut b = db.open().scoped(Scope { partition: 0, epoch: taken.epoch });
     b.commit(&Batch { checkpoint: Some(9), ..Batch::default() }, T + 7100).unwrap();
     assert_eq!(db.open().take_partition(0, "b", T + 7200).unwrap().checkpoint, 10, "never back");
+}
+
+/// A person resolves an order while its rule still sees the condition: after `reraise_s`
+/// (default 300 s) a new order follows it, pages the first tier, and says which it follows.
+fn resolved_while_active_is_raised_again_after_reraise_s(db: &Db) {
+    let mut s = db.open();
+    let id = commit(&mut s, vec![raise(Colour::Red, T)], T)[0].order_id;
+    s.act(id, Action::Resolve, "wang", "nothing found", T + 1000).unwrap();
+    assert_eq!(s.sla_tick(T + 1000 + 299_000).unwrap(), vec![], "not before reraise_s");
+    let c = s.sla_tick(T + 1000 + 300_000).unwrap();
+    assert_eq!(states(&c), vec![("raised", "raised")]);
+    assert_ne!(c[0].order_id, id);
+    assert!(c[0].summary_zh.contains(&format!("接续工单 {id}")), "{}", c[0].summary_zh);
+    let (order, events) = s.order(c[0].order_id).unwrap().unwrap();
+    assert_eq!((order.reraised_from, order.colour, order.active), (Some(id), Colour::Red, true));
+    assert_eq!((events[0].who.as_str(), events[0].why_zh.contains("处置完毕后条件仍在持续")), ("sla", true));
+    let due = s.due_outbox(T + 302_000, 10).unwrap();
+    assert!(due.iter().any(|r| r.order_id == c[0].order_id && r.receiver == "grid-worker"), "{due:?}");
+    // Once only; the rule's events now reach the new order, and its clear ends it as usual.
+    assert_eq!(s.sla_tick(T + 400_000).unwrap().iter().filter(|c| c.event.as_str() == "raised").count(), 0);
+    let cleared = commit(&mut s, vec![event(EventKind::Clear, T + 401_000, false)], T + 401_000);
+    assert_eq!(states(&cleared), vec![("condition_cleared", "raised")]);
+    assert_eq!(cleared[0].order_id, c[0].order_id);
+}
+
+/// The condition clears before `reraise_s` is up: nothing is raised again, and the resolved order
+/// no longer reads as active.
+fn a_clear_after_the_resolve_ends_the_wait(db: &Db) {
+    let mut s = db.open();
+    let id = commit(&mut s, vec![raise(Colour::Orange, T)], T)[0].order_id;
+    s.act(id, Action::Resolve, "wang", "", T + 1000).unwrap();
+    assert_eq!(commit(&mut s, vec![event(EventKind::Clear, T + 5000, false)], T + 5000), vec![]);
+    assert_eq!(s.sla_tick(T + 400_000).unwrap(), vec![]);
+    let (order, _) = s.order(id).unwrap().unwrap();
+    assert!(!order.active);
+    // A resolve of an order whose condition had already cleared waits for nothing either.
+    let id = commit(&mut s, vec![raise(Colour::Red, T + 500_000)], T + 500_000)[0].order_id;
+    commit(&mut s, vec![event(EventKind::Clear, T + 501_000, false)], T + 501_000);
+    s.act(id, Action::Resolve, "wang", "", T + 502_000).unwrap();
+    assert_eq!(s.sla_tick(T + 900_000).unwrap(), vec![]);
+}
+
+/// With names: changes and payloads carry the title and the times with the zone's offset.
+fn changes_carry_names_and_local_times(db: &Db) {
+    let rule: gridsentry::rules::RuleConfig = serde_json::from_value(serde_json::json!({
+        "id": "hr-drop", "name": "独居老人心率骤降", "colour": "red",
+        "condition": { "type": "hr_drop", "drop_pct": 30.0, "window_s": 60, "clear_for_s": 60 }
+    }))
+    .unwrap();
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let names = Names::new(tz, [&rule], [("home-12", "民生路12号", "解放碑街道")]);
+    let mut s = db.open().named(names);
+    let c = commit(&mut s, vec![raise(Colour::Red, T)], T);
+    assert_eq!(c[0].title, "独居老人心率骤降 · 民生路12号（解放碑街道）");
+    assert_eq!((c[0].summary.as_str(), c[0].summary_zh.as_str()), ("sharp drop", "心率骤降"));
+    assert_eq!(c[0].at, "2025-11-25T20:00:00+08:00");
+    let due = s.due_outbox(T, 10).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+    assert_eq!(body["title"], "独居老人心率骤降 · 民生路12号（解放碑街道）");
+    assert_eq!(body["summary_zh"], "心率骤降");
+    assert_eq!((body["at"].as_str(), body["opened_at"].as_str()), (Some("2025-11-25T20:00:00+08:00"), Some("2025-11-25T20:00:00+08:00")));
+    let listed = s.orders(&Filter { open: true, ..Filter::default() }).unwrap();
+    assert_eq!(listed[0].title, "独居老人心率骤降 · 民生路12号（解放碑街道）");
 }
