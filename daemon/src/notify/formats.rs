@@ -157,8 +157,21 @@ fn colour_name(c: &str) -> &'static str {
     }
 }
 
+/// `【红色 RED】边坡加速变形 · 鹅岭边坡（上清寺街道）`: the payload's title (rule and subject in
+/// payloads from before titles).
 fn title(p: &Value) -> String {
-    format!("【{}】{} {}", colour_name(s(p, "colour")), s(p, "rule"), s(p, "subject"))
+    match s(p, "title") {
+        "" => format!("【{}】{} {}", colour_name(s(p, "colour")), s(p, "rule"), s(p, "subject")),
+        t => format!("【{}】{t}", colour_name(s(p, "colour"))),
+    }
+}
+
+/// The summary people read in a chat app: Chinese where there is one.
+fn summary(p: &Value) -> &str {
+    match s(p, "summary_zh") {
+        "" => s(p, "summary"),
+        zh => zh,
+    }
 }
 
 fn forecast(p: &Value) -> Option<String> {
@@ -185,11 +198,11 @@ fn markdown(p: &Value, wecom: bool) -> String {
         _ => format!("**{}**", title(p)),
     };
     let list: String = facts(p).iter().map(|f| format!("- {f}\n")).collect();
-    format!("{head}\n\n> {}\n\n{list}", s(p, "summary"))
+    format!("{head}\n\n> {}\n\n{list}", summary(p))
 }
 
 fn text(p: &Value) -> String {
-    format!("{}\n{}\n{}", title(p), s(p, "summary"), facts(p).join("\n"))
+    format!("{}\n{}\n{}", title(p), summary(p), facts(p).join("\n"))
 }
 
 fn alertmanager(p: &Value, receiver: &str) -> Value {
@@ -207,6 +220,11 @@ fn alertmanager(p: &Value, receiver: &str) -> Value {
         json!({ "summary": s(p, "summary"), "state": s(p, "state"), "event": s(p, "event") });
     if let Some(f) = forecast(p) {
         annotations["failure_forecast"] = json!(f);
+    }
+    for key in ["title", "summary_zh"] {
+        if !s(p, key).is_empty() {
+            annotations[key] = json!(s(p, key));
+        }
     }
     let fingerprint = hex::encode(&Sha256::digest(labels.to_string().as_bytes())[..8]);
     let alert = json!({
