@@ -112,7 +112,12 @@ fn chat_messages_use_the_title_and_the_chinese_summary() {
     let out = render(Format::Wecom, "ops", "http://h/x", None, &payload, 1_764_072_000_000).unwrap();
     let b: Value = serde_json::from_slice(&out.body).unwrap();
     let content = b["markdown"]["content"].as_str().unwrap();
-    assert!(content.starts_with("<font color=\"warning\">**【红色 RED】边坡加速变形 · 鹅岭边坡（上清寺街道）**</font>"), "{content}");
+    assert!(
+        content.starts_with(
+            "<font color=\"warning\">**【红色 RED】边坡加速变形 · 鹅岭边坡（上清寺街道）**</font>"
+        ),
+        "{content}"
+    );
     assert!(content.contains("> 切线角 86.0°") && !content.contains("tangent angle"), "{content}");
 }
 

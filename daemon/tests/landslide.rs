@@ -144,7 +144,11 @@ fn forecast_recovers_the_failure_time_within_5_percent() {
         eprintln!("noise {amp} mm: forecast error {:.2} % of the lead, {f:?}", err * 100.0);
         assert!(err <= 0.05, "noise {amp}: forecast off by {:.1} % of the lead", err * 100.0);
         assert!(f.points >= 10 && f.r2 > 0.5, "{f:?}");
-        assert!(red.summary.en.contains("failure forecast") && red.summary.zh.contains("预测失稳时间"), "{:?}", red.summary);
+        assert!(
+            red.summary.en.contains("failure forecast") && red.summary.zh.contains("预测失稳时间"),
+            "{:?}",
+            red.summary
+        );
         // The forecast is kept up to date on the open order.
         let updates = events.iter().filter(|e| e.kind == EventKind::Forecast).count();
         assert!(updates >= 1, "no forecast updates");
@@ -188,7 +192,12 @@ fn red_waits_for_a_second_station_and_is_never_dropped() {
     }
     let a: Vec<Colour> = colours(&out).into_iter().map(|(c, _)| c).collect();
     assert_eq!(a, [Colour::Yellow, Colour::Orange, Colour::Orange], "{out:#?}");
-    assert!(out.iter().any(|e| e.summary.en.contains("awaiting corroboration") && e.summary.zh.contains("待其他测站印证")), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|e| e.summary.en.contains("awaiting corroboration")
+                && e.summary.zh.contains("待其他测站印证")),
+        "{out:#?}"
+    );
     let subj = Subject { site: id("slope-7"), device: id("gnss-a"), band: None };
     let a_state = e.state("slope", &subj).unwrap();
     let slope = a_state.kind.slope().unwrap();

@@ -49,7 +49,15 @@ fn hr(at: u64, bpm: u16, contact: Contact) -> Reading {
 }
 
 fn rule(id: &str, colour: Colour, condition: Condition) -> RuleConfig {
-    RuleConfig { id: id.into(), name: String::new(), colour, sites: vec![], escalate: vec![], flap: None, condition }
+    RuleConfig {
+        id: id.into(),
+        name: String::new(),
+        colour,
+        sites: vec![],
+        escalate: vec![],
+        flap: None,
+        condition,
+    }
 }
 
 fn noise_rule(for_s: u64, clear_for_s: u64) -> RuleConfig {

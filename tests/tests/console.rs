@@ -68,6 +68,10 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     assert_eq!(ack["who"], NAME);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot {} is {size} bytes", shot.display());
-    println!("console screenshot: {}; events pushed during the 50 presses: {}", shot.display(), result["events_during_presses"]);
+    println!(
+        "console screenshot: {}; events pushed during the 50 presses: {}",
+        shot.display(),
+        result["events_during_presses"]
+    );
     terminate(&mut demo);
 }

@@ -31,9 +31,9 @@ impl Db {
     /// Opens the store (again: a reopened store sees what was committed).
     fn open(&self) -> Store {
         let receivers = vec![
-            Receiver { name: "grid-worker".into(), tier: 0 },
-            Receiver { name: "duty-officer".into(), tier: 1 },
-            Receiver { name: "street-chief".into(), tier: 2 },
+            Receiver { name: "grid-worker".into(), tier: 0, person: None },
+            Receiver { name: "duty-officer".into(), tier: 1, person: None },
+            Receiver { name: "street-chief".into(), tier: 2, person: None },
         ];
         match self {
             Db::Sqlite(dir) => {
@@ -88,6 +88,7 @@ on_both!(
     resolved_while_active_is_raised_again_after_reraise_s,
     a_clear_after_the_resolve_ends_the_wait,
     changes_carry_names_and_local_times,
+    a_persons_own_receiver_hears_the_orders_dispatched_to_them,
 );
 
 fn subject() -> Subject {
@@ -577,7 +578,34 @@ fn changes_carry_names_and_local_times(db: &Db) {
     let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
     assert_eq!(body["title"], "独居老人心率骤降 · 民生路12号（解放碑街道）");
     assert_eq!(body["summary_zh"], "心率骤降");
-    assert_eq!((body["at"].as_str(), body["opened_at"].as_str()), (Some("2025-11-25T20:00:00+08:00"), Some("2025-11-25T20:00:00+08:00")));
+    assert_eq!(
+        (body["at"].as_str(), body["opened_at"].as_str()),
+        (Some("2025-11-25T20:00:00+08:00"), Some("2025-11-25T20:00:00+08:00"))
+    );
     let listed = s.orders(&Filter { open: true, ..Filter::default() }).unwrap();
     assert_eq!(listed[0].title, "独居老人心率骤降 · 民生路12号（解放碑街道）");
+}
+
+/// `[[receiver]] person = "wang"`: Wang's own chat receiver hears his orders from the dispatch
+/// on, and nothing else; tier routing goes on as before.
+fn a_persons_own_receiver_hears_the_orders_dispatched_to_them(db: &Db) {
+    let mut s = db.open();
+    let mut receivers = s.receivers().to_vec();
+    receivers.push(Receiver { name: "wang-wecom".into(), tier: 0, person: Some("wang".into()) });
+    s.reconfigure(SlaTable::default(), receivers);
+    let hash = gridsentry::access::hash_password("wang-long-password").unwrap();
+    s.person_add("wang", gridsentry::access::Role::Field, &[], &hash, "test", T).unwrap();
+    let mine = commit(&mut s, vec![raise(Colour::Red, T)], T)[0].order_id;
+    let other =
+        commit(&mut s, vec![(Event { rule: Arc::from("noise"), ..raise(Colour::Red, T).0 }, None)], T)[0]
+            .order_id;
+    let a = Act { who: "op", why: "", to: Some("wang"), own_only: false };
+    s.act_as(mine, Action::Dispatch, &a, T + 1000).unwrap();
+    s.act_as(mine, Action::Ack, &Act { who: "wang", own_only: true, ..Act::default() }, T + 2000).unwrap();
+    let rows = s.due_outbox(T + 3000, 100).unwrap();
+    let to =
+        |r: &str| rows.iter().filter(|x| x.receiver == r).map(|x| (x.order_id, x.seq)).collect::<Vec<_>>();
+    assert_eq!(to("wang-wecom"), vec![(mine, 2), (mine, 3)], "the dispatch and what followed, only his");
+    assert_eq!(to("grid-worker").len(), 4, "tier 0 as before: {rows:?}");
+    assert!(!to("grid-worker").is_empty() && to("wang-wecom").iter().all(|(id, _)| *id != other));
 }

@@ -173,6 +173,10 @@ pub async fn act(
     if why.chars().count() > WHY_MAX {
         return error(StatusCode::BAD_REQUEST, format!("`why` is longer than {WHY_MAX} characters"));
     }
+    // A grid worker closing the loop says what was done (闭环: the note is the record).
+    if action == Action::Resolve && p.role == Role::Field && why.trim().is_empty() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "a note is required: say what was done (`why`)");
+    }
     if body.to.is_some() && action != Action::Dispatch {
         return error(StatusCode::BAD_REQUEST, "`to` goes with dispatch only");
     }

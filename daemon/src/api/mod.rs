@@ -5,6 +5,7 @@
 
 mod auth;
 mod console;
+mod duty;
 mod events;
 mod handlers;
 mod limit;
@@ -51,6 +52,8 @@ pub struct ApiState {
     pub health: Arc<crate::watchdog::Health>,
     /// The sites of the config (`[[site]]`), for the console's map.
     pub sites: Vec<crate::config::SiteConfig>,
+    /// The rota (`[[duty]]`), for the console's dispatch picker.
+    pub duty: Vec<crate::config::DutyConfig>,
     /// What the mode adds to `/readyz` and `/metrics` (a cluster worker's partitions); `None`:
     /// edge mode, ready while connected to its broker.
     pub readiness: Option<Arc<dyn crate::watchdog::Readiness>>,
@@ -65,6 +68,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/devices", get(handlers::devices))
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/sites", get(handlers::sites))
+        .route("/api/v1/duty", get(duty::duty))
         .route("/api/v1/dead-letters", get(handlers::dead_letters))
         .route("/api/v1/dead-letters/{id}/replay", post(handlers::replay))
         .route("/api/v1/me", get(session::me))

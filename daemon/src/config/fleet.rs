@@ -81,3 +81,45 @@ pub enum Allow {
     /// Devices in the registry and the configured field devices.
     Known,
 }
+
+/// `[[duty]]`: who is on duty for a street, and when (a simple rota). The console's 派遣 offers
+/// the people on duty for the order's street first; `GET /api/v1/duty` lists the rota.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyConfig {
+    /// The street (as in `[[site]] street`).
+    pub street: String,
+    /// Login names of the people on duty (`gridsentry people add`).
+    pub people: Vec<String>,
+    /// `HH:MM-HH:MM` in `[daemon] timezone` (may cross midnight, `20:00-08:00`); absent: all day.
+    #[serde(default)]
+    pub hours: Option<String>,
+}
+
+impl DutyConfig {
+    /// The hours as minutes after midnight, `None` for all day; `Err` for a malformed value.
+    pub fn span(&self) -> Result<Option<(u32, u32)>, String> {
+        let Some(h) = &self.hours else { return Ok(None) };
+        let bad = || format!("hours `{h}`: HH:MM-HH:MM expected (e.g. 08:00-20:00)");
+        let (from, to) = h.split_once('-').ok_or_else(bad)?;
+        let minute = |s: &str| -> Option<u32> {
+            let (hh, mm) = s.trim().split_once(':')?;
+            let (hh, mm): (u32, u32) = (hh.parse().ok()?, mm.parse().ok()?);
+            (hh < 24 && mm < 60 && s.trim().len() == 5).then_some(hh * 60 + mm)
+        };
+        match (minute(from), minute(to)) {
+            (Some(a), Some(b)) if a != b => Ok(Some((a, b))),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Whether the rota entry covers `minute` (minutes after local midnight).
+    pub fn covers(&self, minute: u32) -> bool {
+        match self.span() {
+            Ok(None) => true,
+            Ok(Some((a, b))) if a < b => (a..b).contains(&minute),
+            Ok(Some((a, b))) => minute >= a || minute < b,
+            Err(_) => false,
+        }
+    }
+}

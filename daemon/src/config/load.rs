@@ -142,6 +142,36 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
             errs.push(at(site.span(), format!("site `{}`: listed twice", s.id)));
         }
     }
+    for r in &config.receivers {
+        if let Some(who) = r.get_ref().person.as_deref().filter(|p| crate::access::check_name(p).is_err()) {
+            errs.push(at(
+                r.span(),
+                format!(
+                    "receiver `{}`: person `{}` is not a login name",
+                    r.get_ref().name,
+                    crate::logsafe::escape(who, 40)
+                ),
+            ));
+        }
+    }
+    for duty in &config.duty {
+        let d = duty.get_ref();
+        if let Err(m) = d.span() {
+            errs.push(at(duty.span(), format!("[[duty]] {}: {m}", d.street)));
+        }
+        if d.street.trim().is_empty() || d.people.is_empty() {
+            errs.push(at(duty.span(), "[[duty]]: `street` and at least one of `people` are needed".into()));
+        }
+        if let Some(bad) = d.people.iter().find(|p| crate::access::check_name(p).is_err()) {
+            errs.push(at(
+                duty.span(),
+                format!("[[duty]] {}: `{}` is not a login name", d.street, crate::logsafe::escape(bad, 40)),
+            ));
+        }
+        if !config.sites.is_empty() && !config.sites.iter().any(|s| s.get_ref().street == d.street) {
+            errs.push(at(duty.span(), format!("[[duty]]: no [[site]] is on street `{}`", d.street)));
+        }
+    }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {
@@ -210,14 +240,15 @@ fn check_receivers(config: &Config) -> Result<(), (Range<usize>, String)> {
 /// [`TIER_MAX`] (one colour has three deadlines).
 fn check_tiers(config: &Config) -> Result<(), (Range<usize>, String)> {
     let Some(first_rule) = config.rules.first() else { return Ok(()) };
-    let tier_of = |t: i64| config.receivers.iter().find(|r| r.get_ref().tier == t);
+    let tier_of =
+        |t: i64| config.receivers.iter().find(|r| r.get_ref().tier == t && r.get_ref().person.is_none());
     if tier_of(0).is_none() {
         let span = config.receivers.first().map_or(first_rule.span(), |r| r.span());
         let m = "no receiver at tier 0: orders start there, so nobody would hear of a new order; add a \
                  [[receiver]] with tier = 0 (the default)";
         return Err((span, m.into()));
     }
-    for r in &config.receivers {
+    for r in config.receivers.iter().filter(|r| r.get_ref().person.is_none()) {
         let (span, rc) = (r.span(), r.get_ref());
         if rc.tier > TIER_MAX {
             let m = format!(

@@ -12,7 +12,7 @@ mod secret;
 
 pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
-pub use fleet::{Allow, Devices, Privacy, SiteConfig};
+pub use fleet::{Allow, Devices, DutyConfig, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
 pub use secret::Secret;
 
@@ -62,6 +62,9 @@ pub struct Config {
     /// Where the sites are (the console's map and its street grouping).
     #[serde(default, rename = "site")]
     pub sites: Vec<Spanned<SiteConfig>>,
+    /// Who is on duty for which street, when (the console's dispatch picker).
+    #[serde(default, rename = "duty")]
+    pub duty: Vec<Spanned<DutyConfig>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,
@@ -375,6 +378,10 @@ pub struct ReceiverConfig {
     /// Receiver that gets a copy of what this one could not take.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// A person's own receiver (their WeCom/DingTalk user or robot): it hears every change of
+    /// the orders dispatched to that person, and takes no part in tier routing.
+    #[serde(default)]
+    pub person: Option<String>,
     /// Fields of the evidence (the reading) left out of what this receiver gets, as
     /// `stream.field` (`hr.rr_1024`, `hr.energy_kj`, `noise.l90_db`, ...). Default: the heart's
     /// RR intervals (health data: the rate stays); `[]` sends the whole reading.

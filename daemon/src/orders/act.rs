@@ -64,16 +64,27 @@ impl Store {
                 order.assignee = Some(to.to_string());
             }
             let (why, why_zh) = match (action, a.to) {
-                (Action::Dispatch, Some(to)) if a.why.is_empty() => (format!("to {to}"), format!("派遣给 {to}")),
-                (Action::Dispatch, Some(to)) => (format!("to {to}: {}", a.why), format!("派遣给 {to}：{}", a.why)),
+                (Action::Dispatch, Some(to)) if a.why.is_empty() => {
+                    (format!("to {to}"), format!("派遣给 {to}"))
+                }
+                (Action::Dispatch, Some(to)) => {
+                    (format!("to {to}: {}", a.why), format!("派遣给 {to}：{}", a.why))
+                }
                 _ => (a.why.to_string(), a.why.to_string()),
             };
             if action == Action::Resolve {
                 super::reraise::resolved(tx, ctx, &order, now_ms)?;
             }
             let kind = OrderEventKind::reached(order.state);
-            let entry =
-                Entry { kind, who: a.who, why: &why, why_zh: &why_zh, evidence: None, notify: true, at_ms: now_ms };
+            let entry = Entry {
+                kind,
+                who: a.who,
+                why: &why,
+                why_zh: &why_zh,
+                evidence: None,
+                notify: true,
+                at_ms: now_ms,
+            };
             let change = record(tx, ctx, &mut order, &entry, now_ms)?;
             let (action, subject) = (format!("order.{}", action.as_str()), format!("order {id}"));
             let audit = AuditEntry { who: a.who, action: &action, subject: &subject, detail: &why };
@@ -115,7 +126,8 @@ impl Store {
                 };
                 if let Some((kind, why)) = why {
                     let (why, why_zh) = (&why.en, &why.zh);
-                    let entry = Entry { kind, who: "sla", why, why_zh, evidence: None, notify: true, at_ms: now_ms };
+                    let entry =
+                        Entry { kind, who: "sla", why, why_zh, evidence: None, notify: true, at_ms: now_ms };
                     changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
                 }
             }

@@ -36,7 +36,12 @@ pub(crate) fn cleared(tx: &mut dyn Tx, rule: &str, subject: &str) -> Result<(), 
 }
 
 /// Raises again every order whose wait ended by `now_ms` (this partition's, in cluster mode).
-pub(crate) fn due(tx: &mut dyn Tx, ctx: &Ctx<'_>, now_ms: i64, changes: &mut Vec<Change>) -> Result<(), StoreError> {
+pub(crate) fn due(
+    tx: &mut dyn Tx,
+    ctx: &Ctx<'_>,
+    now_ms: i64,
+    changes: &mut Vec<Change>,
+) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT {ORDER_COLS} FROM orders WHERE reraise_ms IS NOT NULL AND reraise_ms <= ?1
          AND (?2 IS NULL OR part = ?2) ORDER BY id"
@@ -58,16 +63,30 @@ pub(crate) fn due(tx: &mut dyn Tx, ctx: &Ctx<'_>, now_ms: i64, changes: &mut Vec
             format!("处置完毕后条件仍在持续：接续工单 {}", old.id),
         );
         let mut order = insert(tx, &old, &why, ctx.part(), now_ms)?;
-        let entry =
-            Entry { kind: K::Raised, who: "sla", why: &why.en, why_zh: &why.zh, evidence: None, notify: true, at_ms: now_ms };
+        let entry = Entry {
+            kind: K::Raised,
+            who: "sla",
+            why: &why.en,
+            why_zh: &why.zh,
+            evidence: None,
+            notify: true,
+            at_ms: now_ms,
+        };
         changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
     }
     Ok(())
 }
 
-fn insert(tx: &mut dyn Tx, old: &Order, why: &Said, part: Option<i64>, now_ms: i64) -> Result<Order, StoreError> {
+fn insert(
+    tx: &mut dyn Tx,
+    old: &Order,
+    why: &Said,
+    part: Option<i64>,
+    now_ms: i64,
+) -> Result<Order, StoreError> {
     let forecast = old.forecast.map(|f| serde_json::json!(f).to_string());
-    let (summary, summary_zh) = (format!("{} ({})", old.summary, why.en), format!("{}（{}）", old.summary_zh, why.zh));
+    let (summary, summary_zh) =
+        (format!("{} ({})", old.summary, why.en), format!("{}（{}）", old.summary_zh, why.zh));
     let id = tx
         .row(
             "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,

@@ -136,7 +136,13 @@ pub(crate) fn missed(
         .filter(|d| now_ms >= opened_ms + 1000 * d.seconds(sla) as i64)
         .map(|d| {
             let (s, name) = (d.seconds(sla), d.name());
-            (d as i64, Said::new(format!("{name} deadline ({s} s) missed"), format!("超过{}时限（{s} 秒）", d.name_zh())))
+            (
+                d as i64,
+                Said::new(
+                    format!("{name} deadline ({s} s) missed"),
+                    format!("超过{}时限（{s} 秒）", d.name_zh()),
+                ),
+            )
         })
         .collect()
 }

@@ -11,8 +11,8 @@
 
 use super::db::{args, Arg, Engine, Tx};
 use super::kind::OrderEventKind;
-use super::names::Names;
 use super::model::{ActionError, Order, OrderEvent, State};
+use super::names::Names;
 use super::postgres::{self as pg, Cache, Pg};
 use super::rows::{list, load, parse_colour, parse_kind, parse_state};
 use super::schema;
@@ -84,6 +84,8 @@ pub struct Receiver {
     pub name: String,
     /// Escalation tier: 0 first, missed deadlines move an order up.
     pub tier: i64,
+    /// A person's own receiver: hears the orders dispatched to them, outside tier routing.
+    pub person: Option<String>,
 }
 
 /// What one group commit writes.

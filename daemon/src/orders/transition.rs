@@ -5,8 +5,8 @@
 use super::db::{args, Arg, Tx};
 use super::kind::OrderEventKind as K;
 use super::model::{Order, State};
-use super::rows::load;
 use super::names::Names;
+use super::rows::load;
 use super::store::{Change, Ctx, Receiver, StoreError};
 use crate::rules::{Colour, Event, EventKind, Said};
 
@@ -75,7 +75,8 @@ pub(crate) fn on_rule_event(
         (_, None) => return Ok(()),
     };
     let who = format!("rule:{}", e.rule);
-    let entry = Entry { kind, who: &who, why: &why.en, why_zh: &why.zh, evidence, notify, at_ms: e.at_ms as i64 };
+    let entry =
+        Entry { kind, who: &who, why: &why.en, why_zh: &why.zh, evidence, notify, at_ms: e.at_ms as i64 };
     changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
     Ok(())
 }
@@ -191,7 +192,7 @@ pub(crate) fn record(
     if notify {
         let payload = super::payload::payload_named(order, &change, evidence, ctx.names);
         let mut routed = 0;
-        for r in route(ctx.receivers, order.tier) {
+        for r in route(ctx.receivers, order.tier).chain(personal(ctx.receivers, order.assignee.as_deref())) {
             tx.exec(
                 "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT DO NOTHING",
@@ -214,8 +215,14 @@ pub(crate) fn record(
 
 /// Receivers of the highest configured tier not above `tier`.
 fn route(receivers: &[Receiver], tier: i64) -> impl Iterator<Item = &Receiver> {
-    let best = receivers.iter().map(|r| r.tier).filter(|&t| t <= tier).max();
-    receivers.iter().filter(move |r| Some(r.tier) == best)
+    let tiered = || receivers.iter().filter(|r| r.person.is_none());
+    let best = tiered().map(|r| r.tier).filter(|&t| t <= tier).max();
+    tiered().filter(move |r| Some(r.tier) == best)
+}
+
+/// The receivers of the person the order was dispatched to.
+fn personal<'a>(receivers: &'a [Receiver], assignee: Option<&'a str>) -> impl Iterator<Item = &'a Receiver> {
+    receivers.iter().filter(move |r| r.person.is_some() && r.person.as_deref() == assignee)
 }
 
 /// The order's summary, in both languages, becomes `s`.

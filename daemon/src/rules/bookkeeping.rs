@@ -4,12 +4,12 @@
 use super::condition::Signal;
 use super::config::{Colour, RuleConfig};
 use super::landslide;
+use super::say::{self, Said};
 use super::slope::Forecast;
 use super::state::{Edge, Open, Subject, SubjectState};
-use super::say::{self, Said};
 use super::{Event, EventKind, MS};
-use jiff::tz::TimeZone;
 use gridsentry_sensors::{Body, DeviceState, Reading};
+use jiff::tz::TimeZone;
 use std::sync::Arc;
 
 pub(crate) fn no_data_message(
@@ -24,14 +24,7 @@ pub(crate) fn no_data_message(
     if offline && !r.header.historical {
         st.offline = true;
         if st.open.is_none() {
-            ctx.raise(
-                st,
-                received_ms,
-                false,
-                say::offline(),
-                None,
-                out,
-            );
+            ctx.raise(st, received_ms, false, say::offline(), None, out);
         }
     } else if !offline {
         st.offline = false;

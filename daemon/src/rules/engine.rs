@@ -163,7 +163,8 @@ impl Engine {
                     st.last_ms = at;
                 }
                 if let Some(sig) = rule.cfg.condition.signal(st, r, at, tz) {
-                    let ctx = Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical, tz };
+                    let ctx =
+                        Ctx { id: &rule.id, cfg: &rule.cfg, subj: &subj, late: r.header.historical, tz };
                     ctx.step(st, at, sig, out);
                 }
             }
@@ -181,7 +182,8 @@ impl Engine {
                 if let Condition::NoData(n) = &rule.cfg.condition {
                     let silent = now_ms.saturating_sub(st.seen_ms) >= n.silent_s * MS;
                     if st.open.is_none() && silent {
-                        let summary = super::say::no_data_for(n.stream, now_ms.saturating_sub(st.seen_ms) / MS);
+                        let summary =
+                            super::say::no_data_for(n.stream, now_ms.saturating_sub(st.seen_ms) / MS);
                         ctx.raise(st, now_ms, false, summary, None, out);
                     }
                 } else {

@@ -13,9 +13,9 @@
 use super::bookkeeping::Ctx;
 use super::condition::{field_value, Signal};
 use super::config::{Colour, Rainfall, TangentAngle};
+use super::say;
 use super::slope::{self, Forecast, DAY_MS};
 use super::state::{Subject, SubjectState};
-use super::say;
 use super::{Event, EventKind, MS};
 use gridsentry_sensors::{Body, ChannelKind, Reading};
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,8 @@ pub(crate) fn tangent(
     slope.capped = v.held == 4 && stations.orange_or_above_besides + 1 < needed;
     let (capped, level) = (slope.capped, if slope.capped { 3 } else { v.held });
     let forecast = slope::inverse_velocity(slope.inverse.iter().copied(), t.forecast_min_points as usize);
-    let summary = say::slope(v.angle, v.velocity, v.creep, forecast.as_ref(), capped.then_some(needed), ctx.tz);
+    let summary =
+        say::slope(v.angle, v.velocity, v.creep, forecast.as_ref(), capped.then_some(needed), ctx.tz);
     ctx.confirm_if_live(st, at, Some(v.angle), out);
     let target = colour(level).filter(|&c| c >= ctx.cfg.colour);
     let before = out.len();

@@ -17,8 +17,8 @@ mod config;
 mod engine;
 mod kind;
 mod landslide;
-pub mod slope;
 mod say;
+pub mod slope;
 mod state;
 mod validate;
 

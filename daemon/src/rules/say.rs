@@ -105,8 +105,12 @@ fn threshold(t: &Threshold, v: Option<f64>) -> Said {
         None => (String::new(), String::new()),
     };
     match (t.above, t.below) {
-        (Some(a), _) => Said::new(format!("{} above {a}{now_en}", t.field), format!("{name}超过 {a}{unit}{now_zh}")),
-        (None, Some(b)) => Said::new(format!("{} below {b}{now_en}", t.field), format!("{name}低于 {b}{unit}{now_zh}")),
+        (Some(a), _) => {
+            Said::new(format!("{} above {a}{now_en}", t.field), format!("{name}超过 {a}{unit}{now_zh}"))
+        }
+        (None, Some(b)) => {
+            Said::new(format!("{} below {b}{now_en}", t.field), format!("{name}低于 {b}{unit}{now_zh}"))
+        }
         (None, None) => Said::new(t.field.clone(), name),
     }
 }
@@ -130,8 +134,12 @@ pub fn describe(c: &Condition, value: Option<f64>, flapping: bool) -> Said {
                 None => format!("佩戴中心率低于 {} 次/分", l.below_bpm),
             },
         ),
-        Condition::BandRemoved(_) => Said::new("wristband taken off (no skin contact)", "手环已摘下（未检测到皮肤接触）"),
-        Condition::NoData(n) => Said::new(format!("no {} data", n.stream), format!("无{}数据", stream_zh(n.stream))),
+        Condition::BandRemoved(_) => {
+            Said::new("wristband taken off (no skin contact)", "手环已摘下（未检测到皮肤接触）")
+        }
+        Condition::NoData(n) => {
+            Said::new(format!("no {} data", n.stream), format!("无{}数据", stream_zh(n.stream)))
+        }
         Condition::TangentAngle(t) => {
             Said::new(format!("{} accelerating", t.field), format!("{}加速变形", field_zh(&t.field).0))
         }
@@ -206,7 +214,14 @@ pub fn forecast(f: &Forecast, tz: &TimeZone) -> Said {
 
 /// A slope station's level: the tangent angle, its velocities, the forecast, and whether the red
 /// level waits for other stations.
-pub fn slope(angle: f64, velocity: f64, creep: f64, f: Option<&Forecast>, needed: Option<usize>, tz: &TimeZone) -> Said {
+pub fn slope(
+    angle: f64,
+    velocity: f64,
+    creep: f64,
+    f: Option<&Forecast>,
+    needed: Option<usize>,
+    tz: &TimeZone,
+) -> Said {
     let mut s = Said::new(
         format!("tangent angle {angle:.1}° (v {velocity:.2} mm/d, v_c {creep:.2} mm/d)"),
         format!("切线角 {angle:.1}°（速率 {velocity:.2} mm/天，蠕变速率 {creep:.2} mm/天）"),

@@ -154,6 +154,7 @@ impl Base {
             live: self.outputs.live.clone(),
             health: self.health.clone(),
             sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
+            duty: cfg.duty.iter().map(|d| d.get_ref().clone()).collect(),
             readiness,
         };
         let addr = o.http.clone().unwrap_or_else(|| cfg.daemon.http.get_ref().clone());
@@ -267,7 +268,7 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
             fallback: r.fallback.clone(),
             redact: r.redact.clone(),
         });
-        routing.push(Receiver { name: r.name.clone(), tier: r.tier });
+        routing.push(Receiver { name: r.name.clone(), tier: r.tier, person: r.person.clone() });
     }
     Ok((endpoints, routing))
 }
@@ -275,7 +276,8 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
 /// What people call the config's rules and sites, and its time zone.
 pub fn names(cfg: &Config) -> Names {
     let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC);
-    let sites = cfg.sites.iter().map(|s| s.get_ref()).map(|s| (s.id.as_str(), s.name.as_str(), s.street.as_str()));
+    let sites =
+        cfg.sites.iter().map(|s| s.get_ref()).map(|s| (s.id.as_str(), s.name.as_str(), s.street.as_str()));
     Names::new(tz, cfg.rules.iter().map(|r| r.get_ref()), sites)
 }
 
@@ -288,7 +290,8 @@ pub fn reload_of(cfg: &Config) -> Control {
         receivers: cfg
             .receivers
             .iter()
-            .map(|r| Receiver { name: r.get_ref().name.clone(), tier: r.get_ref().tier })
+            .map(|r| r.get_ref())
+            .map(|r| Receiver { name: r.name.clone(), tier: r.tier, person: r.person.clone() })
             .collect(),
     }
 }
