@@ -1,25 +1,25 @@
 // Drives the console in headless Chromium (Debian `chromium`) with playwright-core: the page
-// is in Chinese; a wrong password is refused; log in as a person (the click starts the sound), wait for the demo's red slope order and
-// its alarm tone, acknowledge it, see the state change and the timeline; then an action made
-// elsewhere (through the API) reaches the page pushed (SSE); English on a click; screenshot.
-// the page shows who is logged in; log out ends the session.
-//   node drive.cjs URL NAME PASSWORD SCREENSHOT
+// is in Chinese; a wrong password is refused; log in as a person (the click starts the sound),
+// wait for the demo's red slope order and its alarm tone, dispatch it to the grid worker on duty
+// (the picker), acknowledge it, see the state change and the timeline; 50 presses all handled;
+// then the grid worker on his phone marks 到场 and 处置完毕 (a note required) and the operator's
+// page shows it pushed (SSE); the wall view renders without interaction; English on a click; a
+// phone layout; sound after a reload; log out ends the session. Screenshots: SCREENSHOT and
+// its -phone, -field and -wall siblings.
+//   node drive.cjs URL NAME PASSWORD SCREENSHOT FIELD_NAME FIELD_PASSWORD
 const { chromium } = require("playwright-core");
 
 (async () => {
-  const [url, name, password, shot] = process.argv.slice(2);
+  const [url, name, password, shot, fieldName, fieldPassword] = process.argv.slice(2);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-dev-shm-usage"],
   });
   try {
     // The browser in another zone than the daemon: times must still read as Shanghai's.
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, timezoneId: "America/New_York" });
-    // Dispatch asks whom to send to: nobody in particular here.
-    page.on("dialog", (d) => {
-      if (d.message().startsWith("派遣给")) return d.accept("");
-      console.error("unexpected dialog: " + d.message()); d.dismiss();
-    });
+    const desk = await browser.newContext({ viewport: { width: 1600, height: 1000 }, timezoneId: "America/New_York" });
+    const page = await desk.newPage();
+    page.on("dialog", (d) => { console.error("unexpected dialog: " + d.message()); d.dismiss(); });
     await page.goto(url);
     if ((await page.evaluate(() => document.documentElement.lang)) !== "zh-CN") throw new Error("not Chinese by default");
     await page.fill("#name", name);
@@ -54,9 +54,15 @@ const { chromium } = require("playwright-core");
     await page.waitForFunction(() => window.gridsentry.alarm === "red" && window.gridsentry.beeps > 0, null, { timeout: 10000 });
     const audio = await page.evaluate(() => window.gridsentry.audio.state);
     if (audio !== "running") throw new Error("audio context " + audio);
-    // Dispatching does not stop the tone: only an acknowledgement does.
+    // Dispatch opens the picker: the grid worker on duty for the slope's street comes first.
     await page.locator(`${card} button[data-action="dispatch"]`).click();
-    await page.locator(`${card}[data-state="dispatched"]`).waitFor({ timeout: 15000 });
+    const pickWang = page.locator(`#picker-list button[data-person="${fieldName}"]`, { hasText: "值班中" });
+    await pickWang.waitFor({ timeout: 5000 });
+    const firstPick = await page.locator("#picker-list button").first().getAttribute("data-person");
+    if (firstPick !== fieldName) throw new Error("picker starts with " + firstPick);
+    await pickWang.click();
+    // Dispatching does not stop the tone: only an acknowledgement does.
+    await page.locator(`${card}[data-state="dispatched"][data-assignee="${fieldName}"]`).waitFor({ timeout: 15000 });
     const beeps = await page.evaluate(() => window.gridsentry.beeps);
     await page.waitForFunction((n) => window.gridsentry.alarm === "red" && window.gridsentry.beeps > n, beeps, { timeout: 10000 });
     await page.locator(`${card} button[data-action="ack"]`).click();
@@ -92,17 +98,6 @@ const { chromium } = require("playwright-core");
     const during = (await page.evaluate(() => window.gridsentry.events)) - streamed;
     await page.locator("#devices tr svg path").first().waitFor({ timeout: 15000 });
     const devices = await page.locator("#devices tr").count();
-    // Pushed, not polled: an action taken elsewhere shows within 3 s (the poll is every 10 s),
-    // carried by an event on the stream.
-    const events = await page.evaluate(() => window.gridsentry.events);
-    const r = await fetch(`${url}api/v1/orders/${id}/on-site`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${tok.token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ why: "field team there" }),
-    });
-    if (!r.ok) throw new Error("on-site through the API: HTTP " + r.status);
-    await page.locator(`${card}[data-state="on_site"]`).waitFor({ timeout: 3000 });
-    if ((await page.evaluate(() => window.gridsentry.events)) <= events) throw new Error("no pushed event");
     // The map: one dot per site of config/demo.toml, the slope's red; a street shows only its own.
     const dots = await page.locator("#map circle").count();
     if (dots !== 6) throw new Error(dots + " sites on the map");
@@ -111,9 +106,67 @@ const { chromium } = require("playwright-core");
     if ((await page.locator("#map circle").count()) !== 1) throw new Error("street filter");
     if ((await page.locator("#devices tr").count()) !== 1) throw new Error("devices of the street");
     await page.selectOption("#street", "");
+    await page.screenshot({ path: shot, fullPage: true });
+
+    // Grid worker Wang on his phone: only his orders, where they are, two big buttons.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: "America/New_York", isMobile: true, hasTouch: true });
+    const wp = await phone.newPage();
+    const notes = ["", "清理坡脚落石，已设警戒，转交地灾专班"];
+    const dialogs = [];
+    let alertSeen;
+    const alerted = new Promise((ok) => { alertSeen = ok; });
+    wp.on("dialog", (d) => {
+      dialogs.push(d.type() + ": " + d.message());
+      if (d.type() === "alert") alertSeen(d.message());
+      if (d.type() === "confirm") return d.accept();
+      if (d.type() === "prompt") return d.accept(notes.shift() ?? "");
+      return d.dismiss();
+    });
+    await wp.goto(url);
+    await wp.fill("#name", fieldName);
+    await wp.fill("#password", fieldPassword);
+    await wp.tap("#login-button");
+    await wp.locator("#mine").waitFor({ state: "visible", timeout: 10000 });
+    const mine = `#mine-list .order[data-order-id="${id}"]`;
+    await wp.locator(mine).waitFor({ timeout: 10000 });
+    const assignees = await wp.locator("#mine-list .order").evaluateAll((els) => els.map((e) => e.getAttribute("data-assignee")));
+    if (assignees.some((a) => a !== fieldName)) throw new Error("not only his orders: " + assignees);
+    if (await wp.locator("#lane-red").isVisible()) throw new Error("a grid worker sees the operators' lanes");
+    const geo = await wp.locator(`${mine} .where a`).getAttribute("href");
+    if (!geo.startsWith("geo:29.5561,106.538")) throw new Error("geo link " + geo);
+    if ((await wp.evaluate(() => document.documentElement.scrollWidth)) > 390) throw new Error("field view wider than the phone");
+    await wp.screenshot({ path: shot.replace(/\.png$/, "-field.png"), fullPage: true });
+    // 到场 on the phone reaches the operator's console pushed, not polled (the poll is every 10 s).
+    const events = await page.evaluate(() => window.gridsentry.events);
+    await wp.locator(`${mine} button[data-action="on-site"]`, { hasText: "到场" }).tap();
+    await page.locator(`${card}[data-state="on_site"]`).waitFor({ timeout: 3000 });
+    if ((await page.evaluate(() => window.gridsentry.events)) <= events) throw new Error("no pushed event");
+    // 处置完毕 without a note is refused on the phone (nothing sent); with one it is resolved.
+    await wp.locator(`${mine}[data-state="on_site"] button[data-action="resolve"]`, { hasText: "处置完毕" }).tap();
+    const said = await Promise.race([alerted, new Promise((ok) => setTimeout(() => ok("no alert within 5 s"), 5000))]);
+    if (!said.startsWith("请填写处置说明")) throw new Error("no note asked for: " + said + " " + dialogs);
+    if ((await wp.locator(mine).getAttribute("data-state")) !== "on_site") throw new Error("resolved without a note");
+    await wp.locator(`${mine} button[data-action="resolve"]`).tap();
+    await page.locator(`#resolved .order[data-order-id="${id}"][data-state="resolved"]`).waitFor({ timeout: 3000 });
+    await phone.close();
+
+    // The wall: a big screen that needs no clicks once logged in (the session of this browser).
+    const wall = await desk.newPage();
+    await wall.setViewportSize({ width: 1920, height: 1080 });
+    await wall.goto(url + "?wall");
+    await wall.locator("#wall").waitFor({ state: "visible", timeout: 10000 });
+    await wall.locator("#wall-map circle").nth(5).waitFor({ timeout: 10000 });
+    await wall.locator("#wall-clock", { hasText: "GMT+8" }).waitFor({ timeout: 5000 });
+    if (await wall.locator("header").isVisible()) throw new Error("the wall shows the desk's header");
+    const counts = await wall.evaluate(() => ["red", "orange", "yellow", "blue"].map((c) => Number(document.getElementById("w-" + c).textContent)));
+    const open = await fetch(`${url}api/v1/orders?open=true`, { headers: { Authorization: `Bearer ${tok.token}` } }).then((r) => r.json());
+    const want = ["red", "orange", "yellow", "blue"].map((c) => open.orders.filter((o) => o.colour === c).length);
+    if (JSON.stringify(counts) !== JSON.stringify(want)) throw new Error("wall counts " + counts + " want " + want);
+    await wall.screenshot({ path: shot.replace(/\.png$/, "-wall.png") });
+    await wall.close();
+
     await page.locator(".lang").last().click();
     await page.locator("#lane-red h3", { hasText: "Red" }).waitFor({ timeout: 3000 });
-    await page.screenshot({ path: shot, fullPage: true });
     // On a phone (390 px): nothing wider than the screen, buttons a thumb can hit.
     await page.setViewportSize({ width: 390, height: 844 });
     const layout = () => ({
@@ -125,7 +178,6 @@ const { chromium } = require("playwright-core");
       return document.documentElement.scrollWidth <= 390 && Math.min(...heights.map((b) => b.getBoundingClientRect().height)) >= 44;
     }, null, { timeout: 5000 }).catch(() => null);
     if (!fits) throw new Error("phone layout: " + JSON.stringify(await page.evaluate(layout)));
-    await page.screenshot({ path: shot.replace(/\.png$/, "-phone.png"), fullPage: true });
     await page.setViewportSize({ width: 1600, height: 1000 });
     // A reload keeps the session but the browser will not play sound before a click: the banner
     // says so, the mute button does not pretend, and one click brings the sound back.
@@ -140,7 +192,7 @@ const { chromium } = require("playwright-core");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
     if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
-    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during }));
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs }));
   } finally {
     await browser.close();
   }

@@ -1,7 +1,8 @@
 //! The operators' console in headless Chromium, against `gridsentry demo`: a wrong password is
-//! refused, the demo's duty officer logs in, the demo's red slope order appears, the console acknowledges
-//! it, the new state and the timeline show, and a screenshot is saved in the test's output
-//! directory. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
+//! refused, the demo's duty officer logs in, the demo's red slope order appears in Chinese, is
+//! dispatched to the grid worker on duty and acknowledged; the grid worker on a phone reports
+//! on site and resolves it with a note, live on the operator's page; the wall view; screenshots
+//! (desktop, field, wall) are saved in the test's output directory. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
 //! into target/console-node).
 
 use gridsentry_tests::{binary, free_port, terminate, wait_ready};
@@ -10,6 +11,8 @@ use std::process::{Command, Stdio};
 
 const PASSWORD: &str = "console-test-password-0123";
 const NAME: &str = "duty-officer";
+const FIELD: &str = "grid-worker-wang";
+const FIELD_PASSWORD: &str = "console-test-field-password-4567";
 
 fn node_modules() -> PathBuf {
     std::env::var_os("GRIDSENTRY_NODE_MODULES").map(PathBuf::from).unwrap_or_else(|| {
@@ -29,6 +32,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let demo = Command::new(binary())
         .args(["demo", "--duration-s", "90", "--http", &format!("127.0.0.1:{http}")])
         .env("GRIDSENTRY_DEMO_PASSWORD", PASSWORD)
+        .env("GRIDSENTRY_DEMO_FIELD_PASSWORD", FIELD_PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -40,7 +44,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console/drive.cjs");
     let out = tokio::process::Command::new("node")
         .arg(&script)
-        .args([&format!("http://127.0.0.1:{http}/"), NAME, PASSWORD, shot.to_str().unwrap()])
+        .args([&format!("http://127.0.0.1:{http}/"), NAME, PASSWORD, shot.to_str().unwrap(), FIELD, FIELD_PASSWORD])
         .env("NODE_PATH", &modules)
         .output()
         .await
@@ -66,8 +70,17 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let ack =
         order["events"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").expect("ack event");
     assert_eq!(ack["who"], NAME);
-    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 20_000, "screenshot {} is {size} bytes", shot.display());
+    // Dispatched to the grid worker on duty, who reported on site and resolved it with his note.
+    let by = |kind: &str| order["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).cloned().unwrap();
+    assert_eq!(by("dispatched")["why"], format!("to {FIELD}"));
+    assert_eq!(by("on_site")["who"], FIELD);
+    assert_eq!((by("resolved")["who"].as_str(), by("resolved")["why"].as_str()), (Some(FIELD), Some("清理坡脚落石，已设警戒，转交地灾专班")));
+    assert_eq!(order["order"]["assignee"], FIELD);
+    for name in ["console.png", "console-field.png", "console-wall.png"] {
+        let path = shot.with_file_name(name);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 20_000, "screenshot {} is {size} bytes", path.display());
+    }
     println!(
         "console screenshot: {}; events pushed during the 50 presses: {}",
         shot.display(),

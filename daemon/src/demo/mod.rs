@@ -23,6 +23,8 @@ use tokio::sync::watch;
 /// The demo's config, embedded in the binary.
 pub const CONFIG: &str = include_str!("../../../config/demo.toml");
 const PASSWORD_ENV: &str = "GRIDSENTRY_DEMO_PASSWORD";
+/// Grid worker Wang's password (his phone view), printed at the start.
+const FIELD_PASSWORD_ENV: &str = "GRIDSENTRY_DEMO_FIELD_PASSWORD";
 /// The person the demo prints a password for (an operator).
 pub const DUTY_OFFICER: &str = "duty-officer";
 const SECRET_ENV: &str = "GRIDSENTRY_DEMO_SECRET";
@@ -45,6 +47,7 @@ pub struct Options {
 pub fn prepare_env() {
     for (name, value) in [
         (PASSWORD_ENV, crate::access::new_password()),
+        (FIELD_PASSWORD_ENV, crate::access::new_password()),
         (SECRET_ENV, format!("{:032x}", rand::random::<u128>())),
     ] {
         if std::env::var_os(name).is_none() {
@@ -56,12 +59,12 @@ pub fn prepare_env() {
 
 /// The demo's people: the duty officer (an operator: the one who reads this at the console),
 /// the dispatcher robot (an operator) and grid worker Wang (field), with their passwords.
-fn people(duty_password: &str) -> [(&'static str, crate::access::Role, String); 3] {
+fn people(duty_password: &str, field_password: &str) -> [(&'static str, crate::access::Role, String); 3] {
     use crate::access::{new_password, Role};
     [
         (DUTY_OFFICER, Role::Operator, duty_password.to_string()),
         (operator::DISPATCHER, Role::Operator, new_password()),
-        (operator::WORKER, Role::Field, new_password()),
+        (operator::WORKER, Role::Field, field_password.to_string()),
     ]
 }
 
@@ -97,6 +100,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let db = data_dir.clone().unwrap_or_default().join("orders.db");
     let secret = std::env::var(SECRET_ENV).map_err(|_| format!("{SECRET_ENV} not set"))?;
     let password = std::env::var(PASSWORD_ENV).map_err(|_| format!("{PASSWORD_ENV} not set"))?;
+    let field_password = std::env::var(FIELD_PASSWORD_ENV).map_err(|_| format!("{FIELD_PASSWORD_ENV} not set"))?;
     let (hook_url, counts) = receiver::start(secret).await.map_err(|e| format!("webhook receiver: {e}"))?;
     let station = station::serve().await.map_err(|e| format!("demo slope station: {e}"))?;
     for m in &mut cfg.modbus {
@@ -127,9 +131,13 @@ pub async fn run(opts: Options) -> Result<(), String> {
         running.mqtt_port,
         opts.duration.as_secs()
     );
-    let cast = people(&password);
+    let cast = people(&password, &field_password);
     add_people(db, cast.to_vec()).await.map_err(|e| format!("demo people: {e}"))?;
     eprintln!("gridsentry demo: console {api}/  log in as {DUTY_OFFICER} / {password}");
+    eprintln!(
+        "gridsentry demo: a grid worker's phone view: log in as {} / {field_password}; a wall screen: {api}/?wall",
+        operator::WORKER
+    );
 
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();

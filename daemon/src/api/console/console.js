@@ -11,13 +11,13 @@ const COLOURS = ["red", "orange", "yellow", "blue"];
 const MESSAGES = {
   zh: {
     console: "gridsentry 指挥台", password: "密码", name: "姓名", login: "登录", logout: "退出",
-    dispatch_to: "派遣给谁（人员姓名，可留空）？", wrong_login: "姓名或密码错误（连续失败 5 次将锁定 15 分钟）。",
+    wrong_login: "姓名或密码错误（连续失败 5 次将锁定 15 分钟）。",
     enable_sound: "点击启用警报声音", sound_off: "声音未开启",
     viewer: "查看员", field: "网格员", operator: "值班员", admin: "管理员", auditor: "审计员", machine: "机器",
     mute: "静音", unmute: "取消静音", open_orders: "待处理工单", to_close: "已处置，待关闭",
     devices: "设备", device: "设备", last_seen: "最近上报", recent: "近期数值", lang: "English",
     red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
-    dispatch: "派遣", ack: "确认", "on-site": "已到场", resolve: "处置完毕", close: "关闭",
+    dispatch: "派遣", ack: "确认", "on-site": "到场", resolve: "处置完毕", close: "关闭",
     raised: "待派遣", dispatched: "已派遣", acknowledged: "已确认", on_site: "已到场", resolved: "已处置", closed: "已关闭",
     token_refused: "登录已失效，请重新登录。", what_done: "采取了哪些措施？", could_not: "无法执行操作：",
     overdue: "已超时：", in: "剩余", late_by: "已超时", deadline_dispatch: "派遣时限", "deadline_on-site": "到场时限",
@@ -26,14 +26,16 @@ const MESSAGES = {
     s_ago: "秒前", min_ago: "分钟前", h_ago: "小时前", map: "地图", all_streets: "全部街道", alarm_title: "【红色警报】", live: "实时", reconnecting: "重连中",
     red_order: "红色工单", system: "系统", rule_by: "规则", still_active: "条件仍在持续",
     resolve_active: "该工单的条件仍在持续（例如边坡仍在位移、心率仍然异常）。确认处置完毕？若条件持续，系统将重新发起工单。",
-    follows: "接续工单",
+    follows: "接续工单", my_orders: "我的工单", none_for_you: "暂无派给您的工单", other_person: "其他人员（姓名）", cancel: "取消",
+    red_and_overdue: "红色与超时工单", on_duty: "值班中", off_hours: "非值班时段", dispatch_title: "派遣工单", assigned: "派给",
+    note_required: "请填写处置说明（闭环记录），未提交。", navigate: "导航",
     ev_raised: "发起", ev_reactivated: "再次触发", ev_flapping: "频繁波动", ev_confirmed: "实时确认", ev_escalated: "升级",
     ev_forecast: "预测更新", ev_condition_cleared: "条件解除", ev_reminder: "提醒", ev_dispatched: "派遣",
     ev_acknowledged: "确认接收", ev_on_site: "到场", ev_resolved: "处置完毕", ev_closed: "关闭",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
-    dispatch_to: "Dispatch to whom (a person's name; may be empty)?", wrong_login: "Wrong name or password (5 failures in a row lock a name for 15 minutes).",
+    wrong_login: "Wrong name or password (5 failures in a row lock a name for 15 minutes).",
     enable_sound: "Click to turn the alarm sound on", sound_off: "Sound off",
     viewer: "viewer", field: "grid worker", operator: "operator", admin: "admin", auditor: "auditor", machine: "machine",
     mute: "Mute", unmute: "Unmute", open_orders: "Open orders", to_close: "Resolved, to close",
@@ -48,7 +50,9 @@ const MESSAGES = {
     s_ago: "s ago", min_ago: "min ago", h_ago: "h ago", map: "Map", all_streets: "All streets", alarm_title: "[RED ALARM] ", live: "live", reconnecting: "reconnecting",
     red_order: "Red order", system: "system", rule_by: "rule", still_active: "condition still active",
     resolve_active: "This order's condition is still active (the slope still moving, the heart rate still abnormal). Resolve it anyway? If the condition continues, a new order is raised.",
-    follows: "follows order",
+    follows: "follows order", my_orders: "My orders", none_for_you: "No orders for you", other_person: "Someone else (name)", cancel: "Cancel",
+    red_and_overdue: "Red and overdue orders", on_duty: "on duty", off_hours: "off duty now", dispatch_title: "Dispatch order", assigned: "to",
+    note_required: "Say what was done (the record closes the loop); not sent.", navigate: "Map",
     ev_raised: "raised", ev_reactivated: "reactivated", ev_flapping: "flapping", ev_confirmed: "confirmed", ev_escalated: "escalated",
     ev_forecast: "forecast", ev_condition_cleared: "condition cleared", ev_reminder: "reminder", ev_dispatched: "dispatched",
     ev_acknowledged: "acknowledged", ev_on_site: "on site", ev_resolved: "resolved", ev_closed: "closed",
@@ -69,7 +73,7 @@ const $ = (id) => document.getElementById(id);
 let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "" };
 let timer = null;
 // What the test (and a curious operator in devtools) can look at.
-const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [], opened: 0 });
+const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [], opened: 0, view: "desk" });
 let lastBeep = 0;
 let stream = null;
 
@@ -167,9 +171,16 @@ function card(o) {
     const p = {
       title: el("div", { class: "title" }), summary: el("div", { class: "summary" }), state: el("span", { class: "state" }),
       meta: el("span"), forecast: el("div", { class: "meta" }), sla: el("div", { class: "meta" }), actions: el("div", { class: "actions" }),
+      where: el("div", { class: "meta where" }),
     };
+    // Where it is: the site's name and street, and a `geo:` link the phone's map app opens.
+    const site = state.sites.find((x) => x.id === o.site);
+    if (site) {
+      p.where.append(site.name || site.id, site.street ? " · " + site.street : "",
+        el("a", { href: "geo:" + site.lat + "," + site.lon + "?q=" + site.lat + "," + site.lon + "(" + encodeURIComponent(site.name || site.id) + ")" }, t("navigate")));
+    }
     p.title.addEventListener("click", () => openTimeline(o.id));
-    const root = el("div", { "data-order-id": String(o.id) }, p.title, p.summary, el("div", { class: "meta" }, p.state, p.meta), p.forecast, p.sla, p.actions);
+    const root = el("div", { "data-order-id": String(o.id) }, p.title, p.summary, p.where, el("div", { class: "meta" }, p.state, p.meta), p.forecast, p.sla, p.actions);
     c = { root, p, buttons: null, sla: null };
     cards.set(o.id, c);
   }
@@ -178,12 +189,13 @@ function card(o) {
   if (root.className !== "order " + o.colour) root.className = "order " + o.colour;
   setData(root, "data-rule", o.rule); setData(root, "data-colour", o.colour); setData(root, "data-state", o.state);
   setData(root, "data-active", String(!!o.active));
+  setData(root, "data-assignee", o.assignee || "");
   setText(p.title, titleOf(o));
   setText(p.summary, summaryOf(o));
   setText(p.state, t(o.state));
   setText(p.meta, " #" + o.id + " · " + t("raised_ago") + " " + ago(now() - o.created_ms) + (o.late ? " · " + t("backfill") : "") +
     (o.active ? (o.state === "resolved" ? " · " + t("still_active") : "") : " · " + t("cleared")) +
-    (o.reraised_from ? " · " + t("follows") + " #" + o.reraised_from : ""));
+    (o.reraised_from ? " · " + t("follows") + " #" + o.reraised_from : "") + (o.assignee ? " · " + t("assigned") + " " + o.assignee : ""));
   const forecast = o.forecast ? t("forecast") + " " + dateTimeOf(o.forecast.failure_ms) + " " + offsetOf(o.forecast.failure_ms) +
     " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")" : "";
   setText(p.forecast, forecast); p.forecast.hidden = !forecast;
@@ -238,7 +250,8 @@ function drawMap() {
   const ns = "http://www.w3.org/2000/svg", svg = $("map");
   const sites = state.sites.filter((s) => inStreet(s.id));
   svg.replaceChildren();
-  svg.parentElement.querySelector("h2").hidden = !state.sites.length;
+  const heading = svg.parentElement.querySelector("h2");
+  if (heading) heading.hidden = !state.sites.length;
   svg.hidden = !state.sites.length;
   if (!sites.length) return;
   const lats = sites.map((s) => s.lat), lons = sites.map((s) => s.lon);
@@ -273,16 +286,31 @@ function streets() {
 
 // Lanes and cards, every second (countdowns): text updated in place, nothing rebuilt.
 const heads = {};
+const RANK = { red: 0, orange: 1, yellow: 2, blue: 3 };
+const byColour = (a, b) => RANK[a.colour] - RANK[b.colour] || a.id - b.id;
+const overdue = (o) => !!(o.due && (o.due.overdue.length || (o.due.next && o.due.at_ms < now())));
+
 function render() {
   const seen = new Set();
-  for (const c of COLOURS) {
+  if (gs.view === "field") {
+    // A grid worker: the orders dispatched to them (the API lists only those), most severe first.
+    const mine = state.orders.slice().sort(byColour);
+    place($("mine-list"), mine.map((o) => { seen.add(o.id); return card(o); }));
+    $("mine-empty").hidden = mine.length > 0;
+  } else if (gs.view === "wall") {
+    const list = state.orders.filter((o) => inStreet(o.site) && (o.colour === "red" || overdue(o))).sort(byColour);
+    place($("wall-list"), list.map((o) => { seen.add(o.id); return card(o); }));
+    for (const c of COLOURS) setText($("w-" + c), String(state.orders.filter((o) => o.colour === c && inStreet(o.site)).length));
+    setText($("wall-clock"), timeOf(now()) + " " + offsetOf(now()));
+  }
+  for (const c of gs.view === "desk" ? COLOURS : []) {
     const mine = state.orders.filter((o) => o.colour === c && inStreet(o.site));
     heads[c] = heads[c] || el("h3");
     setText(heads[c], t(c) + " (" + mine.length + ")");
     place($("lane-" + c), [heads[c], ...mine.map((o) => { seen.add(o.id); return card(o); })]);
     setText($("n-" + c), String(mine.length));
   }
-  const resolved = state.resolved.filter((o) => inStreet(o.site)).slice(0, 20);
+  const resolved = gs.view === "desk" ? state.resolved.filter((o) => inStreet(o.site)).slice(0, 20) : [];
   place($("resolved"), resolved.map((o) => { seen.add(o.id); return card(o); }));
   for (const id of cards.keys()) if (!seen.has(id)) cards.delete(id);
   for (const td of document.querySelectorAll("#devices [data-seen]")) setText(td, ago(now() - Number(td.getAttribute("data-seen"))));
@@ -416,15 +444,53 @@ async function listen() {
   }
 }
 
+// The dispatch picker: people on duty now for the order's street first, then the rest of its
+// rota, then the other grid workers; a name can be typed; empty sends to nobody in particular.
+// Resolves to the name ("" for nobody) or null when cancelled.
+let pickerDone = null;
+async function pick(o) {
+  let duty = { rota: [], field: [] };
+  try { duty = await api("/api/v1/duty"); } catch (e) { if (e.message === "unauthorised") return null; }
+  const street = (state.sites.find((x) => x.id === o.site) || {}).street || "";
+  const here = duty.rota.filter((r) => r.street === street);
+  const onDuty = new Set(here.filter((r) => r.on_now).flatMap((r) => r.people));
+  const rota = new Set(here.flatMap((r) => r.people));
+  const local = duty.field.filter((f) => !f.streets.length || f.streets.includes(street)).map((f) => f.name);
+  const names = [...new Set([...onDuty, ...rota, ...local, ...duty.field.map((f) => f.name)])];
+  $("picker-title").textContent = t("dispatch_title") + " #" + o.id + " · " + titleOf(o);
+  $("picker-list").replaceChildren(...names.map((n) => {
+    const b = el("button", { type: "button", "data-person": n, class: onDuty.has(n) ? "on-duty" : "" },
+      n + (onDuty.has(n) ? " · " + t("on_duty") : rota.has(n) ? " · " + t("off_hours") : ""));
+    b.addEventListener("click", () => pickerDone(n));
+    return b;
+  }));
+  $("picker-name").value = "";
+  return new Promise((resolve) => {
+    pickerDone = (v) => { pickerDone = null; $("picker").close(); resolve(v); };
+    $("picker").showModal();
+  });
+}
+$("picker-send").addEventListener("click", () => pickerDone && pickerDone($("picker-name").value.trim()));
+$("picker-cancel").addEventListener("click", () => pickerDone && pickerDone(null));
+$("picker").addEventListener("cancel", () => pickerDone && pickerDone(null));
+
 async function act(o, action, button) {
   const id = o.id;
   // Resolving while the rule still sees the condition: say so first (it is raised again after
   // `[sla] reraise_s` if it goes on).
   if (action === "resolve" && o.active && !confirm(t("resolve_active"))) return;
-  const why = action === "resolve" || action === "close" ? (prompt(t("what_done")) || "") : "";
+  let why = "";
+  if (action === "resolve" || action === "close") {
+    const note = prompt(t("what_done"));
+    if (note === null) return;
+    why = note.trim();
+    // A grid worker's 处置完毕 is the record that closes the loop: a note is required.
+    if (!why && me && me.role === "field" && action === "resolve") { alert(t("note_required")); return; }
+  }
   const body = { why };
   if (action === "dispatch") {
-    const to = (prompt(t("dispatch_to")) || "").trim();
+    const to = await pick(o);
+    if (to === null) return;
     if (to) body.to = to;
   }
   button.disabled = true;
@@ -456,8 +522,19 @@ function logout(message) {
   $("error").textContent = message || "";
 }
 
+// Which page: a grid worker's own orders, the big screen (`/?wall`), or the operators' desk.
+function chooseView() {
+  gs.view = me && me.role === "field" ? "field" : (new URLSearchParams(location.search).has("wall") ? "wall" : "desk");
+  document.body.classList.toggle("field", gs.view === "field");
+  document.body.classList.toggle("wall", gs.view === "wall");
+  $("mine").hidden = gs.view !== "field";
+  $("wall").hidden = gs.view !== "wall";
+  if (gs.view === "wall") $("wall-map").append($("map"));
+}
+
 async function start() {
   $("login").hidden = true; $("app").hidden = false;
+  chooseView();
   translate();
   try { state.sites = (await api("/api/v1/sites")).sites; } catch (e) { state.sites = []; }
   streets();
