@@ -258,3 +258,19 @@ fn cluster_settings_are_checked() {
     let e = err(&base("worker = \"w1\"\n"));
     assert!(e.contains("unknown field `worker`"), "{e}");
 }
+
+#[test]
+fn duty_rotas_and_personal_receivers_are_checked() {
+    let site = "[[site]]\nid = \"s1\"\nlat = 29.5\nlon = 106.5\nstreet = \"解放碑街道\"\n";
+    let e = err(&format!("{site}[[duty]]\nstreet = \"解放碑街道\"\npeople = [\"wang\"]\nhours = \"8-20\"\n"));
+    assert!(e.contains("t.toml:6:1") && e.contains("HH:MM-HH:MM"), "{e}");
+    let e = err(&format!("{site}[[duty]]\nstreet = \"朝天门街道\"\npeople = [\"wang\"]\n"));
+    assert!(e.contains("no [[site]] is on street `朝天门街道`"), "{e}");
+    let e = err(&format!("{site}[[duty]]\nstreet = \"解放碑街道\"\npeople = [\"wang li\"]\n"));
+    assert!(e.contains("`wang li` is not a login name"), "{e}");
+    let e = err(&format!("{RECEIVER}[[receiver]]\nname = \"w\"\nurl = \"http://y\"\nperson = \"a b\"\nsecret = {{ env = \"S\" }}\n"));
+    assert!(e.contains("person `a b` is not a login name"), "{e}");
+    // A personal receiver takes no part in tier routing: it is no tier 1 receiver.
+    let ok = parse("t.toml", &format!("{RECEIVER}[[receiver]]\nname = \"w\"\nurl = \"http://y\"\nperson = \"wang\"\ntier = 5\nsecret = {{ env = \"S\" }}\n"));
+    assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.to_string()));
+}

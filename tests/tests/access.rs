@@ -112,6 +112,7 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
         ("GET", "/api/v1/people".into(), Value::Null, &["adam"]),
         ("GET", "/api/v1/audit".into(), Value::Null, &["aude"]),
         ("POST", "/api/v1/people/vera/unlock".into(), json!({}), &["adam"]),
+        ("GET", "/api/v1/duty".into(), Value::Null, &["olga"]),
         ("POST", format!("{o}/dispatch"), json!({ "to": "fang" }), &["olga"]),
     ];
     for (method, path, body, allowed) in &matrix {
@@ -140,6 +141,14 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest_never_500() {
     assert_eq!(status, 200, "{acked}");
     let (status, _) = call(&d, "POST", &format!("{o}/close"), &tokens["fang"], json!({})).await;
     assert_eq!(status, 403, "a field worker does not close");
+    // A grid worker's resolve is the record that closes the loop: without a note it is refused.
+    let (status, answer) =
+        call(&d, "POST", &format!("{o}/resolve"), &tokens["fang"], json!({ "why": "  " })).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("note"), "{answer}");
+    // The dispatch picker's list: the field workers an operator may send.
+    let (_, duty) = call(&d, "GET", "/api/v1/duty", &tokens["olga"], Value::Null).await;
+    assert_eq!(duty["field"], json!([{ "name": "fang", "streets": [] }]), "{duty}");
     // Who acted is the person logged in; the request cannot say otherwise.
     let (status, _) =
         call(&d, "POST", &format!("{o}/on-site"), &tokens["olga"], json!({ "who": "someone else" })).await;

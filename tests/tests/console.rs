@@ -44,7 +44,14 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console/drive.cjs");
     let out = tokio::process::Command::new("node")
         .arg(&script)
-        .args([&format!("http://127.0.0.1:{http}/"), NAME, PASSWORD, shot.to_str().unwrap(), FIELD, FIELD_PASSWORD])
+        .args([
+            &format!("http://127.0.0.1:{http}/"),
+            NAME,
+            PASSWORD,
+            shot.to_str().unwrap(),
+            FIELD,
+            FIELD_PASSWORD,
+        ])
         .env("NODE_PATH", &modules)
         .output()
         .await
@@ -71,10 +78,14 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
         order["events"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").expect("ack event");
     assert_eq!(ack["who"], NAME);
     // Dispatched to the grid worker on duty, who reported on site and resolved it with his note.
-    let by = |kind: &str| order["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).cloned().unwrap();
+    let by =
+        |kind: &str| order["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).cloned().unwrap();
     assert_eq!(by("dispatched")["why"], format!("to {FIELD}"));
     assert_eq!(by("on_site")["who"], FIELD);
-    assert_eq!((by("resolved")["who"].as_str(), by("resolved")["why"].as_str()), (Some(FIELD), Some("清理坡脚落石，已设警戒，转交地灾专班")));
+    assert_eq!(
+        (by("resolved")["who"].as_str(), by("resolved")["why"].as_str()),
+        (Some(FIELD), Some("清理坡脚落石，已设警戒，转交地灾专班"))
+    );
     assert_eq!(order["order"]["assignee"], FIELD);
     for name in ["console.png", "console-field.png", "console-wall.png"] {
         let path = shot.with_file_name(name);

@@ -123,3 +123,33 @@ impl DutyConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DutyConfig;
+
+    fn duty(hours: Option<&str>) -> DutyConfig {
+        DutyConfig { street: "s".into(), people: vec!["wang".into()], hours: hours.map(str::to_string) }
+    }
+
+    #[test]
+    fn hours_cover_their_span_and_may_cross_midnight() {
+        let day = duty(Some("08:00-20:00"));
+        assert!(
+            day.covers(8 * 60) && day.covers(19 * 60 + 59) && !day.covers(20 * 60) && !day.covers(7 * 60)
+        );
+        let night = duty(Some("20:00-08:00"));
+        assert!(
+            night.covers(23 * 60) && night.covers(0) && night.covers(7 * 60 + 59) && !night.covers(12 * 60)
+        );
+        assert!(duty(None).covers(3 * 60));
+    }
+
+    #[test]
+    fn malformed_hours_are_refused() {
+        for bad in ["8-20", "08:00", "25:00-08:00", "08:00-08:00", "08:00-20:60", "0800-2000"] {
+            assert!(duty(Some(bad)).span().is_err(), "{bad}");
+            assert!(!duty(Some(bad)).covers(9 * 60), "{bad}");
+        }
+    }
+}

@@ -100,7 +100,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let db = data_dir.clone().unwrap_or_default().join("orders.db");
     let secret = std::env::var(SECRET_ENV).map_err(|_| format!("{SECRET_ENV} not set"))?;
     let password = std::env::var(PASSWORD_ENV).map_err(|_| format!("{PASSWORD_ENV} not set"))?;
-    let field_password = std::env::var(FIELD_PASSWORD_ENV).map_err(|_| format!("{FIELD_PASSWORD_ENV} not set"))?;
+    let field_password =
+        std::env::var(FIELD_PASSWORD_ENV).map_err(|_| format!("{FIELD_PASSWORD_ENV} not set"))?;
     let (hook_url, counts) = receiver::start(secret).await.map_err(|e| format!("webhook receiver: {e}"))?;
     let station = station::serve().await.map_err(|e| format!("demo slope station: {e}"))?;
     for m in &mut cfg.modbus {

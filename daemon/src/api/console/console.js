@@ -270,7 +270,10 @@ function drawMap() {
     title.textContent = s.name + " (" + s.id + ") · " + s.street;
     dot.append(title);
     const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", (x(s.lon) + 11).toFixed(1)); label.setAttribute("y", (y(s.lat) + 4).toFixed(1));
+    // Labels of sites on the right-hand side go to the left of their dot (never cut off).
+    const right = x(s.lon) > 250;
+    label.setAttribute("x", (x(s.lon) + (right ? -11 : 11)).toFixed(1)); label.setAttribute("y", (y(s.lat) + 4).toFixed(1));
+    if (right) label.setAttribute("text-anchor", "end");
     label.textContent = s.name || s.id;
     svg.append(dot, label);
   }
