@@ -81,7 +81,7 @@ fn check_prints_what_would_run_or_the_error_position() {
         .unwrap();
     assert!(ok.status.success());
     let text = String::from_utf8(ok.stdout).unwrap();
-    assert!(text.contains("rule     plaza-noise-gb3096-class1 [yellow]"), "{text}");
+    assert!(text.contains("rule     plaza-noise-gb3096-class1 (广场噪声超标（1 类区）) [yellow]"), "{text}");
     assert!(text.ends_with("ok: 2 rules, 2 receivers\n"), "{text}");
     let dir = std::env::temp_dir().join(format!("gridsentry-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

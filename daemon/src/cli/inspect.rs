@@ -65,10 +65,13 @@ pub fn check(file: &std::path::Path) -> ExitCode {
         let r = r.get_ref();
         let fallback = r.fallback.as_ref().map_or(String::new(), |f| format!(" (fallback {f})"));
         let key = r.key.as_ref().map_or(String::new(), |k| format!(", key: {}", secret_state(k)));
+        let tier = match &r.person {
+            Some(p) => format!("of person {p}"),
+            None => format!("tier {}", r.tier),
+        };
         println!(
-            "receiver {} tier {} {} -> {}{fallback} (secret: {}{key})",
+            "receiver {} {tier} {} -> {}{fallback} (secret: {}{key})",
             r.name,
-            r.tier,
             r.format.as_str(),
             gridsentry::notify::urls::redacted(&r.url),
             r.secret.as_ref().map_or("none".into(), secret_state)
@@ -80,7 +83,12 @@ pub fn check(file: &std::path::Path) -> ExitCode {
     for r in &cfg.rules {
         let r = r.get_ref();
         let condition = serde_json::to_string(&r.condition).unwrap_or_default();
-        println!("rule     {} [{}] {}", r.id, r.colour.as_str(), condition);
+        let name = if r.name.is_empty() { gridsentry::rules::default_name(&r.condition) } else { &r.name };
+        println!("rule     {} ({name}) [{}] {}", r.id, r.colour.as_str(), condition);
+    }
+    for d in &cfg.duty {
+        let d = d.get_ref();
+        println!("duty     {} {} {}", d.street, d.hours.as_deref().unwrap_or("all day"), d.people.join(", "));
     }
     println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
     ExitCode::SUCCESS

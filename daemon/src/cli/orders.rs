@@ -205,8 +205,16 @@ fn show_table(json: &Value, tz: &jiff::tz::TimeZone) -> String {
             t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S%:z").to_string()
         })
     };
+    let title = match s(&o["title"]) {
+        t if t.is_empty() => String::new(),
+        t => format!("{t}\n"),
+    };
+    let zh = match s(&o["summary_zh"]) {
+        z if z.is_empty() => String::new(),
+        z => format!("摘要 {z}\n"),
+    };
     let mut out = format!(
-        "order {}  {}  {}  {}\nsubject {}  rule {}  tier {}\nopened {}  summary {}\n\n",
+        "{title}order {}  {}  {}  {}\nsubject {}  rule {}  tier {}\nopened {}  summary {}\n{zh}\n",
         s(&o["id"]),
         s(&o["colour"]),
         s(&o["state"]),
