@@ -15,6 +15,7 @@ const PER_STATION: u64 = 2000;
 fn rule(condition: Condition) -> Engine {
     let r = RuleConfig {
         id: "r".into(),
+        name: String::new(),
         colour: Colour::Yellow,
         sites: vec![],
         escalate: vec![],

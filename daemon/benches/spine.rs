@@ -29,6 +29,7 @@ fn rules() -> Vec<RuleConfig> {
     };
     vec![RuleConfig {
         id: "noise".into(),
+        name: String::new(),
         colour: Colour::Yellow,
         sites: vec![],
         escalate: vec![],

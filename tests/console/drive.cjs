@@ -96,6 +96,8 @@ const { chromium } = require("playwright-core");
       throw new Error("presses handled: " + ((await page.evaluate(() => window.gridsentry.opened)) - opened) + " of 50");
     });
     const during = (await page.evaluate(() => window.gridsentry.events)) - streamed;
+    // The rota beside the map: the slope's street, Wang on duty (all day).
+    await page.locator('#rota li.now[data-street="上清寺街道"]', { hasText: "grid-worker-wang" }).waitFor({ timeout: 15000 });
     await page.locator("#devices tr svg path").first().waitFor({ timeout: 15000 });
     const devices = await page.locator("#devices tr").count();
     // The map: one dot per site of config/demo.toml, the slope's red; a street shows only its own.

@@ -126,7 +126,7 @@ fn writers_appending_at_once_make_one_chain(db: &Db) {
             flapping: false,
         },
         late: false,
-        summary: "s".into(),
+        summary: gridsentry::rules::Said::new("s", "s"),
         value: None,
         forecast: None,
     };

@@ -250,6 +250,73 @@ pub fn corroborated(stations: usize) -> Said {
 mod tests {
     use super::*;
 
+    fn condition(json: &str) -> Condition {
+        let c: Condition = serde_json::from_str(json).unwrap();
+        c.check().unwrap();
+        c
+    }
+
+    /// Every kind of condition says what it sees in Chinese, with the value and its unit.
+    #[test]
+    fn each_condition_kind_speaks_chinese_with_units() {
+        let cases = [
+            (
+                r#"{"type":"threshold","stream":"noise","field":"laeq_db","above":70,"clear":65}"#,
+                Some(75.04),
+                "等效声级超过 70 dB(A)（当前 75.0 dB(A)）",
+            ),
+            (
+                r#"{"type":"threshold","stream":"hr","field":"bpm","below":40,"clear":45}"#,
+                Some(38.0),
+                "心率低于 40 次/分（当前 38.0 次/分）",
+            ),
+            (
+                r#"{"type":"threshold","stream":"deform","field":"tilt_x_deg","above":2.5,"clear":2}"#,
+                Some(3.12),
+                "X 轴倾角超过 2.5°（当前 3.1°）",
+            ),
+            (
+                r#"{"type":"threshold","stream":"deform","field":"crack_mm","above":5,"clear":4}"#,
+                Some(6.0),
+                "裂缝宽度超过 5 mm（当前 6.0 mm）",
+            ),
+            (
+                r#"{"type":"hr_drop","drop_pct":30,"window_s":60,"clear_for_s":60}"#,
+                Some(48.0),
+                "佩戴中心率骤降（当前 48 次/分）",
+            ),
+            (
+                r#"{"type":"hr_low","below_bpm":40,"for_s":30,"clear_for_s":30}"#,
+                Some(35.0),
+                "佩戴中心率低于 40 次/分（当前 35 次/分）",
+            ),
+            (r#"{"type":"band_removed","for_s":8}"#, None, "手环已摘下（未检测到皮肤接触）"),
+            (r#"{"type":"no_data","stream":"noise","silent_s":120}"#, None, "无噪声数据"),
+            (r#"{"type":"tangent_angle","field":"disp_mm","creep_mm_per_day":1.0}"#, None, "位移加速变形"),
+            (
+                r#"{"type":"rainfall","window_s":86400,"above_mm":100,"clear_mm":80,"clear_for_s":3600}"#,
+                Some(120.5),
+                "24 小时内降雨超过 100 mm（当前 120.5 mm）",
+            ),
+        ];
+        for (json, value, want) in cases {
+            let said = describe(&condition(json), value, false);
+            assert_eq!(said.zh, want, "{json}");
+            assert!(!said.en.is_empty());
+        }
+        let flapping = describe(&condition(cases[0].0), Some(75.0), true);
+        assert!(
+            flapping.zh.starts_with("频繁波动：") && flapping.en.starts_with("flapping: "),
+            "{flapping:?}"
+        );
+        assert_eq!(no_data_for(Stream::Hr, 300).zh, "5 分钟无心率数据");
+        let slope = slope(84.0, 12.3, 1.0, None, Some(2), &TimeZone::UTC);
+        assert_eq!(
+            slope.zh,
+            "切线角 84.0°（速率 12.30 mm/天，蠕变速率 1.00 mm/天）；红色等级待其他测站印证（需 2 个测站）"
+        );
+    }
+
     #[test]
     fn spans_read_as_people_say_them() {
         assert_eq!(span(3600).1, "1 小时");

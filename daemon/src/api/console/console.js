@@ -28,7 +28,7 @@ const MESSAGES = {
     resolve_active: "该工单的条件仍在持续（例如边坡仍在位移、心率仍然异常）。确认处置完毕？若条件持续，系统将重新发起工单。",
     follows: "接续工单", my_orders: "我的工单", none_for_you: "暂无派给您的工单", other_person: "其他人员（姓名）", cancel: "取消",
     red_and_overdue: "红色与超时工单", on_duty: "值班中", off_hours: "非值班时段", dispatch_title: "派遣工单", assigned: "派给",
-    note_required: "请填写处置说明（闭环记录），未提交。", navigate: "导航",
+    note_required: "请填写处置说明（闭环记录），未提交。", navigate: "导航", rota: "值班安排", all_day: "全天",
     ev_raised: "发起", ev_reactivated: "再次触发", ev_flapping: "频繁波动", ev_confirmed: "实时确认", ev_escalated: "升级",
     ev_forecast: "预测更新", ev_condition_cleared: "条件解除", ev_reminder: "提醒", ev_dispatched: "派遣",
     ev_acknowledged: "确认接收", ev_on_site: "到场", ev_resolved: "处置完毕", ev_closed: "关闭",
@@ -52,7 +52,7 @@ const MESSAGES = {
     resolve_active: "This order's condition is still active (the slope still moving, the heart rate still abnormal). Resolve it anyway? If the condition continues, a new order is raised.",
     follows: "follows order", my_orders: "My orders", none_for_you: "No orders for you", other_person: "Someone else (name)", cancel: "Cancel",
     red_and_overdue: "Red and overdue orders", on_duty: "on duty", off_hours: "off duty now", dispatch_title: "Dispatch order", assigned: "to",
-    note_required: "Say what was done (the record closes the loop); not sent.", navigate: "Map",
+    note_required: "Say what was done (the record closes the loop); not sent.", navigate: "Map", rota: "Duty rota", all_day: "all day",
     ev_raised: "raised", ev_reactivated: "reactivated", ev_flapping: "flapping", ev_confirmed: "confirmed", ev_escalated: "escalated",
     ev_forecast: "forecast", ev_condition_cleared: "condition cleared", ev_reminder: "reminder", ev_dispatched: "dispatched",
     ev_acknowledged: "acknowledged", ev_on_site: "on site", ev_resolved: "resolved", ev_closed: "closed",
@@ -321,9 +321,18 @@ function render() {
   alarm();
 }
 
+// The rota (`[[duty]]`) of the chosen street, who is on duty now marked (operators only).
+function drawRota() {
+  const rota = (state.duty ? state.duty.rota : []).filter((r) => !state.street || r.street === state.street);
+  $("rota-box").hidden = !rota.length;
+  $("rota").replaceChildren(...rota.map((r) => el("li", { class: r.on_now ? "now" : "", "data-street": r.street },
+    r.street + " · " + (r.hours || t("all_day")) + " · " + r.people.join("、") + (r.on_now ? " · " + t("on_duty") : ""))));
+}
+
 // The map and the devices' table: redrawn when new data arrives (no buttons there).
 function drawData() {
   drawMap();
+  drawRota();
   $("devices").replaceChildren(...state.devices.filter((d) => inStreet(d.site)).map((d) => {
     const series = Object.entries(d.series).map(([name, s]) => {
       const last = s.points.length ? s.points[s.points.length - 1][1] : null;
@@ -409,6 +418,7 @@ async function refresh() {
     const [open, resolved, devices] = await Promise.all([
       api("/api/v1/orders?open=true"), api("/api/v1/orders?state=resolved"), api("/api/v1/devices")]);
     state.skew = open.now_ms - Date.now();
+    if (me && (MAY[me.role] || []).includes("dispatch")) state.duty = await api("/api/v1/duty").catch(() => null);
     state.orders = open.orders; state.resolved = resolved.orders; state.devices = devices.devices;
     $("error").textContent = "";
     drawData();
