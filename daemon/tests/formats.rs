@@ -119,6 +119,7 @@ fn chat_messages_use_the_title_and_the_chinese_summary() {
         "{content}"
     );
     assert!(content.contains("> 切线角 86.0°") && !content.contains("tangent angle"), "{content}");
+    assert!(content.contains("对象 subject: slope-7/ext-1"), "{content}");
 }
 
 #[test]

@@ -183,6 +183,7 @@ fn forecast(p: &Value) -> Option<String> {
 fn facts(p: &Value) -> Vec<String> {
     let mut f = vec![
         format!("工单 order: #{} ({} → {})", p["order_id"], s(p, "event"), s(p, "state")),
+        format!("对象 subject: {}", s(p, "subject")),
         format!("时间 at: {}", s(p, "at")),
     ];
     f.extend(forecast(p).map(|x| format!("预测失稳 failure forecast: {x}")));

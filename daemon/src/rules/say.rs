@@ -195,19 +195,16 @@ pub fn data_again() -> Said {
     Said::new("data again", "数据已恢复")
 }
 
-/// A forecast failure time: UTC in English (as before), local with its offset in Chinese.
+/// A forecast failure time, in the daemon's zone with its offset (a red slope forecast must not
+/// be read 8 hours wrong).
 pub fn forecast(f: &Forecast, tz: &TimeZone) -> Said {
     let ts = jiff::Timestamp::from_millisecond(f.failure_ms as i64).ok();
-    let utc = ts.map_or_else(
-        || f.failure_ms.to_string(),
-        |t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string(),
-    );
     let local = ts.map_or_else(
         || f.failure_ms.to_string(),
         |t| t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
     );
     Said::new(
-        format!("{utc} (R² {:.2}, {} points)", f.r2, f.points),
+        format!("{local} (R² {:.2}, {} points)", f.r2, f.points),
         format!("{local}（R² {:.2}，{} 个点）", f.r2, f.points),
     )
 }
@@ -330,7 +327,7 @@ mod tests {
         let f = Forecast { failure_ms: 1_764_558_000_000, r2: 0.98, points: 14 };
         let tz = TimeZone::get("Asia/Shanghai").unwrap();
         let s = forecast(&f, &tz);
-        assert_eq!(s.en, "2025-12-01T03:00:00Z (R² 0.98, 14 points)");
+        assert_eq!(s.en, "2025-12-01 11:00:00 +08:00 (R² 0.98, 14 points)");
         assert_eq!(s.zh, "2025-12-01 11:00:00 +08:00（R² 0.98，14 个点）");
     }
 }
