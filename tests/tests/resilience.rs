@@ -97,7 +97,7 @@ async fn reload_swaps_rules_and_keeps_a_pending_timer() {
     let c = d.next_change().await;
     assert_eq!(
         (c.colour.as_str(), c.at.as_str()),
-        ("orange", "2025-11-25T12:00:10Z"),
+        ("orange", "2025-11-25T20:00:10+08:00"),
         "the 10 s timer started before the reload"
     );
     d.stop().await;
