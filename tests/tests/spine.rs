@@ -20,7 +20,10 @@ async fn noise_over_the_limit_gives_one_order_and_one_signed_webhook() {
         (raised.rule.as_str(), raised.state.as_str(), raised.colour.as_str()),
         ("plaza-noise", "raised", "yellow")
     );
-    assert_eq!(raised.at, "2025-11-25T20:00:10+08:00", "raised in event time, after for_s = 10 s (the daemon's zone)");
+    assert_eq!(
+        raised.at, "2025-11-25T20:00:10+08:00",
+        "raised in event time, after for_s = 10 s (the daemon's zone)"
+    );
     d.applied(30).await;
     let got = hooks.wait_for(1, WAIT).await;
     assert!(got[0].signed, "HMAC signature checked by the receiver");
