@@ -358,3 +358,56 @@ async fn audit_verify_passes_then_names_the_row_edited_behind_its_back() {
     assert!(out.contains("broken at row 3"), "{out}");
     d.stop().await;
 }
+
+/// A grid worker's live feed (`/api/v1/events`) carries only the orders dispatched to them: the
+/// first change they hear is the dispatch of theirs, not the raises of orders that are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_workers_feed_carries_only_orders_dispatched_to_them() {
+    use futures_util::StreamExt;
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let mut d = Daemon::start(broker.port, &hooks, &rules()).await;
+    {
+        let mut s = store(&d);
+        add(&mut s, "fang", Role::Field, &[]);
+        add(&mut s, "olga", Role::Operator, &[]);
+    }
+    let (fang, olga) = (token(&d, "fang", PASSWORD).await.1, token(&d, "olga", PASSWORD).await.1);
+    let (fang, olga) =
+        (fang["token"].as_str().unwrap().to_string(), olga["token"].as_str().unwrap().to_string());
+    let feed = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", d.api))
+        .bearer_auth(&fang)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let mut frames = feed.bytes_stream();
+    let other = raise_on(&mut d, broker.port, "nb-01").await;
+    let mine = raise_on(&mut d, broker.port, "nb-02").await;
+    let (status, _) =
+        call(&d, "POST", &format!("/api/v1/orders/{mine}/dispatch"), &olga, json!({ "to": "fang" })).await;
+    assert_eq!(status, 200);
+    // The first `order` frame fang hears (the two raises came before it on the operators' feed).
+    let mut text = String::new();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let chunk = frames.next().await.expect("feed ended").unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(data) = text.split("\n\n").find(|f| f.contains("event: order")) {
+                let json = data.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                break serde_json::from_str::<Value>(json).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("no order event for fang");
+    assert_eq!(
+        (first["order_id"].as_i64(), first["state"].as_str()),
+        (Some(mine), Some("dispatched")),
+        "{first}"
+    );
+    assert_eq!(first["assignee"], "fang");
+    assert_ne!(mine, other);
+    d.stop().await;
+}

@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 /// `GET /api/v1/events`.
-/// Someone limited to streets hears of orders on those streets only.
+/// Someone limited to streets hears of orders on those streets only; a grid worker (who may act
+/// only on their own orders) hears only of the orders dispatched to them.
 pub async fn events(State(s): State<Arc<ApiState>>, Extension(p): Extension<Principal>) -> Response {
     if let Err(r) = super::auth::need(&p, Perm::Read) {
         return r;
@@ -26,6 +27,7 @@ pub async fn events(State(s): State<Arc<ApiState>>, Extension(p): Extension<Prin
         let event = loop {
             break match rx.recv().await {
                 Ok(change) if !p.sees_street(super::street_of(&s, &change.site)) => continue,
+                Ok(change) if own_only(&p) && change.assignee.as_deref() != Some(p.name.as_str()) => continue,
                 Ok(change) => {
                     Event::default().event("order").data(serde_json::to_string(&change).unwrap_or_default())
                 }
@@ -36,4 +38,9 @@ pub async fn events(State(s): State<Arc<ApiState>>, Extension(p): Extension<Prin
         Some((Ok::<_, Infallible>(event), (rx, s, p)))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+/// Whether `p` works only the orders dispatched to them (a grid worker).
+fn own_only(p: &Principal) -> bool {
+    !p.role.allows(Perm::ActAny) && p.role.allows(Perm::ActOwn)
 }

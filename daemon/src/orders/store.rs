@@ -136,6 +136,9 @@ pub struct Change {
     /// Forecast failure time (slope orders), RFC 3339 UTC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<String>,
+    /// The person the order is dispatched to (a grid worker's feed carries only theirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 /// Order list filter.

@@ -257,5 +257,6 @@ fn change(order: &Order, kind: K, why: &Said, at_ms: i64, names: &Names) -> Chan
         summary,
         summary_zh,
         forecast: order.forecast.map(|f| names.local(f.failure_ms as i64)),
+        assignee: order.assignee.clone(),
     }
 }
