@@ -91,6 +91,17 @@ impl Principal {
         Principal { name: "legacy-token".into(), role: Role::Machine, streets: Vec::new() }
     }
 
+    /// Works only the orders dispatched to them (a grid worker): sees, hears and acts on those.
+    pub fn own_only(&self) -> bool {
+        self.role == Role::Field
+    }
+
+    /// Whether an order dispatched to `assignee` is in this person's view (a grid worker's own
+    /// only; everyone else's regardless).
+    pub fn sees_assignee(&self, assignee: Option<&str>) -> bool {
+        !self.own_only() || assignee == Some(self.name.as_str())
+    }
+
     /// Whether an order on `street` (the site's street; `None`: not on any configured street)
     /// is in this person's view.
     pub fn sees_street(&self, street: Option<&str>) -> bool {

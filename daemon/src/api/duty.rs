@@ -17,9 +17,7 @@ type Shared = State<Arc<ApiState>>;
 /// Minutes after local midnight in `timezone` at `ms`.
 fn local_minute(timezone: &str, ms: i64) -> u32 {
     let tz = jiff::tz::TimeZone::get(timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let Ok(t) = jiff::Timestamp::from_millisecond(ms) else { return 0 };
-    let dt = tz.to_datetime(t);
-    dt.hour() as u32 * 60 + dt.minute() as u32
+    crate::rules::minute_of_day(ms.max(0) as u64, &tz).unwrap_or(0)
 }
 
 /// The rota and the dispatchable people (operators and machines: whoever may dispatch).

@@ -27,7 +27,7 @@ pub async fn events(State(s): State<Arc<ApiState>>, Extension(p): Extension<Prin
         let event = loop {
             break match rx.recv().await {
                 Ok(change) if !p.sees_street(super::street_of(&s, &change.site)) => continue,
-                Ok(change) if own_only(&p) && change.assignee.as_deref() != Some(p.name.as_str()) => continue,
+                Ok(change) if !p.sees_assignee(change.assignee.as_deref()) => continue,
                 Ok(change) => {
                     Event::default().event("order").data(serde_json::to_string(&change).unwrap_or_default())
                 }
@@ -38,9 +38,4 @@ pub async fn events(State(s): State<Arc<ApiState>>, Extension(p): Extension<Prin
         Some((Ok::<_, Infallible>(event), (rx, s, p)))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
-}
-
-/// Whether `p` works only the orders dispatched to them (a grid worker).
-fn own_only(p: &Principal) -> bool {
-    !p.role.allows(Perm::ActAny) && p.role.allows(Perm::ActOwn)
 }

@@ -104,7 +104,7 @@ pub async fn list(
         },
     };
     // A field worker's list: the orders dispatched to them.
-    let assignee = (p.role == Role::Field).then(|| p.name.clone());
+    let assignee = p.own_only().then(|| p.name.clone());
     let filter = Filter { state, colour, site: q.site, open: q.open, assignee };
     let result = with_store(&s, move |store| store.orders(&filter)).await;
     match result {
@@ -133,8 +133,7 @@ pub async fn one(State(s): Shared, Extension(p): Extension<Principal>, Path(id):
 
 /// Whether `p` may see order `o`: within their streets, and a field worker's own.
 fn visible(s: &ApiState, p: &Principal, o: &Order) -> bool {
-    p.sees_street(street_of(s, &o.site))
-        && (p.role != Role::Field || o.assignee.as_deref() == Some(p.name.as_str()))
+    p.sees_street(street_of(s, &o.site)) && p.sees_assignee(o.assignee.as_deref())
 }
 
 /// Longest `why` accepted, characters.
@@ -163,7 +162,7 @@ pub async fn act(
     };
     // Field workers ack, report on site and resolve their own orders; dispatching and closing
     // are an operator's.
-    let own_only = !p.role.allows(Perm::ActAny);
+    let own_only = p.own_only();
     let field_may = matches!(action, Action::Ack | Action::OnSite | Action::Resolve);
     if let Err(r) = need(&p, if field_may { Perm::ActOwn } else { Perm::ActAny }) {
         return r;

@@ -102,11 +102,7 @@ impl DutyConfig {
         let Some(h) = &self.hours else { return Ok(None) };
         let bad = || format!("hours `{h}`: HH:MM-HH:MM expected (e.g. 08:00-20:00)");
         let (from, to) = h.split_once('-').ok_or_else(bad)?;
-        let minute = |s: &str| -> Option<u32> {
-            let (hh, mm) = s.trim().split_once(':')?;
-            let (hh, mm): (u32, u32) = (hh.parse().ok()?, mm.parse().ok()?);
-            (hh < 24 && mm < 60 && s.trim().len() == 5).then_some(hh * 60 + mm)
-        };
+        let minute = |s: &str| crate::rules::parse_hhmm(s.trim());
         match (minute(from), minute(to)) {
             (Some(a), Some(b)) if a != b => Ok(Some((a, b))),
             _ => Err(bad()),

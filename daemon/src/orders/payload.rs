@@ -8,14 +8,9 @@ use serde_json::json;
 /// The payload's schema name and version.
 pub const SCHEMA: &str = "gridsentry.order.v1";
 
-/// The JSON body for one order transition, times in UTC and ids for names.
-pub fn payload(order: &Order, change: &Change, evidence: Option<&str>) -> String {
-    payload_named(order, change, evidence, &Names::default())
-}
-
 /// The JSON body for one order transition: times with the offset of `names`' zone, `title` from
 /// its names.
-pub fn payload_named(order: &Order, change: &Change, evidence: Option<&str>, names: &Names) -> String {
+pub fn payload(order: &Order, change: &Change, evidence: Option<&str>, names: &Names) -> String {
     let evidence: Option<serde_json::Value> = evidence.and_then(|e| serde_json::from_str(e).ok());
     json!({
         "schema": SCHEMA,

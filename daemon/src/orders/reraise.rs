@@ -12,7 +12,7 @@ use super::kind::OrderEventKind as K;
 use super::model::Order;
 use super::rows::{load, ORDER_COLS};
 use super::store::{Change, Ctx, StoreError};
-use super::transition::{record, Entry};
+use super::transition::{insert, record, Entry, NewOrder};
 use crate::rules::Said;
 
 /// A person resolved `order`: while its condition is active, note when to raise it again.
@@ -62,7 +62,22 @@ pub(crate) fn due(
             format!("resolved while still active: follows order {}", old.id),
             format!("处置完毕后条件仍在持续：接续工单 {}", old.id),
         );
-        let mut order = insert(tx, &old, &why, ctx.part(), now_ms)?;
+        let summary =
+            Said::new(format!("{} ({})", old.summary, why.en), format!("{}（{}）", old.summary_zh, why.zh));
+        let new = NewOrder {
+            rule: &old.rule,
+            subject: &old.subject,
+            site: &old.site,
+            device: &old.device,
+            colour: old.colour,
+            summary: &summary,
+            late: false,
+            opened_ms: now_ms,
+            forecast: old.forecast,
+            part: ctx.part(),
+            reraised_from: Some(old.id),
+        };
+        let mut order = insert(tx, &new, now_ms)?;
         let entry = Entry {
             kind: K::Raised,
             who: "sla",
@@ -75,38 +90,4 @@ pub(crate) fn due(
         changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
     }
     Ok(())
-}
-
-fn insert(
-    tx: &mut dyn Tx,
-    old: &Order,
-    why: &Said,
-    part: Option<i64>,
-    now_ms: i64,
-) -> Result<Order, StoreError> {
-    let forecast = old.forecast.map(|f| serde_json::json!(f).to_string());
-    let (summary, summary_zh) =
-        (format!("{} ({})", old.summary, why.en), format!("{}（{}）", old.summary_zh, why.zh));
-    let id = tx
-        .row(
-            "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part, summary_zh, reraised_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, 0, 1, ?7, ?7, ?7, 0, ?7, ?8, ?7, ?9, ?10, ?11) RETURNING id",
-            &[
-                Arg::from(old.rule.as_str()),
-                Arg::from(old.subject.as_str()),
-                Arg::from(old.site.as_str()),
-                Arg::from(old.device.as_str()),
-                Arg::from(old.colour.as_str()),
-                Arg::from(&summary),
-                Arg::Int(now_ms),
-                Arg::from(&forecast),
-                Arg::OptInt(part),
-                Arg::from(&summary_zh),
-                Arg::Int(old.id),
-            ],
-        )?
-        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
-        .int(0)?;
-    load(tx, "id = ?1", args![id])?.ok_or_else(|| StoreError::Corrupt("re-raised order vanished".into()))
 }

@@ -26,7 +26,20 @@ pub(crate) fn on_rule_event(
     )?;
     let (mut order, kind, why, notify) = match (e.kind, open) {
         (EventKind::Raise { colour, .. }, None) => {
-            (insert(tx, e, colour, &subject, ctx.part(), now_ms)?, K::Raised, e.summary.clone(), !e.late)
+            let new = NewOrder {
+                rule: &e.rule,
+                subject: &subject,
+                site: e.subject.site.as_str(),
+                device: e.subject.device.as_str(),
+                colour,
+                summary: &e.summary,
+                late: e.late,
+                opened_ms: e.at_ms as i64,
+                forecast: e.forecast,
+                part: ctx.part(),
+                reraised_from: None,
+            };
+            (insert(tx, &new, now_ms)?, K::Raised, e.summary.clone(), !e.late)
         }
         (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
@@ -90,34 +103,45 @@ fn restart_deadlines(tx: &mut dyn Tx, order: &mut Order, now_ms: i64) -> Result<
     Ok(())
 }
 
-fn insert(
-    tx: &mut dyn Tx,
-    e: &Event,
-    colour: Colour,
-    subject: &str,
-    part: Option<i64>,
-    now_ms: i64,
-) -> Result<Order, StoreError> {
-    let at = e.at_ms as i64;
-    let forecast = e.forecast.map(|f| serde_json::json!(f).to_string());
+/// A new order's row.
+pub(crate) struct NewOrder<'a> {
+    pub(crate) rule: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) site: &'a str,
+    pub(crate) device: &'a str,
+    pub(crate) colour: Colour,
+    pub(crate) summary: &'a Said,
+    pub(crate) late: bool,
+    /// Event time of the raise.
+    pub(crate) opened_ms: i64,
+    pub(crate) forecast: Option<crate::rules::Forecast>,
+    pub(crate) part: Option<i64>,
+    /// The resolved order a re-raise follows.
+    pub(crate) reraised_from: Option<i64>,
+}
+
+/// Inserts a raised order (deadlines and notices from `now_ms`, wall clock) and reads it back.
+pub(crate) fn insert(tx: &mut dyn Tx, n: &NewOrder<'_>, now_ms: i64) -> Result<Order, StoreError> {
+    let forecast = n.forecast.map(|f| serde_json::json!(f).to_string());
     let id = tx
         .row(
             "INSERT INTO orders (rule, subject, site, device, colour, state, summary, late, active, opened_ms, created_ms,
-             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part, summary_zh)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9, ?11, ?12) RETURNING id",
+             updated_ms, seq, last_notice_ms, forecast, deadlines_from_ms, part, summary_zh, reraised_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, 1, ?8, ?9, ?9, 0, ?9, ?10, ?9, ?11, ?12, ?13) RETURNING id",
             &[
-                Arg::from(&*e.rule),
-                Arg::from(subject),
-                Arg::from(e.subject.site.as_str()),
-                Arg::from(e.subject.device.as_str()),
-                Arg::from(colour.as_str()),
-                Arg::from(&e.summary.en),
-                Arg::from(e.late),
-                Arg::Int(at),
+                Arg::from(n.rule),
+                Arg::from(n.subject),
+                Arg::from(n.site),
+                Arg::from(n.device),
+                Arg::from(n.colour.as_str()),
+                Arg::from(&n.summary.en),
+                Arg::from(n.late),
+                Arg::Int(n.opened_ms),
                 Arg::Int(now_ms),
                 Arg::from(&forecast),
-                Arg::OptInt(part),
-                Arg::from(&e.summary.zh),
+                Arg::OptInt(n.part),
+                Arg::from(&n.summary.zh),
+                Arg::OptInt(n.reraised_from),
             ],
         )?
         .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
@@ -190,7 +214,7 @@ pub(crate) fn record(
     )?;
     let change = change(order, kind, &Said::new(why, why_zh), at_ms, ctx.names);
     if notify {
-        let payload = super::payload::payload_named(order, &change, evidence, ctx.names);
+        let payload = super::payload(order, &change, evidence, ctx.names);
         let mut routed = 0;
         for r in route(ctx.receivers, order.tier).chain(personal(ctx.receivers, order.assignee.as_deref())) {
             tx.exec(

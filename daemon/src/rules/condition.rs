@@ -77,11 +77,15 @@ pub(crate) fn parse_hhmm(s: &str) -> Option<u32> {
     (h < 24 && m < 60 && s.len() == 5).then_some(h * 60 + m)
 }
 
+/// Minutes after local midnight in `tz` at `at` (UTC ms).
+pub(crate) fn minute_of_day(at: u64, tz: &TimeZone) -> Option<u32> {
+    let local = tz.to_datetime(jiff::Timestamp::from_millisecond(at as i64).ok()?);
+    Some(local.hour() as u32 * 60 + local.minute() as u32)
+}
+
 fn is_night(n: &Night, at: u64, tz: &TimeZone) -> bool {
     let (Some(from), Some(to)) = (parse_hhmm(&n.from), parse_hhmm(&n.to)) else { return false };
-    let Ok(ts) = jiff::Timestamp::from_millisecond(at as i64) else { return false };
-    let local = tz.to_datetime(ts);
-    let minute = local.hour() as u32 * 60 + local.minute() as u32;
+    let Some(minute) = minute_of_day(at, tz) else { return false };
     match from <= to {
         true => (from..to).contains(&minute),
         false => minute >= from || minute < to,

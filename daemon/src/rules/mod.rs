@@ -22,6 +22,7 @@ pub mod slope;
 mod state;
 mod validate;
 
+pub(crate) use condition::{minute_of_day, parse_hhmm};
 pub use config::{
     BandRemoved, Colour, Condition, FlapConfig, HrDrop, HrLow, Night, NoData, Rainfall, RuleConfig, Step,
     TangentAngle, Threshold,
