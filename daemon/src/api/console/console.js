@@ -321,6 +321,13 @@ function render() {
   alarm();
 }
 
+// Operators' rota and dispatchable people (`GET /api/v1/duty`), re-read every minute.
+async function readDuty() {
+  if (!me || !(MAY[me.role] || []).includes("dispatch")) return;
+  state.duty = await api("/api/v1/duty").catch(() => state.duty);
+  drawRota();
+}
+
 // The rota (`[[duty]]`) of the chosen street, who is on duty now marked (operators only).
 function drawRota() {
   const rota = (state.duty ? state.duty.rota : []).filter((r) => !state.street || r.street === state.street);
@@ -418,7 +425,6 @@ async function refresh() {
     const [open, resolved, devices] = await Promise.all([
       api("/api/v1/orders?open=true"), api("/api/v1/orders?state=resolved"), api("/api/v1/devices")]);
     state.skew = open.now_ms - Date.now();
-    if (me && (MAY[me.role] || []).includes("dispatch")) state.duty = await api("/api/v1/duty").catch(() => null);
     state.orders = open.orders; state.resolved = resolved.orders; state.devices = devices.devices;
     $("error").textContent = "";
     drawData();
@@ -556,6 +562,9 @@ async function start() {
   // Orders come pushed; the devices' charts are re-read every 10 s.
   timer = setInterval(refresh, 10000);
   setInterval(render, 1000);
+  // The rota (who is on duty now) changes by the minute, not with every order event.
+  readDuty();
+  setInterval(readDuty, 60000);
 }
 
 // Sound needs a user gesture to start: the login click (or any click later) provides it.
