@@ -328,6 +328,7 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             c(&m.stale),
         ),
         one("gridsentry_batches", "Group commits of the pipeline.", c(&m.batches)),
+        one("gridsentry_journal_syncs", "Syncs of the order journal to disk (each makes every commit since the last one durable).", c(&m.syncs)),
         one("gridsentry_order_transitions", "Order transitions recorded.", c(&m.transitions)),
         one(
             "gridsentry_mqtt_connected",

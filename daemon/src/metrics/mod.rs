@@ -43,6 +43,8 @@ pub struct Metrics {
     pub stale: AtomicU64,
     /// Group commits.
     pub batches: AtomicU64,
+    /// Syncs of the order journal to disk (one per group of commits that arrived meanwhile).
+    pub syncs: AtomicU64,
     /// Order transitions recorded.
     pub transitions: AtomicU64,
     /// 1 while connected to the broker.

@@ -24,7 +24,7 @@ use gridsentry_sensors::seq::SeqWindow;
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The PostgreSQL schema cannot be made or used as it is.
     #[error("order store (PostgreSQL): {0}")]
     Schema(String),
+    /// The journal could not be synced to disk (the pipeline's durable stage).
+    #[error("order store: syncing the journal to disk: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Cluster mode: the stream partition a worker's store writes for, and the epoch it took it at.
@@ -190,6 +193,20 @@ impl Store {
         let conn = Connection::open(path)?;
         schema::migrate(&conn)?;
         Ok(Store { conn: Conn::Sqlite(conn), sla, receivers, scope: None, names: Names::default() })
+    }
+
+    /// On SQLite: this connection's commits append to the write-ahead log without waiting for
+    /// the disk (`synchronous = NORMAL`); the caller
+    /// makes each commit durable by syncing the returned log file before it acts on it
+    /// ([`crate::pipeline`]'s durable stage). `None` on PostgreSQL: a commit there is durable
+    /// when it returns.
+    pub fn defer_sync(&mut self) -> Result<Option<PathBuf>, StoreError> {
+        let Conn::Sqlite(c) = &self.conn else { return Ok(None) };
+        let Some(db) = c.path().filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(None) };
+        c.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut wal = db.into_os_string();
+        wal.push("-wal");
+        Ok(Some(wal.into()))
     }
 
     /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating

@@ -13,7 +13,10 @@
 //! evidence purge is [`retention`].
 
 mod admit;
+mod durable;
 mod retention;
+
+use durable::{Committed, Durable, Syncer};
 
 use crate::clock::now_ms;
 use crate::devtime;
@@ -159,30 +162,75 @@ impl Pipeline {
         self
     }
 
-    /// Runs on the calling thread until the channel closes; `Err` when a commit failed.
+    /// Runs on the calling thread until the channel closes; `Err` when a commit or a sync
+    /// failed.
     ///
     /// One wake-up per batch: it waits for the first batch (or the next tick), takes whatever
-    /// else is already queued (up to `batch_max` readings, lingering at most `linger` for more),
-    /// commits once and hands the acks on as one batch.
+    /// else is already queued (up to `batch_max` readings; while a sync is in flight, lingering
+    /// at most `linger` for more), commits once and hands the batch to the [`durable`] stage,
+    /// which acts on it (acks, webhooks, console) once the disk has it.
     pub fn run(
+        mut self,
+        rt: tokio::runtime::Handle,
+        rx: flow::Receiver<Inbound>,
+        control: mpsc::UnboundedReceiver<Control>,
+        sink: Arc<dyn Sink>,
+        tuning: Tuning,
+    ) -> Result<(), PipelineError> {
+        let syncer = match self.store.defer_sync()? {
+            Some(wal) => Syncer::File(wal),
+            None => Syncer::Done,
+        };
+        self.run_with(rt, rx, control, sink, tuning, syncer)
+    }
+
+    fn run_with(
         mut self,
         rt: tokio::runtime::Handle,
         mut rx: flow::Receiver<Inbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
         sink: Arc<dyn Sink>,
         tuning: Tuning,
+        syncer: Syncer,
+    ) -> Result<(), PipelineError> {
+        std::thread::scope(|scope| {
+            let out = self.out.clone();
+            let mut durable = Durable::start(scope, syncer, out, sink, rx.progress().clone());
+            let r = self.commit_loop(&rt, &mut rx, &mut control, tuning, &mut durable);
+            // Whatever was committed is acted on once durable, even when the loop stopped.
+            let finished = durable.finish();
+            r.and(finished)
+        })
+    }
+
+    fn commit_loop(
+        &mut self,
+        rt: &tokio::runtime::Handle,
+        rx: &mut flow::Receiver<Inbound>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        tuning: Tuning,
+        durable: &mut Durable<'_>,
     ) -> Result<(), PipelineError> {
         let mut next_tick = Instant::now();
         let mut commits = 0u64;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            let mut inbound = match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                Ok(None) => return Ok(()),
-                Ok(Some(batch)) => batch,
-                Err(_) => Vec::new(),
+            let next = rt.block_on(async {
+                tokio::select! {
+                    biased;
+                    () = durable.stopped() => None,
+                    r = tokio::time::timeout(wait, rx.recv()) => Some(r),
+                }
+            });
+            let mut inbound = match next {
+                // The durable stage stopped (a sync failed): its error.
+                None => return durable.finish().and(Err(PipelineError::SinkGone)),
+                Some(Ok(None)) => return Ok(()),
+                Some(Ok(Some(batch))) => batch,
+                Some(Err(_)) => Vec::new(),
             };
             if !inbound.is_empty() {
-                gather(&mut rx, &mut inbound, tuning);
+                gather(rx, &mut inbound, tuning, durable.busy());
             }
             let tick = Instant::now() >= next_tick;
             if tick {
@@ -196,19 +244,15 @@ impl Pipeline {
                 crate::testhook::stall("pipeline");
                 crate::testhook::before_commit(commits + 1);
             }
-            self.step(&mut inbound, tick)?;
-            if inbound.is_empty() {
+            let (changes, applied) = self.step(&mut inbound, tick)?;
+            if !inbound.is_empty() {
+                commits += 1;
+                crate::testhook::slow_commit(inbound.len());
+                crate::testhook::after_commit(commits);
+            } else if changes.is_empty() {
                 continue;
             }
-            commits += 1;
-            crate::testhook::slow_commit(inbound.len());
-            crate::testhook::after_commit(commits);
-            let n = inbound.len();
-            let sent = sink.committed(inbound);
-            rx.done(n);
-            if sent.is_err() {
-                return Err(PipelineError::SinkGone);
-            }
+            durable.send(Committed { inbound, changes, applied })?;
         }
     }
 
@@ -241,9 +285,14 @@ impl Pipeline {
         }
     }
 
-    /// Applies one batch (and a tick when due) and commits. The readings' acks are the
-    /// caller's to send (or to pass on) once this returns `Ok`.
-    pub fn step(&mut self, inbound: &mut [Inbound], tick: bool) -> Result<(), StoreError> {
+    /// Applies one batch (and a tick when due) and commits. Returns the order transitions and
+    /// the readings applied per stream, to be acted on (with the readings' acks) once the commit
+    /// is durable.
+    pub fn step(
+        &mut self,
+        inbound: &mut [Inbound],
+        tick: bool,
+    ) -> Result<(Vec<Change>, [u64; Stream::COUNT]), StoreError> {
         let mut events: Vec<(Event, Option<String>)> = Vec::new();
         let mut applied = [0u64; Stream::COUNT];
         let mut fresh = Vec::new();
@@ -302,37 +351,33 @@ impl Pipeline {
             self.out.metrics.devices_tracked.store(self.gate.tracked() as u64, Relaxed);
             changes.extend(self.store.sla_tick(now as i64)?);
         }
-        // Counted once committed: "applied" means durable.
-        for (counter, n) in self.out.metrics.readings.iter().zip(applied) {
-            counter.fetch_add(n, Relaxed);
-        }
         self.out.metrics.batches.fetch_add(1, Relaxed);
-        self.publish(changes);
-        Ok(())
-    }
-
-    fn publish(&self, changes: Vec<Change>) {
-        if changes.is_empty() {
-            return;
-        }
-        self.out.metrics.transitions.fetch_add(changes.len() as u64, Relaxed);
-        self.out.outbox.send_modify(|n| *n += 1);
-        for c in changes {
-            // The summary carries the reading's value (a heart rate: health data) and goes to
-            // DEBUG only; INFO logs are kept by journald or a shipper beyond `[privacy]`.
-            tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "order transition");
-            tracing::debug!(order = c.order_id, "{}", c.summary);
-            let _ = self.out.changes.send(c);
-        }
+        Ok((changes, applied))
     }
 }
 
-/// Adds what is already queued to `inbound`, up to `batch_max` readings. A batch below
-/// `batch_max` first lingers: the thread sleeps `linger` once and then takes everything that
-/// arrived meanwhile — one wake-up per batch, where waiting on the channel would wake it for
-/// every socket read.
-fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tuning) {
-    if inbound.len() < t.batch_max && !t.linger.is_zero() {
+/// Tells the outbox, the console and the log about committed (and durable) transitions.
+fn publish(out: &Outputs, changes: Vec<Change>) {
+    if changes.is_empty() {
+        return;
+    }
+    out.metrics.transitions.fetch_add(changes.len() as u64, Relaxed);
+    out.outbox.send_modify(|n| *n += 1);
+    for c in changes {
+        // The summary carries the reading's value (a heart rate: health data) and goes to
+        // DEBUG only; INFO logs are kept by journald or a shipper beyond `[privacy]`.
+        tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "order transition");
+        tracing::debug!(order = c.order_id, "{}", c.summary);
+        let _ = out.changes.send(c);
+    }
+}
+
+/// Adds what is already queued to `inbound`, up to `batch_max` readings. While a sync is in
+/// flight (`syncing`) a batch below `batch_max` first lingers: the thread sleeps `linger` once
+/// and then takes everything that arrived meanwhile — bigger groups under load, one wake-up per
+/// batch; with the disk idle it commits at once (no added latency at low load).
+fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tuning, syncing: bool) {
+    if syncing && inbound.len() < t.batch_max && !t.linger.is_zero() {
         std::thread::sleep(t.linger);
     }
     while inbound.len() < t.batch_max {
@@ -348,3 +393,6 @@ fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tunin
 fn evidence(m: &Inbound) -> Option<String> {
     codec::encode_vec(Format::Json, &m.reading).ok().and_then(|v| String::from_utf8(v).ok())
 }
+
+#[cfg(test)]
+mod tests;

@@ -64,7 +64,12 @@ pub(super) async fn start(
         .name("pipeline".into())
         .spawn(move || {
             let r = pipeline.run(rt, inbound_rx, control_rx, sink, tuning);
-            ended(r.as_ref().err().map(|e| e.to_string()));
+            // `Ok`: its inlet closed, which happens only once every source (MQTT, Modbus,
+            // serial) ended; each source's supervisor reports that, the root cause, which a
+            // report from here could race and hide.
+            if let Err(e) = &r {
+                ended(Some(e.to_string()));
+            }
             r
         })
         .map_err(|e| AppError::Io("starting the pipeline thread", e))?;
