@@ -133,6 +133,12 @@ impl Hooks {
         self.hooks.lock().unwrap().clone()
     }
 
+    /// The requests since the last call, removed (a benchmark keeps hundreds of thousands from
+    /// piling up; counts for [`Hooks::wait_for`] start again from zero).
+    pub fn take(&self) -> Vec<Hook> {
+        std::mem::take(&mut *self.hooks.lock().unwrap())
+    }
+
     /// Waits until at least `n` requests have arrived (panics after `timeout`).
     pub async fn wait_for(&mut self, n: usize, timeout: Duration) -> Vec<Hook> {
         let waited = tokio::time::timeout(timeout, self.count.wait_for(|c| *c >= n)).await.is_ok();

@@ -9,6 +9,7 @@
 
 use crate::{free_port, kill, terminate, wait_port};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// One node.
 struct Node {
@@ -69,7 +70,42 @@ impl Nats {
         Nats::start_with(partitions, true)
     }
 
+    /// A node that cannot listen (its port taken by another test between `free_port` and its
+    /// start, or a start slower than the wait on a loaded machine) makes the cluster start again
+    /// on fresh ports, up to three times.
     fn start_with(partitions: u32, tls: bool) -> Nats {
+        let mut why = String::new();
+        for _ in 0..3 {
+            let mut n = Nats::try_start(partitions, tls);
+            match n.listening(Duration::from_secs(30)) {
+                Ok(()) => return n,
+                Err(e) => why = e,
+            }
+        }
+        panic!("the NATS test cluster did not start three times: {why}");
+    }
+
+    /// Whether every node listens within `wait`; else which did not, with its log.
+    fn listening(&mut self, wait: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + wait;
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+                let exited = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() || std::time::Instant::now() >= deadline {
+                    let log = std::fs::read_to_string(self.dir.path().join(format!("n{i}.log")));
+                    return Err(format!(
+                        "node n{i} (port {}, {exited:?}): {}",
+                        node.port,
+                        log.unwrap_or_default()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    fn try_start(partitions: u32, tls: bool) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         if tls {
             crate::make_ca(dir.path());
@@ -82,9 +118,6 @@ impl Nats {
         let mut n = Nats { dir, nodes, partitions, tls };
         for i in 0..3 {
             n.spawn(i);
-        }
-        for node in &n.nodes {
-            wait_port(node.port);
         }
         n
     }

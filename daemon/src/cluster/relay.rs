@@ -59,7 +59,17 @@ impl RelayStats {
     }
 }
 
+/// Readings published and not yet acknowledged by JetStream, at most, across batches (under
+/// async-nats's own limit of 5,000 outstanding PubAcks; MQTT ingest holds at most 2,048 unacked
+/// readings per connection anyway).
+const WINDOW: usize = 4_000;
+
 /// Publishes every batch from `inbound` and hands the MQTT acks back through `acks`.
+///
+/// Pipelined: a batch is published as soon as it arrives, while earlier batches still wait for
+/// their PubAcks (up to [`WINDOW`] readings outstanding), and each batch's acks go back, in
+/// arrival order, once all of its readings are in the stream. One PubAck round trip of an R3
+/// stream (a few ms) no longer paces the relay: it waits for them together.
 pub async fn run(
     js: async_nats::jetstream::Context,
     mut inbound: Receiver<Inbound>,
@@ -68,45 +78,83 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClusterError> {
+    let mut pending = futures_util::stream::FuturesOrdered::new();
+    let mut outstanding = 0usize;
+    let stop = shutdown.clone();
     loop {
-        let batch = tokio::select! {
-            b = inbound.recv() => match b { Some(b) => b, None => return Ok(()) },
+        let next = tokio::select! {
+            biased;
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            Some(settled) = futures_util::StreamExt::next(&mut pending), if !pending.is_empty() => {
+                Next::Settled(settled)
+            }
+            b = inbound.recv(), if outstanding < WINDOW => Next::Arrived(b),
         };
-        let n = batch.len();
-        stats.received.fetch_add(n as u64, Relaxed);
-        // Publish the whole batch and wait for its PubAcks together; whatever failed is
-        // published again (same message ids), together, until everything is in the stream. The
-        // acks are awaited concurrently: after a leader loss every outstanding one times out at
-        // once, not one timeout after another (1,000 lost publishes waited 5 s each).
-        let mut remaining: Vec<&Inbound> = batch.iter().collect();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let failed = publish_all(&js, &remaining, &stats).await;
-            if failed.is_empty() {
-                break;
+        match next {
+            // Shutting down while it retried, or the source is gone.
+            Next::Settled(None) | Next::Arrived(None) => return Ok(()),
+            Next::Settled(Some(batch)) => {
+                let n = batch.len();
+                outstanding -= n;
+                for item in &batch {
+                    metrics.readings[item.topic.stream.index()].fetch_add(1, Relaxed);
+                }
+                inbound.done(n);
+                if acks.send(batch.into_iter().map(|item| item.ack).collect()).is_err() {
+                    return Ok(());
+                }
             }
-            stats.retries.fetch_add(failed.len() as u64, Relaxed);
-            stats.failing.store(true, Relaxed);
-            let (item, e) = &failed[0];
-            tracing::warn!(subject = %in_subject(&item.topic), error = %e, failed = failed.len(), of = remaining.len(), "jetstream publish failed; retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            Next::Arrived(Some(batch)) => {
+                outstanding += batch.len();
+                stats.received.fetch_add(batch.len() as u64, Relaxed);
+                let mut sent = Vec::with_capacity(batch.len());
+                for item in &batch {
+                    sent.push(publish(&js, item).await);
+                }
+                pending.push_back(settle(js.clone(), batch, sent, stats.clone(), stop.clone()));
             }
-            delay = (delay * 2).min(Duration::from_millis(250));
-            remaining = failed.into_iter().map(|(item, _)| item).collect();
-        }
-        stats.failing.store(false, Relaxed);
-        for item in &batch {
-            metrics.readings[item.topic.stream.index()].fetch_add(1, Relaxed);
-        }
-        let done: Vec<Ack> = batch.iter().map(|item| item.ack).collect();
-        inbound.done(n);
-        if acks.send(done).is_err() {
-            return Ok(());
         }
     }
+}
+
+/// What the relay's loop woke up for.
+enum Next {
+    /// A batch whose readings are all in the stream (`None`: shutdown came first).
+    Settled(Option<Vec<Inbound>>),
+    /// A batch from the sources (`None`: they are gone).
+    Arrived(Option<Vec<Inbound>>),
+}
+
+/// Awaits a batch's PubAcks together; whatever failed is published again (same message ids),
+/// together, until everything is in the stream. The acks are awaited concurrently: after a
+/// leader loss every outstanding one times out at once, not one timeout after another (1,000
+/// lost publishes waited 5 s each). `None` if shutdown came first.
+async fn settle(
+    js: async_nats::jetstream::Context,
+    batch: Vec<Inbound>,
+    sent: Vec<Result<async_nats::jetstream::context::PublishAckFuture, String>>,
+    stats: Arc<RelayStats>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Vec<Inbound>> {
+    let items: Vec<&Inbound> = batch.iter().collect();
+    let mut failed = await_acks(&items, sent, &stats).await;
+    let mut delay = Duration::from_millis(50);
+    while !failed.is_empty() {
+        stats.retries.fetch_add(failed.len() as u64, Relaxed);
+        stats.failing.store(true, Relaxed);
+        let (item, e) = &failed[0];
+        tracing::warn!(subject = %in_subject(&item.topic), error = %e, failed = failed.len(), of = batch.len(), "jetstream publish failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|s| *s) => return None,
+        }
+        delay = (delay * 2).min(Duration::from_millis(250));
+        let remaining: Vec<&Inbound> = failed.into_iter().map(|(item, _)| item).collect();
+        failed = publish_all(&js, &remaining, &stats).await;
+    }
+    stats.failing.store(false, Relaxed);
+    drop(items);
+    Some(batch)
 }
 
 /// Publishes `items` and awaits their PubAcks concurrently; the ones that failed, with why.
@@ -119,6 +167,15 @@ async fn publish_all<'a>(
     for item in items {
         sent.push(publish(js, item).await);
     }
+    await_acks(items, sent, stats).await
+}
+
+/// Awaits the PubAcks of `items` (`sent`, one each) concurrently; the ones that failed, with why.
+async fn await_acks<'a>(
+    items: &[&'a Inbound],
+    sent: Vec<Result<async_nats::jetstream::context::PublishAckFuture, String>>,
+    stats: &RelayStats,
+) -> Vec<(&'a Inbound, String)> {
     let acks = futures_util::future::join_all(sent.into_iter().map(|s| async move {
         match s {
             Ok(fut) => fut.await.map_err(|e| e.to_string()),

@@ -31,14 +31,24 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-/// Message i: device i % 1000, its reading i / 1000, stamped now. With `raising`, device i's
-/// reading passes the limit once in 100 of its readings (and the next clears it): 1 % of all
-/// readings raise an order.
-fn workload(site: &'static str, raising: bool) -> Messages {
+/// Message i: device i % 1000, its reading i / 1000, stamped now. With `hot_every` > 0, each
+/// device's reading passes the limit once in `hot_every` of its readings (and the next clears
+/// it): 100 makes 1 % of all readings raise an order (the everyday load), 5 makes 20 % (order
+/// churn: a storm). 0: none do.
+fn workload(site: &'static str, hot_every: u64) -> Messages {
     Arc::new(move |i| {
-        let db = if raising && (i + i / DEVICES).is_multiple_of(100) { 75.0 } else { 55.0 };
-        reading(site, i, db)
+        let hot = hot_every > 0 && (i + i / DEVICES).is_multiple_of(hot_every);
+        reading(site, i, if hot { 75.0 } else { 55.0 })
     })
+}
+
+/// Offered loads (readings/s) of the latency ladder.
+fn ladder(quick: bool) -> &'static [u64] {
+    if quick {
+        &[2_000, 5_000, 10_000, 20_000, 30_000]
+    } else {
+        &[2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000]
+    }
 }
 
 fn reading(site: &str, i: u64, db: f32) -> (String, Vec<u8>) {
@@ -104,7 +114,7 @@ async fn ceiling(broker: &Mosquitto, n: u64) -> f64 {
     let sub = BareSubscriber::start(broker.port, "gs/v1/+/+/+").await;
     let counter = tokio::spawn(sub.count(n));
     let watch = CpuWatch::start(broker.pid().unwrap());
-    loadgen::publish(broker.port, CONNS, workload("bench", false), 0, n, None).await;
+    loadgen::publish(broker.port, CONNS, workload("bench", 0), 0, n, None).await;
     let took = counter.await.unwrap();
     let rate = n as f64 / took.as_secs_f64();
     println!("broker_ceiling_readings_per_s {rate:.0}");
@@ -158,7 +168,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     // A backlog in the daemon's session: SIGKILL, n readings queued, restart, drain.
     let _ = daemon.kill();
     let _ = daemon.wait();
-    loadgen::publish(broker.port, CONNS, workload("bench", false), next, n, None).await;
+    loadgen::publish(broker.port, CONNS, workload("bench", 0), next, n, None).await;
     next += n;
     let restarted = Instant::now();
     let mut daemon = spawn_daemon(std::path::Path::new(&bin), &cfg, &log);
@@ -225,11 +235,21 @@ impl Counter<'_> {
         }
     }
 
-    async fn wait_for(&self, n: u64) {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while self.processed().await < n as f64 && Instant::now() < deadline {
+    /// Waits until `n` are processed, or `within` passed (a system that lost readings would
+    /// otherwise hold the whole run); false then.
+    async fn reaches(&self, n: f64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.processed().await < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        true
+    }
+
+    async fn wait_for(&self, n: u64) {
+        self.reaches(n as f64, Duration::from_secs(600)).await;
     }
 }
 
@@ -254,7 +274,7 @@ async fn throughput(
     let cpu0 = cpu_seconds(pid);
     let watch = CpuWatch::start(broker.pid().unwrap());
     let t0 = Instant::now();
-    loadgen::publish(broker.port, CONNS, workload("bench", false), 0, n, None).await;
+    loadgen::publish(broker.port, CONNS, workload("bench", 0), 0, n, None).await;
     counter.wait_for(n).await;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
     println!("{name}_readings_per_s {rate:.0}");
@@ -264,8 +284,12 @@ async fn throughput(
     n
 }
 
-/// Fixed loads with 1 % of readings raising an order: 10k/s (p99, the design's background
-/// load), 5k/s (CPU per reading), 2k/s (p99 against Node-RED); RSS at the end.
+/// The latency ladder: each offered load of [`ladder`] for a few seconds, paced, first with 1 %
+/// of readings raising an order, then with 20 % (order churn); for each, `…latency_at RATE P50
+/// P99` (publish → webhook, ms) and `…cpu_us_per_reading_at RATE CPU`, and where a load was not
+/// processed within a minute after its end, `…behind_at RATE MISSING`. The 1 % run also prints
+/// the figures of earlier runs under their old names (p99 at 10k/s, CPU per reading at 5k/s, at
+/// 2k/s …); RSS at the end.
 async fn fixed_rates(
     broker: &Mosquitto,
     counter: &Counter<'_>,
@@ -276,43 +300,52 @@ async fn fixed_rates(
     name: &str,
 ) {
     let secs = if quick { 3 } else { 10 };
-    let mut done = 0u64;
-    for (rate, label) in [(10_000u64, ""), (5_000, "_5k"), (2_000, "_2k")] {
-        let n = rate * secs;
-        let cpu0 = cpu_seconds(pid);
-        let sent_from = now_ms();
-        loadgen::publish(broker.port, 1, workload("bench", true), next, n, Some(rate as f64)).await;
-        next += n;
-        done += n;
-        counter.wait_for(done).await;
-        let cpu = cpu_seconds(pid) - cpu0;
-        let lat = latencies(hooks, sent_from, (n / 100) as usize).await;
-        let p = |q: usize| lat.get(lat.len().saturating_sub(1) * q / 100).copied().unwrap_or(u64::MAX);
-        match label {
-            "" => println!("{name}_p99_ms {}", p(99)),
-            _ => println!("{name}_p99{label}_ms {}", p(99)),
+    let mut signed = 0;
+    for (load, hot_every) in [("", 100u64), ("churn_", 5)] {
+        for &rate in ladder(quick) {
+            let n = rate * secs;
+            let (cpu0, base) = (cpu_seconds(pid), counter.processed().await);
+            let sent_from = now_ms();
+            loadgen::publish(broker.port, 1, workload("bench", hot_every), next, n, Some(rate as f64)).await;
+            next += n;
+            let done = counter.reaches(base + n as f64, Duration::from_secs(60)).await;
+            if !done {
+                let missing = base + n as f64 - counter.processed().await;
+                println!("{name}_{load}behind_at {rate} {missing:.0}");
+            }
+            let cpu = cpu_seconds(pid) - cpu0;
+            let lat = latencies(hooks, sent_from, (n / hot_every) as usize, &mut signed).await;
+            let p = |q: usize| lat.get(lat.len().saturating_sub(1) * q / 100).copied().unwrap_or(u64::MAX);
+            let per = cpu * 1e6 / n as f64;
+            println!("{name}_{load}latency_at {rate} {} {}", p(50), p(99));
+            println!("{name}_{load}cpu_us_per_reading_at {rate} {per:.1}");
+            println!("{name}_{load}webhooks_measured_at {rate} {}", lat.len());
+            match (load, rate) {
+                ("", 10_000) => println!("{name}_p99_ms {}\n{name}_p50_ms {}", p(99), p(50)),
+                ("", 5_000) => println!("{name}_cpu_us_per_reading {per:.1}"),
+                ("", 2_000) => println!("{name}_p99_2k_ms {}\n{name}_p50_2k_ms {}", p(99), p(50)),
+                _ => {}
+            }
         }
-        println!("{name}_p50{label}_ms {}", p(50));
-        match label {
-            "_5k" => println!("{name}_cpu_us_per_reading {:.1}", cpu * 1e6 / n as f64),
-            _ => println!("{name}_cpu_us_per_reading{}k {:.1}", rate / 1000, cpu * 1e6 / n as f64),
-        }
-        println!("{name}_webhooks_measured{label} {}", lat.len());
     }
-    println!("{name}_webhooks_signed {}", hooks.all().iter().filter(|h| h.signed).count());
+    println!("{name}_webhooks_signed {signed}");
     println!("{name}_rss_mb {:.1}", proc_status(pid, "VmRSS:") / 1024.0);
 }
 
-/// Publish → webhook latencies (ms) of the orders raised by readings stamped from `since_ms`.
-async fn latencies(hooks: &Hooks, since_ms: u64, want: usize) -> Vec<u64> {
+/// Publish → webhook latencies (ms) of the orders raised by readings stamped from `since_ms`
+/// (sorted), waiting up to a minute for `want` of them; adds the signed requests to `signed`.
+/// Takes the requests out of `hooks` (earlier ones are dropped).
+async fn latencies(hooks: &Hooks, since_ms: u64, want: usize, signed: &mut usize) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lat = Vec::with_capacity(want);
     loop {
-        let mut lat: Vec<u64> = hooks
-            .all()
-            .iter()
-            .filter(|h| h.body["event"] == "raised" && h.body["evidence"]["ts"].as_u64() >= Some(since_ms))
-            .filter_map(|h| Some(h.received_ms.saturating_sub(h.body["evidence"]["ts"].as_u64()?)))
-            .collect();
+        for h in hooks.take() {
+            *signed += usize::from(h.signed);
+            let ts = h.body["evidence"]["ts"].as_u64().unwrap_or(0);
+            if h.body["event"] == "raised" && ts >= since_ms {
+                lat.push(h.received_ms.saturating_sub(ts));
+            }
+        }
         if lat.len() >= want || Instant::now() >= deadline {
             lat.sort_unstable();
             return lat;
@@ -327,7 +360,7 @@ async fn soak_run(broker: &Mosquitto, http: u16, pid: u32, minutes: u64) {
     let total = rate * 60 * minutes;
     let port = broker.port;
     let publisher = tokio::spawn(async move {
-        loadgen::publish(port, 1, workload("bench", false), 0, total, Some(rate as f64)).await
+        loadgen::publish(port, 1, workload("bench", 0), 0, total, Some(rate as f64)).await
     });
     let t0 = Instant::now();
     let mut samples = Vec::new();
