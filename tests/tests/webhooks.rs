@@ -139,3 +139,72 @@ async fn an_endless_answer_is_read_only_up_to_its_cap() {
     assert_eq!(d.running().metrics.webhooks_failed.load(Relaxed), 0);
     d.stop().await;
 }
+
+/// What the pacing receiver saw: (order, event) posted to the tier-0 receiver (`/grid`) in
+/// arrival order, and the most requests it held at once.
+#[derive(Default)]
+struct Seen {
+    arrivals: Vec<(u64, String)>,
+    in_flight: usize,
+    most: usize,
+}
+
+/// A receiver that holds each request to `/grid` until another one arrives beside it (or 200
+/// ms pass: well inside the client's 500 ms timeout, so no retry overlaps its first attempt): a notifier that posts one request at a time never gets two in at once. Requests to
+/// other receivers (the tier-1 `/duty`) are answered at once and not recorded.
+async fn pacing(seen: std::sync::Arc<std::sync::Mutex<Seen>>) -> String {
+    let (company, _) = tokio::sync::watch::channel(0usize);
+    let company = std::sync::Arc::new(company);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let (seen, company) = (seen.clone(), company.clone());
+        async move {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if uri.path() != "/grid" {
+                return axum::http::StatusCode::NO_CONTENT;
+            }
+            let now = {
+                let mut s = seen.lock().unwrap();
+                s.arrivals
+                    .push((v["order_id"].as_u64().unwrap_or(0), v["event"].as_str().unwrap_or("").into()));
+                s.in_flight += 1;
+                s.most = s.most.max(s.in_flight);
+                s.in_flight
+            };
+            company.send_modify(|n| *n = (*n).max(now));
+            let mut rx = company.subscribe();
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(200), rx.wait_for(|n| *n >= 2)).await;
+            seen.lock().unwrap().in_flight -= 1;
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    serve(app).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_of_different_orders_go_out_together_one_orders_in_order() {
+    const ORDERS: u64 = 8;
+    let broker = Mosquitto::start();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let url = pacing(seen.clone()).await;
+    let d = Daemon::start_at(broker.port, &url, NOISE_RULE).await;
+    // Each box loud for 15 s (raised), then quiet for 10 s (resolved).
+    for box_no in 0..ORDERS {
+        let dev = Device::connect(broker.port, "plaza-3", &format!("nb-{box_no}"), false).await;
+        for seq in 0..25 {
+            dev.send(seq, noise(if seq < 15 { 75.0 } else { 55.0 })).await;
+        }
+    }
+    let grid = || seen.lock().unwrap().arrivals.len() as u64;
+    d.wait(|_| grid() >= 2 * ORDERS).await;
+    let s = seen.lock().unwrap();
+    assert!(s.most >= 2, "requests went out one at a time: {:?}", s.arrivals);
+    for order in s.arrivals.iter().map(|(o, _)| *o).collect::<std::collections::HashSet<_>>() {
+        let events: Vec<&str> =
+            s.arrivals.iter().filter(|(o, _)| *o == order).map(|(_, e)| e.as_str()).collect();
+        assert_eq!(events, ["raised", "resolved"], "order {order}: {:?}", s.arrivals);
+    }
+    assert_eq!(s.arrivals.len() as u64, 2 * ORDERS);
+    drop(s);
+    d.stop().await;
+}

@@ -18,6 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Notifications claimed per round (one write records the round's deliveries).
+const ROUND: usize = 64;
+/// Requests in flight per receiver at most.
+const PARALLEL: usize = 16;
+
 /// A receiver ready to deliver to.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -166,11 +171,14 @@ impl Worker {
         // Claimed for twice the timeout: another worker delivering from the same outbox skips
         // them, and gets them if this one dies mid-delivery.
         let claim = self.ep.timeout.as_millis() as i64 * 2;
-        let rows = self.with_db(|s| s.claim_due_for(&self.ep.name, now_ms() as i64, 32, claim))?;
+        // After a cool-down the circuit is half open: one probe decides.
+        let probing = self.failures >= self.backoff.breaker_failures;
+        let limit = if probing { 1 } else { ROUND };
+        let rows = self.with_db(|s| s.claim_due_for(&self.ep.name, now_ms() as i64, limit, claim))?;
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
-        for row in &rows {
-            match self.post(row).await {
+        for (row, result) in self.post_all(&rows).await {
+            match result {
                 Ok(()) => {
                     self.failures = 0;
                     delivered.push(row.id);
@@ -186,10 +194,9 @@ impl Worker {
                     self.failures += 1;
                     self.metrics.webhooks_failed.fetch_add(1, Relaxed);
                     self.failed(row, &e)?;
-                    if self.failures >= self.backoff.breaker_failures {
+                    if self.failures >= self.backoff.breaker_failures && !breaker_open {
                         tracing::warn!(receiver = %self.ep.name, "circuit open after {} failures", self.failures);
                         breaker_open = true;
-                        break;
                     }
                 }
             }
@@ -201,7 +208,7 @@ impl Worker {
         if breaker_open {
             return Ok(self.backoff.breaker_cooldown);
         }
-        if rows.len() == 32 {
+        if rows.len() == limit {
             return Ok(Duration::ZERO);
         }
         let next = self.with_db(|s| s.next_outbox_ms_for(&self.ep.name))?;
@@ -209,6 +216,42 @@ impl Worker {
         Ok(next.map_or(Duration::from_secs(1), |n| {
             Duration::from_millis(n.saturating_sub(now).clamp(0, 1000) as u64)
         }))
+    }
+
+    /// Posts `rows` (in outbox order): the notifications of one order one after another (a
+    /// receiver hears `raised` before `resolved`), different orders' concurrently, up to
+    /// [`PARALLEL`] at a time — one slow round trip no longer paces a storm's notifications.
+    /// The results in outbox order.
+    async fn post_all<'r>(&self, rows: &'r [OutboxRow]) -> Vec<(&'r OutboxRow, Result<(), Failure>)> {
+        use futures_util::StreamExt;
+        let mut groups: Vec<Vec<&OutboxRow>> = Vec::new();
+        let mut of_order = std::collections::HashMap::new();
+        for row in rows {
+            let g = *of_order.entry(row.order_id).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(row);
+        }
+        let mut results = Vec::with_capacity(rows.len());
+        let mut groups = groups.into_iter();
+        let mut pending = futures_util::stream::FuturesUnordered::new();
+        pending.extend(groups.by_ref().take(PARALLEL).map(|g| self.post_group(g)));
+        while let Some(done) = pending.next().await {
+            results.extend(done);
+            pending.extend(groups.next().map(|g| self.post_group(g)));
+        }
+        results.sort_by_key(|(row, _)| row.id);
+        results
+    }
+
+    /// Posts one order's notifications, one after another.
+    async fn post_group<'r>(&self, group: Vec<&'r OutboxRow>) -> Vec<(&'r OutboxRow, Result<(), Failure>)> {
+        let mut out = Vec::with_capacity(group.len());
+        for row in group {
+            out.push((row, self.post(row).await));
+        }
+        out
     }
 
     fn with_db<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
