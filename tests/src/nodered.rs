@@ -12,7 +12,7 @@ pub struct NodeRed {
     /// Its HTTP port (`GET /count`: readings and probes its flow has seen).
     pub port: u16,
     child: Option<Child>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl NodeRed {
@@ -34,10 +34,15 @@ impl NodeRed {
             .env("HOOK_URL", hook_url)
             .env("HOOK_SECRET", SECRET)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("nodered.log")).unwrap())
             .spawn()
             .expect("node must be installed");
-        NodeRed { port, child: Some(child), _dir: dir }
+        NodeRed { port, child: Some(child), dir }
+    }
+
+    /// What it logged (errors only: a flow that does not compile says so here).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nodered.log")).unwrap_or_default()
     }
 
     /// The process id (CPU and memory readings).

@@ -1,6 +1,7 @@
 //! Cluster mode's figures (`scripts/bench --cluster`): readings/s applied with one and two
-//! workers, the workers' CPU per reading (against edge mode's), and fail-over time over
-//! repeated SIGKILLs. Real engines on loopback: mosquitto, three nats-server nodes, PostgreSQL,
+//! workers, the workers' CPU per reading (against edge mode's), the stream's own ceiling (a raw
+//! async JetStream publisher, `cluster_js_ceiling_readings_per_s`) beside the relay's figure,
+//! and fail-over time over repeated SIGKILLs. Real engines on loopback: mosquitto, three nats-server nodes, PostgreSQL,
 //! one relay, the release binaries.
 //!
 //! ```text
@@ -82,6 +83,36 @@ fn applied(url: &str, seq: i64) -> i64 {
 
 async fn owned(http: u16) -> usize {
     cluster::owned(http).await.len()
+}
+
+/// Publishes `n` readings straight into the reading stream (async, up to 4,000 PubAcks
+/// outstanding, each message with its own id) and returns readings/s once all are acked.
+async fn js_ceiling(
+    js: &async_nats::jetstream::Context,
+    n: u64,
+    message: impl Fn(u64) -> (String, Vec<u8>),
+) -> f64 {
+    use futures_util::StreamExt;
+    use std::future::IntoFuture;
+    type Ack = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    let mut pending = futures_util::stream::FuturesUnordered::<Ack>::new();
+    let started = Instant::now();
+    for i in 0..n {
+        if pending.len() >= 4_000 {
+            pending.next().await.unwrap().expect("a PubAck");
+        }
+        let (topic, payload) = message(i);
+        let subject = gridsentry::cluster::stream::in_subject(&Topic::parse(&topic).expect("a topic"));
+        let msg = async_nats::jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .message_id(format!("ceiling-{i}"));
+        let ack = js.send_publish(subject, msg).await.expect("published").into_future();
+        pending.push(Box::pin(async move { ack.await.map(drop).map_err(|e| e.to_string()) }));
+    }
+    while let Some(ack) = pending.next().await {
+        ack.expect("a PubAck");
+    }
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 /// The `p` quantile of sorted `v`.
@@ -191,6 +222,20 @@ async fn main() {
             cpu * 1e6 / n as f64,
             cpu_s(procs.0[0].id())
         );
+        if workers == 1 {
+            // The stream's own limit here: a raw publisher, workers paused (SIGSTOP) so that
+            // only NATS and the publisher share the cores.
+            let signal = |sig: &str| {
+                for c in &procs.0[1..] {
+                    let _ = Command::new("kill").arg(sig).arg(c.id().to_string()).status();
+                }
+            };
+            signal("-STOP");
+            let rate = js_ceiling(&js, n, |i| reading(devices, (per_device + 1_000) * devices + i, t0)).await;
+            signal("-CONT");
+            println!("cluster_js_ceiling_readings_per_s {rate:.0}");
+            println!("cluster_relay_share_of_js_ceiling_pct {:.0}", 100.0 * (n as f64 / relayed) / rate);
+        }
         if workers == 2 {
             // Fail-over as users feel it: SIGKILL one worker, publish the next reading of every
             // device at once, time until all are applied (every partition applying again at the
