@@ -7,6 +7,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    few_malloc_arenas();
     let args = cli::Args::parse();
     if matches!(args.command, cli::Command::Demo { .. }) {
         gridsentry::demo::prepare_env();
@@ -51,5 +52,20 @@ fn init_logs(args: &cli::Args) {
         // control character a field carries is escaped, so no line can forge another.
         cli::LogFormat::Text if std::io::stderr().is_terminal() => logs.with_ansi(true).init(),
         cli::LogFormat::Text => logs.with_ansi(false).with_writer(gridsentry::logsafe::Escaped).init(),
+    }
+}
+
+/// glibc gives each thread that meets contention an allocator arena of its own (up to 8 per
+/// core), and each keeps the memory it once held: with the pipeline, its sync thread, the
+/// runtime's workers and the blocking pool that was 3–8 MB of RSS more under load (bench:
+/// 28.8 → 26.1 MB after the 1 % ladder, 47.2 → 39.1 MB after the churn ladder). Two arenas
+/// cost nothing measurable here. `MALLOC_ARENA_MAX` in the environment still wins.
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any other thread runs.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }

@@ -42,7 +42,9 @@ impl Base {
         let (endpoints, routing) = endpoints(cfg, o)?;
         let (outbox, outbox_rx) = watch::channel(0u64);
         let outputs = Outputs {
-            changes: o.changes.clone().unwrap_or_else(|| broadcast::channel(4096).0),
+            // The ring keeps its last 1,024 changes (~1 KB each) for as long as the daemon runs;
+            // a console feed further behind is told it lagged and reloads (api/events.rs).
+            changes: o.changes.clone().unwrap_or_else(|| broadcast::channel(1024).0),
             outbox,
             metrics: Arc::new(Metrics::default()),
             live: Arc::new(crate::live::Live::new(
