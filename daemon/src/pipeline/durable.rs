@@ -22,7 +22,6 @@ use crate::watchdog::Progress;
 use gridsentry_sensors::Stream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::watch;
 
@@ -70,7 +69,7 @@ impl Syncer {
 /// The pipeline's side: hands commits over, learns whether a sync is in flight.
 pub struct Durable<'s> {
     tx: Option<mpsc::Sender<Committed>>,
-    busy: Arc<AtomicBool>,
+    busy: watch::Receiver<bool>,
     /// Turns true (or closes) when the stage stopped.
     stopped: watch::Receiver<bool>,
     _never: Option<watch::Sender<bool>>,
@@ -95,13 +94,12 @@ impl<'s> Durable<'s> {
         progress: Arc<Progress>,
     ) -> Durable<'s> {
         let acts = Acts { out, sink, progress };
-        let busy = Arc::new(AtomicBool::new(false));
+        let (flag, busy) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
         if matches!(syncer, Syncer::Done) {
             return Durable { tx: None, busy, stopped, _never: Some(stop), thread: None, inline: Some(acts) };
         }
         let (tx, rx) = mpsc::channel::<Committed>();
-        let flag = busy.clone();
         let thread = std::thread::Builder::new()
             .name("pipeline-sync".into())
             .spawn_scoped(scope, move || {
@@ -120,7 +118,12 @@ impl<'s> Durable<'s> {
 
     /// Whether a sync is in flight (the pipeline lingers for more readings only then).
     pub fn busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire)
+        *self.busy.borrow()
+    }
+
+    /// Resolves when no sync is in flight (at once if none is, or if the stage stopped).
+    pub async fn idle(&mut self) {
+        let _ = self.busy.wait_for(|b| !*b).await;
     }
 
     /// Acts on `c` once it is durable; `Err` when the stage stopped (its error).
@@ -150,17 +153,17 @@ impl<'s> Durable<'s> {
 fn sync_loop(
     rx: &mpsc::Receiver<Committed>,
     syncer: &mut Syncer,
-    busy: &AtomicBool,
+    busy: &watch::Sender<bool>,
     acts: &Acts,
 ) -> Result<(), PipelineError> {
     let mut file = None;
     while let Ok(first) = rx.recv() {
-        busy.store(true, Ordering::Release);
+        busy.send_replace(true);
         let mut group = vec![first];
         group.extend(rx.try_iter());
         crate::testhook::stall("sync");
         let synced = syncer.sync(&mut file);
-        busy.store(false, Ordering::Release);
+        busy.send_replace(false);
         if let Err(e) = synced {
             tracing::error!(error = %e, "the order journal could not be synced to disk; nothing more is acknowledged");
             return Err(PipelineError::Store(StoreError::Io(e)));

@@ -78,7 +78,8 @@ fn nothing_is_acked_before_its_sync_returns() {
     let (tx, acks, heard, progress, run) = start(dir.path(), syncer);
     tx.send((0..3).map(reading).collect()).unwrap();
     in_sync.recv_timeout(Duration::from_secs(60)).expect("the sync began");
-    // Committed, and held at the sync: the next readings are still taken and committed.
+    // Committed, and held at the sync: the next readings are taken meanwhile (and committed
+    // together once that sync is done).
     tx.send((3..5).map(reading).collect()).unwrap();
     assert_eq!(*acks.0.lock().unwrap(), 0, "acked before the disk had it");
     assert_eq!(progress.finished(), 0);
