@@ -92,12 +92,19 @@ impl<'s> Durable<'s> {
         out: Outputs,
         sink: Arc<dyn Sink>,
         progress: Arc<Progress>,
-    ) -> Durable<'s> {
+    ) -> Result<Durable<'s>, PipelineError> {
         let acts = Acts { out, sink, progress };
         let (flag, busy) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
         if matches!(syncer, Syncer::Done) {
-            return Durable { tx: None, busy, stopped, _never: Some(stop), thread: None, inline: Some(acts) };
+            return Ok(Durable {
+                tx: None,
+                busy,
+                stopped,
+                _never: Some(stop),
+                thread: None,
+                inline: Some(acts),
+            });
         }
         let (tx, rx) = mpsc::channel::<Committed>();
         let thread = std::thread::Builder::new()
@@ -107,8 +114,8 @@ impl<'s> Durable<'s> {
                 let _ = stop.send(true);
                 r
             })
-            .expect("starting the pipeline's sync thread");
-        Durable { tx: Some(tx), busy, stopped, _never: None, thread: Some(thread), inline: None }
+            .map_err(|e| PipelineError::Store(StoreError::Io(e)))?;
+        Ok(Durable { tx: Some(tx), busy, stopped, _never: None, thread: Some(thread), inline: None })
     }
 
     /// Resolves when the stage stopped (a failed sync: the pipeline must stop too).

@@ -195,7 +195,7 @@ impl Pipeline {
     ) -> Result<(), PipelineError> {
         std::thread::scope(|scope| {
             let out = self.out.clone();
-            let mut durable = Durable::start(scope, syncer, out, sink, rx.progress().clone());
+            let mut durable = Durable::start(scope, syncer, out, sink, rx.progress().clone())?;
             let r = self.commit_loop(&rt, &mut rx, &mut control, tuning, &mut durable);
             // Whatever was committed is acted on once durable, even when the loop stopped.
             let finished = durable.finish();
@@ -240,8 +240,18 @@ impl Pipeline {
                 next_tick = Instant::now() + tuning.tick;
             }
             // Reloads sent before these readings arrived apply to them.
+            let mut reloaded = false;
             while let Ok(c) = control.try_recv() {
                 self.control(c);
+                reloaded = true;
+            }
+            if reloaded {
+                // The reload's audit entry is synced like any commit (an empty one carries it).
+                durable.send(Committed {
+                    inbound: Vec::new(),
+                    changes: Vec::new(),
+                    applied: Default::default(),
+                })?;
             }
             if !inbound.is_empty() {
                 crate::testhook::stall("pipeline");
