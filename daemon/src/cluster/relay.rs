@@ -67,7 +67,7 @@ const WINDOW: usize = 4_000;
 /// Publishes every batch from `inbound` and hands the MQTT acks back through `acks`.
 ///
 /// Pipelined: a batch is published as soon as it arrives, while earlier batches still wait for
-/// their PubAcks (up to [`WINDOW`] readings outstanding), and each batch's acks go back, in
+/// their PubAcks (up to `WINDOW`, 4,000, readings outstanding), and each batch's acks go back, in
 /// arrival order, once all of its readings are in the stream. One PubAck round trip of an R3
 /// stream (a few ms) no longer paces the relay: it waits for them together.
 pub async fn run(

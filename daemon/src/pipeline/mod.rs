@@ -1,26 +1,25 @@
-//! The spine: readings → rules → orders, in group commits, acknowledged after commit.
+//! The spine: readings → rules → orders, in group commits, acknowledged after they are durable.
 //!
 //! One thread owns the rule engine and the order store (both synchronous). It takes what has
-//! arrived (batches from ingest, one per socket read; optionally lingering), applies every
-//! reading to the rules, writes the rule state
-//! changes, sequence numbers and order transitions in one SQLite transaction, and only then
-//! hands the batch's acks back to ingest. A crash before the commit loses nothing: the broker
+//! arrived (batches from ingest, one per socket read; [`commit_loop`] decides how many go into
+//! one commit), applies every reading to the rules, writes the rule state changes, sequence
+//! numbers and order transitions in one SQLite transaction, and hands the batch to the
+//! [`durable`] stage, which syncs the journal on its own thread and only then sends the acks back
+//! to ingest (or, with a time-series server configured, the batch on to the store stage through a
+//! [`crate::flow::Sink`], which acks it once stored). A crash before the sync loses nothing: the broker
 //! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
-//! store cannot commit (disk full, I/O error) the pipeline stops the daemon instead of acking
-//! what it could not record: fail-stop, never lose. With a time-series server configured the
-//! committed batch goes on to the store stage through a [`flow::Sink`], which acks it once stored.
-//! Which readings get in at all (device gate, sequence window) is [`admit`]; the hourly
-//! evidence purge is [`retention`].
+//! store cannot commit or sync (disk full, I/O error) the pipeline stops the daemon instead of
+//! acking what it could not record: fail-stop, never lose. Which readings get in at all (device
+//! gate, sequence window) is [`admit`]; the hourly evidence purge is [`retention`].
 
 mod admit;
+mod commit_loop;
 mod durable;
 mod retention;
 
-use durable::{Committed, Durable, Syncer};
-
 use crate::clock::now_ms;
 use crate::devtime;
-use crate::flow::{self, Inbound, Sink};
+use crate::flow::Inbound;
 use crate::gate::{Gate, Policy};
 use crate::metrics::Metrics;
 use crate::orders::{Batch, Change, Store, StoreError};
@@ -31,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 
 /// Batching and timing knobs.
 #[derive(Debug, Clone, Copy)]
@@ -162,113 +161,6 @@ impl Pipeline {
         self
     }
 
-    /// Runs on the calling thread until the channel closes; `Err` when a commit or a sync
-    /// failed.
-    ///
-    /// One wake-up per batch: it waits for the first batch (or the next tick), takes whatever
-    /// else is already queued (up to `batch_max` readings; while a sync is in flight, lingering
-    /// at most `linger` for more), commits once and hands the batch to the [`durable`] stage,
-    /// which acts on it (acks, webhooks, console) once the disk has it.
-    pub fn run(
-        mut self,
-        rt: tokio::runtime::Handle,
-        rx: flow::Receiver<Inbound>,
-        control: mpsc::UnboundedReceiver<Control>,
-        sink: Arc<dyn Sink>,
-        tuning: Tuning,
-    ) -> Result<(), PipelineError> {
-        let syncer = match self.store.defer_sync()? {
-            Some(wal) => Syncer::File(wal),
-            None => Syncer::Done,
-        };
-        self.run_with(rt, rx, control, sink, tuning, syncer)
-    }
-
-    fn run_with(
-        mut self,
-        rt: tokio::runtime::Handle,
-        mut rx: flow::Receiver<Inbound>,
-        mut control: mpsc::UnboundedReceiver<Control>,
-        sink: Arc<dyn Sink>,
-        tuning: Tuning,
-        syncer: Syncer,
-    ) -> Result<(), PipelineError> {
-        std::thread::scope(|scope| {
-            let out = self.out.clone();
-            let mut durable = Durable::start(scope, syncer, out, sink, rx.progress().clone())?;
-            let r = self.commit_loop(&rt, &mut rx, &mut control, tuning, &mut durable);
-            // Whatever was committed is acted on once durable, even when the loop stopped.
-            let finished = durable.finish();
-            r.and(finished)
-        })
-    }
-
-    fn commit_loop(
-        &mut self,
-        rt: &tokio::runtime::Handle,
-        rx: &mut flow::Receiver<Inbound>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
-        tuning: Tuning,
-        durable: &mut Durable<'_>,
-    ) -> Result<(), PipelineError> {
-        let mut next_tick = Instant::now();
-        let mut commits = 0u64;
-        loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            let next = rt.block_on(async {
-                tokio::select! {
-                    biased;
-                    () = durable.stopped() => None,
-                    r = tokio::time::timeout(wait, rx.recv()) => Some(r),
-                }
-            });
-            let mut inbound = match next {
-                // The durable stage stopped (a sync failed): its error.
-                None => return durable.finish().and(Err(PipelineError::SinkGone)),
-                Some(Ok(None)) => return Ok(()),
-                Some(Ok(Some(batch))) => batch,
-                Some(Err(_)) => Vec::new(),
-            };
-            if !inbound.is_empty() {
-                if durable.busy() {
-                    rt.block_on(join_while_syncing(rx, &mut inbound, tuning.batch_max, durable));
-                }
-                gather(rx, &mut inbound, tuning, durable.busy());
-            }
-            let tick = Instant::now() >= next_tick;
-            if tick {
-                next_tick = Instant::now() + tuning.tick;
-            }
-            // Reloads sent before these readings arrived apply to them.
-            let mut reloaded = false;
-            while let Ok(c) = control.try_recv() {
-                self.control(c);
-                reloaded = true;
-            }
-            if reloaded {
-                // The reload's audit entry is synced like any commit (an empty one carries it).
-                durable.send(Committed {
-                    inbound: Vec::new(),
-                    changes: Vec::new(),
-                    applied: Default::default(),
-                })?;
-            }
-            if !inbound.is_empty() {
-                crate::testhook::stall("pipeline");
-                crate::testhook::before_commit(commits + 1);
-            }
-            let (changes, applied) = self.step(&mut inbound, tick)?;
-            if !inbound.is_empty() {
-                commits += 1;
-                crate::testhook::slow_commit(inbound.len());
-                crate::testhook::after_commit(commits);
-            } else if changes.is_empty() {
-                continue;
-            }
-            durable.send(Committed { inbound, changes, applied })?;
-        }
-    }
-
     fn control(&mut self, c: Control) {
         match c {
             Control::Reload { rules, sla, receivers, names } => {
@@ -382,43 +274,6 @@ fn publish(out: &Outputs, changes: Vec<Change>) {
         tracing::info!(order = c.order_id, rule = %c.rule, subject = %c.subject, colour = c.colour.as_str(), state = %c.state, "order transition");
         tracing::debug!(order = c.order_id, "{}", c.summary);
         let _ = out.changes.send(c);
-    }
-}
-
-/// While a sync is in flight, what arrives joins `inbound` (up to `batch_max` readings): it
-/// could not be acked before the next sync anyway, and one commit costs less than several
-/// (at 2k/s each reading was its own commit). Returns once the sync is done (or the inlet closed).
-async fn join_while_syncing(
-    rx: &mut flow::Receiver<Inbound>,
-    inbound: &mut Vec<Inbound>,
-    batch_max: usize,
-    durable: &mut Durable<'_>,
-) {
-    while inbound.len() < batch_max {
-        tokio::select! {
-            biased;
-            () = durable.idle() => return,
-            more = rx.recv() => match more {
-                Some(more) => inbound.extend(more),
-                None => return,
-            },
-        }
-    }
-}
-
-/// Adds what is already queued to `inbound`, up to `batch_max` readings. While a sync is in
-/// flight (`syncing`) a batch below `batch_max` first lingers: the thread sleeps `linger` once
-/// and then takes everything that arrived meanwhile — bigger groups under load, one wake-up per
-/// batch; with the disk idle it commits at once (no added latency at low load).
-fn gather(rx: &mut flow::Receiver<Inbound>, inbound: &mut Vec<Inbound>, t: Tuning, syncing: bool) {
-    if syncing && inbound.len() < t.batch_max && !t.linger.is_zero() {
-        std::thread::sleep(t.linger);
-    }
-    while inbound.len() < t.batch_max {
-        match rx.try_recv() {
-            Some(more) => inbound.extend(more),
-            None => break,
-        }
     }
 }
 

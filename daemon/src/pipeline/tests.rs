@@ -3,12 +3,13 @@
 
 use super::durable::Syncer;
 use super::*;
-use crate::flow::{Ack, Closed};
+use crate::flow::{self, Ack, Closed, Sink};
 use crate::orders::SlaTable;
 use crate::watchdog::Progress;
 use gridsentry_sensors::{Body, Header, NoiseReport, Reading, Timestamp, Topic};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Mutex;
+use tokio::sync::mpsc;
 
 /// Remembers how many readings it was handed, and says so.
 struct Acks(Mutex<usize>, std_mpsc::Sender<usize>);

@@ -16,7 +16,7 @@
 //! One reading per MQTT message for both (no batching). With `--soak MINUTES` it instead runs
 //! the daemon for that long at 10k readings/s, printing RSS every 30 s.
 //!
-//! usage: e2e-bench GRIDSENTRY_BINARY [--quick] [--nodered DIR] [--soak MINUTES]
+//! usage: e2e-bench GRIDSENTRY_BINARY [--quick] [--nodered DIR] [--soak MINUTES] [--in-process-receiver]
 
 use gridsentry_sensors::*;
 use gridsentry_tests::loadgen::{self, BareSubscriber, Messages};
@@ -137,7 +137,8 @@ async fn main() {
     let soak = args.iter().position(|a| a == "--soak").and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
     let n: u64 = if quick { 50_000 } else { 200_000 };
     let broker = Mosquitto::start();
-    let hooks = Hooks::start().await;
+    let in_process = args.iter().any(|a| a == "--in-process-receiver");
+    let hooks = Receiver::start(in_process).await;
     let dir = tempfile::tempdir().unwrap();
     let rules = r#"
 [[rule]]
@@ -149,7 +150,7 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
     // The daemon's own batching defaults, unless GRIDSENTRY_BENCH_LINGER_MS says otherwise.
     let linger = std::env::var("GRIDSENTRY_BENCH_LINGER_MS")
         .map_or(String::new(), |l| format!("batch_linger_ms = {l}\n"));
-    let text = config(dir.path(), broker.port, http, &hooks.url, rules)
+    let text = config(dir.path(), broker.port, http, hooks.url(), rules)
         .replace("client_id = \"gridsentry-test\"", "client_id = \"gridsentry-bench\"")
         .replace("[daemon]\n", &format!("[daemon]\n{linger}"));
     let cfg = dir.path().join("bench.toml");
@@ -199,9 +200,9 @@ condition = { type = "threshold", stream = "noise", field = "laeq_db", above = 7
         return;
     };
     let broker = Mosquitto::start();
-    let hooks = Hooks::start().await;
+    let hooks = Receiver::start(in_process).await;
     let started = Instant::now();
-    let red = NodeRed::start(std::path::Path::new(install), broker.port, &format!("{}/nodered", hooks.url));
+    let red = NodeRed::start(std::path::Path::new(install), broker.port, &format!("{}/nodered", hooks.url()));
     red.wait_http().await;
     let mut o = MqttOptions::new("nodered-probe", "127.0.0.1", broker.port);
     o.set_inflight(100);
@@ -310,7 +311,7 @@ async fn fixed_rates(
     pid: u32,
     mut next: u64,
     quick: bool,
-    hooks: &Hooks,
+    hooks: &Receiver,
     name: &str,
 ) {
     let secs = if quick { 3 } else { 10 };
@@ -365,15 +366,14 @@ async fn fixed_rates(
 /// Publish → webhook latencies (ms) of the orders raised by readings stamped from `since_ms`
 /// (sorted), waiting up to a minute for `want` of them; adds the signed requests to `signed`.
 /// Takes the requests out of `hooks` (earlier ones are dropped).
-async fn latencies(hooks: &Hooks, since_ms: u64, want: usize, signed: &mut usize) -> Vec<u64> {
+async fn latencies(hooks: &Receiver, since_ms: u64, want: usize, signed: &mut usize) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut lat = Vec::with_capacity(want);
     loop {
         for h in hooks.take() {
             *signed += usize::from(h.signed);
-            let ts = h.body["evidence"]["ts"].as_u64().unwrap_or(0);
-            if h.body["event"] == "raised" && ts >= since_ms {
-                lat.push(h.received_ms.saturating_sub(ts));
+            if h.raised && h.ts >= since_ms {
+                lat.push(h.received_ms.saturating_sub(h.ts));
             }
         }
         if lat.len() >= want || Instant::now() >= deadline {
@@ -409,4 +409,94 @@ async fn soak_run(broker: &Mosquitto, http: u16, pid: u32, minutes: u64) {
     let after: Vec<f64> = samples[warm.min(samples.len())..].to_vec();
     let (lo, hi) = after.iter().fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
     println!("soak_rss_drift_mb {:.1}", if after.is_empty() { 0.0 } else { hi - lo });
+}
+
+/// One webhook request as the bench needs it.
+struct Heard {
+    signed: bool,
+    /// Its event is `raised`.
+    raised: bool,
+    /// The evidence's timestamp (ms), 0 when absent.
+    ts: u64,
+    received_ms: u64,
+}
+
+/// Where the webhooks go: `hook-receiver` in a process of its own (the default: a receiver is
+/// another program, scheduled apart from the bench), or, with `--in-process-receiver`, a task of
+/// this one (the bench before 2026-12-06, for comparison).
+enum Receiver {
+    Own(Hooks),
+    Process { url: String, child: std::process::Child, lines: std::sync::mpsc::Receiver<String> },
+}
+
+impl Receiver {
+    async fn start(in_process: bool) -> Receiver {
+        if in_process {
+            return Receiver::Own(Hooks::start().await);
+        }
+        use std::io::BufRead;
+        let bin = std::env::current_exe().unwrap().with_file_name("hook-receiver");
+        let mut child =
+            std::process::Command::new(&bin).stdout(std::process::Stdio::piped()).spawn().unwrap_or_else(
+                |e| panic!("{}: {e} (cargo build --release -p gridsentry-tests --bins)", bin.display()),
+            );
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let url = first.trim().strip_prefix("url ").expect("hook-receiver's first line").to_string();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Receiver::Process { url, child, lines }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Receiver::Own(h) => &h.url,
+            Receiver::Process { url, .. } => url,
+        }
+    }
+
+    /// The requests heard since the last call.
+    fn take(&self) -> Vec<Heard> {
+        match self {
+            Receiver::Own(h) => h
+                .take()
+                .into_iter()
+                .map(|h| Heard {
+                    signed: h.signed,
+                    raised: h.body["event"] == "raised",
+                    ts: h.body["evidence"]["ts"].as_u64().unwrap_or(0),
+                    received_ms: h.received_ms,
+                })
+                .collect(),
+            Receiver::Process { lines, .. } => lines
+                .try_iter()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(' ').collect();
+                    let [_, signed, event, ts, received] = f[..] else { return None };
+                    Some(Heard {
+                        signed: signed == "1",
+                        raised: event == "raised",
+                        ts: ts.parse().ok()?,
+                        received_ms: received.parse().ok()?,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Receiver::Process { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
