@@ -19,6 +19,7 @@ mod mosquitto;
 pub mod nats;
 pub mod nodered;
 pub mod postgres;
+pub mod receiver;
 pub mod victoria;
 
 pub use mosquitto::Mosquitto;

@@ -153,7 +153,6 @@ async fn settle(
         failed = publish_all(&js, &remaining, &stats).await;
     }
     stats.failing.store(false, Relaxed);
-    drop(items);
     Some(batch)
 }
 

@@ -21,7 +21,8 @@
 use gridsentry_sensors::*;
 use gridsentry_tests::loadgen::{self, BareSubscriber, Messages};
 use gridsentry_tests::nodered::NodeRed;
-use gridsentry_tests::{config, free_port, spawn_daemon, wait_ready, Hooks, Mosquitto};
+use gridsentry_tests::receiver::Receiver;
+use gridsentry_tests::{config, free_port, spawn_daemon, wait_ready, Mosquitto};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -409,94 +410,4 @@ async fn soak_run(broker: &Mosquitto, http: u16, pid: u32, minutes: u64) {
     let after: Vec<f64> = samples[warm.min(samples.len())..].to_vec();
     let (lo, hi) = after.iter().fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
     println!("soak_rss_drift_mb {:.1}", if after.is_empty() { 0.0 } else { hi - lo });
-}
-
-/// One webhook request as the bench needs it.
-struct Heard {
-    signed: bool,
-    /// Its event is `raised`.
-    raised: bool,
-    /// The evidence's timestamp (ms), 0 when absent.
-    ts: u64,
-    received_ms: u64,
-}
-
-/// Where the webhooks go: `hook-receiver` in a process of its own (the default: a receiver is
-/// another program, scheduled apart from the bench), or, with `--in-process-receiver`, a task of
-/// this one (the bench before 2026-12-06, for comparison).
-enum Receiver {
-    Own(Hooks),
-    Process { url: String, child: std::process::Child, lines: std::sync::mpsc::Receiver<String> },
-}
-
-impl Receiver {
-    async fn start(in_process: bool) -> Receiver {
-        if in_process {
-            return Receiver::Own(Hooks::start().await);
-        }
-        use std::io::BufRead;
-        let bin = std::env::current_exe().unwrap().with_file_name("hook-receiver");
-        let mut child =
-            std::process::Command::new(&bin).stdout(std::process::Stdio::piped()).spawn().unwrap_or_else(
-                |e| panic!("{}: {e} (cargo build --release -p gridsentry-tests --bins)", bin.display()),
-            );
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        let url = first.trim().strip_prefix("url ").expect("hook-receiver's first line").to_string();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in out.lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    return;
-                }
-            }
-        });
-        Receiver::Process { url, child, lines }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Receiver::Own(h) => &h.url,
-            Receiver::Process { url, .. } => url,
-        }
-    }
-
-    /// The requests heard since the last call.
-    fn take(&self) -> Vec<Heard> {
-        match self {
-            Receiver::Own(h) => h
-                .take()
-                .into_iter()
-                .map(|h| Heard {
-                    signed: h.signed,
-                    raised: h.body["event"] == "raised",
-                    ts: h.body["evidence"]["ts"].as_u64().unwrap_or(0),
-                    received_ms: h.received_ms,
-                })
-                .collect(),
-            Receiver::Process { lines, .. } => lines
-                .try_iter()
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split(' ').collect();
-                    let [_, signed, event, ts, received] = f[..] else { return None };
-                    Some(Heard {
-                        signed: signed == "1",
-                        raised: event == "raised",
-                        ts: ts.parse().ok()?,
-                        received_ms: received.parse().ok()?,
-                    })
-                })
-                .collect(),
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Receiver::Process { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
