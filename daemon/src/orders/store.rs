@@ -196,17 +196,26 @@ impl Store {
     }
 
     /// On SQLite: this connection's commits append to the write-ahead log without waiting for
-    /// the disk (`synchronous = NORMAL`); the caller
-    /// makes each commit durable by syncing the returned log file before it acts on it
-    /// ([`crate::pipeline`]'s durable stage). `None` on PostgreSQL: a commit there is durable
-    /// when it returns.
+    /// the disk (`synchronous = NORMAL`) and never checkpoint it (`wal_autocheckpoint = 0`); the
+    /// caller makes each commit durable by syncing the returned log file before it acts on it
+    /// ([`crate::pipeline`]'s durable stage) and checkpoints from elsewhere (its checkpoint
+    /// thread, or [`Store::checkpoint_pass`] between commits). `None` on PostgreSQL: a commit
+    /// there is durable when it returns.
     pub fn defer_sync(&mut self) -> Result<Option<PathBuf>, StoreError> {
         let Conn::Sqlite(c) = &self.conn else { return Ok(None) };
         let Some(db) = c.path().filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(None) };
         c.pragma_update(None, "synchronous", "NORMAL")?;
+        c.pragma_update(None, "wal_autocheckpoint", 0)?;
         let mut wal = db.into_os_string();
         wal.push("-wal");
         Ok(Some(wal.into()))
+    }
+
+    /// On SQLite: one PASSIVE checkpoint on this connection (outside any transaction); the log's
+    /// length and how much of it is now in the database file, in frames.
+    pub fn checkpoint_pass(&mut self) -> Result<(i64, i64), StoreError> {
+        let Conn::Sqlite(c) = &self.conn else { return Ok((0, 0)) };
+        Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))?)
     }
 
     /// Connects to the PostgreSQL store at `url` (a libpq connection string or URL), creating

@@ -3,9 +3,11 @@
 //! it. Grouping is where latency and CPU are traded: a reading never waits for company while the
 //! disk is idle, and what arrives while a sync is in flight joins the next commit.
 
+use super::checkpoint::Checkpointer;
 use super::durable::{Committed, Durable, Syncer};
 use super::{Control, Pipeline, PipelineError, Tuning};
 use crate::flow::{self, Inbound, Sink};
+use crate::orders::StoreError;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -42,10 +44,18 @@ impl Pipeline {
         tuning: Tuning,
         syncer: Syncer,
     ) -> Result<(), PipelineError> {
+        // SQLite's log is checkpointed by a thread of its own, never inside a commit.
+        let checkpointer = match &syncer {
+            Syncer::File(wal) => {
+                Some(Checkpointer::start(wal).map_err(|e| PipelineError::Store(StoreError::Io(e)))?)
+            }
+            _ => None,
+        };
         std::thread::scope(|scope| {
             let out = self.out.clone();
             let mut durable = Durable::start(scope, syncer, out, sink, rx.progress().clone())?;
-            let r = self.commit_loop(&rt, &mut rx, &mut control, tuning, &mut durable);
+            let ckpt = checkpointer.as_ref();
+            let r = self.commit_loop(&rt, &mut rx, &mut control, tuning, &mut durable, ckpt);
             // Whatever was committed is acted on once durable, even when the loop stopped.
             let finished = durable.finish();
             r.and(finished)
@@ -59,6 +69,7 @@ impl Pipeline {
         control: &mut mpsc::UnboundedReceiver<Control>,
         tuning: Tuning,
         durable: &mut Durable<'_>,
+        checkpointer: Option<&Checkpointer>,
     ) -> Result<(), PipelineError> {
         let mut next_tick = Instant::now();
         let mut commits = 0u64;
@@ -115,6 +126,14 @@ impl Pipeline {
                 continue;
             }
             durable.send(Committed { inbound, changes, applied })?;
+            if checkpointer.is_some_and(Checkpointer::wanted) {
+                // While the log syncs: a log that kept growing is copied back now, when nothing
+                // is appended to it, and the next commit starts it again from its beginning.
+                match self.store.checkpoint_pass() {
+                    Ok((log, copied)) => tracing::debug!(log, copied, "WAL checkpointed between commits"),
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint between commits failed"),
+                }
+            }
         }
     }
 }

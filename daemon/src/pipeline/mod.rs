@@ -10,9 +10,11 @@
 //! redelivers, and per-device (boot, sequence) numbers make re-application detectable. If the
 //! store cannot commit or sync (disk full, I/O error) the pipeline stops the daemon instead of
 //! acking what it could not record: fail-stop, never lose. Which readings get in at all (device
-//! gate, sequence window) is [`admit`]; the hourly evidence purge is [`retention`].
+//! gate, sequence window) is [`admit`]; the hourly evidence purge is [`retention`]; the journal
+//! is copied back into the database file by [`checkpoint`]'s thread, never inside a commit.
 
 mod admit;
+mod checkpoint;
 mod commit_loop;
 mod durable;
 mod retention;

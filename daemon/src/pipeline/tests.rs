@@ -120,3 +120,51 @@ fn the_journal_sync_names_the_write_ahead_log() {
     assert_eq!(wal, dir.path().join("orders.db-wal"));
     assert!(wal.exists(), "the log exists once the store is open");
 }
+
+/// Fills the log through `store`: `n` commits of about two pages each.
+fn fill(store: &mut Store, n: i64) {
+    let detail = "x".repeat(6000);
+    for i in 0..n {
+        let e =
+            crate::orders::AuditEntry { who: "test", action: "test.fill", subject: "log", detail: &detail };
+        store.audit(e, i).unwrap();
+    }
+}
+
+/// Polls `done` until it holds (what it waits for happens on another thread).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < give_up, "{what}: not within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_pipelines_commits_never_checkpoint_the_log_its_thread_does() {
+    use super::checkpoint::Checkpointer;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("orders.db"), SlaTable::default(), vec![]).unwrap();
+    let wal = store.defer_sync().unwrap().unwrap();
+    fill(&mut store, 700);
+    // SQLite's default would have copied the log back inside a commit at 1,000 pages and
+    // started it again: it is still all there.
+    let len = std::fs::metadata(&wal).unwrap().len();
+    assert!(len > 1_200 * 4096, "the log was checkpointed by a commit: {len} bytes");
+    let checkpointer = Checkpointer::start(&wal).unwrap();
+    wait_until("a checkpoint pass", || checkpointer.passes() >= 1);
+    // Every frame was copied: the next commit starts the log from its beginning.
+    fill(&mut store, 1);
+    let (log, _) = store.checkpoint_pass().unwrap();
+    assert!(log < 10, "the log did not restart after its checkpoint: {log} frames");
+    assert!(!checkpointer.wanted(), "a short log needs no pass from the pipeline");
+}
+
+#[test]
+fn a_checkpoint_thread_that_cannot_checkpoint_asks_the_pipeline_to() {
+    use super::checkpoint::Checkpointer;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpointer = Checkpointer::start(&dir.path().join("gone.db-wal")).unwrap();
+    wait_until("a request for a pass", || checkpointer.wanted());
+    assert_eq!(checkpointer.passes(), 0);
+}
