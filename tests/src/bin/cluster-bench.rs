@@ -136,7 +136,7 @@ async fn main() {
     let bin = PathBuf::from(args.get(1).expect("cluster-bench GRIDSENTRY_BINARY [--quick]"));
     let quick = args.iter().any(|a| a == "--quick");
     let (devices, per_device, kills, leader_kills) =
-        if quick { (200u64, 50u64, 5, 3) } else { (300, 200, 20, 5) };
+        if quick { (200u64, 300u64, 5, 3) } else { (300, 200, 20, 5) };
     let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     for workers in [1usize, 2] {
         let dir = tempfile::tempdir().unwrap();
@@ -231,10 +231,23 @@ async fn main() {
                 }
             };
             signal("-STOP");
-            let rate = js_ceiling(&js, n, |i| reading(devices, (per_device + 1_000) * devices + i, t0)).await;
+            // The relay alone, under the same conditions: the next n readings through the
+            // broker, until the stream has them.
+            let before = in_stream().await;
+            let started = Instant::now();
+            let next = per_device * devices;
+            let later: Messages = Arc::new(move |i| reading(devices, next + i, t0));
+            loadgen::publish(broker.port, 4, later, 0, n, None).await;
+            while in_stream().await < before + n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let alone = n as f64 / started.elapsed().as_secs_f64();
+            let rate =
+                js_ceiling(&js, n, |i| reading(devices, (2 * per_device + 1_000) * devices + i, t0)).await;
             signal("-CONT");
+            println!("cluster_relay_alone_readings_per_s {alone:.0}");
             println!("cluster_js_ceiling_readings_per_s {rate:.0}");
-            println!("cluster_relay_share_of_js_ceiling_pct {:.0}", 100.0 * (n as f64 / relayed) / rate);
+            println!("cluster_relay_share_of_js_ceiling_pct {:.0}", 100.0 * alone / rate);
         }
         if workers == 2 {
             // Fail-over as users feel it: SIGKILL one worker, publish the next reading of every
