@@ -34,8 +34,20 @@ impl Daemon {
 
     /// [`Daemon::start`] with receivers under `hooks_url` (`/grid` at tier 0, `/duty` at 1).
     pub async fn start_at(broker: u16, hooks_url: &str, rules: &str) -> Daemon {
+        Daemon::start_edited(broker, hooks_url, rules, |text| text, None).await
+    }
+
+    /// [`Daemon::start_at`] with the config text changed by `edit`, and receivers' rate limits
+    /// counted per `rate_window` instead of a minute.
+    pub async fn start_edited(
+        broker: u16,
+        hooks_url: &str,
+        rules: &str,
+        edit: impl FnOnce(String) -> String,
+        rate_window: Option<Duration>,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let text = config(dir.path(), broker, 0, hooks_url, rules);
+        let text = edit(config(dir.path(), broker, 0, hooks_url, rules));
         let cfg = gridsentry::config::parse("test.toml", &text).unwrap();
         let (stop, rx) = watch::channel(false);
         let backoff = Backoff {
@@ -43,6 +55,7 @@ impl Daemon {
             cap: Duration::from_millis(200),
             breaker_failures: 50,
             breaker_cooldown: Duration::from_millis(300),
+            rate_window: rate_window.unwrap_or(Backoff::default().rate_window),
         };
         // Subscribed before the start: field-bus pollers may raise an order before it returns.
         let (tx, changes) = broadcast::channel(4096);

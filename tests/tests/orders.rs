@@ -89,6 +89,7 @@ on_both!(
     a_clear_after_the_resolve_ends_the_wait,
     changes_carry_names_and_local_times,
     a_persons_own_receiver_hears_the_orders_dispatched_to_them,
+    silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand,
 );
 
 fn subject() -> Subject {
@@ -401,6 +402,7 @@ fn sqlite_an_old_database_is_migrated_in_place() {
              ALTER TABLE orders DROP COLUMN assignee; DROP TABLE credentials; DROP TABLE people; DROP TABLE audit;
              DROP INDEX orders_reraise; ALTER TABLE orders DROP COLUMN summary_zh; ALTER TABLE orders DROP COLUMN reraised_from;
              ALTER TABLE orders DROP COLUMN reraise_ms; ALTER TABLE order_events DROP COLUMN why_zh;
+             DROP TABLE silences;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -608,4 +610,33 @@ fn a_persons_own_receiver_hears_the_orders_dispatched_to_them(db: &Db) {
     assert_eq!(to("wang-wecom"), vec![(mine, 2), (mine, 3)], "the dispatch and what followed, only his");
     assert_eq!(to("grid-worker").len(), 4, "tier 0 as before: {rows:?}");
     assert!(!to("grid-worker").is_empty() && to("wang-wecom").iter().all(|(id, _)| *id != other));
+}
+
+/// Silences on both engines: ids, what is in force when, an early end (once), the audit trail,
+/// and notifications recorded as silenced with why.
+fn silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand(db: &Db) {
+    use gridsentry::orders::silences::Matcher;
+    let mut s = db.open();
+    let site = Matcher::parse("site=home-12").unwrap();
+    let a = s.silence_add(&site, T + 60_000, "box replaced", false, "op", T).unwrap();
+    let b =
+        s.silence_add(&Matcher::parse("rule=hr").unwrap(), T + 60_000, "drill", true, "admin", T).unwrap();
+    assert!(b > a);
+    let ids = |v: Vec<gridsentry::orders::silences::Silence>| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.silences_active(T + 1).unwrap()), [a, b]);
+    assert_eq!(ids(s.silences_active(T + 60_000).unwrap()), Vec::<i64>::new(), "over at its end");
+    assert!(s.silence_expire(b, "admin", T + 10).unwrap());
+    assert!(!s.silence_expire(b, "admin", T + 20).unwrap(), "ended once");
+    assert_eq!(ids(s.silences_active(T + 11).unwrap()), [a]);
+    assert_eq!(ids(s.silences_recent(10).unwrap()), [b, a], "newest first, ended ones too");
+    let red = s.silences_recent(10).unwrap().into_iter().find(|x| x.id == b).unwrap();
+    assert!(red.include_red && red.who == "admin" && red.reason == "drill");
+    let actions: Vec<String> =
+        s.audit_rows(0, i64::MIN, 100).unwrap().into_iter().map(|r| r.action).collect();
+    assert_eq!(actions, ["silence.add", "silence.add", "silence.expire"]);
+    commit(&mut s, vec![raise(Colour::Yellow, T)], T);
+    let due = s.due_outbox(T, 10).unwrap();
+    s.silenced(&[(due[0].id, format!("silence {a}"))]).unwrap();
+    assert!(s.due_outbox(T + 1, 10).unwrap().iter().all(|r| r.id != due[0].id), "no longer due");
+    assert!(s.outbox_counts().unwrap().contains(&("silenced".to_string(), 1)));
 }

@@ -38,6 +38,8 @@ pub enum Perm {
     People,
     /// Read the audit log.
     Audit,
+    /// Add and end silences (maintenance windows); red ones need an admin besides.
+    Silence,
 }
 
 impl Role {
@@ -67,8 +69,8 @@ impl Role {
         match self {
             Role::Viewer => matches!(p, Read),
             Role::Field => matches!(p, Read | ActOwn),
-            Role::Operator | Role::Machine => matches!(p, Read | ActOwn | ActAny | DeadLetters),
-            Role::Admin => matches!(p, Read | People | DeadLetters),
+            Role::Operator | Role::Machine => matches!(p, Read | ActOwn | ActAny | DeadLetters | Silence),
+            Role::Admin => matches!(p, Read | People | DeadLetters | Silence),
             Role::Auditor => matches!(p, Read | Audit),
         }
     }

@@ -12,6 +12,7 @@ mod limit;
 mod people;
 pub mod serve;
 mod session;
+pub mod silences;
 
 use crate::metrics::Metrics;
 use crate::orders::{Change, Store};
@@ -76,6 +77,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/people", get(people::list).post(people::add))
         .route("/api/v1/people/{name}/{change}", post(people::change))
         .route("/api/v1/audit", get(people::audit))
+        .route("/api/v1/silences", get(silences::list).post(silences::add))
+        .route("/api/v1/silences/{id}/expire", post(silences::expire))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_person));
     let open = Router::new()
         .route("/api/v1/login", post(session::login))

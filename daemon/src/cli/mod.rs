@@ -4,6 +4,7 @@ mod inspect;
 mod orders;
 mod people;
 mod relay;
+mod silence;
 
 use clap::{Parser, Subcommand};
 use gridsentry::config;
@@ -114,6 +115,16 @@ pub enum Command {
         #[command(subcommand)]
         action: people::AuditCommand,
     },
+    /// Silences (maintenance windows): page nobody about a site, street, rule or device until a
+    /// time; orders are still recorded.
+    Silence {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: silence::SilenceCommand,
+    },
     /// Get a personal API token (prints it once). The password comes from
     /// GRIDSENTRY_PASSWORD or a line on stdin.
     Login {
@@ -202,7 +213,11 @@ pub enum Command {
 pub async fn dispatch(args: Args) -> ExitCode {
     if matches!(
         args.command,
-        Command::Run { .. } | Command::Relay { .. } | Command::People { .. } | Command::Audit { .. }
+        Command::Run { .. }
+            | Command::Relay { .. }
+            | Command::People { .. }
+            | Command::Audit { .. }
+            | Command::Silence { .. }
     ) {
         // Files these make (the order database, its journal, the spool) are this user's only,
         // whatever umask the shell or the unit gave.
@@ -237,6 +252,7 @@ pub async fn dispatch(args: Args) -> ExitCode {
         }
         Command::People { config, action } => people::people(config, action),
         Command::Audit { config, action } => people::audit(config, action),
+        Command::Silence { config, action } => silence::silence(config, action),
         Command::Login { name, api, label, days } => people::login(&api, &name, label, days).await,
         Command::Orders { api, token_env, output, action } => {
             orders::orders(&api, &token_env, output, action).await

@@ -79,7 +79,7 @@ pub enum AuditCommand {
 }
 
 /// Who the CLI acts as in the audit log.
-fn cli_actor() -> String {
+pub(super) fn cli_actor() -> String {
     let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| login_name());
     format!("cli:{}", gridsentry::logsafe::escape(&user, 32))
 }
@@ -98,7 +98,7 @@ fn login_name() -> String {
 
 /// Opens the config's order store on a thread of its own (the PostgreSQL client blocks) and
 /// runs `f` on it.
-fn with_store<R: Send + 'static>(
+pub(super) fn with_store<R: Send + 'static>(
     file: &Path,
     f: impl FnOnce(&mut Store, &config::Config) -> Result<R, String> + Send + 'static,
 ) -> Result<R, String> {
@@ -153,7 +153,7 @@ fn hashed_password(env: Option<&str>) -> Result<(String, bool, String), String> 
     Ok((password, shown, hash))
 }
 
-fn done(r: Result<(), String>) -> ExitCode {
+pub(super) fn done(r: Result<(), String>) -> ExitCode {
     r.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
 }
 

@@ -213,6 +213,7 @@ impl Delivery {
             cap: std::time::Duration::from_millis(self.retry_max_ms),
             breaker_failures: self.breaker_failures,
             breaker_cooldown: std::time::Duration::from_millis(self.breaker_cooldown_ms),
+            ..Default::default()
         }
     }
 }
@@ -387,6 +388,25 @@ pub struct ReceiverConfig {
     /// RR intervals (health data: the rate stays); `[]` sends the whole reading.
     #[serde(default = "redact")]
     pub redact: Vec<String>,
+    /// Messages per minute at most; beyond it notifications wait and go out as one digest, red
+    /// first and never in a digest. Default: 20 for `wecom` and `dingtalk` robots (their
+    /// vendors' limit), 100 for `feishu`, none otherwise; 0 means none.
+    #[serde(default)]
+    pub max_per_minute: Option<u32>,
+}
+
+impl ReceiverConfig {
+    /// The rate limit in force (`max_per_minute`, or the format's default).
+    pub fn rate_limit(&self) -> Option<u32> {
+        use crate::notify::Format;
+        match (self.max_per_minute, self.format) {
+            (Some(0), _) => None,
+            (Some(n), _) => Some(n),
+            (None, Format::Wecom | Format::Dingtalk) => Some(20),
+            (None, Format::Feishu) => Some(100),
+            (None, _) => None,
+        }
+    }
 }
 
 fn redact() -> Vec<String> {

@@ -344,6 +344,9 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
         ),
         one("gridsentry_webhooks_dead", "Notifications given up (dead letters).", c(&m.webhooks_dead)),
         one("gridsentry_webhooks_local_errors", "Deliveries not sent because of this machine (file descriptors, route, name service); no attempt spent.", c(&m.webhooks_local_errors)),
+        one("gridsentry_webhooks_digested", "Notifications sent inside a digest because their receiver's max_per_minute was reached (red never is).", c(&m.webhooks_digested)),
+        one("gridsentry_webhook_digests", "Digest messages sent.", c(&m.webhook_digests)),
+        one("gridsentry_webhooks_silenced", "Notifications a silence held: recorded in the outbox as silenced, not sent.", c(&m.webhooks_silenced)),
         one(
             "gridsentry_series_written_points",
             "Points the time-series server accepted (replays included).",

@@ -59,6 +59,12 @@ pub struct Metrics {
     pub webhooks_dead: AtomicU64,
     /// Deliveries not sent because of this machine (no file descriptor, route or name service).
     pub webhooks_local_errors: AtomicU64,
+    /// Notifications sent inside a digest (a receiver's rate limit was reached).
+    pub webhooks_digested: AtomicU64,
+    /// Digest messages sent.
+    pub webhook_digests: AtomicU64,
+    /// Notifications a silence held (recorded, not sent).
+    pub webhooks_silenced: AtomicU64,
     /// Points the time-series server accepted (replays included).
     pub series_written: AtomicU64,
     /// Points sent from the disk spool.

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Notifications claimed per round (one write records the round's deliveries).
@@ -42,6 +42,8 @@ pub struct Endpoint {
     pub fallback: Option<String>,
     /// Evidence fields left out (`stream.field`).
     pub redact: Vec<String>,
+    /// Messages per minute at most (`None`: no limit); beyond it, digests ([`super::pace`]).
+    pub max_per_minute: Option<u32>,
 }
 
 /// Retry timing.
@@ -55,6 +57,8 @@ pub struct Backoff {
     pub breaker_failures: u32,
     /// How long an open circuit waits before a probe.
     pub breaker_cooldown: Duration,
+    /// The window a receiver's `max_per_minute` counts in (a minute; tests shorten it).
+    pub rate_window: Duration,
 }
 
 impl Default for Backoff {
@@ -64,6 +68,7 @@ impl Default for Backoff {
             cap: Duration::from_secs(60),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
+            rate_window: super::pace::MINUTE,
         }
     }
 }
@@ -126,8 +131,17 @@ pub fn spawn(
     for ep in endpoints {
         let store = std::sync::Mutex::new(db.open()?);
         let blocking = matches!(db, Source::Postgres(..));
-        let worker =
-            Worker { ep, store, blocking, backoff, metrics: metrics.clone(), failures: 0, http: client() };
+        let pace = super::pace::Pace::new(ep.max_per_minute, backoff.rate_window);
+        let worker = Worker {
+            ep,
+            store,
+            blocking,
+            backoff,
+            metrics: metrics.clone(),
+            failures: 0,
+            http: client(),
+            pace,
+        };
         tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));
     }
     Ok(tasks)
@@ -143,6 +157,8 @@ struct Worker {
     metrics: Arc<Metrics>,
     failures: u32,
     http: reqwest::Client,
+    /// Messages sent in the last minute (the receiver's rate limit).
+    pace: super::pace::Pace,
 }
 
 impl Worker {
@@ -173,11 +189,37 @@ impl Worker {
         let claim = self.ep.timeout.as_millis() as i64 * 2;
         // After a cool-down the circuit is half open: one probe decides.
         let probing = self.failures >= self.backoff.breaker_failures;
+        let remaining = self.pace.remaining(Instant::now());
+        if remaining == Some(0) {
+            // The receiver's minute is used up: what is due stays pending until a slot frees.
+            return Ok(self.pace.until(Instant::now(), 1).max(Duration::from_millis(10)));
+        }
         let limit = if probing { 1 } else { ROUND };
         let rows = self.with_db(|s| s.claim_due_for(&self.ep.name, now_ms() as i64, limit, claim))?;
+        let claimed = rows.len();
+        let rows = self.hold_silenced(rows)?;
+        let plan = super::pace::plan(&rows, remaining, self.pace.reserve());
+        let messages = plan.single.len() + usize::from(!plan.digest.is_empty());
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
-        for (row, result) in self.post_all(&rows).await {
+        let mut results = self.post_all(&plan.single).await;
+        if !plan.digest.is_empty() {
+            // After the singles (reds among them): a digest never goes before a red.
+            let result = self.post_digest(&plan.digest).await;
+            if result.is_ok() {
+                self.metrics.webhooks_digested.fetch_add(plan.digest.len() as u64, Relaxed);
+                self.metrics.webhook_digests.fetch_add(1, Relaxed);
+                tracing::info!(receiver = %self.ep.name, notifications = plan.digest.len(), "rate limit reached: notifications sent as one digest");
+            }
+            let shared = |r: &Result<(), Failure>| match r {
+                Ok(()) => Ok(()),
+                Err(Failure::Local(e)) => Err(Failure::Local(e.clone())),
+                Err(Failure::Receiver(e)) => Err(Failure::Receiver(e.clone())),
+            };
+            results.extend(plan.digest.iter().map(|row| (*row, shared(&result))));
+        }
+        self.pace.spend(Instant::now(), messages);
+        for (row, result) in results {
             match result {
                 Ok(()) => {
                     self.failures = 0;
@@ -208,7 +250,12 @@ impl Worker {
         if breaker_open {
             return Ok(self.backoff.breaker_cooldown);
         }
-        if rows.len() == limit {
+        if plan.single.len() + plan.digest.len() < rows.len() {
+            // Some wait for a free slot (what is due stays pending; a new red wakes this worker).
+            let need = if plan.red_waits { 1 } else { self.pace.reserve() + 1 };
+            return Ok(self.pace.until(Instant::now(), need).max(Duration::from_millis(10)));
+        }
+        if claimed == limit {
             return Ok(Duration::ZERO);
         }
         let next = self.with_db(|s| s.next_outbox_ms_for(&self.ep.name))?;
@@ -218,15 +265,49 @@ impl Worker {
         }))
     }
 
+    /// Records the rows a silence in force holds as `silenced` (not sent); the others.
+    fn hold_silenced(&mut self, rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>, StoreError> {
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        // Read each round (a small indexed table): a silence holds from the moment it is added,
+        // whoever added it (the API here, the CLI in another process).
+        let now = now_ms() as i64;
+        let silences = self.with_db(|s| s.silences_active(now))?;
+        if silences.is_empty() {
+            return Ok(rows);
+        }
+        let (mut send, mut held) = (Vec::with_capacity(rows.len()), Vec::new());
+        for row in rows {
+            let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
+            match silences.iter().find(|s| s.silences(&payload, now)) {
+                Some(s) => held.push((
+                    row.id,
+                    format!(
+                        "silence {} ({}={}, by {}): {}",
+                        s.id, s.matcher.field, s.matcher.value, s.who, s.reason
+                    ),
+                )),
+                None => send.push(row),
+            }
+        }
+        if !held.is_empty() {
+            self.with_db(|s| s.silenced(&held))?;
+            self.metrics.webhooks_silenced.fetch_add(held.len() as u64, Relaxed);
+            tracing::info!(receiver = %self.ep.name, notifications = held.len(), "notifications silenced (recorded, not sent)");
+        }
+        Ok(send)
+    }
+
     /// Posts `rows` (in outbox order): the notifications of one order one after another (a
     /// receiver hears `raised` before `resolved`), different orders' concurrently, up to
     /// [`PARALLEL`] at a time — one slow round trip no longer paces a storm's notifications.
     /// The results in outbox order.
-    async fn post_all<'r>(&self, rows: &'r [OutboxRow]) -> Vec<(&'r OutboxRow, Result<(), Failure>)> {
+    async fn post_all<'r>(&self, rows: &[&'r OutboxRow]) -> Vec<(&'r OutboxRow, Result<(), Failure>)> {
         use futures_util::StreamExt;
         let mut groups: Vec<Vec<&OutboxRow>> = Vec::new();
         let mut of_order = std::collections::HashMap::new();
-        for row in rows {
+        for &row in rows {
             let g = *of_order.entry(row.order_id).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
@@ -281,24 +362,41 @@ impl Worker {
     }
 
     async fn post(&self, row: &OutboxRow) -> Result<(), Failure> {
+        let payload = super::redact::evidence(&row.payload, &self.ep.redact);
+        self.send(&format!("{}-{}", row.order_id, row.seq), &payload).await
+    }
+
+    /// One message carrying `rows` ([`super::pace::digest_payload`], each redacted as on its own).
+    async fn post_digest(&self, rows: &[&OutboxRow]) -> Result<(), Failure> {
+        let redacted: Vec<OutboxRow> = rows
+            .iter()
+            .map(|r| OutboxRow {
+                payload: super::redact::evidence(&r.payload, &self.ep.redact).into_owned(),
+                ..(*r).clone()
+            })
+            .collect();
+        let refs: Vec<&OutboxRow> = redacted.iter().collect();
+        self.send(&super::pace::digest_key(&refs), &super::pace::digest_payload(&refs)).await
+    }
+
+    /// POSTs `payload` (generic JSON, rendered for the receiver's format) under idempotency key `id`.
+    async fn send(&self, id: &str, payload: &str) -> Result<(), Failure> {
         let ep = &self.ep;
         let secret = ep.secret.as_deref();
         let now = now_ms();
-        let payload = super::redact::evidence(&row.payload, &ep.redact);
-        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, &payload, now)
+        let out = super::formats::render(ep.format, &ep.name, &ep.url, secret, payload, now)
             .map_err(Failure::Receiver)?;
-        let id = format!("{}-{}", row.order_id, row.seq);
         let mut request = self
             .http
             .post(&out.url)
             .timeout(ep.timeout)
             .header("content-type", "application/json")
-            .header("idempotency-key", &id);
+            .header("idempotency-key", id);
         if let Some(secret) = secret {
             let ts = now / 1000;
             request = request
-                .header("webhook-signature", super::sign::signature(secret, &id, ts, &out.body))
-                .header("webhook-id", &id)
+                .header("webhook-signature", super::sign::signature(secret, id, ts, &out.body))
+                .header("webhook-id", id)
                 .header("webhook-timestamp", ts.to_string());
         }
         let mut response = request.body(out.body).send().await.map_err(Failure::of)?;

@@ -76,6 +76,9 @@ pub fn render(
         return Ok(generic());
     }
     let p: Value = serde_json::from_str(payload).map_err(|e| format!("stored payload is not JSON: {e}"))?;
+    if s(&p, "schema") == super::pace::DIGEST_SCHEMA {
+        return Ok(digest(format, receiver, url, secret, &p, now_ms));
+    }
     let (url, body) = match format {
         Format::Generic => return Ok(generic()),
         Format::Wecom => {
@@ -104,6 +107,73 @@ pub fn render(
         Format::Alertmanager => (url.to_string(), alertmanager(&p, receiver)),
     };
     Ok(Outgoing { url, body: body.to_string().into_bytes() })
+}
+
+/// A digest ([`super::pace`]) for a chat robot: the counts and the first orders' titles; for
+/// Alertmanager, one alert per notification.
+fn digest(
+    format: Format,
+    receiver: &str,
+    url: &str,
+    secret: Option<&str>,
+    p: &Value,
+    now_ms: u64,
+) -> Outgoing {
+    const LISTED: usize = 20;
+    let list: &[Value] = p["notifications"].as_array().map_or(&[], Vec::as_slice);
+    let counts = |k: &str, name: fn(&str) -> String| -> String {
+        let m = p[k].as_object().cloned().unwrap_or_default();
+        m.iter().map(|(k, v)| format!("{} {v}", name(k))).collect::<Vec<_>>().join(" · ")
+    };
+    let head = format!("汇总 Digest: {} 条通知 notifications", list.len());
+    let mut lines = vec![
+        "接收端限速期间合并；红色工单总是逐条发送 (merged while this receiver's rate limit was reached; red orders always go on their own)".to_string(),
+        format!("按颜色 by colour: {}", counts("by_colour", |c| colour_name(c).to_string())),
+        format!("按规则 by rule: {}", counts("by_rule", str::to_string)),
+    ];
+    lines.extend(
+        list.iter().take(LISTED).map(|n| format!("#{} {} ({})", n["order_id"], title(n), s(n, "event"))),
+    );
+    if list.len() > LISTED {
+        lines.push(format!(
+            "其余 {} 条见控制台 (the other {} are in the console)",
+            list.len() - LISTED,
+            list.len() - LISTED
+        ));
+    }
+    let md = || format!("**{head}**\n\n{}", lines.iter().map(|l| format!("- {l}\n")).collect::<String>());
+    let (url, body) = match format {
+        Format::Generic => (url.to_string(), p.clone()),
+        Format::Wecom => (url.to_string(), json!({ "msgtype": "markdown", "markdown": { "content": md() } })),
+        Format::Dingtalk => {
+            let mut url = url.to_string();
+            if let Some(secret) = secret {
+                let sign: String =
+                    url::form_urlencoded::byte_serialize(dingtalk_sign(secret, now_ms).as_bytes()).collect();
+                let sep = if url.contains('?') { '&' } else { '?' };
+                url = format!("{url}{sep}timestamp={now_ms}&sign={sign}");
+            }
+            (url, json!({ "msgtype": "markdown", "markdown": { "title": head, "text": md() } }))
+        }
+        Format::Feishu => {
+            let mut body =
+                json!({ "msg_type": "text", "content": { "text": format!("{head}\n{}", lines.join("\n")) } });
+            if let Some(secret) = secret {
+                let ts = now_ms / 1000;
+                body["timestamp"] = json!(ts.to_string());
+                body["sign"] = json!(feishu_sign(secret, ts));
+            }
+            (url.to_string(), body)
+        }
+        Format::Alertmanager => {
+            let mut body = alertmanager(list.first().unwrap_or(&Value::Null), receiver);
+            body["alerts"] =
+                Value::Array(list.iter().map(|n| alertmanager(n, receiver)["alerts"][0].clone()).collect());
+            body["groupKey"] = json!(format!("{{}}:{{digest=\"{}\"}}", s(p, "idempotency_key")));
+            (url.to_string(), body)
+        }
+    };
+    Outgoing { url, body: body.to_string().into_bytes() }
 }
 
 /// Whether the service took the message: 2xx, and for chat robots a zero error code.

@@ -6,6 +6,7 @@
 
 pub mod deliver;
 pub mod formats;
+pub mod pace;
 pub mod redact;
 pub mod sign;
 pub mod urls;

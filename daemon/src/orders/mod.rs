@@ -24,6 +24,7 @@ mod reraise;
 mod retention;
 mod rows;
 mod schema;
+pub mod silences;
 mod sla;
 mod sqlite;
 mod store;

@@ -59,6 +59,11 @@ impl Names {
         }
     }
 
+    /// The street of `site` (`[[site]] street`), if it has one.
+    pub fn street(&self, site: &str) -> Option<&str> {
+        self.sites.get(site).map(|(_, street)| street.as_str()).filter(|s| !s.is_empty())
+    }
+
     /// UTC ms as RFC 3339 with the zone's offset (`2026-12-06T14:26:19+08:00`; `Z` where the
     /// offset is zero).
     pub fn local(&self, ms: i64) -> String {

@@ -23,6 +23,7 @@ pub fn payload(order: &Order, change: &Change, evidence: Option<&str>, names: &N
         "tier": order.tier,
         "rule": order.rule,
         "site": order.site,
+        "street": names.street(&order.site),
         "device": order.device,
         "subject": order.subject,
         "title": names.title(&order.rule, &order.site),

@@ -232,6 +232,10 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
             kind TEXT NOT NULL, label TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,
             revoked BIGINT NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS credentials_by_person ON credentials(person);
+        CREATE TABLE IF NOT EXISTS silences (id BIGSERIAL PRIMARY KEY, matcher TEXT NOT NULL, starts_ms BIGINT NOT NULL,
+            ends_ms BIGINT NOT NULL, reason TEXT NOT NULL, who TEXT NOT NULL,
+            include_red BIGINT NOT NULL DEFAULT 0, created_ms BIGINT NOT NULL);
+        CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);
         CREATE TABLE IF NOT EXISTS audit (id BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
             action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at_ms);

@@ -116,6 +116,17 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 9; COMMIT;",
         )?;
     }
+    if version < 10 {
+        // v10: silences (maintenance windows): what they match, from when until when, why, by whom.
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE silences (id INTEGER PRIMARY KEY, matcher TEXT NOT NULL, starts_ms INTEGER NOT NULL,
+                 ends_ms INTEGER NOT NULL, reason TEXT NOT NULL, who TEXT NOT NULL,
+                 include_red INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+             CREATE INDEX silences_by_end ON silences(ends_ms);
+             PRAGMA user_version = 10; COMMIT;",
+        )?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

@@ -269,6 +269,7 @@ fn endpoints(cfg: &Config, o: &Overrides) -> Result<(Vec<Endpoint>, Vec<Receiver
             max_attempts: r.max_attempts,
             fallback: r.fallback.clone(),
             redact: r.redact.clone(),
+            max_per_minute: r.rate_limit(),
         });
         routing.push(Receiver { name: r.name.clone(), tier: r.tier, person: r.person.clone() });
     }
