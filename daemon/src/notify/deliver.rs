@@ -10,6 +10,7 @@
 //! notification becomes a dead letter, is copied to the fallback receiver if there is one, and
 //! stays listed for an operator to replay.
 
+use super::failure::Failure;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
@@ -202,7 +203,10 @@ impl Worker {
         let messages = plan.single.len() + usize::from(!plan.digest.is_empty());
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
-        let mut results = self.post_all(&plan.single).await;
+        // (row, result, whether it was a request of its own: one failed digest is one failure
+        // for the circuit breaker, not one per notification in it).
+        let mut results: Vec<_> =
+            self.post_all(&plan.single).await.into_iter().map(|(r, x)| (r, x, true)).collect();
         if !plan.digest.is_empty() {
             // After the singles (reds among them): a digest never goes before a red.
             let result = self.post_digest(&plan.digest).await;
@@ -211,15 +215,10 @@ impl Worker {
                 self.metrics.webhook_digests.fetch_add(1, Relaxed);
                 tracing::info!(receiver = %self.ep.name, notifications = plan.digest.len(), "rate limit reached: notifications sent as one digest");
             }
-            let shared = |r: &Result<(), Failure>| match r {
-                Ok(()) => Ok(()),
-                Err(Failure::Local(e)) => Err(Failure::Local(e.clone())),
-                Err(Failure::Receiver(e)) => Err(Failure::Receiver(e.clone())),
-            };
-            results.extend(plan.digest.iter().map(|row| (*row, shared(&result))));
+            results.extend(plan.digest.iter().enumerate().map(|(i, row)| (*row, result.clone(), i == 0)));
         }
         self.pace.spend(Instant::now(), messages);
-        for (row, result) in results {
+        for (row, result, request) in results {
             match result {
                 Ok(()) => {
                     self.failures = 0;
@@ -227,14 +226,14 @@ impl Worker {
                 }
                 Err(Failure::Local(e)) => {
                     // Not the receiver's fault: no attempt spent, the circuit stays as it is.
-                    self.metrics.webhooks_local_errors.fetch_add(1, Relaxed);
+                    self.metrics.webhooks_local_errors.fetch_add(u64::from(request), Relaxed);
                     tracing::warn!(receiver = %self.ep.name, order = row.order_id, cause = %e, "webhook not sent: a problem on this machine; retrying in 1 s without spending an attempt");
                     let next = now_ms() as i64 + 1000;
                     self.with_db(|s| s.postpone(row.id, next, &format!("local: {e}")))?;
                 }
                 Err(Failure::Receiver(e)) => {
-                    self.failures += 1;
-                    self.metrics.webhooks_failed.fetch_add(1, Relaxed);
+                    self.failures += u32::from(request);
+                    self.metrics.webhooks_failed.fetch_add(u64::from(request), Relaxed);
                     self.failed(row, &e)?;
                     if self.failures >= self.backoff.breaker_failures && !breaker_open {
                         tracing::warn!(receiver = %self.ep.name, "circuit open after {} failures", self.failures);
@@ -419,52 +418,4 @@ impl Worker {
         }
         super::formats::accepted(ep.format, status.as_u16(), &body).map_err(Failure::Receiver)
     }
-}
-
-/// Why a delivery failed: the receiver (counts as an attempt, feeds the circuit breaker), or
-/// this machine (out of file descriptors or ports, no route, name service down: it says nothing
-/// about the receiver, so it spends nothing). Neither text carries the URL (a robot's key).
-#[derive(Debug)]
-enum Failure {
-    Receiver(String),
-    Local(String),
-}
-
-impl Failure {
-    fn of(e: reqwest::Error) -> Failure {
-        if e.is_timeout() {
-            return Failure::Receiver("timeout".into());
-        }
-        let e = e.without_url();
-        let mut text = e.to_string();
-        let mut local = false;
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                local |= io.raw_os_error().is_some_and(local_errno);
-                local |= io.to_string().contains("Temporary failure in name resolution");
-            }
-            source = s.source();
-        }
-        match local {
-            true => Failure::Local(text),
-            false => Failure::Receiver(format!("request failed: {text}")),
-        }
-    }
-}
-
-/// errno values that say this host cannot send now, whatever the receiver.
-fn local_errno(n: i32) -> bool {
-    [
-        libc::EMFILE,
-        libc::ENFILE,
-        libc::ENOBUFS,
-        libc::ENOMEM,
-        libc::EADDRNOTAVAIL,
-        libc::ENETUNREACH,
-        libc::ENETDOWN,
-    ]
-    .contains(&n)
 }

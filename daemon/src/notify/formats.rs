@@ -85,15 +85,8 @@ pub fn render(
             (url.to_string(), json!({ "msgtype": "markdown", "markdown": { "content": markdown(&p, true) } }))
         }
         Format::Dingtalk => {
-            let mut url = url.to_string();
-            if let Some(secret) = secret {
-                let sign = dingtalk_sign(secret, now_ms);
-                let sep = if url.contains('?') { '&' } else { '?' };
-                let sign: String = url::form_urlencoded::byte_serialize(sign.as_bytes()).collect();
-                url = format!("{url}{sep}timestamp={now_ms}&sign={sign}");
-            }
             let body = json!({ "msgtype": "markdown", "markdown": { "title": title(&p), "text": markdown(&p, false) } });
-            (url, body)
+            (dingtalk_url(url, secret, now_ms), body)
         }
         Format::Feishu => {
             let mut body = json!({ "msg_type": "text", "content": { "text": text(&p) } });
@@ -145,16 +138,10 @@ fn digest(
     let (url, body) = match format {
         Format::Generic => (url.to_string(), p.clone()),
         Format::Wecom => (url.to_string(), json!({ "msgtype": "markdown", "markdown": { "content": md() } })),
-        Format::Dingtalk => {
-            let mut url = url.to_string();
-            if let Some(secret) = secret {
-                let sign: String =
-                    url::form_urlencoded::byte_serialize(dingtalk_sign(secret, now_ms).as_bytes()).collect();
-                let sep = if url.contains('?') { '&' } else { '?' };
-                url = format!("{url}{sep}timestamp={now_ms}&sign={sign}");
-            }
-            (url, json!({ "msgtype": "markdown", "markdown": { "title": head, "text": md() } }))
-        }
+        Format::Dingtalk => (
+            dingtalk_url(url, secret, now_ms),
+            json!({ "msgtype": "markdown", "markdown": { "title": head, "text": md() } }),
+        ),
         Format::Feishu => {
             let mut body =
                 json!({ "msg_type": "text", "content": { "text": format!("{head}\n{}", lines.join("\n")) } });
@@ -197,6 +184,15 @@ pub fn accepted(format: Format, status: u16, body: &[u8]) -> Result<(), String> 
         }
         None => Err(format!("HTTP {status} without {}", field[0])),
     }
+}
+
+/// A DingTalk robot's URL, with `timestamp` and `sign` when it has a signing secret.
+fn dingtalk_url(url: &str, secret: Option<&str>, now_ms: u64) -> String {
+    let Some(secret) = secret else { return url.to_string() };
+    let sign: String =
+        url::form_urlencoded::byte_serialize(dingtalk_sign(secret, now_ms).as_bytes()).collect();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}timestamp={now_ms}&sign={sign}")
 }
 
 /// DingTalk: Base64(HmacSHA256(key = secret, message = "{timestamp_ms}\n{secret}")).

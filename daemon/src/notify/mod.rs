@@ -5,6 +5,7 @@
 //! the same idempotency key.
 
 pub mod deliver;
+mod failure;
 pub mod formats;
 pub mod pace;
 pub mod redact;
