@@ -90,6 +90,7 @@ on_both!(
     changes_carry_names_and_local_times,
     a_persons_own_receiver_hears_the_orders_dispatched_to_them,
     silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand,
+    a_claim_can_take_reds_alone_or_everything_else,
 );
 
 fn subject() -> Subject {
@@ -639,4 +640,18 @@ fn silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand(db: &Db) {
     s.silenced(&[(due[0].id, format!("silence {a}"))]).unwrap();
     assert!(s.due_outbox(T + 1, 10).unwrap().iter().all(|r| r.id != due[0].id), "no longer due");
     assert!(s.outbox_counts().unwrap().contains(&("silenced".to_string(), 1)));
+}
+
+/// A rate-limited notifier claims reds first: the claim's colour filter on both engines.
+fn a_claim_can_take_reds_alone_or_everything_else(db: &Db) {
+    let mut s = db.open();
+    let yellow = commit(&mut s, vec![raise(Colour::Yellow, T)], T)[0].order_id;
+    let noise = Event { rule: Arc::from("noise"), ..raise(Colour::Red, T).0 };
+    let red = commit(&mut s, vec![(noise, None)], T)[0].order_id;
+    let claim = |s: &mut Store, which| -> Vec<i64> {
+        s.claim_due_for("grid-worker", T, 10, 0, which).unwrap().iter().map(|r| r.order_id).collect()
+    };
+    assert_eq!(claim(&mut s, Which::Red), [red]);
+    assert_eq!(claim(&mut s, Which::NotRed), [yellow]);
+    assert_eq!(claim(&mut s, Which::All), [yellow, red]);
 }

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 const LIMIT: usize = 4;
 /// The window (a minute in service; shortened here so that the test sees it refill).
 const WINDOW: Duration = Duration::from_secs(8);
-const BOXES: usize = 30;
-/// The box that is also extremely loud: a red order beside its yellow one.
-const RED_BOX: usize = 10;
+const BOXES: usize = 100;
+/// The box that is also extremely loud: a red order beside its yellow one, raised behind more
+/// due notifications than one round of the notifier reads (64).
+const RED_BOX: usize = 90;
 
 const RED_RULE: &str = r#"
 [[rule]]

@@ -13,7 +13,7 @@
 use super::failure::Failure;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
-use crate::orders::{OutboxRow, SlaTable, Store, StoreError};
+use crate::orders::{OutboxRow, SlaTable, Store, StoreError, Which};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ use tokio::sync::watch;
 
 /// Notifications claimed per round (one write records the round's deliveries).
 const ROUND: usize = 64;
+/// Notifications one digest carries at most (a rate-limited receiver claims this many others).
+const DIGEST_MAX: usize = 2_000;
 /// Requests in flight per receiver at most.
 const PARALLEL: usize = 16;
 
@@ -196,10 +198,35 @@ impl Worker {
             return Ok(self.pace.until(Instant::now(), 1).max(Duration::from_millis(10)));
         }
         let limit = if probing { 1 } else { ROUND };
-        let rows = self.with_db(|s| s.claim_due_for(&self.ep.name, now_ms() as i64, limit, claim))?;
-        let claimed = rows.len();
+        let now = now_ms() as i64;
+        let name = &self.ep.name;
+        let reserve = self.pace.reserve();
+        // `held_back`: the others were not even read (no slot for them this round).
+        let (rows, more, held_back) = match remaining {
+            // Rate-limited: reds first (a red behind a storm's first rows must not wait for a
+            // later round), then, if a slot is left for them, every other due one: they may all
+            // go out in one digest.
+            Some(left) if !probing => {
+                let mut rows = self.with_db(|s| s.claim_due_for(name, now, ROUND, claim, Which::Red))?;
+                let reds = rows.len();
+                let others = left.saturating_sub(reds) > reserve;
+                if others {
+                    rows.extend(
+                        self.with_db(|s| s.claim_due_for(name, now, DIGEST_MAX, claim, Which::NotRed))?,
+                    );
+                }
+                let more = reds == ROUND || rows.len() - reds == DIGEST_MAX;
+                rows.sort_by_key(|r| r.id);
+                (rows, more, !others)
+            }
+            _ => {
+                let rows = self.with_db(|s| s.claim_due_for(name, now, limit, claim, Which::All))?;
+                let more = rows.len() == limit;
+                (rows, more, false)
+            }
+        };
         let rows = self.hold_silenced(rows)?;
-        let plan = super::pace::plan(&rows, remaining, self.pace.reserve());
+        let plan = super::pace::plan(&rows, remaining, reserve);
         let messages = plan.single.len() + usize::from(!plan.digest.is_empty());
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
@@ -251,11 +278,22 @@ impl Worker {
         }
         if plan.single.len() + plan.digest.len() < rows.len() {
             // Some wait for a free slot (what is due stays pending; a new red wakes this worker).
-            let need = if plan.red_waits { 1 } else { self.pace.reserve() + 1 };
-            return Ok(self.pace.until(Instant::now(), need).max(Duration::from_millis(10)));
+            let need = if plan.red_waits { 1 } else { reserve + 1 };
+            return Ok(self
+                .pace
+                .until(Instant::now(), need)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1)));
         }
-        if claimed == limit {
+        if more {
             return Ok(Duration::ZERO);
+        }
+        if held_back {
+            // The others wait for a slot beyond the reserve; a new red wakes this worker, one
+            // coming due for a retry is looked for within a second.
+            return Ok(self
+                .pace
+                .until(Instant::now(), reserve + 1)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1)));
         }
         let next = self.with_db(|s| s.next_outbox_ms_for(&self.ep.name))?;
         let now = now_ms() as i64;

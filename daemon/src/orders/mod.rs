@@ -35,7 +35,7 @@ pub use audit::{AuditRow, Entry as AuditEntry};
 pub use kind::OrderEventKind;
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use names::Names;
-pub use outbox::OutboxRow;
+pub use outbox::{OutboxRow, Which};
 pub use partitions::Taken;
 pub use payload::{payload, SCHEMA};
 pub use pg_tls::PgConnect;

@@ -22,6 +22,28 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// Which due notifications a claim takes: a rate-limited receiver claims reds first, so that a
+/// red behind hundreds of due notifications in a storm is not left for a later round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Every one.
+    All,
+    /// Red orders' (the stored payload says `"colour":"red"`).
+    Red,
+    /// The others.
+    NotRed,
+}
+
+impl Which {
+    fn clause(self) -> &'static str {
+        match self {
+            Which::All => "",
+            Which::Red => r#" AND payload LIKE '%"colour":"red"%'"#,
+            Which::NotRed => r#" AND payload NOT LIKE '%"colour":"red"%'"#,
+        }
+    }
+}
+
 impl Store {
     /// Pending notifications due at `now_ms`, oldest first.
     pub fn due_outbox(&mut self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
@@ -52,19 +74,25 @@ impl Store {
         now_ms: i64,
         limit: usize,
         claim_ms: i64,
+        which: Which,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        let only = which.clause();
         let claim = |tx: &mut dyn Tx| -> Result<Vec<OutboxRow>, StoreError> {
             let mut rows = match tx.engine() {
                 Engine::Sqlite => tx.rows(
-                    "SELECT id, order_id, seq, receiver, payload, attempts, last_error FROM outbox
-                     WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2 ORDER BY id LIMIT ?3",
+                    &format!(
+                        "SELECT id, order_id, seq, receiver, payload, attempts, last_error FROM outbox
+                         WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2{only} ORDER BY id LIMIT ?3"
+                    ),
                     args![receiver, now_ms, limit as i64],
                 )?,
                 Engine::Postgres => tx.rows(
-                    "UPDATE outbox SET next_ms = ?4 WHERE id IN (
-                        SELECT id FROM outbox WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2
-                        ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, order_id, seq, receiver, payload, attempts, last_error",
+                    &format!(
+                        "UPDATE outbox SET next_ms = ?4 WHERE id IN (
+                            SELECT id FROM outbox WHERE status = 'pending' AND receiver = ?1 AND next_ms <= ?2{only}
+                            ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+                         RETURNING id, order_id, seq, receiver, payload, attempts, last_error"
+                    ),
                     args![receiver, now_ms, limit as i64, now_ms + claim_ms],
                 )?,
             }
