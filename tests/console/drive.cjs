@@ -110,6 +110,23 @@ const { chromium } = require("playwright-core");
     await page.selectOption("#street", "");
     await page.screenshot({ path: shot, fullPage: true });
 
+    // A silence: the operator holds a plaza's pages for 2 hours (listed with who and why; an
+    // operator is not offered red), then ends it with 结束.
+    await page.locator("#silence-form").waitFor({ state: "visible", timeout: 5000 });
+    if (await page.locator("#silence-red-label").isVisible()) throw new Error("an operator is offered to silence red");
+    await page.selectOption("#silence-field", "site");
+    await page.fill("#silence-value", "plaza-3");
+    await page.fill("#silence-hours", "2");
+    await page.fill("#silence-reason", "更换噪声监测箱");
+    await page.click("#silence-add");
+    const silenced = page.locator('#silences li[data-match="site=plaza-3"]', { hasText: "更换噪声监测箱" });
+    await silenced.waitFor({ timeout: 5000 });
+    const silenceLine = await silenced.textContent();
+    if (!silenceLine.includes(name) || !silenceLine.includes("至")) throw new Error("silence line: " + silenceLine);
+    const silence = Number(await silenced.getAttribute("data-silence"));
+    await page.locator(`#silences button[data-end="${silence}"]`, { hasText: "结束" }).click();
+    await silenced.waitFor({ state: "detached", timeout: 5000 });
+
     // Grid worker Wang on his phone: only his orders, where they are, two big buttons.
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: "America/New_York", isMobile: true, hasTouch: true });
     const wp = await phone.newPage();
@@ -207,7 +224,7 @@ const { chromium } = require("playwright-core");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
     if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
-    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs }));
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs, silence }));
   } finally {
     await browser.close();
   }

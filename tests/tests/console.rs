@@ -2,7 +2,8 @@
 //! refused, the demo's duty officer logs in, the demo's red slope order appears in Chinese, is
 //! dispatched to the grid worker on duty and acknowledged; the grid worker on a phone reports
 //! on site and resolves it with a note, live on the operator's page; the wall view; screenshots
-//! (desktop, field, wall) are saved in the test's output directory. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
+//! (desktop, field, wall) are saved in the test's output directory; the operator adds a silence
+//! in the console and ends it. Needs node, Debian `chromium` and playwright-core (scripts/test installs them
 //! into target/console-node).
 
 use gridsentry_tests::{binary, free_port, terminate, wait_ready};
@@ -87,6 +88,26 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
         (Some(FIELD), Some("清理坡脚落石，已设警戒，转交地灾专班"))
     );
     assert_eq!(order["order"]["assignee"], FIELD);
+    // The silence the operator made and ended in the console, as the API keeps it.
+    let silences: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http}/api/v1/silences"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made = silences["silences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["silence"]["id"] == result["silence"])
+        .unwrap_or_else(|| panic!("silence {} not listed: {silences}", result["silence"]));
+    assert_eq!(made["active"], false, "ended in the console");
+    assert_eq!(made["silence"]["who"], NAME);
+    assert_eq!(made["silence"]["reason"], "更换噪声监测箱");
+    assert_eq!(made["silence"]["matcher"], serde_json::json!({ "field": "site", "value": "plaza-3" }));
     for name in ["console.png", "console-field.png", "console-wall.png"] {
         let path = shot.with_file_name(name);
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -75,6 +75,21 @@ pub fn check(matcher: &str, until: &str, reason: &str, now_ms: i64) -> Result<(M
     Ok((m, ends))
 }
 
+/// With `[[site]]`s configured, a site or street to silence must be one of them: a typo would
+/// otherwise silence nothing, and say nothing.
+pub fn known(m: &Matcher, sites: &[crate::config::SiteConfig]) -> Result<(), String> {
+    let found = match m.field.as_str() {
+        _ if sites.is_empty() => true,
+        "site" => sites.iter().any(|x| x.id == m.value),
+        "street" => sites.iter().any(|x| x.street == m.value),
+        _ => true,
+    };
+    match found {
+        true => Ok(()),
+        false => Err(format!("no [[site]] has {} `{}`", m.field, crate::logsafe::escape(&m.value, 64))),
+    }
+}
+
 /// `POST /api/v1/silences`.
 pub async fn add(
     State(s): Shared,
@@ -92,6 +107,9 @@ pub async fn add(
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = known(&matcher, &s.sites) {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
     let reason = b.reason.trim().to_string();
     let red = b.include_red;
     match with_store(&s, move |st| st.silence_add(&matcher, ends, &reason, red, &p.name, now)).await {

@@ -6,7 +6,7 @@
 use super::fail;
 use super::people::{cli_actor, done, with_store};
 use clap::Subcommand;
-use gridsentry::api::silences::check;
+use gridsentry::api::silences::{check, known};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,7 +47,9 @@ pub fn silence(file: PathBuf, cmd: SilenceCommand) -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            done(with_store(&file, move |s, _| {
+            done(with_store(&file, move |s, cfg| {
+                let sites: Vec<_> = cfg.sites.iter().map(|x| x.get_ref().clone()).collect();
+                known(&m, &sites)?;
                 let id = s
                     .silence_add(&m, ends, reason.trim(), include_red, &by, now)
                     .map_err(|e| e.to_string())?;

@@ -76,7 +76,9 @@ impl<W: Writer> Stage<W> {
         }
     }
 
-    /// Runs until the pipeline closes the channel; what is still pending then goes to disk.
+    /// Runs until the pipeline closes the channel. What is still pending then is written once
+    /// if the server was answering (the last readings before a stop arrive while it stops:
+    /// stored now rather than at the next start), and goes to disk if that fails or it was not.
     pub async fn run(mut self, mut rx: flow::Receiver<Inbound>) {
         self.progress = Some(rx.progress().clone());
         if !self.spool.is_empty() {
@@ -102,6 +104,16 @@ impl<W: Writer> Stage<W> {
                     self.landed(flight, r.unwrap_or_else(|e| Err(WriteError::Retry(e.to_string()))));
                 }
                 _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        if self.pending.points > 0 && self.spool.is_empty() && self.retry_at.is_none() {
+            let b = self.form();
+            let body = b.body.clone();
+            self.launch(Flight::Fresh(b), body);
+            if let Some((flight, task)) = self.flight.take() {
+                let r = task.await.unwrap_or_else(|e| Err(WriteError::Retry(e.to_string())));
+                // A failed write spills the batch (`landed`).
+                self.landed(flight, r);
             }
         }
         if self.pending.points > 0 {

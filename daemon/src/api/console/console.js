@@ -32,6 +32,8 @@ const MESSAGES = {
     ev_raised: "发起", ev_reactivated: "再次触发", ev_flapping: "频繁波动", ev_confirmed: "实时确认", ev_escalated: "升级",
     ev_forecast: "预测更新", ev_condition_cleared: "条件解除", ev_reminder: "提醒", ev_dispatched: "派遣",
     ev_acknowledged: "确认接收", ev_on_site: "到场", ev_resolved: "处置完毕", ev_closed: "关闭",
+    silences: "静默（维护时段）", m_site: "站点", m_street: "街道", m_rule: "规则", m_device: "设备", hours: "小时",
+    include_red: "含红色工单", silence_add: "静默", silence_end: "结束", until: "至",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
@@ -56,6 +58,8 @@ const MESSAGES = {
     ev_raised: "raised", ev_reactivated: "reactivated", ev_flapping: "flapping", ev_confirmed: "confirmed", ev_escalated: "escalated",
     ev_forecast: "forecast", ev_condition_cleared: "condition cleared", ev_reminder: "reminder", ev_dispatched: "dispatched",
     ev_acknowledged: "acknowledged", ev_on_site: "on site", ev_resolved: "resolved", ev_closed: "closed",
+    silences: "Silences (maintenance)", m_site: "site", m_street: "street", m_rule: "rule", m_device: "device", hours: "hours",
+    include_red: "red orders too", silence_add: "Silence", silence_end: "End", until: "until",
   },
 };
 let lang = localStorage.getItem("gridsentry-lang") || "zh";
@@ -70,7 +74,7 @@ const ACTIONS = {
 // Tones: red high and fast, orange lower, yellow low and slow; blue (maintenance) is silent.
 const TONES = { red: { hz: 880, every: 3000 }, orange: { hz: 660, every: 6000 }, yellow: { hz: 440, every: 15000 } };
 const $ = (id) => document.getElementById(id);
-let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "" };
+let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "", silences: [] };
 let timer = null;
 // What the test (and a curious operator in devtools) can look at.
 const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [], opened: 0, view: "desk" });
@@ -336,6 +340,55 @@ function drawRota() {
     r.street + " · " + (r.hours || t("all_day")) + " · " + r.people.join("、") + (r.on_now ? " · " + t("on_duty") : ""))));
 }
 
+// Silences in force (`GET /api/v1/silences`): what each holds, until when, who made it and why.
+// Operators and admins add and end them; only an admin may include red orders (the API says
+// the same). Orders raised meanwhile still appear here; only their pages are held.
+const MAY_SILENCE = ["operator", "admin", "machine"];
+async function readSilences() {
+  if (!me) return;
+  const r = await api("/api/v1/silences").catch(() => null);
+  if (!r) return;
+  state.silences = r.silences.filter((x) => x.active).map((x) => x.silence);
+  drawSilences();
+}
+
+function drawSilences() {
+  const may = !!me && MAY_SILENCE.includes(me.role);
+  const list = state.silences || [];
+  $("silences-box").hidden = !may && !list.length;
+  $("silence-form").hidden = !may;
+  $("silence-red-label").hidden = !me || me.role !== "admin";
+  $("silences").replaceChildren(...list.map((x) => {
+    const what = x.matcher.field + "=" + x.matcher.value;
+    const end = may ? el("button", { type: "button", "data-end": String(x.id), onclick: () => endSilence(x.id) }, t("silence_end")) : null;
+    return el("li", { "data-silence": String(x.id), "data-match": what },
+      what + (x.include_red ? " · " + t("include_red") : "") + " · " + t("until") + " " + dateTimeOf(x.ends_ms) + " · " + x.who + " · " + x.reason, end);
+  }));
+}
+
+async function addSilence(ev) {
+  ev.preventDefault();
+  const hours = parseFloat($("silence-hours").value);
+  const body = {
+    match: $("silence-field").value + "=" + $("silence-value").value.trim(),
+    until: new Date(now() + hours * 3600e3).toISOString(),
+    reason: $("silence-reason").value.trim(),
+    include_red: $("silence-red").checked,
+  };
+  try {
+    await api("/api/v1/silences", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("silence-value").value = ""; $("silence-reason").value = ""; $("silence-red").checked = false;
+    $("silence-error").textContent = "";
+  } catch (e) { $("silence-error").textContent = t("could_not") + e.message; }
+  readSilences();
+}
+
+async function endSilence(id) {
+  try { await api("/api/v1/silences/" + id + "/expire", { method: "POST" }); $("silence-error").textContent = ""; }
+  catch (e) { $("silence-error").textContent = t("could_not") + e.message; }
+  readSilences();
+}
+
 // The map and the devices' table: redrawn when new data arrives (no buttons there).
 function drawData() {
   drawMap();
@@ -415,6 +468,7 @@ function translate() {
   $("who-am-i").textContent = me ? me.name + " · " + t(me.role) : "";
   if (!$("app").hidden) {
     drawData();
+    drawSilences();
     render();
     if (state.timeline) openTimeline(state.timeline, true);
   }
@@ -565,6 +619,9 @@ async function start() {
   // The rota (who is on duty now) changes by the minute, not with every order event.
   readDuty();
   setInterval(readDuty, 60000);
+  // Silences end by themselves: re-read every 30 s (and after each change made here).
+  readSilences();
+  setInterval(readSilences, 30000);
 }
 
 // Sound needs a user gesture to start: the login click (or any click later) provides it.
@@ -589,6 +646,7 @@ $("logout").addEventListener("click", async () => {
   await fetch("/api/v1/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
   logout();
 });
+$("silence-form").addEventListener("submit", addSilence);
 $("street").addEventListener("change", () => { state.street = $("street").value; drawData(); render(); });
 $("mute").addEventListener("click", () => {
   // A click while sound is off turns it on (the document's click handler starts it) rather than
