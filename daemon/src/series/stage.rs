@@ -290,6 +290,8 @@ impl<W: Writer> Stage<W> {
                 self.spool_failed = None;
                 self.mark(&b.marks);
                 self.ack(b.acks);
+                // The queue gauges never lag the spilled counter (a reader of both sees them agree).
+                self.gauges();
             }
             Err(e) => {
                 tracing::error!(error = %e, "spilling to disk failed; readings stay unacknowledged");
