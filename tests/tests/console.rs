@@ -21,6 +21,12 @@ fn node_modules() -> PathBuf {
     })
 }
 
+/// `GET path` on the demo's API with `token`, as JSON.
+async fn get_json(http: u16, path: &str, token: &str) -> serde_json::Value {
+    let r = reqwest::Client::new().get(format!("http://127.0.0.1:{http}{path}")).bearer_auth(token).send();
+    r.await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let modules = node_modules();
@@ -65,15 +71,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
 
     // The API agrees: acknowledged by the person logged in to the console.
     let token = result["token"].as_str().unwrap();
-    let order: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{http}/api/v1/orders/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = get_json(http, &format!("/api/v1/orders/{id}"), token).await;
     assert_eq!(order["order"]["colour"], "red");
     let ack =
         order["events"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").expect("ack event");
@@ -89,15 +87,7 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     );
     assert_eq!(order["order"]["assignee"], FIELD);
     // The silence the operator made and ended in the console, as the API keeps it.
-    let silences: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{http}/api/v1/silences"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let silences = get_json(http, "/api/v1/silences", token).await;
     let made = silences["silences"]
         .as_array()
         .unwrap()
