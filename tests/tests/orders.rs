@@ -91,6 +91,7 @@ on_both!(
     a_persons_own_receiver_hears_the_orders_dispatched_to_them,
     silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand,
     a_claim_can_take_reds_alone_or_everything_else,
+    orders_with_one_cause_are_one_incident_and_a_gateway_holds_its_bands_back,
 );
 
 fn subject() -> Subject {
@@ -404,6 +405,10 @@ fn sqlite_an_old_database_is_migrated_in_place() {
              DROP INDEX orders_reraise; ALTER TABLE orders DROP COLUMN summary_zh; ALTER TABLE orders DROP COLUMN reraised_from;
              ALTER TABLE orders DROP COLUMN reraise_ms; ALTER TABLE order_events DROP COLUMN why_zh;
              DROP TABLE silences;
+             DROP INDEX orders_by_incident; DROP INDEX orders_inhibited; DROP INDEX orders_by_subject;
+             DROP INDEX outbox_by_incident; ALTER TABLE orders DROP COLUMN incident;
+             ALTER TABLE orders DROP COLUMN inhibited_by; ALTER TABLE outbox DROP COLUMN incident;
+             DROP TABLE incidents; DROP TABLE incident_heads;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -654,4 +659,74 @@ fn a_claim_can_take_reds_alone_or_everything_else(db: &Db) {
     assert_eq!(claim(&mut s, Which::Red), [red]);
     assert_eq!(claim(&mut s, Which::NotRed), [yellow]);
     assert_eq!(claim(&mut s, Which::All), [yellow, red]);
+}
+
+/// Incidents and inhibition on both engines: one street's offline orders within the window are
+/// one incident named by its first order (later ones open another); a band's order is held
+/// back while its gateway is offline and released (paged) when the gateway's order ends.
+fn orders_with_one_cause_are_one_incident_and_a_gateway_holds_its_bands_back(db: &Db) {
+    let rule = |v: serde_json::Value| -> gridsentry::rules::RuleConfig { serde_json::from_value(v).unwrap() };
+    let offline = rule(serde_json::json!({ "id": "gw-offline", "colour": "blue",
+        "condition": { "type": "no_data", "stream": "hr", "silent_s": 600 } }));
+    let band = rule(serde_json::json!({ "id": "band-removed", "colour": "orange",
+        "condition": { "type": "band_removed", "for_s": 10 } }));
+    let group: gridsentry::config::GroupConfig = serde_json::from_value(serde_json::json!({
+        "by": ["street"], "window_s": 60, "digest_s": 30, "rules": ["gw-offline"], "mass_offline": 2 }))
+    .unwrap();
+    let grouping = gridsentry::orders::Grouping::new([&group], &[&offline, &band]);
+    let names =
+        Names::new(jiff::tz::TimeZone::UTC, [&offline, &band], [("home-12", "民生路12号", "解放碑街道")])
+            .grouped(grouping);
+    let mut s = db.open().named(names);
+    let on = |rule: &str, device: &str, band: Option<&str>, kind: EventKind, at: i64| {
+        let subject = Subject {
+            site: Id::new("home-12").unwrap(),
+            device: Id::new(device).unwrap(),
+            band: band.map(|b| Id::new(b).unwrap()),
+        };
+        (Event { rule: Arc::from(rule), subject, at_ms: at as u64, kind, ..raise(Colour::Blue, at).0 }, None)
+    };
+    let up = EventKind::Raise { colour: Colour::Blue, flapping: false };
+    let orange = EventKind::Raise { colour: Colour::Orange, flapping: false };
+    let b = commit(&mut s, vec![on("band-removed", "gw-1", Some("b1"), orange, T)], T)[0].order_id;
+    let c = commit(
+        &mut s,
+        vec![on("gw-offline", "gw-1", None, up, T + 1000), on("gw-offline", "gw-2", None, up, T + 1000)],
+        T + 1000,
+    );
+    let (g1, g2) = (c[0].order_id, c.iter().find(|x| x.subject == "home-12/gw-2").unwrap().order_id);
+    assert!(c.iter().any(|x| x.order_id == b && x.event.as_str() == "inhibited"), "{c:?}");
+    let later =
+        commit(&mut s, vec![on("gw-offline", "gw-3", None, up, T + 200_000)], T + 200_000)[0].order_id;
+    let (o, _) = s.order(g2).unwrap().unwrap();
+    assert_eq!(o.incident, Some(g1), "joined the first order's incident");
+    assert_eq!(s.order(later).unwrap().unwrap().0.incident, Some(later), "past the window: a new one");
+    assert_eq!(s.order(b).unwrap().unwrap().0.inhibited_by, Some(g1));
+    assert_eq!(s.order(b).unwrap().unwrap().0.incident, None, "not a rule of the group");
+    let list = s.incidents(10).unwrap();
+    assert_eq!(
+        list.iter().map(|i| (i.id, i.orders, i.mass_offline)).collect::<Vec<_>>(),
+        [(later, 1, false), (g1, 2, true)]
+    );
+    assert_eq!(list[1].label, "大面积离线 · 解放碑街道");
+    assert_eq!(s.orders(&Filter { incident: Some(g1), ..Filter::default() }).unwrap().len(), 2);
+    let due = s.due_outbox(T + 1000, 100).unwrap();
+    let payload = |id: i64| -> serde_json::Value {
+        serde_json::from_str(&due.iter().find(|r| r.order_id == id).unwrap().payload).unwrap()
+    };
+    assert_eq!(payload(g1)["incident"]["first"], true);
+    assert_eq!(
+        (payload(g2)["incident"]["id"].as_i64(), payload(g2)["incident"]["first"].as_bool()),
+        (Some(g1), Some(false))
+    );
+    assert_eq!(payload(g2)["incident"]["label"], "解放碑街道");
+    assert!(due.iter().all(|r| r.order_id != b), "the band's raise was held back");
+    // The gateway is back: its order resolves, the band's still open one is paged.
+    let c = commit(&mut s, vec![on("gw-offline", "gw-1", None, EventKind::Clear, T + 300_000)], T + 300_000);
+    assert!(c.iter().any(|x| x.order_id == b && x.event.as_str() == "released"), "{c:?}");
+    assert_eq!(s.order(b).unwrap().unwrap().0.inhibited_by, None);
+    let due = s.due_outbox(T + 300_000, 100).unwrap();
+    let released: Vec<_> = due.iter().filter(|r| r.order_id == b).collect();
+    assert_eq!(released.len(), 1, "{due:?}");
+    assert!(released[0].payload.contains(r#""event":"released""#));
 }

@@ -81,9 +81,10 @@ pub struct ListQuery {
     site: Option<String>,
     #[serde(default)]
     open: bool,
+    incident: Option<i64>,
 }
 
-/// `GET /api/v1/orders?state=&colour=&site=&open=true`.
+/// `GET /api/v1/orders?state=&colour=&site=&open=true&incident=`.
 pub async fn list(
     State(s): Shared,
     Extension(p): Extension<Principal>,
@@ -105,7 +106,7 @@ pub async fn list(
     };
     // A field worker's list: the orders dispatched to them.
     let assignee = p.own_only().then(|| p.name.clone());
-    let filter = Filter { state, colour, site: q.site, open: q.open, assignee };
+    let filter = Filter { state, colour, site: q.site, open: q.open, assignee, incident: q.incident };
     let result = with_store(&s, move |store| store.orders(&filter)).await;
     match result {
         Ok(mut orders) => {

@@ -8,6 +8,7 @@ mod console;
 mod duty;
 mod events;
 mod handlers;
+pub mod incidents;
 mod limit;
 mod people;
 pub mod serve;
@@ -79,6 +80,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/audit", get(people::audit))
         .route("/api/v1/silences", get(silences::list).post(silences::add))
         .route("/api/v1/silences/{id}/expire", post(silences::expire))
+        .route("/api/v1/incidents", get(incidents::list))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_person));
     let open = Router::new()
         .route("/api/v1/login", post(session::login))

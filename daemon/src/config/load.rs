@@ -172,6 +172,10 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
             errs.push(at(duty.span(), format!("[[duty]]: no [[site]] is on street `{}`", d.street)));
         }
     }
+    let rule_ids: Vec<&str> = config.rules.iter().map(|r| r.get_ref().id.as_str()).collect();
+    for g in &config.groups {
+        errs.extend(g.get_ref().check(&rule_ids).map_err(|m| at(g.span(), format!("[[group]]: {m}"))).err());
+    }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {

@@ -9,12 +9,14 @@ mod field;
 mod fleet;
 mod load;
 mod secret;
+mod storm;
 
 pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
 pub use fleet::{Allow, Devices, DutyConfig, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
 pub use secret::Secret;
+pub use storm::{GroupBy, GroupConfig};
 
 use crate::orders::SlaTable;
 use crate::rules::RuleConfig;
@@ -65,6 +67,9 @@ pub struct Config {
     /// Who is on duty for which street, when (the console's dispatch picker).
     #[serde(default, rename = "duty")]
     pub duty: Vec<Spanned<DutyConfig>>,
+    /// Incidents: which orders share a cause (a street's power cut), paged once and digested.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Spanned<GroupConfig>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,

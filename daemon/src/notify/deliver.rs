@@ -144,6 +144,7 @@ pub fn spawn(
             failures: 0,
             http: client(),
             pace,
+            paced: super::incident::Paced::default(),
         };
         tasks.push(tokio::spawn(worker.run(wake.clone(), shutdown.clone())));
     }
@@ -162,6 +163,8 @@ struct Worker {
     http: reqwest::Client,
     /// Messages sent in the last minute (the receiver's rate limit).
     pace: super::pace::Pace,
+    /// When each incident's last message went ([`super::incident`]).
+    paced: super::incident::Paced,
 }
 
 impl Worker {
@@ -226,14 +229,47 @@ impl Worker {
             }
         };
         let rows = self.hold_silenced(rows)?;
+        // An incident's notifications go as its message when it is due, else wait for it.
+        let (mut rows, mut incidents) = self.by_incident(rows, now, claim)?;
+        if !incidents.is_empty() {
+            // A red committed while the incidents' rows were claimed goes before them too (an
+            // incident message never carries an order raised after a red still waiting).
+            let name = self.ep.name.clone();
+            let late = self.with_db(|s| s.claim_due_for(&name, now_ms() as i64, ROUND, claim, Which::Red))?;
+            for row in late {
+                if !rows.iter().any(|r| r.id == row.id) {
+                    rows.push(row);
+                }
+            }
+            rows.sort_by_key(|r| r.id);
+        }
         let plan = super::pace::plan(&rows, remaining, reserve);
-        let messages = plan.single.len() + usize::from(!plan.digest.is_empty());
+        let mut messages = plan.single.len() + usize::from(!plan.digest.is_empty());
+        // Incident messages take what is left beyond the reserve (red first, always).
+        let room = remaining.map_or(usize::MAX, |r| r.saturating_sub(messages).saturating_sub(reserve));
+        let waiting_incidents = incidents.len() > room;
+        incidents.truncate(room);
+        messages += incidents.len();
         let mut delivered = Vec::with_capacity(rows.len());
         let mut breaker_open = false;
         // (row, result, whether it was a request of its own: one failed digest is one failure
         // for the circuit breaker, not one per notification in it).
         let mut results: Vec<_> =
             self.post_all(&plan.single).await.into_iter().map(|(r, x)| (r, x, true)).collect();
+        for (id, every, group) in &incidents {
+            // After the singles (reds among them), before any other digest.
+            let first = self.paced.first(*id);
+            self.paced.sent(*id, *every, Instant::now());
+            let result = match group.as_slice() {
+                [one] => self.post(one).await,
+                _ => self.post_incident(*id, first, group).await,
+            };
+            if result.is_ok() && group.len() > 1 {
+                self.metrics.webhooks_digested.fetch_add(group.len() as u64, Relaxed);
+                self.metrics.webhook_digests.fetch_add(1, Relaxed);
+            }
+            results.extend(group.iter().enumerate().map(|(i, row)| (row, result.clone(), i == 0)));
+        }
         if !plan.digest.is_empty() {
             // After the singles (reds among them): a digest never goes before a red.
             let result = self.post_digest(&plan.digest).await;
@@ -276,7 +312,7 @@ impl Worker {
         if breaker_open {
             return Ok(self.backoff.breaker_cooldown);
         }
-        if plan.single.len() + plan.digest.len() < rows.len() {
+        if plan.single.len() + plan.digest.len() < rows.len() || waiting_incidents {
             // Some wait for a free slot (what is due stays pending; a new red wakes this worker).
             let need = if plan.red_waits { 1 } else { reserve + 1 };
             return Ok(self
@@ -300,6 +336,43 @@ impl Worker {
         Ok(next.map_or(Duration::from_secs(1), |n| {
             Duration::from_millis(n.saturating_sub(now).clamp(0, 1000) as u64)
         }))
+    }
+
+    /// The rows outside incidents (red ones among them), and the incidents whose message is
+    /// due now, each with every due notification of it; the others' notifications are
+    /// postponed to their incident's next digest.
+    fn by_incident(
+        &mut self,
+        rows: Vec<OutboxRow>,
+        now: i64,
+        claim: i64,
+    ) -> Result<(Vec<OutboxRow>, Vec<super::incident::Group>), StoreError> {
+        let (rest, groups) = super::incident::split(rows);
+        let mut due = Vec::with_capacity(groups.len());
+        let at = Instant::now();
+        for (id, every, mut group) in groups {
+            match self.paced.next(id, at) {
+                Some(next) => {
+                    let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
+                    let next = now + next.saturating_duration_since(at).as_millis() as i64;
+                    let why = format!("incident {id}: waits for its next digest");
+                    self.with_db(|s| s.postpone_all(&ids, next, &why))?;
+                }
+                None => {
+                    let name = &self.ep.name;
+                    let more =
+                        self.with_db(|s| s.claim_due_for(name, now, DIGEST_MAX, claim, Which::Incident(id)))?;
+                    for row in more {
+                        if !group.iter().any(|r| r.id == row.id) {
+                            group.push(row);
+                        }
+                    }
+                    group.sort_by_key(|r| r.id);
+                    due.push((id, every, group));
+                }
+            }
+        }
+        Ok((rest, due))
     }
 
     /// Records the rows a silence in force holds as `silenced` (not sent); the others.
@@ -414,6 +487,28 @@ impl Worker {
             .collect();
         let refs: Vec<&OutboxRow> = redacted.iter().collect();
         self.send(&super::pace::digest_key(&refs), &super::pace::digest_payload(&refs)).await
+    }
+
+    /// One message carrying an incident's notifications: a digest naming the incident, with
+    /// its counts now.
+    async fn post_incident(&self, id: i64, first: bool, rows: &[OutboxRow]) -> Result<(), Failure> {
+        let incident = self.with_db(|s| s.incident(id)).map_err(|e| Failure::Local(e.to_string()))?;
+        let info = incident.map(|i| {
+            serde_json::json!({
+                "id": i.id, "key": i.key, "label": i.label, "mass_offline": i.mass_offline,
+                "orders": i.orders, "offline": i.offline, "open": i.open, "red": i.red, "first": first,
+            })
+        });
+        let redacted: Vec<OutboxRow> = rows
+            .iter()
+            .map(|r| OutboxRow {
+                payload: super::redact::evidence(&r.payload, &self.ep.redact).into_owned(),
+                ..r.clone()
+            })
+            .collect();
+        let refs: Vec<&OutboxRow> = redacted.iter().collect();
+        let payload = super::pace::digest_payload_of(&refs, info);
+        self.send(&super::pace::digest_key(&refs), &payload).await
     }
 
     /// POSTs `payload` (generic JSON, rendered for the receiver's format) under idempotency key `id`.

@@ -118,9 +118,21 @@ fn digest(
         let m = p[k].as_object().cloned().unwrap_or_default();
         m.iter().map(|(k, v)| format!("{} {v}", name(k))).collect::<Vec<_>>().join(" · ")
     };
-    let head = format!("汇总 Digest: {} 条通知 notifications", list.len());
+    let (head, why) = match p.get("incident").filter(|i| i.is_object()) {
+        Some(i) => (
+            format!(
+                "事件 Incident #{} {}：共 {} 个工单 orders（未关闭 open {}，红色 red {}），本次 {} 条通知 notifications",
+                i["id"], s(i, "label"), i["orders"], i["open"], i["red"], list.len()
+            ),
+            "同一事件的工单合并发送；红色工单总是逐条立即发送 (one incident's orders go out together; red orders always go at once, on their own)",
+        ),
+        None => (
+            format!("汇总 Digest: {} 条通知 notifications", list.len()),
+            "接收端限速期间合并；红色工单总是逐条发送 (merged while this receiver's rate limit was reached; red orders always go on their own)",
+        ),
+    };
     let mut lines = vec![
-        "接收端限速期间合并；红色工单总是逐条发送 (merged while this receiver's rate limit was reached; red orders always go on their own)".to_string(),
+        why.to_string(),
         format!("按颜色 by colour: {}", counts("by_colour", |c| colour_name(c).to_string())),
         format!("按规则 by rule: {}", counts("by_rule", str::to_string)),
     ];
@@ -255,6 +267,14 @@ fn facts(p: &Value) -> Vec<String> {
     f.extend(forecast(p).map(|x| format!("预测失稳 failure forecast: {x}")));
     if p.get("late").and_then(Value::as_bool) == Some(true) {
         f.push("补传数据 raised from backfilled data".into());
+    }
+    if let Some(i) = p.get("incident").filter(|i| i.is_object()) {
+        let first = if i["first"].as_bool() == Some(true) { "，首条 first" } else { "" };
+        f.push(format!(
+            "事件 incident: #{} {}{first}（后续工单合并汇总 later orders follow as digests）",
+            i["id"],
+            s(i, "label")
+        ));
     }
     f
 }

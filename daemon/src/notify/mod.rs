@@ -7,6 +7,7 @@
 pub mod deliver;
 mod failure;
 pub mod formats;
+pub mod incident;
 pub mod pace;
 pub mod redact;
 pub mod sign;

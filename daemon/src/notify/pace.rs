@@ -109,6 +109,11 @@ pub const DIGEST_SCHEMA: &str = "gridsentry.digest.v1";
 /// own payload (`gridsentry.order.v1`) in outbox order. Its idempotency key names the outbox
 /// rows it carries, so a resent digest is recognisable.
 pub fn digest_payload(rows: &[&OutboxRow]) -> String {
+    digest_payload_of(rows, None)
+}
+
+/// [`digest_payload`] of one incident's notifications, with the incident (id, label, counts).
+pub fn digest_payload_of(rows: &[&OutboxRow], incident: Option<Value>) -> String {
     let mut by_colour: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut list = Vec::with_capacity(rows.len());
@@ -130,6 +135,7 @@ pub fn digest_payload(rows: &[&OutboxRow]) -> String {
         "by_colour": counts(by_colour),
         "by_rule": counts(by_rule),
         "notifications": list,
+        "incident": incident,
     })
     .to_string()
 }

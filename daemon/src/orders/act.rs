@@ -86,6 +86,9 @@ impl Store {
                 at_ms: now_ms,
             };
             let change = record(tx, ctx, &mut order, &entry, now_ms)?;
+            // A gateway's offline order closed by a person releases its bands' orders (their
+            // changes are recorded; the caller announces this order's).
+            super::incidents::after(tx, ctx, &order, kind, now_ms, &mut Vec::new())?;
             let (action, subject) = (format!("order.{}", action.as_str()), format!("order {id}"));
             let audit = AuditEntry { who: a.who, action: &action, subject: &subject, detail: &why };
             append(tx, now_ms, &audit)?;

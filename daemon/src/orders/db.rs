@@ -33,6 +33,12 @@ impl From<i64> for Arg<'_> {
     }
 }
 
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
+    }
+}
+
 impl From<bool> for Arg<'_> {
     fn from(v: bool) -> Self {
         Arg::Int(i64::from(v))

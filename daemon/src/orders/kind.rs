@@ -33,11 +33,15 @@ pub enum OrderEventKind {
     Resolved,
     /// Closed after review.
     Closed,
+    /// Held back: its gateway is offline, which explains it ([`super::incidents`]).
+    Inhibited,
+    /// Its gateway is back and it is still open: paged now.
+    Released,
 }
 
 impl OrderEventKind {
     /// Every kind.
-    pub const ALL: [OrderEventKind; 13] = [
+    pub const ALL: [OrderEventKind; 15] = [
         Self::Raised,
         Self::Reactivated,
         Self::Flapping,
@@ -51,6 +55,8 @@ impl OrderEventKind {
         Self::OnSite,
         Self::Resolved,
         Self::Closed,
+        Self::Inhibited,
+        Self::Released,
     ];
 
     /// The name in the database, the API and webhook payloads.
@@ -69,6 +75,8 @@ impl OrderEventKind {
             Self::OnSite => "on_site",
             Self::Resolved => "resolved",
             Self::Closed => "closed",
+            Self::Inhibited => "inhibited",
+            Self::Released => "released",
         }
     }
 

@@ -11,6 +11,7 @@
 mod act;
 pub mod audit;
 mod db;
+pub mod incidents;
 mod kind;
 mod model;
 mod names;
@@ -32,6 +33,7 @@ mod transition;
 
 pub use act::Act;
 pub use audit::{AuditRow, Entry as AuditEntry};
+pub use incidents::{Grouping, Incident};
 pub use kind::OrderEventKind;
 pub use model::{Action, ActionError, Order, OrderEvent, State};
 pub use names::Names;

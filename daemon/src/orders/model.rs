@@ -156,6 +156,10 @@ pub struct Order {
     pub title: String,
     /// The order this one follows: it was resolved while its condition was still active.
     pub reraised_from: Option<i64>,
+    /// The incident it belongs to (the id of the order that opened it), if it is in one.
+    pub incident: Option<i64>,
+    /// The gateway's offline order that holds its notifications back, while it does.
+    pub inhibited_by: Option<i64>,
     /// Raised from backfilled data and never confirmed live.
     pub late: bool,
     /// The rule's condition still holds.

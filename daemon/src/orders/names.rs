@@ -2,6 +2,7 @@
 //! in the daemon's zone. The store uses it to title every change it writes (webhooks, the demo's
 //! lines) and every order it lists (console, CLI), so no reader has to look names up again.
 
+use super::incidents::Grouping;
 use crate::rules::{default_name, RuleConfig};
 use jiff::tz::TimeZone;
 use std::collections::HashMap;
@@ -12,12 +13,19 @@ pub struct Names {
     tz: TimeZone,
     rules: HashMap<String, String>,
     sites: HashMap<String, (String, String)>,
+    /// Which orders share an incident, and which rules say offline ([`super::incidents`]).
+    grouping: Grouping,
 }
 
 impl Default for Names {
     /// Ids for names, UTC.
     fn default() -> Self {
-        Names { tz: TimeZone::UTC, rules: HashMap::new(), sites: HashMap::new() }
+        Names {
+            tz: TimeZone::UTC,
+            rules: HashMap::new(),
+            sites: HashMap::new(),
+            grouping: Grouping::default(),
+        }
     }
 }
 
@@ -40,7 +48,28 @@ impl Names {
             .into_iter()
             .map(|(id, name, street)| (id.to_string(), (name.trim().to_string(), street.trim().to_string())))
             .collect();
-        Names { tz, rules, sites }
+        Names { tz, rules, sites, grouping: Grouping::default() }
+    }
+
+    /// With these incident groups.
+    pub fn grouped(mut self, grouping: Grouping) -> Names {
+        self.grouping = grouping;
+        self
+    }
+
+    /// The incident groups.
+    pub fn grouping(&self) -> &Grouping {
+        &self.grouping
+    }
+
+    /// The site's name (its id where it has none).
+    pub fn site<'a>(&'a self, site: &'a str) -> &'a str {
+        self.sites.get(site).map(|(name, _)| name.as_str()).filter(|n| !n.is_empty()).unwrap_or(site)
+    }
+
+    /// The rule's name (its id where it is unknown).
+    pub fn rule<'a>(&'a self, rule: &'a str) -> &'a str {
+        self.rules.get(rule).map_or(rule, String::as_str)
     }
 
     /// `广场夜间噪声超标 · 解放碑广场（解放碑街道）`: the rule's name, the site's name and its street

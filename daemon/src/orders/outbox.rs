@@ -32,14 +32,17 @@ pub enum Which {
     Red,
     /// The others.
     NotRed,
+    /// The non-red ones of one incident (its digest takes every one that is due).
+    Incident(i64),
 }
 
 impl Which {
-    fn clause(self) -> &'static str {
+    fn clause(self) -> String {
         match self {
-            Which::All => "",
-            Which::Red => r#" AND payload LIKE '%"colour":"red"%'"#,
-            Which::NotRed => r#" AND payload NOT LIKE '%"colour":"red"%'"#,
+            Which::All => String::new(),
+            Which::Red => r#" AND payload LIKE '%"colour":"red"%'"#.into(),
+            Which::NotRed => r#" AND payload NOT LIKE '%"colour":"red"%'"#.into(),
+            Which::Incident(id) => format!(r#" AND incident = {id} AND payload NOT LIKE '%"colour":"red"%'"#),
         }
     }
 }
@@ -174,6 +177,23 @@ impl Store {
     pub fn postpone(&mut self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET next_ms = ?2, last_error = ?3 WHERE id = ?1";
         self.write(|tx, _| tx.exec(sql, args![id, next_ms, error]).map(drop))
+    }
+
+    /// Makes notifications due at `next_ms` instead, without spending an attempt (an
+    /// incident's next digest).
+    pub fn postpone_all(&mut self, ids: &[i64], next_ms: i64, why: &str) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx, _| {
+            for &id in ids {
+                tx.exec(
+                    "UPDATE outbox SET next_ms = ?2, last_error = ?3 WHERE id = ?1",
+                    args![id, next_ms, why],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Gives up on a notification (it stays listed and replayable).

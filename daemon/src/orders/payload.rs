@@ -38,6 +38,13 @@ pub fn payload(order: &Order, change: &Change, evidence: Option<&str>, names: &N
             "points": f.points,
         })),
         "evidence": evidence,
+        "incident": names.grouping().membership(order, names).map(|m| json!({
+            "id": order.incident,
+            "key": m.key,
+            "label": m.label,
+            "first": order.incident == Some(order.id),
+            "digest_s": m.digest_s,
+        })),
     })
     .to_string()
 }

@@ -98,8 +98,9 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // queue behind any transaction on these tables. The newest column tells.
     let present: bool = client
         .query_one(
-            "SELECT to_regclass('audit') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
-             WHERE attrelid = to_regclass('orders') AND attname = 'reraise_ms' AND NOT attisdropped)",
+            "SELECT to_regclass('audit') IS NOT NULL AND to_regclass('silences') IS NOT NULL
+             AND to_regclass('incident_heads') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+             WHERE attrelid = to_regclass('orders') AND attname = 'inhibited_by' AND NOT attisdropped)",
             &[],
         )?
         .get(0);
@@ -251,7 +252,18 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
         ALTER TABLE orders ADD COLUMN IF NOT EXISTS reraised_from BIGINT;
         ALTER TABLE order_events ADD COLUMN IF NOT EXISTS why_zh TEXT NOT NULL DEFAULT '';
         ALTER TABLE orders ADD COLUMN IF NOT EXISTS reraise_ms BIGINT;
-        CREATE INDEX IF NOT EXISTS orders_reraise ON orders(reraise_ms) WHERE reraise_ms IS NOT NULL;",
+        CREATE INDEX IF NOT EXISTS orders_reraise ON orders(reraise_ms) WHERE reraise_ms IS NOT NULL;
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS incident BIGINT;
+        ALTER TABLE orders ADD COLUMN IF NOT EXISTS inhibited_by BIGINT;
+        ALTER TABLE outbox ADD COLUMN IF NOT EXISTS incident BIGINT;
+        CREATE INDEX IF NOT EXISTS outbox_by_incident ON outbox(incident) WHERE incident IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS orders_by_incident ON orders(incident) WHERE incident IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS orders_inhibited ON orders(inhibited_by) WHERE inhibited_by IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS orders_by_subject ON orders(subject);
+        CREATE TABLE IF NOT EXISTS incidents (id BIGINT PRIMARY KEY, key TEXT NOT NULL, label TEXT NOT NULL,
+            opened_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL, orders BIGINT NOT NULL,
+            offline BIGINT NOT NULL, mass_offline BIGINT NOT NULL, part BIGINT, street TEXT NOT NULL DEFAULT '');
+        CREATE TABLE IF NOT EXISTS incident_heads (key TEXT PRIMARY KEY, incident BIGINT NOT NULL, last_ms BIGINT NOT NULL);",
     )?;
     tx.commit()?;
     Ok(())

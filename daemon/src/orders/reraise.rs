@@ -78,6 +78,7 @@ pub(crate) fn due(
             reraised_from: Some(old.id),
         };
         let mut order = insert(tx, &new, now_ms)?;
+        super::incidents::on_new(tx, ctx, &mut order, now_ms)?;
         let entry = Entry {
             kind: K::Raised,
             who: "sla",

@@ -8,7 +8,7 @@ use crate::rules::Colour;
 /// The columns [`order_from_row`] reads, in order.
 pub(crate) const ORDER_COLS: &str = "id, rule, subject, site, device, colour, state, summary, late, active, \
                           opened_ms, updated_ms, seq, tier, forecast, created_ms, missed, deadlines_from_ms, assignee, \
-                          summary_zh, reraised_from";
+                          summary_zh, reraised_from, incident, inhibited_by";
 
 pub(crate) fn load(
     tx: &mut dyn Tx,
@@ -24,9 +24,16 @@ pub(crate) fn list(tx: &mut dyn Tx, f: &Filter) -> Result<Vec<Order>, StoreError
     let sql = format!(
         "SELECT {ORDER_COLS} FROM orders WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR colour = ?2)
          AND (?3 IS NULL OR site = ?3) AND (?4 = 0 OR state NOT IN ('resolved', 'closed'))
-         AND (?5 IS NULL OR assignee = ?5) ORDER BY id DESC LIMIT 1000"
+         AND (?5 IS NULL OR assignee = ?5) AND (?6 IS NULL OR incident = ?6) ORDER BY id DESC LIMIT 1000"
     );
-    let p = args![f.state.map(State::as_str), f.colour.map(Colour::as_str), &f.site, f.open, &f.assignee];
+    let p = args![
+        f.state.map(State::as_str),
+        f.colour.map(Colour::as_str),
+        &f.site,
+        f.open,
+        &f.assignee,
+        f.incident
+    ];
     tx.rows(&sql, p)?.iter().map(order_from_row).collect()
 }
 
@@ -53,6 +60,8 @@ pub(crate) fn order_from_row(r: &Row) -> Result<Order, StoreError> {
         assignee: r.opt_text(18)?,
         summary_zh: r.text(19)?,
         reraised_from: r.opt_int(20)?,
+        incident: r.opt_int(21)?,
+        inhibited_by: r.opt_int(22)?,
         title: String::new(),
         due: None,
     })

@@ -127,6 +127,25 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 10; COMMIT;",
         )?;
     }
+    if version < 11 {
+        // v11: incidents (orders with one cause, `incidents`), the key each is found by, and the
+        // gateway order that inhibits a band's order.
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE orders ADD COLUMN incident INTEGER;
+             ALTER TABLE orders ADD COLUMN inhibited_by INTEGER;
+             ALTER TABLE outbox ADD COLUMN incident INTEGER;
+             CREATE INDEX outbox_by_incident ON outbox(incident) WHERE incident IS NOT NULL;
+             CREATE INDEX orders_by_incident ON orders(incident) WHERE incident IS NOT NULL;
+             CREATE INDEX orders_inhibited ON orders(inhibited_by) WHERE inhibited_by IS NOT NULL;
+             CREATE INDEX orders_by_subject ON orders(subject);
+             CREATE TABLE incidents (id INTEGER PRIMARY KEY, key TEXT NOT NULL, label TEXT NOT NULL,
+                 opened_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, orders INTEGER NOT NULL,
+                 offline INTEGER NOT NULL, mass_offline INTEGER NOT NULL, part INTEGER, street TEXT NOT NULL DEFAULT '');
+             CREATE TABLE incident_heads (key TEXT PRIMARY KEY, incident INTEGER NOT NULL, last_ms INTEGER NOT NULL);
+             PRAGMA user_version = 11; COMMIT;",
+        )?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

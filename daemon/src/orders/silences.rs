@@ -138,6 +138,16 @@ impl Store {
         self.read(|tx| tx.rows(&sql, args![limit])?.iter().map(from_row).collect())
     }
 
+    /// The latest `limit` incidents, newest first ([`super::incidents`]).
+    pub fn incidents(&mut self, limit: i64) -> Result<Vec<super::Incident>, StoreError> {
+        self.read(|tx| super::incidents::list(tx, limit))
+    }
+
+    /// Incident `id`, with its counts now.
+    pub fn incident(&mut self, id: i64) -> Result<Option<super::Incident>, StoreError> {
+        self.read(|tx| super::incidents::one(tx, id))
+    }
+
     /// Ends silence `id` now (by `by`); false if there is none in force with that id.
     pub fn silence_expire(&mut self, id: i64, by: &str, now_ms: i64) -> Result<bool, StoreError> {
         self.write(|tx, _| {

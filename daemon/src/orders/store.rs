@@ -157,6 +157,8 @@ pub struct Filter {
     pub open: bool,
     /// Only orders dispatched to this person.
     pub assignee: Option<String>,
+    /// Only the orders of this incident.
+    pub incident: Option<i64>,
 }
 
 /// The connection, to one engine or the other.

@@ -39,7 +39,9 @@ pub(crate) fn on_rule_event(
                 part: ctx.part(),
                 reraised_from: None,
             };
-            (insert(tx, &new, now_ms)?, K::Raised, e.summary.clone(), !e.late)
+            let mut order = insert(tx, &new, now_ms)?;
+            super::incidents::on_new(tx, ctx, &mut order, now_ms)?;
+            (order, K::Raised, e.summary.clone(), !e.late)
         }
         (EventKind::Raise { flapping, .. }, Some(mut order)) => {
             order.active = true;
@@ -91,7 +93,7 @@ pub(crate) fn on_rule_event(
     let entry =
         Entry { kind, who: &who, why: &why.en, why_zh: &why.zh, evidence, notify, at_ms: e.at_ms as i64 };
     changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
-    Ok(())
+    super::incidents::after(tx, ctx, &order, kind, now_ms, changes)
 }
 
 /// The order's deadlines start again at `now_ms` (its colour rose, or it became live): those of
@@ -217,10 +219,17 @@ pub(crate) fn record(
         let payload = super::payload(order, &change, evidence, ctx.names);
         let mut routed = 0;
         for r in route(ctx.receivers, order.tier).chain(personal(ctx.receivers, order.assignee.as_deref())) {
+            // An inhibited order's notifications are recorded, not sent ([`super::incidents`]).
+            let (status, why) = match order.inhibited_by {
+                Some(cause) => {
+                    ("inhibited", Some(format!("inhibited: its gateway is offline (order {cause})")))
+                }
+                None => ("pending", None),
+            };
             tx.exec(
-                "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT DO NOTHING",
-                args![order.id, order.seq, &r.name, payload.as_str(), now_ms],
+                "INSERT INTO outbox (order_id, seq, receiver, payload, next_ms, status, last_error, incident)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                args![order.id, order.seq, &r.name, payload.as_str(), now_ms, status, &why, order.incident],
             )?;
             routed += 1;
         }

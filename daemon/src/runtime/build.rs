@@ -281,7 +281,9 @@ pub fn names(cfg: &Config) -> Names {
     let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC);
     let sites =
         cfg.sites.iter().map(|s| s.get_ref()).map(|s| (s.id.as_str(), s.name.as_str(), s.street.as_str()));
-    Names::new(tz, cfg.rules.iter().map(|r| r.get_ref()), sites)
+    let rules: Vec<&crate::rules::RuleConfig> = cfg.rules.iter().map(|r| r.get_ref()).collect();
+    let grouping = crate::orders::Grouping::new(cfg.groups.iter().map(|g| g.get_ref()), &rules);
+    Names::new(tz, rules.iter().copied(), sites).grouped(grouping)
 }
 
 /// The rules, deadlines and routing of a config, for a reload.

@@ -276,6 +276,9 @@ impl<W: Writer> Stage<W> {
     fn spill(&mut self, b: Batch) {
         match self.spool.push(b.number, b.created_ms, b.points, &b.body) {
             Ok(dropped) => {
+                // The queue gauges first: a reader who sees the spilled counter move sees the
+                // batch queued (the outage test reads both).
+                self.gauges();
                 self.metrics.series_spilled.fetch_add(b.points, Relaxed);
                 self.metrics.series_spilled_bytes.fetch_add(b.body.len() as u64, Relaxed);
                 for d in dropped {
@@ -290,8 +293,6 @@ impl<W: Writer> Stage<W> {
                 self.spool_failed = None;
                 self.mark(&b.marks);
                 self.ack(b.acks);
-                // The queue gauges never lag the spilled counter (a reader of both sees them agree).
-                self.gauges();
             }
             Err(e) => {
                 tracing::error!(error = %e, "spilling to disk failed; readings stay unacknowledged");
