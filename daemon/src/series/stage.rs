@@ -90,10 +90,14 @@ impl<W: Writer> Stage<W> {
         }
         let mut open = true;
         while open || self.flight.is_some() {
-            self.advance(open);
+            // One `now` for both: a deadline that passes between them would otherwise be
+            // neither acted on nor waited for (the last readings then sat pending until the
+            // next one arrived: a test waited 20 s for 120 of them).
+            let now = Instant::now();
+            self.advance(open, now);
             self.gauges();
             let accepting = open && (self.pending.points as usize) < self.settings.batch_lines * 4;
-            let wake = self.next_wake();
+            let wake = self.next_wake(now);
             tokio::select! {
                 m = rx.recv(), if accepting => match m {
                     Some(batch) => self.add(batch),
@@ -146,7 +150,7 @@ impl<W: Writer> Stage<W> {
                 self.metrics.series_rejected.fetch_add(1, Relaxed);
             }
             if self.pending.points as usize >= self.settings.batch_lines {
-                self.advance(true);
+                self.advance(true, Instant::now());
             }
         }
         drop(tags);
@@ -181,10 +185,9 @@ impl<W: Writer> Stage<W> {
         }
     }
 
-    /// Starts writes and spills whatever the state allows.
-    fn advance(&mut self, open: bool) {
+    /// Starts writes and spills whatever the state allows at `now`.
+    fn advance(&mut self, open: bool, now: Instant) {
         self.expire();
-        let now = Instant::now();
         let full = self.pending.points as usize >= self.settings.batch_lines;
         let ripe = full || self.pending.since.is_some_and(|s| now >= s + self.settings.linger);
         let spill_ok = self.spool_failed.is_none_or(|t| now >= t + self.settings.retry_max);
@@ -332,11 +335,10 @@ impl<W: Writer> Stage<W> {
         let _ = self.acks.send(acks);
     }
 
-    /// The next time something may become possible. Called right after [`Self::advance`], so a
-    /// deadline already past is waiting on something else (a write in flight): not a reason to
-    /// wake.
-    fn next_wake(&self) -> Instant {
-        let now = Instant::now();
+    /// The next time something may become possible. Called right after [`Self::advance`] with
+    /// the same `now`, so a deadline already past is waiting on something else (a write in
+    /// flight): not a reason to wake.
+    fn next_wake(&self, now: Instant) -> Instant {
         let linger = self.pending.since.map(|s| s + self.settings.linger);
         let spill = self.spool_failed.map(|t| t + self.settings.retry_max);
         let retry = self.retry_at.filter(|_| !self.spool.is_empty());
