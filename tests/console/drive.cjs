@@ -127,6 +127,17 @@ const { chromium } = require("playwright-core");
     await page.locator(`#silences button[data-end="${silence}"]`, { hasText: "结束" }).click();
     await silenced.waitFor({ state: "detached", timeout: 5000 });
 
+    // Incidents beside the map: the red slope order opened its street's; choosing it shows only
+    // its orders in the lanes, choosing it again shows all.
+    const slopeIncident = page.locator("#incidents li", { hasText: "上清寺街道" });
+    await slopeIncident.waitFor({ timeout: 15000 });
+    const incident = Number(await slopeIncident.getAttribute("data-incident"));
+    await page.locator(`#incidents button[data-incident="${incident}"]`).click();
+    await page.locator(`.lane [data-incident="${incident}"]`).first().waitFor({ timeout: 5000 });
+    const strangers = await page.locator(`.lane .order:not([data-incident="${incident}"])`).count();
+    if (strangers) throw new Error(strangers + " orders of other incidents shown with incident " + incident);
+    await page.locator(`#incidents button[data-incident="${incident}"]`, { hasText: "显示全部" }).click();
+
     // Grid worker Wang on his phone: only his orders, where they are, two big buttons.
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: "America/New_York", isMobile: true, hasTouch: true });
     const wp = await phone.newPage();
@@ -224,7 +235,7 @@ const { chromium } = require("playwright-core");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
     if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
-    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs, silence }));
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs, silence, incident }));
   } finally {
     await browser.close();
   }

@@ -86,6 +86,13 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
         (Some(FIELD), Some("清理坡脚落石，已设警戒，转交地灾专班"))
     );
     assert_eq!(order["order"]["assignee"], FIELD);
+    // The incident the operator chose in the console: the slope's street, the red order in it.
+    let incidents = get_json(http, "/api/v1/incidents", token).await;
+    let chosen =
+        incidents["incidents"].as_array().unwrap().iter().find(|i| i["id"] == result["incident"]).cloned();
+    let chosen = chosen.unwrap_or_else(|| panic!("incident {} not listed: {incidents}", result["incident"]));
+    assert_eq!((chosen["name"].as_str(), chosen["red"].as_i64()), (Some("上清寺街道"), Some(1)), "{chosen}");
+    assert_eq!(chosen["id"], order["order"]["incident"], "the red slope order opened it");
     // The silence the operator made and ended in the console, as the API keeps it.
     let silences = get_json(http, "/api/v1/silences", token).await;
     let made = silences["silences"]

@@ -285,6 +285,8 @@ pub struct Incident {
     /// What people call it: `大面积离线 · 解放碑街道` once `mass_offline` of its orders are
     /// offline orders.
     pub label: String,
+    /// Its name without the mass-offline mark (the street's, the site's...).
+    pub name: String,
     /// The street of its first order (empty: none configured).
     pub street: String,
     /// Whether it is a mass offline (大面积离线).
@@ -330,7 +332,8 @@ fn query(tx: &mut dyn Tx, tail: &str, arg: i64) -> Result<Vec<Incident>, StoreEr
                 id: r.int(0)?,
                 key: r.text(1)?,
                 street: r.text(10)?,
-                label: if mass { format!("大面积离线 · {label}") } else { label },
+                label: if mass { format!("大面积离线 · {label}") } else { label.clone() },
+                name: label,
                 mass_offline: mass,
                 opened_ms: r.int(3)?,
                 last_ms: r.int(4)?,

@@ -34,6 +34,8 @@ const MESSAGES = {
     ev_acknowledged: "确认接收", ev_on_site: "到场", ev_resolved: "处置完毕", ev_closed: "关闭",
     silences: "静默（维护时段）", m_site: "站点", m_street: "街道", m_rule: "规则", m_device: "设备", hours: "小时",
     include_red: "含红色工单", silence_add: "静默", silence_end: "结束", until: "至",
+    incidents: "事件（同源工单合并通知）", mass_offline: "大面积离线", incident: "事件", orders_n: "个工单", open_n: "未关闭",
+    show_all: "显示全部", inhibited: "已抑制：网关离线", ev_inhibited: "抑制（网关离线）", ev_released: "抑制解除",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
@@ -60,6 +62,8 @@ const MESSAGES = {
     ev_acknowledged: "acknowledged", ev_on_site: "on site", ev_resolved: "resolved", ev_closed: "closed",
     silences: "Silences (maintenance)", m_site: "site", m_street: "street", m_rule: "rule", m_device: "device", hours: "hours",
     include_red: "red orders too", silence_add: "Silence", silence_end: "End", until: "until",
+    incidents: "Incidents (orders with one cause)", mass_offline: "Mass offline", incident: "incident", orders_n: "orders", open_n: "open",
+    show_all: "Show all", inhibited: "held back: gateway offline", ev_inhibited: "inhibited (gateway offline)", ev_released: "released",
   },
 };
 let lang = localStorage.getItem("gridsentry-lang") || "zh";
@@ -74,7 +78,7 @@ const ACTIONS = {
 // Tones: red high and fast, orange lower, yellow low and slow; blue (maintenance) is silent.
 const TONES = { red: { hz: 880, every: 3000 }, orange: { hz: 660, every: 6000 }, yellow: { hz: 440, every: 15000 } };
 const $ = (id) => document.getElementById(id);
-let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "", silences: [] };
+let state = { orders: [], resolved: [], devices: [], skew: 0, timeline: null, sites: [], street: "", silences: [], incidents: [], incident: 0 };
 let timer = null;
 // What the test (and a curious operator in devtools) can look at.
 const gs = (window.gridsentry = { audio: null, alarm: null, beeps: 0, muted: false, events: 0, notified: [], opened: 0, view: "desk" });
@@ -199,7 +203,9 @@ function card(o) {
   setText(p.state, t(o.state));
   setText(p.meta, " #" + o.id + " · " + t("raised_ago") + " " + ago(now() - o.created_ms) + (o.late ? " · " + t("backfill") : "") +
     (o.active ? (o.state === "resolved" ? " · " + t("still_active") : "") : " · " + t("cleared")) +
-    (o.reraised_from ? " · " + t("follows") + " #" + o.reraised_from : "") + (o.assignee ? " · " + t("assigned") + " " + o.assignee : ""));
+    (o.reraised_from ? " · " + t("follows") + " #" + o.reraised_from : "") + (o.assignee ? " · " + t("assigned") + " " + o.assignee : "") +
+    (o.incident ? " · " + t("incident") + " #" + o.incident : "") + (o.inhibited_by ? " · " + t("inhibited") + " #" + o.inhibited_by : ""));
+  setData(root, "data-incident", o.incident ? String(o.incident) : "");
   const forecast = o.forecast ? t("forecast") + " " + dateTimeOf(o.forecast.failure_ms) + " " + offsetOf(o.forecast.failure_ms) +
     " (R² " + o.forecast.r2.toFixed(2) + ", " + o.forecast.points + " " + t("points") + ")" : "";
   setText(p.forecast, forecast); p.forecast.hidden = !forecast;
@@ -311,7 +317,7 @@ function render() {
     setText($("wall-clock"), timeOf(now()) + " " + offsetOf(now()));
   }
   for (const c of gs.view === "desk" ? COLOURS : []) {
-    const mine = state.orders.filter((o) => o.colour === c && inStreet(o.site));
+    const mine = state.orders.filter((o) => o.colour === c && inStreet(o.site) && (!state.incident || o.incident === state.incident));
     heads[c] = heads[c] || el("h3");
     setText(heads[c], t(c) + " (" + mine.length + ")");
     place($("lane-" + c), [heads[c], ...mine.map((o) => { seen.add(o.id); return card(o); })]);
@@ -387,6 +393,30 @@ async function endSilence(id) {
   try { await api("/api/v1/silences/" + id + "/expire", { method: "POST" }); $("silence-error").textContent = ""; }
   catch (e) { $("silence-error").textContent = t("could_not") + e.message; }
   readSilences();
+}
+
+// Incidents (`GET /api/v1/incidents`): orders with one cause (a street's power cut), counted;
+// choosing one shows only its orders in the lanes, choosing it again shows all.
+async function readIncidents() {
+  if (!me || me.role === "field") return;
+  const r = await api("/api/v1/incidents").catch(() => null);
+  if (!r) return;
+  state.incidents = r.incidents.filter((i) => i.open > 0 || i.id === state.incident);
+  drawIncidents();
+}
+
+function drawIncidents() {
+  const list = (state.incidents || []).filter((i) => !state.street || i.street === state.street);
+  $("incidents-box").hidden = !list.length;
+  $("incidents").replaceChildren(...list.map((i) => {
+    const name = (i.mass_offline ? t("mass_offline") + " · " : "") + i.name;
+    const line = "#" + i.id + " " + name + " · " + i.orders + " " + t("orders_n") + " (" + t("open_n") + " " + i.open +
+      (i.red ? ", " + t("red") + " " + i.red : "") + ") · " + dateTimeOf(i.opened_ms);
+    const pick = el("button", { type: "button", "data-incident": String(i.id), class: i.id === state.incident ? "chosen" : "",
+      onclick: () => { state.incident = state.incident === i.id ? 0 : i.id; drawIncidents(); render(); } },
+      state.incident === i.id ? t("show_all") : t("incident"));
+    return el("li", { "data-incident": String(i.id), "data-mass": String(!!i.mass_offline) }, line, pick);
+  }));
 }
 
 // The map and the devices' table: redrawn when new data arrives (no buttons there).
@@ -469,6 +499,7 @@ function translate() {
   if (!$("app").hidden) {
     drawData();
     drawSilences();
+    drawIncidents();
     render();
     if (state.timeline) openTimeline(state.timeline, true);
   }
@@ -622,6 +653,8 @@ async function start() {
   // Silences end by themselves: re-read every 30 s (and after each change made here).
   readSilences();
   setInterval(readSilences, 30000);
+  readIncidents();
+  setInterval(readIncidents, 10000);
 }
 
 // Sound needs a user gesture to start: the login click (or any click later) provides it.
@@ -647,7 +680,7 @@ $("logout").addEventListener("click", async () => {
   logout();
 });
 $("silence-form").addEventListener("submit", addSilence);
-$("street").addEventListener("change", () => { state.street = $("street").value; drawData(); render(); });
+$("street").addEventListener("change", () => { state.street = $("street").value; drawData(); drawIncidents(); render(); });
 $("mute").addEventListener("click", () => {
   // A click while sound is off turns it on (the document's click handler starts it) rather than
   // muting what cannot be heard.
