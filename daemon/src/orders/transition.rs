@@ -214,6 +214,12 @@ pub(crate) fn record(
             &order.summary_zh,
         ],
     )?;
+    if order.inhibited_by.is_some() && order.colour == Colour::Red {
+        // Turned red while its gateway was away (a band off the wrist for an hour): red is
+        // never held back.
+        tx.exec("UPDATE orders SET inhibited_by = NULL WHERE id = ?1", args![order.id])?;
+        order.inhibited_by = None;
+    }
     let change = change(order, kind, &Said::new(why, why_zh), at_ms, ctx.names);
     if notify {
         let payload = super::payload(order, &change, evidence, ctx.names);
