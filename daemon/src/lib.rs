@@ -29,4 +29,5 @@ pub mod rules;
 pub mod runtime;
 pub mod series;
 pub mod testhook;
+pub mod warn;
 pub mod watchdog;

@@ -40,6 +40,8 @@ pub enum Perm {
     Audit,
     /// Add and end silences (maintenance windows); red ones need an admin besides.
     Silence,
+    /// Warn a hazard site's residents from a red order (一键预警).
+    Warn,
 }
 
 impl Role {
@@ -69,7 +71,9 @@ impl Role {
         match self {
             Role::Viewer => matches!(p, Read),
             Role::Field => matches!(p, Read | ActOwn),
-            Role::Operator | Role::Machine => matches!(p, Read | ActOwn | ActAny | DeadLetters | Silence),
+            Role::Operator | Role::Machine => {
+                matches!(p, Read | ActOwn | ActAny | DeadLetters | Silence | Warn)
+            }
             Role::Admin => matches!(p, Read | People | DeadLetters | Silence),
             Role::Auditor => matches!(p, Read | Audit),
         }

@@ -280,6 +280,16 @@ pub async fn sites(State(s): Shared, Extension(p): Extension<Principal>) -> Resp
     if let Err(r) = need(&p, Perm::Read) {
         return r;
     }
-    let sites: Vec<_> = s.sites.iter().filter(|c| p.sees_street(street_of(&s, &c.id))).collect();
+    let sites: Vec<_> = s
+        .sites
+        .iter()
+        .filter(|c| p.sees_street(street_of(&s, &c.id)))
+        .map(|c| {
+            let mut v = json!(c);
+            // A hazard site: its red orders may warn residents, along this route.
+            v["warning_route"] = json!(s.warnings.iter().find(|(site, _)| *site == c.id).map(|(_, r)| r));
+            v
+        })
+        .collect();
     Json(json!({ "sites": sites })).into_response()
 }

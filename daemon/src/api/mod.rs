@@ -14,6 +14,7 @@ mod people;
 pub mod serve;
 mod session;
 pub mod silences;
+pub mod warnings;
 
 use crate::metrics::Metrics;
 use crate::orders::{Change, Store};
@@ -54,6 +55,9 @@ pub struct ApiState {
     pub health: Arc<crate::watchdog::Health>,
     /// The sites of the config (`[[site]]`), for the console's map.
     pub sites: Vec<crate::config::SiteConfig>,
+    /// The hazard sites' evacuation routes (`[[warning]]`: site, route): the console offers
+    /// 一键预警 on their red orders.
+    pub warnings: Vec<(String, String)>,
     /// The rota (`[[duty]]`), for the console's dispatch picker.
     pub duty: Vec<crate::config::DutyConfig>,
     /// What the mode adds to `/readyz` and `/metrics` (a cluster worker's partitions); `None`:
@@ -81,6 +85,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/silences", get(silences::list).post(silences::add))
         .route("/api/v1/silences/{id}/expire", post(silences::expire))
         .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/orders/{id}/warn", post(warnings::warn))
+        .route("/api/v1/warnings", get(warnings::list))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_person));
     let open = Router::new()
         .route("/api/v1/login", post(session::login))

@@ -176,6 +176,21 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
     for g in &config.groups {
         errs.extend(g.get_ref().check(&rule_ids).map_err(|m| at(g.span(), format!("[[group]]: {m}"))).err());
     }
+    let site_ids: Vec<&str> = config.sites.iter().map(|s| s.get_ref().id.as_str()).collect();
+    for (i, w) in config.warnings.iter().enumerate() {
+        let wc = w.get_ref();
+        errs.extend(
+            wc.check(&site_ids).map_err(|m| at(w.span(), format!("[[warning]] {}: {m}", wc.site))).err(),
+        );
+        if config.warnings[..i].iter().any(|o| o.get_ref().site == wc.site) {
+            errs.push(at(w.span(), format!("[[warning]] {}: a second [[warning]] for the site", wc.site)));
+        }
+        errs.extend(
+            super::residents(&wc.residents_file)
+                .map_err(|m| at(w.span(), format!("[[warning]] {}: {m}", wc.site)))
+                .err(),
+        );
+    }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {

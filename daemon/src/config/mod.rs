@@ -10,6 +10,7 @@ mod fleet;
 mod load;
 mod secret;
 mod storm;
+mod warning;
 
 pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
@@ -17,6 +18,7 @@ pub use fleet::{Allow, Devices, DutyConfig, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
 pub use secret::Secret;
 pub use storm::{GroupBy, GroupConfig};
+pub use warning::{residents, BroadcastConfig, SmsConfig, WarningConfig};
 
 use crate::orders::SlaTable;
 use crate::rules::RuleConfig;
@@ -70,6 +72,9 @@ pub struct Config {
     /// Incidents: which orders share a cause (a street's power cut), paged once and digested.
     #[serde(default, rename = "group")]
     pub groups: Vec<Spanned<GroupConfig>>,
+    /// Public warnings: residents of a hazard site warned by SMS and broadcast.
+    #[serde(default, rename = "warning")]
+    pub warnings: Vec<Spanned<WarningConfig>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,

@@ -347,6 +347,8 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
         one("gridsentry_webhooks_digested", "Notifications sent inside a digest because their receiver's max_per_minute was reached (red never is).", c(&m.webhooks_digested)),
         one("gridsentry_webhook_digests", "Digest messages sent.", c(&m.webhook_digests)),
         one("gridsentry_webhooks_silenced", "Notifications a silence held: recorded in the outbox as silenced, not sent.", c(&m.webhooks_silenced)),
+        one("gridsentry_warning_sends", "Public warning sends delivered (residents' text messages accepted by the provider, broadcasts answered).", c(&m.warning_sends)),
+        one("gridsentry_warning_send_failures", "Public warning send attempts that failed (each is retried, then recorded as failed).", c(&m.warning_send_failures)),
         one(
             "gridsentry_series_written_points",
             "Points the time-series server accepted (replays included).",

@@ -65,6 +65,10 @@ pub struct Metrics {
     pub webhook_digests: AtomicU64,
     /// Notifications a silence held (recorded, not sent).
     pub webhooks_silenced: AtomicU64,
+    /// Public warning sends delivered (a resident's SMS accepted, the broadcast answered 2xx).
+    pub warning_sends: AtomicU64,
+    /// Public warning send attempts that failed (retried up to `warn::MAX_ATTEMPTS`).
+    pub warning_send_failures: AtomicU64,
     /// Points the time-series server accepted (replays included).
     pub series_written: AtomicU64,
     /// Points sent from the disk spool.

@@ -107,7 +107,7 @@ pub enum Source {
 }
 
 impl Source {
-    fn open(&self) -> Result<Store, StoreError> {
+    pub(crate) fn open(&self) -> Result<Store, StoreError> {
         match self {
             Source::Sqlite(path) => Store::open(path, SlaTable::default(), Vec::new()),
             // On a thread of its own: the PostgreSQL client runs its own runtime, which cannot

@@ -30,6 +30,7 @@ mod sla;
 mod sqlite;
 mod store;
 mod transition;
+pub mod warnings;
 
 pub use act::Act;
 pub use audit::{AuditRow, Entry as AuditEntry};

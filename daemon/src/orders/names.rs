@@ -3,6 +3,7 @@
 //! lines) and every order it lists (console, CLI), so no reader has to look names up again.
 
 use super::incidents::Grouping;
+use super::warnings::Hazard;
 use crate::rules::{default_name, RuleConfig};
 use jiff::tz::TimeZone;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ pub struct Names {
     sites: HashMap<String, (String, String)>,
     /// Which orders share an incident, and which rules say offline ([`super::incidents`]).
     grouping: Grouping,
+    /// The hazard sites whose residents may be warned ([`super::warnings`]).
+    hazards: Vec<Hazard>,
 }
 
 impl Default for Names {
@@ -25,6 +28,7 @@ impl Default for Names {
             rules: HashMap::new(),
             sites: HashMap::new(),
             grouping: Grouping::default(),
+            hazards: Vec::new(),
         }
     }
 }
@@ -48,13 +52,24 @@ impl Names {
             .into_iter()
             .map(|(id, name, street)| (id.to_string(), (name.trim().to_string(), street.trim().to_string())))
             .collect();
-        Names { tz, rules, sites, grouping: Grouping::default() }
+        Names { tz, rules, sites, grouping: Grouping::default(), hazards: Vec::new() }
     }
 
     /// With these incident groups.
     pub fn grouped(mut self, grouping: Grouping) -> Names {
         self.grouping = grouping;
         self
+    }
+
+    /// With these hazard sites.
+    pub fn with_hazards(mut self, hazards: Vec<Hazard>) -> Names {
+        self.hazards = hazards;
+        self
+    }
+
+    /// The hazard site `site`'s warning, if it has one.
+    pub fn hazard(&self, site: &str) -> Option<&Hazard> {
+        self.hazards.iter().find(|h| h.site == site)
     }
 
     /// The incident groups.

@@ -99,7 +99,7 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let present: bool = client
         .query_one(
             "SELECT to_regclass('audit') IS NOT NULL AND to_regclass('silences') IS NOT NULL
-             AND to_regclass('incident_heads') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+             AND to_regclass('incident_heads') IS NOT NULL AND to_regclass('warning_sends') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
              WHERE attrelid = to_regclass('orders') AND attname = 'inhibited_by' AND NOT attisdropped)",
             &[],
         )?
@@ -263,7 +263,15 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
         CREATE TABLE IF NOT EXISTS incidents (id BIGINT PRIMARY KEY, key TEXT NOT NULL, label TEXT NOT NULL,
             opened_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL, orders BIGINT NOT NULL,
             offline BIGINT NOT NULL, mass_offline BIGINT NOT NULL, part BIGINT, street TEXT NOT NULL DEFAULT '');
-        CREATE TABLE IF NOT EXISTS incident_heads (key TEXT PRIMARY KEY, incident BIGINT NOT NULL, last_ms BIGINT NOT NULL);",
+        CREATE TABLE IF NOT EXISTS incident_heads (key TEXT PRIMARY KEY, incident BIGINT NOT NULL, last_ms BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS warnings (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, order_id BIGINT NOT NULL UNIQUE,
+            site TEXT NOT NULL, trigger TEXT NOT NULL, who TEXT NOT NULL, text TEXT NOT NULL, params TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new', created_ms BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS warning_sends (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            warning_id BIGINT NOT NULL REFERENCES warnings(id), channel TEXT NOT NULL, recipient TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, next_ms BIGINT NOT NULL,
+            detail TEXT, sent_ms BIGINT, UNIQUE (warning_id, channel, recipient));
+        CREATE INDEX IF NOT EXISTS warning_sends_pending ON warning_sends(status, next_ms);",
     )?;
     tx.commit()?;
     Ok(())

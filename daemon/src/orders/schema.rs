@@ -146,6 +146,21 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 11; COMMIT;",
         )?;
     }
+    if version < 12 {
+        // v12: public warnings (one per order) and each send's result.
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE warnings (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL UNIQUE, site TEXT NOT NULL,
+                 trigger TEXT NOT NULL, who TEXT NOT NULL, text TEXT NOT NULL, params TEXT NOT NULL,
+                 status TEXT NOT NULL DEFAULT 'new', created_ms INTEGER NOT NULL);
+             CREATE TABLE warning_sends (id INTEGER PRIMARY KEY, warning_id INTEGER NOT NULL REFERENCES warnings(id),
+                 channel TEXT NOT NULL, recipient TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+                 attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, detail TEXT, sent_ms INTEGER,
+                 UNIQUE (warning_id, channel, recipient));
+             CREATE INDEX warning_sends_pending ON warning_sends(status, next_ms);
+             PRAGMA user_version = 12; COMMIT;",
+        )?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

@@ -93,6 +93,7 @@ pub(crate) fn on_rule_event(
     let entry =
         Entry { kind, who: &who, why: &why.en, why_zh: &why.zh, evidence, notify, at_ms: e.at_ms as i64 };
     changes.push(record(tx, ctx, &mut order, &entry, now_ms)?);
+    super::warnings::auto(tx, ctx, &order, e.at_ms as i64, now_ms)?;
     super::incidents::after(tx, ctx, &order, kind, now_ms, changes)
 }
 

@@ -29,6 +29,8 @@ pub(super) struct Base {
     pub stall: Duration,
     outbox_rx: Option<watch::Receiver<u64>>,
     endpoints: Option<Vec<Endpoint>>,
+    /// The `[[warning]]`s' channels, secrets and residents read.
+    warnings: Vec<crate::warn::Channels>,
     backoff: Backoff,
     token: Option<String>,
     tls: Option<api::serve::Tls>,
@@ -40,6 +42,7 @@ impl Base {
     /// Reads what the config and overrides say (secrets included).
     pub fn new(cfg: &Config, o: &Overrides, shutdown: &watch::Receiver<bool>) -> Result<Base, AppError> {
         let (endpoints, routing) = endpoints(cfg, o)?;
+        let warnings = crate::warn::channels(cfg).map_err(AppError::Secret)?;
         let (outbox, outbox_rx) = watch::channel(0u64);
         let outputs = Outputs {
             // The ring keeps its last 1,024 changes (~1 KB each) for as long as the daemon runs;
@@ -78,6 +81,7 @@ impl Base {
             stall: Duration::from_secs(cfg.daemon.stall_s.get()),
             outbox_rx: Some(outbox_rx),
             endpoints: Some(endpoints),
+            warnings,
             backoff: o
                 .backoff
                 .unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default()),
@@ -121,7 +125,7 @@ impl Base {
         };
         let notify = deliver::spawn(
             endpoints,
-            source,
+            source.clone(),
             self.backoff,
             self.metrics(),
             outbox_rx,
@@ -129,6 +133,10 @@ impl Base {
         )?;
         for t in notify {
             self.supervise("notify", t);
+        }
+        let warnings = std::mem::take(&mut self.warnings);
+        if let Some(t) = crate::warn::spawn(warnings, &source, self.metrics(), self.shutdown.clone())? {
+            self.supervise("warnings", t);
         }
         Ok(())
     }
@@ -156,6 +164,11 @@ impl Base {
             live: self.outputs.live.clone(),
             health: self.health.clone(),
             sites: cfg.sites.iter().map(|s| s.get_ref().clone()).collect(),
+            warnings: cfg
+                .warnings
+                .iter()
+                .map(|w| (w.get_ref().site.clone(), w.get_ref().route.clone()))
+                .collect(),
             duty: cfg.duty.iter().map(|d| d.get_ref().clone()).collect(),
             readiness,
         };
@@ -283,7 +296,17 @@ pub fn names(cfg: &Config) -> Names {
         cfg.sites.iter().map(|s| s.get_ref()).map(|s| (s.id.as_str(), s.name.as_str(), s.street.as_str()));
     let rules: Vec<&crate::rules::RuleConfig> = cfg.rules.iter().map(|r| r.get_ref()).collect();
     let grouping = crate::orders::Grouping::new(cfg.groups.iter().map(|g| g.get_ref()), &rules);
-    Names::new(tz, rules.iter().copied(), sites).grouped(grouping)
+    let hazards = cfg
+        .warnings
+        .iter()
+        .map(|w| w.get_ref())
+        .map(|w| crate::orders::warnings::Hazard {
+            site: w.site.clone(),
+            route: w.route.clone(),
+            auto_within_ms: w.auto_within_h.map(|h| (h * 3_600_000.0) as i64),
+        })
+        .collect();
+    Names::new(tz, rules.iter().copied(), sites).grouped(grouping).with_hazards(hazards)
 }
 
 /// The rules, deadlines and routing of a config, for a reload.

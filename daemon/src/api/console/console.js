@@ -36,6 +36,7 @@ const MESSAGES = {
     include_red: "含红色工单", silence_add: "静默", silence_end: "结束", until: "至",
     incidents: "事件（同源工单合并通知）", mass_offline: "大面积离线", incident: "事件", orders_n: "个工单", open_n: "未关闭",
     show_all: "显示全部", inhibited: "已抑制：网关离线", ev_inhibited: "抑制（网关离线）", ev_released: "抑制解除",
+    warn: "一键预警", warn_confirm: "向该隐患点的居民发送撤离预警（短信、广播）？撤离路线：", warned: "已发送预警",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
@@ -64,6 +65,7 @@ const MESSAGES = {
     include_red: "red orders too", silence_add: "Silence", silence_end: "End", until: "until",
     incidents: "Incidents (orders with one cause)", mass_offline: "Mass offline", incident: "incident", orders_n: "orders", open_n: "open",
     show_all: "Show all", inhibited: "held back: gateway offline", ev_inhibited: "inhibited (gateway offline)", ev_released: "released",
+    warn: "Warn residents", warn_confirm: "Send the evacuation warning to this hazard site's residents (SMS, loudspeakers)? Route: ", warned: "Warning sent",
   },
 };
 let lang = localStorage.getItem("gridsentry-lang") || "zh";
@@ -214,14 +216,17 @@ function card(o) {
   if (key !== c.sla) { c.sla = key; p.sla.replaceChildren(...(deadlines || []).map((d) => el("span", { class: d.cls, "data-due": d.due || "" }, d.text))); }
   // Buttons are rebuilt only when what may be done changes (state, role, language).
   const actions = (ACTIONS[o.state] || []).filter((a) => me && (MAY[me.role] || []).includes(a));
-  const bkey = actions.join(",") + "|" + lang;
+  // 一键预警: a red order of a hazard site ([[warning]]), for those who may warn; asks first.
+  const hazard = state.sites.find((x) => x.id === o.site && x.warning_route);
+  const warn = !!(hazard && o.colour === "red" && me && MAY_WARN.includes(me.role) && !["resolved", "closed"].includes(o.state));
+  const bkey = actions.join(",") + "|" + warn + "|" + lang;
   if (bkey !== c.buttons) {
     c.buttons = bkey;
     p.actions.replaceChildren(...actions.map((action) => {
       const b = el("button", { type: "button", "data-action": action }, t(action));
       b.addEventListener("click", () => act(c.o, action, b));
       return b;
-    }));
+    }), ...(warn ? [el("button", { type: "button", "data-action": "warn", class: "warn", onclick: (ev) => warnResidents(c.o, hazard, ev.target) }, t("warn"))] : []));
   }
   return root;
 }
@@ -393,6 +398,21 @@ async function endSilence(id) {
   try { await api("/api/v1/silences/" + id + "/expire", { method: "POST" }); $("silence-error").textContent = ""; }
   catch (e) { $("silence-error").textContent = t("could_not") + e.message; }
   readSilences();
+}
+
+// 一键预警 (`POST /api/v1/orders/{id}/warn`): after a confirmation naming the route; the server
+// sends once per order (a second press is told it was sent) and audits who did it.
+const MAY_WARN = ["operator", "machine"];
+async function warnResidents(o, hazard, button) {
+  if (!confirm(t("warn_confirm") + hazard.warning_route)) return;
+  button.disabled = true;
+  try {
+    const r = await fetch("/api/v1/orders/" + o.id + "/warn", { method: "POST", credentials: "same-origin" });
+    const body = await r.json().catch(() => ({}));
+    if (r.status === 201 || r.status === 409 && body.warning) { button.textContent = t("warned") + " #" + body.warning; return; }
+    alert(t("could_not") + (body.error || r.status));
+  } catch (e) { alert(t("could_not") + e.message); }
+  button.disabled = false;
 }
 
 // Incidents (`GET /api/v1/incidents`): orders with one cause (a street's power cut), counted;
