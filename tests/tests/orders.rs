@@ -92,6 +92,7 @@ on_both!(
     silences_are_kept_listed_audited_and_end_on_their_time_or_by_hand,
     a_claim_can_take_reds_alone_or_everything_else,
     orders_with_one_cause_are_one_incident_and_a_gateway_holds_its_bands_back,
+    a_red_order_warns_residents_once_and_each_send_is_claimed_once,
 );
 
 fn subject() -> Subject {
@@ -408,7 +409,7 @@ fn sqlite_an_old_database_is_migrated_in_place() {
              DROP INDEX orders_by_incident; DROP INDEX orders_inhibited; DROP INDEX orders_by_subject;
              DROP INDEX outbox_by_incident; ALTER TABLE orders DROP COLUMN incident;
              ALTER TABLE orders DROP COLUMN inhibited_by; ALTER TABLE outbox DROP COLUMN incident;
-             DROP TABLE incidents; DROP TABLE incident_heads;
+             DROP TABLE incidents; DROP TABLE incident_heads; DROP TABLE warning_sends; DROP TABLE warnings;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',
@@ -729,4 +730,38 @@ fn orders_with_one_cause_are_one_incident_and_a_gateway_holds_its_bands_back(db:
     let released: Vec<_> = due.iter().filter(|r| r.order_id == b).collect();
     assert_eq!(released.len(), 1, "{due:?}");
     assert!(released[0].payload.contains(r#""event":"released""#));
+}
+
+/// Public warnings on both engines: once per order, only red, audited; sends claimed by one
+/// sender at a time (PostgreSQL: a second claim meanwhile gets nothing), results recorded.
+fn a_red_order_warns_residents_once_and_each_send_is_claimed_once(db: &Db) {
+    use gridsentry::orders::warnings::{Hazard, Refusal};
+    let hazard = Hazard { site: "home-12".into(), route: "向东撤离".into(), auto_within_ms: None };
+    let mut s = db.open().named(Names::default().with_hazards(vec![hazard]));
+    let yellow =
+        commit(&mut s, vec![(Event { rule: Arc::from("other"), ..raise(Colour::Yellow, T).0 }, None)], T)[0]
+            .order_id;
+    assert_eq!(s.warn(yellow, "wang", T).unwrap(), Err(Refusal::NotRed("yellow".into())));
+    let red = commit(&mut s, vec![raise(Colour::Red, T)], T)[0].order_id;
+    let w = s.warn(red, "wang", T + 1).unwrap().unwrap();
+    assert_eq!(s.warn(red, "li", T + 2).unwrap(), Err(Refusal::Already(w)));
+    assert_eq!(s.warn(12345, "li", T + 2).unwrap(), Err(Refusal::NoOrder(12345)));
+    let new = s.warnings_new().unwrap();
+    assert_eq!((new.len(), new[0].trigger.as_str(), new[0].who.as_str()), (1, "manual", "wang"));
+    assert!(new[0].text.contains("向东撤离"), "{}", new[0].text);
+    s.warning_queue(w, &[("sms", "13800000001"), ("sms", "13800000001"), ("broadcast", "broadcast")], T + 3)
+        .unwrap();
+    assert!(s.warnings_new().unwrap().is_empty());
+    let due = s.warning_sends_due(T + 3, 10, 60_000).unwrap();
+    assert_eq!(due.len(), 2, "a number listed twice is sent once");
+    if matches!(db, Db::Postgres(..)) {
+        assert!(s.warning_sends_due(T + 3, 10, 60_000).unwrap().is_empty(), "claimed by the first sender");
+    }
+    s.warning_sent(due[0].0.id, Ok("biz-1"), None, T + 4).unwrap();
+    s.warning_sent(due[1].0.id, Err("HTTP 502"), Some(T + 5), T + 4).unwrap();
+    let recent = s.warnings_recent(10).unwrap();
+    let status: Vec<(&str, i64)> = recent[0].1.iter().map(|x| (x.status.as_str(), x.attempts)).collect();
+    assert_eq!(status, [("sent", 1), ("pending", 1)]);
+    let audit = s.audit_rows(0, 0, 100).unwrap();
+    assert!(audit.iter().any(|a| a.action == "warning.send" && a.who == "wang"), "{audit:?}");
 }

@@ -206,13 +206,32 @@ impl Store {
         })
     }
 
-    /// Sends due at `now_ms`, oldest first, with their warning.
-    pub fn warning_sends_due(&mut self, now_ms: i64, limit: i64) -> Result<Vec<(Send, Warning)>, StoreError> {
-        self.read(|tx| {
-            let sql = format!(
-                "SELECT {SEND_COLS} FROM warning_sends WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2"
-            );
-            let sends: Vec<Send> = tx.rows(&sql, args![now_ms, limit])?.iter().map(send).collect::<Result<_, _>>()?;
+    /// Sends due at `now_ms`, oldest first, with their warning, claimed for `claim_ms`: on
+    /// PostgreSQL every cluster worker runs a sender, so the rows are locked, skipped by the
+    /// others and made due again only after the claim (a resident never gets one twice from two
+    /// workers); SQLite has one sender.
+    pub fn warning_sends_due(
+        &mut self,
+        now_ms: i64,
+        limit: i64,
+        claim_ms: i64,
+    ) -> Result<Vec<(Send, Warning)>, StoreError> {
+        let claim = |tx: &mut dyn Tx| -> Result<Vec<(Send, Warning)>, StoreError> {
+            let rows = match tx.engine() {
+                super::db::Engine::Sqlite => tx.rows(
+                    &format!("SELECT {SEND_COLS} FROM warning_sends WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2"),
+                    args![now_ms, limit],
+                )?,
+                super::db::Engine::Postgres => tx.rows(
+                    &format!(
+                        "UPDATE warning_sends SET next_ms = ?3 WHERE id IN (SELECT id FROM warning_sends
+                         WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2 FOR UPDATE SKIP LOCKED)
+                         RETURNING {SEND_COLS}"
+                    ),
+                    args![now_ms, limit, now_ms + claim_ms],
+                )?,
+            };
+            let sends: Vec<Send> = rows.iter().map(send).collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(sends.len());
             for s in sends {
                 let sql = format!("SELECT {WARNING_COLS} FROM warnings WHERE id = ?1");
@@ -220,8 +239,13 @@ impl Store {
                     out.push((s, warning(&r)?));
                 }
             }
+            out.sort_by_key(|(s, _)| s.id);
             Ok(out)
-        })
+        };
+        match self.engine() {
+            super::db::Engine::Sqlite => self.read(claim),
+            super::db::Engine::Postgres => self.write(|tx, _| claim(tx)),
+        }
     }
 
     /// Records a send's result: sent (with the provider's id), or failed and tried again at

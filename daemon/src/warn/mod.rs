@@ -154,7 +154,8 @@ impl Sender {
             self.with_db(|s| s.warning_queue(w.id, &sends, now_ms() as i64))?;
             tracing::warn!(warning = w.id, order = w.order_id, site = %w.site, sends = sends.len(), trigger = %w.trigger, "public warning: sending");
         }
-        let due = self.with_db(|s| s.warning_sends_due(now_ms() as i64, 64))?;
+        // Claimed for longer than a round of requests can take (8 × 10 s timeouts).
+        let due = self.with_db(|s| s.warning_sends_due(now_ms() as i64, 64, 120_000))?;
         let mut results = Vec::with_capacity(due.len());
         for chunk in due.chunks(PARALLEL) {
             let mut sending = Vec::with_capacity(chunk.len());
@@ -217,8 +218,16 @@ impl Sender {
                     .await
                     .map_err(|e| e.without_url().to_string())?;
                 let status = r.status().as_u16();
-                let answer = r.bytes().await.map_err(|e| e.without_url().to_string())?;
-                aliyun::accepted(status, &answer[..answer.len().min(64 * 1024)])
+                // At most 64 KiB of the answer (it is a small JSON object).
+                let mut r = r;
+                let mut answer = Vec::new();
+                while answer.len() < 64 * 1024 {
+                    match r.chunk().await.map_err(|e| e.without_url().to_string())? {
+                        Some(c) => answer.extend_from_slice(&c[..c.len().min(64 * 1024 - answer.len())]),
+                        None => break,
+                    }
+                }
+                aliyun::accepted(status, &answer)
             }
             "broadcast" => {
                 let (url, secret) = c.broadcast.as_ref().ok_or("no broadcast configured now")?;
