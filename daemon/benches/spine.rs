@@ -143,6 +143,7 @@ fn pipeline_commit(c: &mut Criterion) {
                     outbox: tokio::sync::watch::channel(0).0,
                     metrics: Arc::new(Metrics::default()),
                     live: Arc::default(),
+                    report: None,
                 };
                 Pipeline::new(Engine::new(rules(), jiff::tz::TimeZone::UTC).unwrap(), store, out).unwrap()
             },

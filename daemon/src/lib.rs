@@ -25,6 +25,7 @@ pub mod notify;
 pub mod orders;
 pub mod pipeline;
 pub mod provision;
+pub mod report;
 pub mod rules;
 pub mod runtime;
 pub mod series;

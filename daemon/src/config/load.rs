@@ -191,6 +191,20 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
                 .err(),
         );
     }
+    for (i, h) in config.hj212.iter().enumerate() {
+        let hc = h.get_ref();
+        errs.extend(hc.check().map_err(|m| at(h.span(), format!("[[hj212]] {}: {m}", hc.device))).err());
+        if config.hj212[..i].iter().any(|o| o.get_ref().mn == hc.mn || o.get_ref().device == hc.device) {
+            errs.push(at(
+                h.span(),
+                format!("[[hj212]] {}: a second [[hj212]] with its mn or device", hc.device),
+            ));
+        }
+        if config.cluster.is_some() {
+            let m = "[[hj212]] is for edge mode: a cluster's readings are split among workers (report from the edge gateways)";
+            errs.push(at(h.span(), m.into()));
+        }
+    }
     if let Some(d) = &config.devices {
         let devices = d.get_ref();
         if devices.allow == super::Allow::Known && devices.registry.is_none() {

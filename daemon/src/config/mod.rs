@@ -8,6 +8,7 @@ mod cluster;
 mod field;
 mod fleet;
 mod load;
+mod report;
 mod secret;
 mod storm;
 mod warning;
@@ -16,6 +17,7 @@ pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
 pub use fleet::{Allow, Devices, DutyConfig, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
+pub use report::Hj212Config;
 pub use secret::Secret;
 pub use storm::{GroupBy, GroupConfig};
 pub use warning::{residents, BroadcastConfig, SmsConfig, WarningConfig};
@@ -75,6 +77,9 @@ pub struct Config {
     /// Public warnings: residents of a hazard site warned by SMS and broadcast.
     #[serde(default, rename = "warning")]
     pub warnings: Vec<Spanned<WarningConfig>>,
+    /// Noise boxes reported to the environmental bureau over HJ 212 (edge mode).
+    #[serde(default, rename = "hj212")]
+    pub hj212: Vec<Spanned<Hj212Config>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,

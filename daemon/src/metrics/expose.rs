@@ -349,6 +349,8 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
         one("gridsentry_webhooks_silenced", "Notifications a silence held: recorded in the outbox as silenced, not sent.", c(&m.webhooks_silenced)),
         one("gridsentry_warning_sends", "Public warning sends delivered (residents' text messages accepted by the provider, broadcasts answered).", c(&m.warning_sends)),
         one("gridsentry_warning_send_failures", "Public warning send attempts that failed (each is retried, then recorded as failed).", c(&m.warning_send_failures)),
+        one("gridsentry_hj212_records_sent", "HJ 212 minute and hour records the environmental bureau's platform answered.", c(&m.hj212_sent)),
+        one("gridsentry_hj212_unanswered", "HJ 212 records sent without an answer in time (the link reconnects and sends them again).", c(&m.hj212_unanswered)),
         one(
             "gridsentry_series_written_points",
             "Points the time-series server accepted (replays included).",

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub warning_sends: AtomicU64,
     /// Public warning send attempts that failed (retried up to `warn::MAX_ATTEMPTS`).
     pub warning_send_failures: AtomicU64,
+    /// HJ 212 records the bureau's platform answered.
+    pub hj212_sent: AtomicU64,
+    /// HJ 212 records sent without an answer in time (sent again after a reconnect).
+    pub hj212_unanswered: AtomicU64,
     /// Points the time-series server accepted (replays included).
     pub series_written: AtomicU64,
     /// Points sent from the disk spool.

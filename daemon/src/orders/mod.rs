@@ -11,6 +11,7 @@
 mod act;
 pub mod audit;
 mod db;
+pub mod hj212;
 pub mod incidents;
 mod kind;
 mod model;

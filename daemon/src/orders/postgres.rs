@@ -99,7 +99,7 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let present: bool = client
         .query_one(
             "SELECT to_regclass('audit') IS NOT NULL AND to_regclass('silences') IS NOT NULL
-             AND to_regclass('incident_heads') IS NOT NULL AND to_regclass('warning_sends') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+             AND to_regclass('incident_heads') IS NOT NULL AND to_regclass('warning_sends') IS NOT NULL AND to_regclass('hj212_frames') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
              WHERE attrelid = to_regclass('orders') AND attname = 'inhibited_by' AND NOT attisdropped)",
             &[],
         )?
@@ -271,7 +271,12 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
             warning_id BIGINT NOT NULL REFERENCES warnings(id), channel TEXT NOT NULL, recipient TEXT NOT NULL,
             status TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, next_ms BIGINT NOT NULL,
             detail TEXT, sent_ms BIGINT, UNIQUE (warning_id, channel, recipient));
-        CREATE INDEX IF NOT EXISTS warning_sends_pending ON warning_sends(status, next_ms);",
+        CREATE INDEX IF NOT EXISTS warning_sends_pending ON warning_sends(status, next_ms);
+        CREATE TABLE IF NOT EXISTS hj212_frames (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, mn TEXT NOT NULL,
+            cn TEXT NOT NULL, data_time TEXT NOT NULL, qn TEXT NOT NULL, cp TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, created_ms BIGINT NOT NULL,
+            sent_ms BIGINT, UNIQUE (mn, cn, data_time));
+        CREATE INDEX IF NOT EXISTS hj212_pending ON hj212_frames(mn, status);",
     )?;
     tx.commit()?;
     Ok(())

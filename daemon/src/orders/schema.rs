@@ -161,6 +161,18 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 12; COMMIT;",
         )?;
     }
+    if version < 13 {
+        // v13: the HJ 212 uplink's records, kept until the platform answers each.
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE hj212_frames (id INTEGER PRIMARY KEY, mn TEXT NOT NULL, cn TEXT NOT NULL,
+                 data_time TEXT NOT NULL, qn TEXT NOT NULL, cp TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+                 attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, sent_ms INTEGER,
+                 UNIQUE (mn, cn, data_time));
+             CREATE INDEX hj212_pending ON hj212_frames(mn, status);
+             PRAGMA user_version = 13; COMMIT;",
+        )?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

@@ -56,6 +56,8 @@ pub struct Outputs {
     pub metrics: Arc<Metrics>,
     /// What the console shows of each device.
     pub live: Arc<crate::live::Live>,
+    /// The HJ 212 minute and hour windows (`[[hj212]]` boxes), if any.
+    pub report: Option<Arc<crate::report::Reporter>>,
 }
 
 /// Why the pipeline stopped.
@@ -252,6 +254,9 @@ impl Pipeline {
         let batch = Batch { events, rule_state: self.engine.take_dirty(), device_seqs, checkpoint };
         let mut changes = self.store.commit(&batch, now as i64)?;
         self.out.live.record(inbound.iter().filter(|m| !m.refused));
+        if let Some(r) = &self.out.report {
+            r.record(inbound.iter().filter(|m| !m.refused));
+        }
         if tick {
             self.purge_evidence(now);
             self.gate.refresh();

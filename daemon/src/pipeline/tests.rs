@@ -50,6 +50,7 @@ fn start(
         outbox: watch::channel(0).0,
         metrics: Arc::default(),
         live: Arc::default(),
+        report: None,
     };
     let pipeline = Pipeline::new(Engine::new(vec![], jiff::tz::TimeZone::UTC).unwrap(), store, out).unwrap();
     let progress = Progress::new("pipeline");

@@ -31,6 +31,11 @@ pub(super) struct Base {
     endpoints: Option<Vec<Endpoint>>,
     /// The `[[warning]]`s' channels, secrets and residents read.
     warnings: Vec<crate::warn::Channels>,
+    /// The `[[hj212]]` links and the records their windows close into.
+    hj212: Option<(
+        Vec<crate::report::uplink::Link>,
+        tokio::sync::mpsc::UnboundedReceiver<crate::report::Record>,
+    )>,
     backoff: Backoff,
     token: Option<String>,
     tls: Option<api::serve::Tls>,
@@ -43,6 +48,30 @@ impl Base {
     pub fn new(cfg: &Config, o: &Overrides, shutdown: &watch::Receiver<bool>) -> Result<Base, AppError> {
         let (endpoints, routing) = endpoints(cfg, o)?;
         let warnings = crate::warn::channels(cfg).map_err(AppError::Secret)?;
+        let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC);
+        let (report, hj212) = match cfg.hj212.is_empty() {
+            true => (None, None),
+            false => {
+                let mut links = Vec::new();
+                for h in cfg.hj212.iter().map(|h| h.get_ref()) {
+                    let password = h
+                        .password
+                        .resolve()
+                        .map_err(|e| AppError::Secret(format!("[[hj212]] {}: {e}", h.device)))?;
+                    links.push(crate::report::uplink::Link {
+                        mn: h.mn.clone(),
+                        host: h.host.clone(),
+                        port: h.port,
+                        password,
+                        st: h.st,
+                    });
+                }
+                let boxes: Vec<(String, String)> =
+                    cfg.hj212.iter().map(|h| (h.get_ref().device.clone(), h.get_ref().mn.clone())).collect();
+                let (reporter, rx) = crate::report::Reporter::new(&boxes, tz);
+                (Some(Arc::new(reporter)), Some((links, rx)))
+            }
+        };
         let (outbox, outbox_rx) = watch::channel(0u64);
         let outputs = Outputs {
             // The ring keeps its last 1,024 changes (~1 KB each) for as long as the daemon runs;
@@ -53,6 +82,7 @@ impl Base {
             live: Arc::new(crate::live::Live::new(
                 cfg.devices.as_ref().map_or(crate::rules::MAX_BANDS, |d| d.get_ref().max_bands.get()) + 16,
             )),
+            report,
         };
         let token =
             cfg.daemon.legacy_token.as_ref().map(|s| s.resolve()).transpose().map_err(AppError::Secret)?;
@@ -82,6 +112,7 @@ impl Base {
             outbox_rx: Some(outbox_rx),
             endpoints: Some(endpoints),
             warnings,
+            hj212,
             backoff: o
                 .backoff
                 .unwrap_or_else(|| cfg.delivery.as_ref().map(|d| d.get_ref().backoff()).unwrap_or_default()),
@@ -137,6 +168,19 @@ impl Base {
         let warnings = std::mem::take(&mut self.warnings);
         if let Some(t) = crate::warn::spawn(warnings, &source, self.metrics(), self.shutdown.clone())? {
             self.supervise("warnings", t);
+        }
+        if let (Some((links, records)), Some(reporter)) = (self.hj212.take(), self.outputs.report.clone()) {
+            let tasks = crate::report::uplink::spawn(
+                links,
+                reporter,
+                records,
+                &source,
+                self.metrics(),
+                self.shutdown.clone(),
+            )?;
+            for t in tasks {
+                self.supervise("hj212", t);
+            }
         }
         Ok(())
     }
