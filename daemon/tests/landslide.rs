@@ -58,6 +58,7 @@ fn tangent(creep: Option<f64>, corroborate: u8) -> TangentAngle {
         field: "disp_mm".into(),
         creep_mm_per_day: creep,
         baseline_s: 3 * 86_400,
+        baseline_min_points: 10,
         min_creep_mm_per_day: 0.1,
         velocity_window_s: 6 * 3600,
         levels_deg: [40.0, 45.0, 80.0, 85.0],
@@ -320,4 +321,28 @@ proptest! {
         };
         prop_assert!(angle(v1) <= angle(v1 + dv) + 1e-9);
     }
+}
+
+#[test]
+fn insar_points_teach_the_long_term_creep_despite_a_wet_spell_and_wait_for_enough_points() {
+    let mut t = tangent(None, 1);
+    (t.baseline_s, t.baseline_min_points, t.min_creep_mm_per_day) = (90 * 86_400, 12, 0.01);
+    t.velocity_window_s = 60 * 86_400;
+    let mut e = engine(t, Colour::Yellow);
+    let subj = Subject { site: id("slope-7"), device: id("insar-1"), band: None };
+    // 11-day InSAR points of a slope creeping 0.05 mm/d, with 4 mm in one wet spell (days 33–44):
+    // a least-squares line through the first 121 days reads about 0.09 mm/d.
+    let disp = |d: f64| 0.05 * d + 4.0 * ((d - 33.0) / 11.0).clamp(0.0, 1.0);
+    let mut out = Vec::new();
+    for k in 0..12u32 {
+        let d = 11.0 * f64::from(k);
+        let at = T0 + (d * 86_400_000.0) as u64;
+        e.apply(&deform("insar-1", k, at, disp(d)), at, &mut out);
+        let creep = e.state("slope", &subj).unwrap().kind.slope().unwrap().creep;
+        // 90 days pass at the 10th point; 12 points are asked for.
+        assert_eq!(creep.is_some(), k == 11, "point {k}: {creep:?}");
+    }
+    let creep = e.state("slope", &subj).unwrap().kind.slope().unwrap().creep.unwrap();
+    assert!((creep - 0.05).abs() < 0.005, "Theil–Sen v_c {creep}, not pulled by the wet spell");
+    assert!(out.is_empty(), "{out:#?}");
 }

@@ -7,6 +7,8 @@
 //! transitions are printed as JSON lines, the same objects `gridsentry demo` prints. Nobody
 //! works the orders, so SLA escalations are not simulated.
 
+pub mod summary;
+
 use crate::config::Config;
 use crate::orders::{Batch, Change, Store, StoreError};
 use crate::rules::{Engine, RuleError};
@@ -44,16 +46,21 @@ pub struct Summary {
     pub transitions: u64,
     /// Orders raised.
     pub raised: u64,
+    /// Per rule and subject (`--summary`).
+    pub subjects: Option<BTreeMap<(String, String), summary::Subject>>,
 }
 
 /// Replays `input` through the rules of `cfg`, writing one JSON line per order transition to
-/// `out`. Unusable lines are reported on stderr (the first 20) and counted.
+/// `out` (with `per_subject`: nothing, and [`Summary::subjects`] is filled instead). Unusable
+/// lines are reported on stderr (the first 20) and counted.
 pub fn run(
     cfg: &Config,
     input: &Path,
     precision: Precision,
     out: &mut dyn Write,
+    per_subject: bool,
 ) -> Result<Summary, BacktestError> {
+    let mut collector = per_subject.then(summary::Collector::default);
     let name = input.display().to_string();
     let text = std::fs::read_to_string(input).map_err(|e| BacktestError::Input(name.clone(), e))?;
     let mut summary = Summary::default();
@@ -84,7 +91,9 @@ pub fn run(
     let tz = jiff::tz::TimeZone::get(cfg.daemon.timezone.get_ref())
         .map_err(|e| RuleError { rule: "(daemon.timezone)".into(), message: e.to_string() })?;
     let mut engine = Engine::new(cfg.rules.iter().map(|r| r.get_ref().clone()).collect(), tz)?;
-    let mut store = Store::open(Path::new(":memory:"), cfg.sla, Vec::new())?;
+    // One receiver, so that routing finds someone (nothing is sent: the outbox is in memory).
+    let nobody = crate::orders::Receiver { name: "backtest".into(), tier: 0, person: None };
+    let mut store = Store::open(Path::new(":memory:"), cfg.sla, vec![nobody])?;
     let bar = progress(readings.len() as u64, "rules");
     let mut last_tick = i64::MIN;
     let mut events = Vec::new();
@@ -112,10 +121,14 @@ pub fn run(
         for c in store.commit(&batch, *ts)? {
             summary.raised += u64::from(c.event == crate::orders::OrderEventKind::Raised);
             summary.transitions += 1;
-            print(out, &c).map_err(BacktestError::Output)?;
+            match &mut collector {
+                Some(col) => col.change(&c),
+                None => print(out, &c).map_err(BacktestError::Output)?,
+            }
         }
     }
     bar.finish_and_clear();
+    summary.subjects = collector.map(|c| c.finish(&engine));
     Ok(summary)
 }
 

@@ -167,6 +167,10 @@ pub enum Command {
         /// Timestamp unit of the input.
         #[arg(long, default_value = "auto")]
         precision: gridsentry_sensors::line_protocol_read::Precision,
+        /// Print per rule and subject: orders by colour, red episodes, the v_c learnt (instead
+        /// of every transition).
+        #[arg(long)]
+        summary: bool,
     },
     /// Sample readings of every device family: topic, payloads, InfluxDB line.
     Samples,
@@ -257,7 +261,9 @@ pub async fn dispatch(args: Args) -> ExitCode {
         Command::Orders { api, token_env, output, action } => {
             orders::orders(&api, &token_env, output, action).await
         }
-        Command::Backtest { config, input, precision } => backtest(&config, &input, precision),
+        Command::Backtest { config, input, precision, summary } => {
+            backtest(&config, &input, precision, summary)
+        }
         Command::Samples => match crate::samples::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
@@ -316,14 +322,20 @@ fn backtest(
     cfg: &std::path::Path,
     input: &std::path::Path,
     precision: gridsentry_sensors::line_protocol_read::Precision,
+    per_subject: bool,
 ) -> ExitCode {
     let cfg = match config::load_rules(cfg) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
     let mut out = std::io::stdout().lock();
-    match gridsentry::backtest::run(&cfg, input, precision, &mut out) {
+    match gridsentry::backtest::run(&cfg, input, precision, &mut out, per_subject) {
         Ok(s) => {
+            if let Some(subjects) = &s.subjects {
+                if let Err(e) = gridsentry::backtest::summary::print(&mut out, subjects) {
+                    return fail(&format!("backtest: {e}"));
+                }
+            }
             let skipped: u64 = s.skipped.values().sum();
             eprintln!(
                 "gridsentry backtest: {} readings, {} orders raised, {} transitions, {skipped} lines skipped {:?}",

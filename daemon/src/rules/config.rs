@@ -197,6 +197,10 @@ pub struct NoData {
     pub silent_s: u64,
 }
 
+fn ten_u32() -> u32 {
+    10
+}
+
 fn sixty() -> u64 {
     60
 }
@@ -219,6 +223,10 @@ pub struct TangentAngle {
     /// Baseline window for learning v_c, seconds (default 7 days).
     #[serde(default = "week")]
     pub baseline_s: u64,
+    /// Readings needed besides `baseline_s` before v_c is learnt (a long-term slope from a few
+    /// points is not one).
+    #[serde(default = "ten_u32")]
+    pub baseline_min_points: u32,
     /// Floor of v_c, mm/day: a quiet slope's noise must not look like acceleration.
     #[serde(default = "one")]
     pub min_creep_mm_per_day: f64,

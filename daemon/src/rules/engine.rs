@@ -242,6 +242,22 @@ impl Engine {
     pub fn state(&self, rule: &str, subj: &Subject) -> Option<&SubjectState> {
         self.rules.iter().find(|r| &*r.id == rule)?.states.get(subj)
     }
+
+    /// Every tangent-angle subject: its rule, the subject, its state and the rule's settings.
+    pub fn slopes(
+        &self,
+    ) -> Vec<(&str, &Subject, &super::landslide::SlopeState, &super::config::TangentAngle)> {
+        let mut out = Vec::new();
+        for r in &self.rules {
+            let Condition::TangentAngle(t) = &r.cfg.condition else { continue };
+            for (subj, st) in &r.states {
+                if let Some(s) = st.kind.slope() {
+                    out.push((&*r.id, subj, s, t));
+                }
+            }
+        }
+        out
+    }
 }
 
 fn applies(cfg: &RuleConfig, r: &Reading) -> bool {

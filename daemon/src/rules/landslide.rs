@@ -46,27 +46,75 @@ pub struct SlopeState {
     pub velocity: f64,
 }
 
-/// Least-squares sums of displacement over days since `t_first`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Points kept for learning v_c at most; beyond, every other one is dropped and only every
+/// `stride`-th new one kept (the baseline stays evenly sampled over its whole span).
+pub const BASELINE_MAX: usize = 256;
+
+/// The displacement seen while v_c is learnt: `(days since t_first, mm)`, evenly thinned.
+///
+/// Why Theil–Sen: v_c is the slope's long-term creep rate. A least-squares line through a
+/// baseline with a seasonal burst (or one bad epoch) is pulled by it; the median of the slopes
+/// between every pair of points is not (it tolerates up to 29 % of outlying points), so a short
+/// quiet window does not teach a v_c so low that the first autumn reads as failure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     t_first: u64,
-    n: f64,
-    sx: f64,
-    sy: f64,
-    sxx: f64,
-    sxy: f64,
+    #[serde(default)]
+    points: Vec<(f64, f64)>,
+    /// Readings seen (every `stride`-th is kept).
+    #[serde(default)]
+    seen: u32,
+    #[serde(default)]
+    stride: u32,
 }
 
 impl Baseline {
     fn add(&mut self, t: u64, y: f64) {
-        let x = t.saturating_sub(self.t_first) as f64 / DAY_MS;
-        (self.n, self.sx, self.sy) = (self.n + 1.0, self.sx + x, self.sy + y);
-        (self.sxx, self.sxy) = (self.sxx + x * x, self.sxy + x * y);
+        let stride = self.stride.max(1);
+        if self.seen.is_multiple_of(stride) {
+            if self.points.len() == BASELINE_MAX {
+                let kept: Vec<(f64, f64)> = self.points.iter().copied().step_by(2).collect();
+                self.points = kept;
+                self.stride = stride * 2;
+            }
+            if self.seen.is_multiple_of(self.stride.max(1)) {
+                self.points.push((t.saturating_sub(self.t_first) as f64 / DAY_MS, y));
+            }
+        }
+        self.seen = self.seen.saturating_add(1);
     }
 
+    /// Readings seen.
+    pub fn seen(&self) -> u32 {
+        self.seen
+    }
+
+    /// Days from the first reading to the last kept one.
+    pub fn days(&self) -> f64 {
+        self.points.last().map_or(0.0, |p| p.0)
+    }
+
+    /// The Theil–Sen slope, mm/day: the median of the pairwise slopes.
     fn velocity(&self) -> Option<f64> {
-        let d = self.n * self.sxx - self.sx * self.sx;
-        (self.n >= 3.0 && d > 0.0).then(|| (self.n * self.sxy - self.sx * self.sy) / d)
+        let p = &self.points;
+        let mut slopes = Vec::with_capacity(p.len() * p.len().saturating_sub(1) / 2);
+        for (i, a) in p.iter().enumerate() {
+            for b in &p[i + 1..] {
+                if b.0 > a.0 {
+                    slopes.push((b.1 - a.1) / (b.0 - a.0));
+                }
+            }
+        }
+        if slopes.len() < 3 {
+            return None;
+        }
+        let mid = slopes.len() / 2;
+        let (_, m, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
+        let m = *m;
+        Some(match slopes.len() % 2 {
+            1 => m,
+            _ => (m + slopes[..mid].iter().copied().fold(f64::MIN, f64::max)) / 2.0,
+        })
     }
 }
 
@@ -177,7 +225,9 @@ fn evaluate(t: &TangentAngle, st: &mut SubjectState, at: u64, value: f64) -> Opt
         (None, None) => {
             let b = s.baseline.get_or_insert(Baseline { t_first: at, ..Baseline::default() });
             b.add(at, value);
-            if at.saturating_sub(b.t_first) < t.baseline_s * MS {
+            // Both long enough and enough readings: a week of 11-day InSAR points is not a
+            // baseline (it waits for `baseline_min_points`, and the backtest summary says so).
+            if at.saturating_sub(b.t_first) < t.baseline_s * MS || b.seen() < t.baseline_min_points {
                 return None;
             }
             let learnt = b.velocity().unwrap_or(0.0).max(t.min_creep_mm_per_day);
