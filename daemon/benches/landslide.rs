@@ -30,6 +30,7 @@ fn tangent(creep: f64) -> Condition {
         field: "disp_mm".into(),
         creep_mm_per_day: Some(creep),
         baseline_s: 86_400,
+        baseline_min_points: 10,
         min_creep_mm_per_day: 0.1,
         velocity_window_s: 6 * 3600,
         levels_deg: [40.0, 50.0, 80.0, 85.0],
