@@ -195,11 +195,14 @@ async fn receive(
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         status,
     };
-    {
+    let n = {
         let mut all = hooks.lock().unwrap();
         all.push(hook);
-        count.send_replace(all.len());
-    }
+        all.len()
+    };
+    // Outside the lock: `wait_until` reads the list while the watch is borrowed, so holding the
+    // list while sending on the watch deadlocked the two (both runtime threads, for ever).
+    count.send_replace(n);
     let chat = ["wecom", "dingtalk", "feishu"].iter().any(|c| receiver_name.starts_with(c));
     match mode {
         Mode::Hang => {

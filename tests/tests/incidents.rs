@@ -227,3 +227,38 @@ async fn a_gateway_offline_holds_its_bands_order_back_and_releases_it_when_it_re
     assert_eq!(acked, 0, "held back while the gateway was away");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_holds_an_incidents_digests_too() {
+    let broker = Mosquitto::start();
+    let hooks = Hooks::start().await;
+    let rules = format!("{RULES}{GROUP}");
+    let d = Daemon::start(broker.port, &hooks, &rules).await;
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600);
+    let body =
+        serde_json::json!({ "match": "site=plaza-3", "until": until.to_string(), "reason": "供电检修" });
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/silences", d.api))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let storm = Device::connect(broker.port, "plaza-3", "storm", false).await;
+    for b in 0..40 {
+        offline(&storm, "plaza-3", &format!("nb-{b}")).await;
+    }
+    let db = std::sync::Mutex::new(d.db());
+    let held = "SELECT COUNT(*) FROM outbox WHERE receiver = 'grid' AND status = 'silenced'";
+    d.wait(|_| count(&db.lock().unwrap(), held) == 40).await;
+    let db = db.into_inner().unwrap();
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM orders WHERE incident IS NOT NULL"),
+        40,
+        "recorded, in one incident"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(DISTINCT incident) FROM orders"), 1);
+    assert!(hooks.all().iter().all(|h| h.receiver != "grid"), "nothing paged: {:?}", hooks.all().len());
+    d.stop().await;
+}

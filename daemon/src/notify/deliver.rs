@@ -236,7 +236,7 @@ impl Worker {
             // incident message never carries an order raised after a red still waiting).
             let name = self.ep.name.clone();
             let late = self.with_db(|s| s.claim_due_for(&name, now_ms() as i64, ROUND, claim, Which::Red))?;
-            for row in late {
+            for row in self.hold_silenced(late)? {
                 if !rows.iter().any(|r| r.id == row.id) {
                     rows.push(row);
                 }
@@ -362,7 +362,8 @@ impl Worker {
                     let name = &self.ep.name;
                     let more =
                         self.with_db(|s| s.claim_due_for(name, now, DIGEST_MAX, claim, Which::Incident(id)))?;
-                    for row in more {
+                    // A silence holds these as it holds the round's others.
+                    for row in self.hold_silenced(more)? {
                         if !group.iter().any(|r| r.id == row.id) {
                             group.push(row);
                         }
