@@ -90,6 +90,23 @@ pub fn known(m: &Matcher, sites: &[crate::config::SiteConfig]) -> Result<(), Str
     }
 }
 
+/// Whether `p` may silence `m`: anyone unlimited; someone limited to streets only a site or
+/// a street of theirs (a rule or a device reaches past their streets).
+pub fn within_streets(p: &Principal, m: &Matcher, sites: &[crate::config::SiteConfig]) -> Result<(), String> {
+    if p.streets.is_empty() {
+        return Ok(());
+    }
+    let street = match m.field.as_str() {
+        "street" => Some(m.value.as_str()),
+        "site" => sites.iter().find(|x| x.id == m.value).map(|x| x.street.as_str()).filter(|s| !s.is_empty()),
+        _ => return Err("someone limited to streets silences a site or a street of theirs, not a rule or a device".into()),
+    };
+    match p.sees_street(street) {
+        true => Ok(()),
+        false => Err(format!("{} `{}` is not on your streets", m.field, crate::logsafe::escape(&m.value, 64))),
+    }
+}
+
 /// `POST /api/v1/silences`.
 pub async fn add(
     State(s): Shared,
@@ -110,6 +127,9 @@ pub async fn add(
     if let Err(e) = known(&matcher, &s.sites) {
         return error(StatusCode::BAD_REQUEST, e);
     }
+    if let Err(e) = within_streets(&p, &matcher, &s.sites) {
+        return error(StatusCode::FORBIDDEN, e);
+    }
     let reason = b.reason.trim().to_string();
     let red = b.include_red;
     match with_store(&s, move |st| st.silence_add(&matcher, ends, &reason, red, &p.name, now)).await {
@@ -123,9 +143,49 @@ pub async fn expire(State(s): Shared, Extension(p): Extension<Principal>, Path(i
     if let Err(r) = need(&p, Perm::Silence) {
         return r;
     }
+    if !p.streets.is_empty() {
+        // Someone limited to streets ends only silences they could have made.
+        let recent = match with_store(&s, |st| st.silences_recent(1000)).await {
+            Ok(r) => r,
+            Err(e) => return store_error(e),
+        };
+        if let Some(x) = recent.iter().find(|x| x.id == id) {
+            if let Err(e) = within_streets(&p, &x.matcher, &s.sites) {
+                return error(StatusCode::FORBIDDEN, e);
+            }
+        }
+    }
     match with_store(&s, move |st| st.silence_expire(id, &p.name, now_ms() as i64)).await {
         Ok(true) => Json(json!({ "id": id, "expired": true })).into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no silence {id} in force")),
         Err(e) => store_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SiteConfig;
+
+    #[test]
+    fn someone_limited_to_streets_silences_only_their_own() {
+        let site = |id: &str, street: &str| SiteConfig {
+            id: id.into(),
+            name: String::new(),
+            lat: 0.0,
+            lon: 0.0,
+            street: street.into(),
+        };
+        let sites = [site("plaza-3", "解放碑街道"), site("plaza-4", "朝天门街道")];
+        let li = Principal { name: "li".into(), role: Role::Operator, streets: vec!["解放碑街道".into()] };
+        let m = |s: &str| Matcher::parse(s).unwrap();
+        assert!(within_streets(&li, &m("site=plaza-3"), &sites).is_ok());
+        assert!(within_streets(&li, &m("street=解放碑街道"), &sites).is_ok());
+        assert!(within_streets(&li, &m("site=plaza-4"), &sites).is_err());
+        assert!(within_streets(&li, &m("street=朝天门街道"), &sites).is_err());
+        assert!(within_streets(&li, &m("rule=plaza-noise"), &sites).is_err(), "a rule reaches every street");
+        assert!(within_streets(&li, &m("device=nb-01"), &sites).is_err());
+        let wang = Principal { streets: vec![], ..li };
+        assert!(within_streets(&wang, &m("rule=plaza-noise"), &sites).is_ok());
     }
 }
