@@ -19,7 +19,12 @@ const { chromium } = require("playwright-core");
     // The browser in another zone than the daemon: times must still read as Shanghai's.
     const desk = await browser.newContext({ viewport: { width: 1600, height: 1000 }, timezoneId: "America/New_York" });
     const page = await desk.newPage();
-    page.on("dialog", (d) => { console.error("unexpected dialog: " + d.message()); d.dismiss(); });
+    // The one confirmation the desk expects is 一键预警's; anything else is dismissed.
+    const warnings = [];
+    page.on("dialog", (d) => {
+      if (d.type() === "confirm" && d.message().startsWith("向该隐患点的居民发送撤离预警")) { warnings.push(d.message()); return d.accept(); }
+      console.error("unexpected dialog: " + d.message()); d.dismiss();
+    });
     await page.goto(url);
     if ((await page.evaluate(() => document.documentElement.lang)) !== "zh-CN") throw new Error("not Chinese by default");
     await page.fill("#name", name);
@@ -67,6 +72,11 @@ const { chromium } = require("playwright-core");
     await page.waitForFunction((n) => window.gridsentry.alarm === "red" && window.gridsentry.beeps > n, beeps, { timeout: 10000 });
     await page.locator(`${card} button[data-action="ack"]`).click();
     await page.locator(`${card}[data-state="acknowledged"]`).waitFor({ timeout: 15000 });
+    // 一键预警: the red slope order warns the residents below; a confirmation names the route
+    // first; the button then says it was sent (a second warning of the order would be refused).
+    await page.locator(`${card} button[data-action="warn"]`, { hasText: "一键预警" }).click();
+    await page.locator(`${card} button[data-action="warn"]`, { hasText: "已发送预警" }).waitFor({ timeout: 5000 });
+    if (warnings.length !== 1 || !warnings[0].includes("撤离路线：沿鹅岭正街")) throw new Error("warning confirmation: " + warnings);
     await page.locator(`${card} .title`).click();
     await page.locator('#timeline-events li[data-kind="acknowledged"]').waitFor({ timeout: 15000 });
     // Times in the config's zone (demo: Asia/Shanghai), whatever the browser's: the clock says
@@ -235,7 +245,7 @@ const { chromium } = require("playwright-core");
     await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
     const after = await page.evaluate(() => fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => r.status));
     if (after !== 401) throw new Error("after logging out /api/v1/me answered " + after);
-    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs, silence, incident }));
+    console.log(JSON.stringify({ order: Number(id), devices, token: tok.token, pressed: 50, events_during_presses: during, dialogs, silence, incident, warnings }));
   } finally {
     await browser.close();
   }

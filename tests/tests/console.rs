@@ -93,6 +93,17 @@ async fn an_operator_acknowledges_the_red_order_in_the_console() {
     let chosen = chosen.unwrap_or_else(|| panic!("incident {} not listed: {incidents}", result["incident"]));
     assert_eq!((chosen["name"].as_str(), chosen["red"].as_i64()), (Some("上清寺街道"), Some(1)), "{chosen}");
     assert_eq!(chosen["id"], order["order"]["incident"], "the red slope order opened it");
+    // The 一键预警 the operator confirmed: one warning of the red order, by them, sent to the
+    // loudspeakers (the demo has no SMS).
+    let warned = get_json(http, "/api/v1/warnings", token).await;
+    let list = warned["warnings"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{warned}");
+    let w = &list[0];
+    assert_eq!((w["warning"]["order_id"].as_i64(), w["warning"]["who"].as_str()), (Some(id), Some(NAME)));
+    assert_eq!(
+        (w["warning"]["trigger"].as_str(), w["sends"][0]["channel"].as_str()),
+        (Some("manual"), Some("broadcast"))
+    );
     // The silence the operator made and ended in the console, as the API keeps it.
     let silences = get_json(http, "/api/v1/silences", token).await;
     let made = silences["silences"]

@@ -99,11 +99,18 @@ pub fn within_streets(p: &Principal, m: &Matcher, sites: &[crate::config::SiteCo
     let street = match m.field.as_str() {
         "street" => Some(m.value.as_str()),
         "site" => sites.iter().find(|x| x.id == m.value).map(|x| x.street.as_str()).filter(|s| !s.is_empty()),
-        _ => return Err("someone limited to streets silences a site or a street of theirs, not a rule or a device".into()),
+        _ => {
+            return Err(
+                "someone limited to streets silences a site or a street of theirs, not a rule or a device"
+                    .into(),
+            )
+        }
     };
     match p.sees_street(street) {
         true => Ok(()),
-        false => Err(format!("{} `{}` is not on your streets", m.field, crate::logsafe::escape(&m.value, 64))),
+        false => {
+            Err(format!("{} `{}` is not on your streets", m.field, crate::logsafe::escape(&m.value, 64)))
+        }
     }
 }
 
@@ -177,7 +184,8 @@ mod tests {
             street: street.into(),
         };
         let sites = [site("plaza-3", "解放碑街道"), site("plaza-4", "朝天门街道")];
-        let li = Principal { name: "li".into(), role: Role::Operator, streets: vec!["解放碑街道".into()] };
+        let li =
+            Principal { name: "li".into(), role: Role::Operator, streets: vec!["解放碑街道".into()] };
         let m = |s: &str| Matcher::parse(s).unwrap();
         assert!(within_streets(&li, &m("site=plaza-3"), &sites).is_ok());
         assert!(within_streets(&li, &m("street=解放碑街道"), &sites).is_ok());

@@ -88,6 +88,28 @@ async fn add_people(
     .map_err(|e| e.to_string())?
 }
 
+/// The demo slope's `[[warning]]`: two made-up residents (a file of mode 0600 in `dir`), the
+/// route, and the demo's receiver as the broadcast system.
+fn hazard(dir: &std::path::Path, hook_url: &str, secret: &str) -> Result<config::WarningConfig, String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let residents = dir.join("residents-slope-7.txt");
+    std::fs::write(&residents, "# 鹅岭边坡下方住户（演示号码）\n13800000001\n13800000002\n")
+        .and_then(|()| std::fs::set_permissions(&residents, std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| format!("{}: {e}", residents.display()))?;
+    Ok(config::WarningConfig {
+        site: "slope-7".into(),
+        route: "沿鹅岭正街向东撤离至鹅岭公园广场".into(),
+        residents_file: residents,
+        auto_within_h: None,
+        sms: None,
+        broadcast: Some(config::BroadcastConfig {
+            url: format!("{hook_url}/broadcast"),
+            secret: config::Secret::Value(secret.to_string()),
+        }),
+    })
+}
+
 /// Runs the demo.
 pub async fn run(opts: Options) -> Result<(), String> {
     let mut cfg = config::parse("config/demo.toml", CONFIG).map_err(|e| e.to_string())?;
@@ -102,11 +124,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let password = std::env::var(PASSWORD_ENV).map_err(|_| format!("{PASSWORD_ENV} not set"))?;
     let field_password =
         std::env::var(FIELD_PASSWORD_ENV).map_err(|_| format!("{FIELD_PASSWORD_ENV} not set"))?;
-    let (hook_url, counts) = receiver::start(secret).await.map_err(|e| format!("webhook receiver: {e}"))?;
+    let (hook_url, counts) =
+        receiver::start(secret.clone()).await.map_err(|e| format!("webhook receiver: {e}"))?;
     let station = station::serve().await.map_err(|e| format!("demo slope station: {e}"))?;
     for m in &mut cfg.modbus {
         let m = m.get_mut();
         m.tcp = m.tcp.as_ref().map(|_| station.clone());
+    }
+    // The slope's residents are warned through loudspeakers (the demo's receiver stands in for
+    // the broadcast system; no SMS): the console's 一键预警 on the red slope order sends it.
+    if let Some(dir) = &data_dir {
+        cfg.warnings.push(toml::Spanned::new(0..0, hazard(dir, &hook_url, &secret)?));
     }
     let receiver_urls: HashMap<String, String> = cfg
         .receivers
