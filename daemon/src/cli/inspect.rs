@@ -90,6 +90,43 @@ pub fn check(file: &std::path::Path) -> ExitCode {
         let d = d.get_ref();
         println!("duty     {} {} {}", d.street, d.hours.as_deref().unwrap_or("all day"), d.people.join(", "));
     }
+    for g in &cfg.groups {
+        let g = g.get_ref();
+        let by: Vec<String> = g.by.iter().map(|b| format!("{b:?}").to_lowercase()).collect();
+        let rules = if g.rules.is_empty() { "every rule".to_string() } else { g.rules.join(", ") };
+        println!(
+            "group    by {} ({rules}): one incident within {} s, digests every {} s; mass offline from {}",
+            by.join("+"),
+            g.window_s,
+            g.digest_s,
+            g.mass_offline
+        );
+    }
+    for w in &cfg.warnings {
+        let w = w.get_ref();
+        let residents =
+            config::residents(&w.residents_file).map_or_else(|e| e, |r| format!("{} residents", r.len()));
+        let auto = w.auto_within_h.map_or("only by 一键预警".to_string(), |h| {
+            format!("by itself when failure is forecast within {h} h")
+        });
+        let via: Vec<&str> = [w.sms.as_ref().map(|_| "sms"), w.broadcast.as_ref().map(|_| "broadcast")]
+            .into_iter()
+            .flatten()
+            .collect();
+        println!("warning  {}: {residents} via {}, {auto}; route {}", w.site, via.join(" + "), w.route);
+    }
+    for h in &cfg.hj212 {
+        let h = h.get_ref();
+        println!(
+            "hj212    {} as MN {} (ST {}) -> {}:{} (password: {})",
+            h.device,
+            h.mn,
+            h.st,
+            h.host,
+            h.port,
+            secret_state(&h.password)
+        );
+    }
     println!("ok: {} rules, {} receivers", cfg.rules.len(), cfg.receivers.len());
     ExitCode::SUCCESS
 }

@@ -170,6 +170,8 @@ impl Uplink {
 
 /// Reads until the platform's CN=9014 answer to `qn` (other packets are skipped).
 async fn answer(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, qn: &str) -> Result<(), String> {
+    // One warning per record however much a broken platform sends (lines are read 4 KiB at most).
+    let mut damaged = false;
     loop {
         let mut line = Vec::new();
         match read.take(LINE_MAX).read_until(b'\n', &mut line).await {
@@ -181,7 +183,11 @@ async fn answer(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, qn: &str) 
         match hj212::parse(&text) {
             Ok(s) if s.get("CN") == Some("9014") && s.get("QN") == Some(qn) => return Ok(()),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "HJ 212 platform sent a damaged packet; ignored"),
+            Err(e) if !damaged => {
+                damaged = true;
+                tracing::warn!(error = %e, qn, "HJ 212 platform sent a damaged packet; ignored (and any more while this record waits)");
+            }
+            Err(_) => {}
         }
     }
 }
