@@ -121,6 +121,21 @@ impl Source {
     }
 }
 
+/// Runs `f` on the store behind `store`; with `blocking` (a PostgreSQL client, which blocks the
+/// thread) off the async worker first. The lock is never held across an await.
+pub(crate) fn locked<R>(
+    store: &std::sync::Mutex<Store>,
+    blocking: bool,
+    f: impl FnOnce(&mut Store) -> R,
+) -> R {
+    let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+    if blocking {
+        tokio::task::block_in_place(|| f(&mut store))
+    } else {
+        f(&mut store)
+    }
+}
+
 /// Spawns one delivery worker per endpoint.
 pub fn spawn(
     endpoints: Vec<Endpoint>,
@@ -447,12 +462,7 @@ impl Worker {
     }
 
     fn with_db<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        if self.blocking {
-            tokio::task::block_in_place(|| f(&mut store))
-        } else {
-            f(&mut store)
-        }
+        locked(&self.store, self.blocking, f)
     }
 
     fn failed(&mut self, row: &OutboxRow, error: &str) -> Result<(), StoreError> {

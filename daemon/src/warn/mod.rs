@@ -130,12 +130,7 @@ impl Sender {
     }
 
     fn with_db<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        if self.blocking {
-            tokio::task::block_in_place(|| f(&mut store))
-        } else {
-            f(&mut store)
-        }
+        crate::notify::deliver::locked(&self.store, self.blocking, f)
     }
 
     async fn round(&self) -> Result<(), StoreError> {
