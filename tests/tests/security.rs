@@ -157,9 +157,11 @@ async fn evidence_is_the_reading_re_encoded_never_what_the_device_added() {
     let mut d = Daemon::start(broker.port, &hooks, rule).await;
     let dev = Device::connect(broker.port, "plaza-3", "nb-01", false).await;
     let junk = "x".repeat(8000); // (the test client sends at most 10 KiB)
+                                 // Stamped now: evidence older than [privacy] evidence_days (30) is emptied by the first tick's
+                                 // purge, which could come after the raise (T0 is a year back; the test failed so in CI once).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
     let payload = format!(
-        r#"{{"v":1,"site":"plaza-3","dev":"nb-01","boot":1,"seq":1,"ts":{},"noise":{{"interval_ms":1000,"laeq_db":85,"lafmax_db":88}},"junk":"{junk}"}}"#,
-        T0
+        r#"{{"v":1,"site":"plaza-3","dev":"nb-01","boot":1,"seq":1,"ts":{now},"noise":{{"interval_ms":1000,"laeq_db":85,"lafmax_db":88}},"junk":"{junk}"}}"#
     );
     dev.client.publish("gs/v1/plaza-3/nb-01/noise", rumqttc::QoS::AtLeastOnce, false, payload).await.unwrap();
     let raised = d.next_change().await;
