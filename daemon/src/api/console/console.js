@@ -35,7 +35,7 @@ const MESSAGES = {
     silences: "静默（维护时段）", m_site: "站点", m_street: "街道", m_rule: "规则", m_device: "设备", hours: "小时",
     include_red: "含红色工单", silence_add: "静默", silence_end: "结束", until: "至",
     incidents: "事件（同源工单合并通知）", mass_offline: "大面积离线", incident: "事件", orders_n: "个工单", open_n: "未关闭",
-    show_all: "显示全部", inhibited: "已抑制：网关离线", ev_inhibited: "抑制（网关离线）", ev_released: "抑制解除",
+    show_all: "显示全部", only_this: "只看此事件", inhibited: "已抑制：网关离线", ev_inhibited: "抑制（网关离线）", ev_released: "抑制解除",
     warn: "一键预警", warn_confirm: "向该隐患点的居民发送撤离预警（短信、广播）？撤离路线：", warned: "已发送预警",
   },
   en: {
@@ -64,7 +64,7 @@ const MESSAGES = {
     silences: "Silences (maintenance)", m_site: "site", m_street: "street", m_rule: "rule", m_device: "device", hours: "hours",
     include_red: "red orders too", silence_add: "Silence", silence_end: "End", until: "until",
     incidents: "Incidents (orders with one cause)", mass_offline: "Mass offline", incident: "incident", orders_n: "orders", open_n: "open",
-    show_all: "Show all", inhibited: "held back: gateway offline", ev_inhibited: "inhibited (gateway offline)", ev_released: "released",
+    show_all: "Show all", only_this: "Only this", inhibited: "held back: gateway offline", ev_inhibited: "inhibited (gateway offline)", ev_released: "released",
     warn: "Warn residents", warn_confirm: "Send the evacuation warning to this hazard site's residents (SMS, loudspeakers)? Route: ", warned: "Warning sent",
   },
 };
@@ -434,7 +434,7 @@ function drawIncidents() {
       (i.red ? ", " + t("red") + " " + i.red : "") + ") · " + dateTimeOf(i.opened_ms);
     const pick = el("button", { type: "button", "data-incident": String(i.id), class: i.id === state.incident ? "chosen" : "",
       onclick: () => { state.incident = state.incident === i.id ? 0 : i.id; drawIncidents(); render(); } },
-      state.incident === i.id ? t("show_all") : t("incident"));
+      state.incident === i.id ? t("show_all") : t("only_this"));
     return el("li", { "data-incident": String(i.id), "data-mass": String(!!i.mass_offline) }, line, pick);
   }));
 }
