@@ -73,11 +73,13 @@ impl Store {
     /// Record `id` was answered (`true`) or sent without an answer.
     pub fn hj212_sent(&mut self, id: i64, answered: bool, now_ms: i64) -> Result<(), StoreError> {
         self.write(|tx, _| {
-            let sql = match answered {
-                true => "UPDATE hj212_frames SET status = 'sent', attempts = attempts + 1, sent_ms = ?2 WHERE id = ?1",
-                false => "UPDATE hj212_frames SET attempts = attempts + 1 WHERE id = ?1 AND ?2 >= 0",
+            match answered {
+                true => tx.exec(
+                    "UPDATE hj212_frames SET status = 'sent', attempts = attempts + 1, sent_ms = ?2 WHERE id = ?1",
+                    args![id, now_ms],
+                )?,
+                false => tx.exec("UPDATE hj212_frames SET attempts = attempts + 1 WHERE id = ?1", args![id])?,
             };
-            tx.exec(sql, args![id, now_ms])?;
             Ok(())
         })
     }

@@ -112,14 +112,8 @@ impl Reporter {
 
     /// The next unused millisecond at or after `at`.
     fn bump(&self, at: u64) -> u64 {
-        let mut last = self.last_qn.load(Relaxed);
-        loop {
-            let next = at.max(last + 1);
-            match self.last_qn.compare_exchange(last, next, Relaxed, Relaxed) {
-                Ok(_) => return next,
-                Err(seen) => last = seen,
-            }
-        }
+        let last = self.last_qn.fetch_update(Relaxed, Relaxed, |last| Some(at.max(last + 1)));
+        at.max(last.unwrap_or_else(|l| l) + 1)
     }
 
     fn local(&self, ms: u64, format: &str) -> String {

@@ -65,7 +65,8 @@ pub fn spawn(
         }
     }));
     for link in links {
-        let up = Uplink { link, store: Arc::new(Mutex::new(db.open()?)), metrics: metrics.clone() };
+        // One connection for all (a record a minute per box): not one per box.
+        let up = Uplink { link, store: store.clone(), metrics: metrics.clone() };
         tasks.push(tokio::spawn(up.run(woken.clone(), shutdown.clone())));
     }
     Ok(tasks)
