@@ -178,6 +178,8 @@ async fn a_red_slope_with_a_near_forecast_warns_every_resident_once() {
     assert_eq!(b.body["schema"], "gridsentry.warning.v1");
     assert_eq!(b.body["route"], ROUTE);
     assert!(b.body["text"].as_str().unwrap().contains(ROUTE), "{}", b.body);
+    // Residents read the forecast in local time, as people write it (T0 + 300 s in Shanghai).
+    assert!(b.body["text"].as_str().unwrap().contains("预测 11月25日 20:05 前后"), "{}", b.body);
     assert_eq!(b.body["order_id"].as_i64(), Some(red));
 
     // The API lists it with every send's result, numbers masked.

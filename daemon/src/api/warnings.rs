@@ -59,7 +59,10 @@ pub async fn list(State(s): Shared, Extension(p): Extension<Principal>) -> Respo
                     let (sent, failed, pending) = (count("sent"), count("failed"), count("pending"));
                     let sends: Vec<_> = sends
                         .into_iter()
-                        .map(|x| json!({ "channel": x.channel, "to": crate::warn::masked(&x.recipient), "status": x.status,
+                        .map(|x| json!({ "channel": x.channel,
+                            // Residents' numbers masked; the broadcast's name is no one's.
+                            "to": if x.channel == "sms" { crate::warn::masked(&x.recipient) } else { x.recipient.clone() },
+                            "status": x.status,
                             "attempts": x.attempts, "detail": x.detail, "sent_ms": x.sent_ms }))
                         .collect();
                     json!({ "warning": w, "sent": sent, "failed": failed, "pending": pending, "sends": sends })

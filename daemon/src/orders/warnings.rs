@@ -86,8 +86,12 @@ fn create(
     let time = order.forecast.map(|f| names.local(f.failure_ms as i64)).unwrap_or_default();
     let site = names.site(&order.site);
     let text = match &order.forecast {
-        Some(_) => format!(
-            "【地质灾害预警】{site}：预测 {time} 前后可能发生滑坡。请立即按撤离路线撤离：{}。",
+        // For people: 12月7日 10:04 in the daemon's zone (the template's `time` stays RFC 3339).
+        Some(f) => format!(
+            "【地质灾害预警】{site}：预测 {} 前后可能发生滑坡。请立即按撤离路线撤离：{}。",
+            jiff::Timestamp::from_millisecond(f.failure_ms as i64 + 30_000) // to the nearest minute
+                .map(|t| t.to_zoned_datetime(names.tz().clone()).strftime("%-m月%-d日 %H:%M").to_string())
+                .unwrap_or_else(|_| time.clone()),
             h.route
         ),
         None => format!("【地质灾害预警】{site}：监测到险情。请立即按撤离路线撤离：{}。", h.route),
