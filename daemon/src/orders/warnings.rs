@@ -89,7 +89,7 @@ fn create(
         // For people: 12月7日 10:04 in the daemon's zone (the template's `time` stays RFC 3339).
         Some(f) => format!(
             "【地质灾害预警】{site}：预测 {} 前后可能发生滑坡。请立即按撤离路线撤离：{}。",
-            jiff::Timestamp::from_millisecond(f.failure_ms as i64 + 30_000) // to the nearest minute
+            jiff::Timestamp::from_millisecond((f.failure_ms as i64).saturating_add(30_000)) // to the nearest minute
                 .map(|t| t.to_zoned_datetime(names.tz().clone()).strftime("%-m月%-d日 %H:%M").to_string())
                 .unwrap_or_else(|_| time.clone()),
             h.route
