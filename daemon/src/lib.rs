@@ -23,6 +23,7 @@ pub mod logsafe;
 pub mod metrics;
 pub mod notify;
 pub mod orders;
+pub mod ota;
 pub mod pipeline;
 pub mod provision;
 pub mod report;

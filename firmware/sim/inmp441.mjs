@@ -6,6 +6,9 @@
 //   high-impedance in the other one (the board's pull-down then reads 0);
 // - 24-bit two's complement, MSB first, the MSB one SCK period after WS changes (I2S), then the
 //   remaining bits of the 32-bit slot high-impedance.
+// - at start-up it frames only on a real WS edge: until WS has changed once, SD stays low (the
+//   datasheet's start-up: data is valid from the first frame that begins with a WS transition;
+//   starting on the first SCK edge would shift every sample one bit late).
 // It also measures the clocks it is given: the frame rate, and stalls (a bit clock period more
 // than twice the usual one, which is what a full PIO FIFO does to an I2S master).
 
@@ -29,7 +32,8 @@ export class Inmp441 {
     this.stalls = []; // cycles at which a stalled bit clock resumed
     this.period = null; // cycles between falling edges, once steady
     this.lastFall = null;
-    this.slotWs = null; // WS level of the current slot
+    this.slotWs = null; // WS level of the current slot (null until the first SCK edge)
+    this.framing = false; // true once WS has changed after the first edge
     this.pos = 0; // falling edges since WS changed
     this.sample = 0;
     rp2040.gpio[pins.sck].addListener((state, old) => {
@@ -46,15 +50,19 @@ export class Inmp441 {
     }
     this.lastFall = now;
     const ws = this.ws.value === this.High;
-    if (ws !== this.slotWs) {
+    if (this.slotWs === null) {
+      // The first edge only records WS: no frame starts without a WS change.
       this.slotWs = ws;
+    } else if (ws !== this.slotWs) {
+      this.slotWs = ws;
+      this.framing = true;
       this.pos = 0;
       if (!ws) this.startFrame(now);
     } else {
       this.pos++;
     }
     // Left slot: bits 23..0 on the 1st..24th falling edge after WS fell.
-    const bit = !ws && this.pos >= 1 && this.pos <= 24 ? (this.sample >> (24 - this.pos)) & 1 : 0;
+    const bit = this.framing && !ws && this.pos >= 1 && this.pos <= 24 ? (this.sample >> (24 - this.pos)) & 1 : 0;
     this.sd.setInputValue(bit === 1);
   }
 

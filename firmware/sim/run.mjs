@@ -10,8 +10,10 @@
 //   node run.mjs --rp2040js DIR --uf2 FILE [--seconds S] [--signal DB:S,DB:S... [--freq HZ] |
 //                --wav FILE] [--record WAV] [--quiet-board]
 //
-// --wav plays a recording instead (48 kHz integer PCM, 16/24/32-bit, the first channel; samples
-// are 24-bit at the microphone, as the host board reads WAVs), then silence.
+// --wav plays a recording instead (48 kHz integer PCM, 16/24/32-bit, the first channel, plain or
+// WAVE_FORMAT_EXTENSIBLE; samples are 24-bit at the microphone, as the host board reads WAVs),
+// then silence; rp2040_sim_laeq_db is then the whole recording's LAeq (the energetic mean of the
+// reports that cover it).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -49,7 +51,7 @@ const segments = opt.signal.split(',').map((s) => {
   return { db, amp: 10 ** ((db - 94 - 26) / 20) * 8388607, samples: Math.round(seconds * FS) };
 });
 // The report that shows the level: the first one wholly inside the loudest segment.
-const levelReport = opt.wav ? 1 : (() => {
+const levelReport = opt.wav ? null : (() => {
   let start = 0;
   const at = segments.map((s) => ((start += s.samples), { ...s, start: start - s.samples }));
   const loud = at.reduce((a, b) => (b.db > a.db ? b : a));
@@ -137,7 +139,13 @@ if (opt.record) writeFileSync(opt.record, wav24(served.slice(0, mic.frames)));
 const firstOn = events.find((e) => e.name === 'buzzer' && e.on);
 const offAfter = firstOn && events.find((e) => e.name === 'buzzer' && !e.on && e.s > firstOn.s);
 const ledAgrees = events.filter((e) => e.name === 'led').map((e) => e.on).join() === events.filter((e) => e.name === 'buzzer').map((e) => e.on).join();
-const steady = reports.find((r) => r.seq === levelReport);
+// With --wav: the energetic mean of the reports wholly inside the recording (the meter starts
+// with the first frame, so report k covers seconds k..k+1 of the recording).
+const wholeSeconds = recording ? Math.floor(recording.length / FS) : 0;
+const inWav = reports.filter((r) => r.seq < wholeSeconds);
+const steady = recording
+  ? inWav.length ? { laeq: 10 * Math.log10(inWav.reduce((a, r) => a + 10 ** (r.laeq / 10), 0) / inWav.length) } : null
+  : reports.find((r) => r.seq === levelReport);
 const framesSeconds = mic.frames > 0 ? (cycle - mic.firstFrameCycle) / SYS_HZ : 0;
 const out = [
   ['seconds', (cycle / SYS_HZ).toFixed(3)],
@@ -147,7 +155,7 @@ const out = [
   ['frame_rate_hz', mic.frameRate(SYS_HZ).toFixed(1)],
   ['reports', reports.length],
   ['laeq_db', steady ? steady.laeq.toFixed(2) : 'none'],
-  ['laeq_report', levelReport],
+  ['laeq_report', recording ? `0-${inWav.length ? inWav[inWav.length - 1].seq : 'none'} (whole recording)` : levelReport],
   ['alarm', firstOn ? 'on' : 'off'],
   ['alarm_on_s', firstOn ? firstOn.s.toFixed(3) : 'none'],
   ['alarm_off_s', offAfter ? offAfter.s.toFixed(3) : 'none'],
@@ -173,9 +181,17 @@ function readWav(path) {
     const size = b.readUInt32LE(at + 4);
     if (id === 'fmt ') {
       fmt = { format: b.readUInt16LE(at + 8), channels: b.readUInt16LE(at + 10), rate: b.readUInt32LE(at + 12), bits: b.readUInt16LE(at + 22) };
+      // WAVE_FORMAT_EXTENSIBLE: the real format is the SubFormat GUID's first two bytes (PCM = 1,
+      // GUID 00000001-0000-0010-8000-00aa00389b71), and the valid bits may be fewer than the
+      // container's (24 valid in 32): the samples are still read at the container's width.
+      if (fmt.format === 0xfffe && size >= 40) {
+        const guidTail = b.toString('hex', at + 8 + 26, at + 8 + 40);
+        fmt.format = guidTail === '000000001000800000aa00389b71' ? b.readUInt16LE(at + 8 + 24) : -1;
+        fmt.validBits = b.readUInt16LE(at + 8 + 18);
+      }
     } else if (id === 'data') {
       if (!fmt || fmt.format !== 1 || fmt.rate !== FS || ![16, 24, 32].includes(fmt.bits)) {
-        throw new Error(`${path}: need 48 kHz integer PCM (16/24/32-bit), got ${JSON.stringify(fmt)}`);
+        throw new Error(`${path}: need 48 kHz integer PCM (16/24/32-bit, plain or extensible), got ${JSON.stringify(fmt)}`);
       }
       const width = fmt.bits / 8;
       const frame = width * fmt.channels;

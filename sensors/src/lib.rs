@@ -11,6 +11,7 @@
 //! - [`modbus`]: register maps of real landslide instruments, as data, and their decoding;
 //! - [`line_protocol`]: InfluxDB line protocol for readings;
 //! - [`seq`]: the per-device window of sequence numbers seen (repeats vs late arrivals);
+//! - [`ota`]: the over-the-air update contract (offers, chunks, device reports);
 //! - [`nmea`] (std): GNSS receivers' GGA sentences into displacement readings.
 //!
 //! Nothing here does I/O, reads a clock or allocates in the core path. Every parser is fuzzed
@@ -33,6 +34,7 @@ pub mod line_protocol_read;
 pub mod modbus;
 #[cfg(feature = "std")]
 pub mod nmea;
+pub mod ota;
 pub mod reading;
 pub mod seq;
 pub mod topic;

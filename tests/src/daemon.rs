@@ -48,6 +48,8 @@ impl Daemon {
     ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let text = edit(config(dir.path(), broker, 0, hooks_url, rules));
+        // For the CLI's commands on the same database (`gridsentry … --config DIR/test.toml`).
+        std::fs::write(dir.path().join("test.toml"), &text).unwrap();
         let cfg = gridsentry::config::parse("test.toml", &text).unwrap();
         let (stop, rx) = watch::channel(false);
         let backoff = Backoff {

@@ -18,6 +18,7 @@ pub mod modbus;
 mod mosquitto;
 pub mod nats;
 pub mod nodered;
+pub mod ota_sim;
 pub mod postgres;
 pub mod receiver;
 pub mod victoria;

@@ -410,6 +410,7 @@ fn sqlite_an_old_database_is_migrated_in_place() {
              DROP INDEX outbox_by_incident; ALTER TABLE orders DROP COLUMN incident;
              ALTER TABLE orders DROP COLUMN inhibited_by; ALTER TABLE outbox DROP COLUMN incident;
              DROP TABLE incidents; DROP TABLE incident_heads; DROP TABLE warning_sends; DROP TABLE warnings; DROP TABLE hj212_frames;
+             DROP TABLE ota_log; DROP TABLE ota_devices; DROP TABLE ota_fleet; DROP TABLE rollouts; DROP TABLE firmware;
              CREATE UNIQUE INDEX one_open_order ON orders(rule, subject) WHERE state NOT IN ('resolved', 'closed');
              INSERT INTO orders (id, rule, subject, site, device, colour, state, summary, late, active, opened_ms,
              created_ms, updated_ms, seq, last_notice_ms) VALUES (7, 'old', 'a/b', 'a', 'b', 'blue', 'raised', 'kept',

@@ -37,12 +37,13 @@ pub async fn ready(State(s): Shared) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): Shared) -> Response {
-    let (colours_open, outbox, by_state, next_due) = with_store(&s, |store| {
+    let (colours_open, outbox, by_state, next_due, ota) = with_store(&s, |store| {
         Ok((
             store.open_by_colour().unwrap_or_default(),
             store.outbox_counts().unwrap_or_default(),
             store.orders_by_colour_state().unwrap_or_default(),
             store.next_outbox_ms().unwrap_or_default(),
+            store.ota_counts().unwrap_or_default(),
         ))
     })
     .await
@@ -60,6 +61,7 @@ pub async fn metrics(State(s): Shared) -> Response {
                 (c, st, by_state.iter().find(|(bc, bs, _)| bc == c && bs == st).map_or(0, |r| r.2))
             })
             .collect(),
+        ota: crate::ota::waves::STATES.map(|st| (st, count(&ota, st))).to_vec(),
         outbox_lag_s: next_due.map_or(0, |due| (now_ms() as i64 - due).max(0) / 1000),
         cluster: s.readiness.as_ref().and_then(|c| c.scrape()),
         ready: s.health.problem().is_none()

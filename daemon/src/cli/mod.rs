@@ -1,5 +1,6 @@
 //! Command-line parsing and the subcommands.
 
+mod firmware;
 mod inspect;
 mod orders;
 mod people;
@@ -125,6 +126,19 @@ pub enum Command {
         #[command(subcommand)]
         action: silence::SilenceCommand,
     },
+    /// Firmware images: make a signing key, sign an image offline, store a signed image.
+    Firmware {
+        #[command(subcommand)]
+        action: firmware::FirmwareCommand,
+    },
+    /// Fleet updates: roll a stored image out in waves; list, show, pause, resume, cancel.
+    Rollout {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: firmware::RolloutCommand,
+    },
     /// Get a personal API token (prints it once). The password comes from
     /// GRIDSENTRY_PASSWORD or a line on stdin.
     Login {
@@ -222,6 +236,8 @@ pub async fn dispatch(args: Args) -> ExitCode {
             | Command::People { .. }
             | Command::Audit { .. }
             | Command::Silence { .. }
+            | Command::Firmware { .. }
+            | Command::Rollout { .. }
     ) {
         // Files these make (the order database, its journal, the spool) are this user's only,
         // whatever umask the shell or the unit gave.
@@ -257,6 +273,8 @@ pub async fn dispatch(args: Args) -> ExitCode {
         Command::People { config, action } => people::people(config, action),
         Command::Audit { config, action } => people::audit(config, action),
         Command::Silence { config, action } => silence::silence(config, action),
+        Command::Firmware { action } => firmware::firmware(action),
+        Command::Rollout { config, action } => firmware::rollout(config, action),
         Command::Login { name, api, label, days } => people::login(&api, &name, label, days).await,
         Command::Orders { api, token_env, output, action } => {
             orders::orders(&api, &token_env, output, action).await

@@ -216,6 +216,9 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
             errs.extend(read.map_err(|e| at(d.span(), format!("[devices] registry: {e}"))).err());
         }
     }
+    if let Some(o) = &config.ota {
+        errs.extend(o.get_ref().check().map_err(|m| at(o.span(), format!("[ota]: {m}"))).err());
+    }
     if let Some(c) = &config.cluster {
         errs.extend(c.get_ref().check().map_err(|m| at(c.span(), format!("[cluster]: {m}"))).err());
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod field;
 mod fleet;
 mod load;
+mod ota;
 mod report;
 mod secret;
 mod storm;
@@ -17,6 +18,7 @@ pub use cluster::Cluster;
 pub use field::{ModbusDevice, SerialDevice};
 pub use fleet::{Allow, Devices, DutyConfig, Privacy, SiteConfig};
 pub use load::{load, load_rules, parse, ConfigError};
+pub use ota::OtaConfig;
 pub use report::Hj212Config;
 pub use secret::Secret;
 pub use storm::{GroupBy, GroupConfig};
@@ -81,6 +83,9 @@ pub struct Config {
     #[serde(default, rename = "hj212")]
     pub hj212: Vec<Spanned<Hj212Config>>,
     /// Cluster mode: orders in PostgreSQL, readings from NATS JetStream (absent: edge mode).
+    /// `[ota]`: fleet updates over the air.
+    #[serde(default)]
+    pub ota: Option<Spanned<OtaConfig>>,
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,
     /// `gridsentry relay`'s own settings.

@@ -29,6 +29,8 @@ pub struct Scrape {
     pub open: Vec<(&'static str, i64)>,
     /// Outbox rows per status.
     pub outbox: Vec<(&'static str, i64)>,
+    /// Devices of live roll-outs per state, zeros included.
+    pub ota: Vec<(&'static str, i64)>,
     /// Orders per (colour, state), zeros included.
     pub orders: Vec<(&'static str, &'static str, i64)>,
     /// How long the most overdue pending notification has been due, seconds.
@@ -400,6 +402,12 @@ fn families(m: &Metrics, s: &Scrape) -> Vec<Family> {
             "Open orders, by colour.",
             "colour",
             s.open.iter().map(|(k, n)| (*k, G(*n as f64))),
+        ),
+        by(
+            "gridsentry_ota_devices",
+            "Devices of active or paused firmware roll-outs, by state (pending: not offered yet).",
+            "state",
+            s.ota.iter().map(|(k, n)| (*k, G(*n as f64))),
         ),
         by(
             "gridsentry_outbox",

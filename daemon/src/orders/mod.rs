@@ -16,6 +16,7 @@ pub mod incidents;
 mod kind;
 mod model;
 mod names;
+pub mod ota;
 mod outbox;
 mod partitions;
 mod payload;

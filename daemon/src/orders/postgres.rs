@@ -99,7 +99,7 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let present: bool = client
         .query_one(
             "SELECT to_regclass('audit') IS NOT NULL AND to_regclass('silences') IS NOT NULL
-             AND to_regclass('incident_heads') IS NOT NULL AND to_regclass('warning_sends') IS NOT NULL AND to_regclass('hj212_frames') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+             AND to_regclass('incident_heads') IS NOT NULL AND to_regclass('warning_sends') IS NOT NULL AND to_regclass('hj212_frames') IS NOT NULL AND to_regclass('ota_log') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
              WHERE attrelid = to_regclass('orders') AND attname = 'inhibited_by' AND NOT attisdropped)",
             &[],
         )?
@@ -278,6 +278,7 @@ fn create_schema(client: &mut Client) -> Result<(), StoreError> {
             sent_ms BIGINT, UNIQUE (mn, cn, data_time));
         CREATE INDEX IF NOT EXISTS hj212_pending ON hj212_frames(mn, status);",
     )?;
+    tx.batch_execute(super::ota::POSTGRES)?;
     tx.commit()?;
     Ok(())
 }

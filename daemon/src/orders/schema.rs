@@ -173,6 +173,11 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRAGMA user_version = 13; COMMIT;",
         )?;
     }
+    if version < 14 {
+        // v14: fleet updates: signed images, roll-outs, what each device reported, and each
+        // device's progress in each roll-out with its history ([`super::ota`]).
+        conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 14; COMMIT;", super::ota::SQLITE_V14))?;
+    }
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if auto_vacuum != 2 {
         // Incremental auto-vacuum, so a purge can hand freed pages back (`Store::compact`). An

@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The PostgreSQL schema cannot be made or used as it is.
     #[error("order store (PostgreSQL): {0}")]
     Schema(String),
+    /// What is to be added is there already (a firmware version, …).
+    #[error("{0}")]
+    Conflict(String),
     /// The journal could not be synced to disk (the pipeline's durable stage).
     #[error("order store: syncing the journal to disk: {0}")]
     Io(#[from] std::io::Error),

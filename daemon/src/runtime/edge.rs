@@ -53,6 +53,19 @@ pub(super) async fn start(
     for t in field {
         base.supervise("field bus", t);
     }
+    if let Some(ota) = &cfg.ota {
+        let store = Store::open(&db, cfg.sla, base.routing.clone())?;
+        let outbox = Some(base.outputs.outbox.clone());
+        let task = crate::ota::spawn(
+            ota.get_ref(),
+            settings.for_part("ota"),
+            store,
+            metrics.clone(),
+            outbox,
+            shutdown.clone(),
+        );
+        base.supervise("ota", task);
+    }
     let (acks, ingest) =
         mqtt::spawn(settings, inbound_tx, metrics.clone(), progress[0].clone(), shutdown.clone());
     base.supervise("ingest", ingest);

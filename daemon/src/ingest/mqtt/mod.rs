@@ -233,6 +233,16 @@ impl Reader {
             QoS::AtMostOnce => Ack::None,
             _ => Ack::Mqtt { pkid: p.pkid, generation: self.generation },
         };
+        // The daemon's own offers to devices (`…/ota`, [`crate::ota`]) match the readings'
+        // filter: not readings, not malformed.
+        if let Some((_, _, gridsentry_sensors::ota::OtaTopic::Offer)) =
+            gridsentry_sensors::ota::OtaTopic::parse(&p.topic)
+        {
+            if let Ack::Mqtt { pkid, .. } = ack {
+                self.now.push(pkid);
+            }
+            return;
+        }
         let decoded = if p.payload.len() > self.settings.max_message {
             Err(("too_large".to_string(), format!("{} bytes, over max_message_kb", p.payload.len())))
         } else {

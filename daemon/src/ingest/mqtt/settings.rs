@@ -51,6 +51,16 @@ impl Settings {
         Ok(Settings { options: o, max_message: c.max_message_kb.get().saturating_mul(1024) })
     }
 
+    /// The same broker for another part of the daemon (the roll-out server): its own client id
+    /// (`ID-SUFFIX`), a clean session (what it needs is retained), automatic acks.
+    pub fn for_part(&self, suffix: &str) -> MqttOptions {
+        let mut o = self.options.clone();
+        o.set_client_id(format!("{}-{suffix}", self.options.client_id()));
+        o.set_manual_acks(false);
+        o.set_clean_session(true);
+        o
+    }
+
     /// A plain local broker (the embedded one).
     pub fn local(client_id: &str, port: u16) -> Settings {
         Settings { options: base(client_id, "127.0.0.1", port, 30), max_message: 256 * 1024 }

@@ -17,6 +17,7 @@
 
 mod net;
 mod signal;
+mod wav;
 
 use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::identity::Identity;

@@ -27,23 +27,11 @@ fn amplitude(spl: f64) -> f64 {
 }
 
 impl Source {
-    /// Reads a WAV file.
+    /// Reads a WAV file ([`crate::wav`]).
     pub fn wav(path: &str) -> Result<Source, String> {
-        let mut r = hound::WavReader::open(path).map_err(|e| format!("{path}: {e}"))?;
-        let spec = r.spec();
-        if spec.sample_rate != FS as u32 || spec.sample_format != hound::SampleFormat::Int {
-            return Err(format!(
-                "{path}: need 48 kHz integer PCM, got {} Hz {:?}",
-                spec.sample_rate, spec.sample_format
-            ));
-        }
-        let shift = 24 - i32::from(spec.bits_per_sample);
-        let samples: Result<Vec<i32>, _> = r
-            .samples::<i32>()
-            .step_by(usize::from(spec.channels))
-            .map(|s| s.map(|v| if shift >= 0 { v << shift } else { v >> -shift }))
-            .collect();
-        Ok(Source::Wav { samples: samples.map_err(|e| format!("{path}: {e}"))?, at: 0 })
+        let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        let samples = crate::wav::read(&bytes, FS as u32).map_err(|e| format!("{path}: {e}"))?;
+        Ok(Source::Wav { samples, at: 0 })
     }
 
     /// A named scenario: `square-dance` (an evening: 20 s of a quiet plaza at 52 dB, then 60 s
