@@ -10,7 +10,7 @@
 
 use gridsentry_tests::daemon::{count, Daemon};
 use gridsentry_tests::ota_sim::{Fault, SimDevice};
-use gridsentry_tests::{binary, Hooks, Mosquitto};
+use gridsentry_tests::{binary, Hooks, Mosquitto, TOKEN};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -141,6 +141,33 @@ async fn a_failing_first_wave_pauses_the_roll_out_and_leaves_the_rest_untouched(
     let text = reqwest::get(format!("{}/metrics", d.api)).await.unwrap().text().await.unwrap();
     assert!(text.contains("gridsentry_ota_devices{state=\"pending\"} 180"), "{text}");
     assert!(text.contains("gridsentry_ota_devices{state=\"failed\"} 2"), "{text}");
+
+    // The API lists it with its counts; a person who has seen the two failures resumes it: wave
+    // 2 (80 devices, 8 refusing) opens and the roll-out pauses again at 5 new failures of 100.
+    let (status, list) = d.get("/api/v1/rollouts", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let r = &list["rollouts"][0];
+    assert_eq!(
+        (r["rollout"]["status"].as_str(), r["by_state"]["confirmed"].as_u64()),
+        (Some("paused"), Some(18)),
+        "{r:#}"
+    );
+    assert_eq!(d.post("/api/v1/rollouts/1/resume").await, 200);
+    assert_eq!(d.post("/api/v1/rollouts/1/resume").await, 409, "not paused any more");
+    until(
+        &d,
+        "SELECT COUNT(*) FROM rollouts WHERE status = 'paused' AND wave = 2 AND failed_base = 2",
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    let failed = count(&db, "SELECT COUNT(*) FROM ota_devices WHERE wave = 2 AND state = 'failed'");
+    assert!((5..=8).contains(&failed), "{failed} of wave 2 failed when it paused");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM ota_devices WHERE wave = 3 AND state = 'pending'"), 100);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM audit WHERE action = 'rollout.active' AND who = 'legacy-token'"),
+        1
+    );
     d.stop().await;
 }
 

@@ -42,6 +42,8 @@ pub enum Perm {
     Silence,
     /// Warn a hazard site's residents from a red order (一键预警).
     Warn,
+    /// Pause, resume or cancel a firmware roll-out.
+    Fleet,
 }
 
 impl Role {
@@ -73,8 +75,9 @@ impl Role {
             Role::Field => matches!(p, Read | ActOwn),
             Role::Operator | Role::Machine => {
                 matches!(p, Read | ActOwn | ActAny | DeadLetters | Silence | Warn)
+                    || (self == Role::Machine && p == Fleet)
             }
-            Role::Admin => matches!(p, Read | People | DeadLetters | Silence),
+            Role::Admin => matches!(p, Read | People | DeadLetters | Silence | Fleet),
             Role::Auditor => matches!(p, Read | Audit),
         }
     }

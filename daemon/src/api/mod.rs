@@ -11,6 +11,7 @@ mod handlers;
 pub mod incidents;
 mod limit;
 mod people;
+pub mod rollouts;
 pub mod serve;
 mod session;
 pub mod silences;
@@ -87,6 +88,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/orders/{id}/warn", post(warnings::warn))
         .route("/api/v1/warnings", get(warnings::list))
+        .route("/api/v1/rollouts", get(rollouts::list))
+        .route("/api/v1/rollouts/{id}", get(rollouts::one))
+        .route("/api/v1/rollouts/{id}/{action}", post(rollouts::act))
+        .route("/api/v1/fleet", get(rollouts::fleet))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_person));
     let open = Router::new()
         .route("/api/v1/login", post(session::login))

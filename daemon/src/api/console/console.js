@@ -37,6 +37,9 @@ const MESSAGES = {
     incidents: "事件（同源工单合并通知）", mass_offline: "大面积离线", incident: "事件", orders_n: "个工单", open_n: "未关闭",
     show_all: "显示全部", only_this: "只看此事件", inhibited: "已抑制：网关离线", ev_inhibited: "抑制（网关离线）", ev_released: "抑制解除",
     warn: "一键预警", warn_confirm: "向该隐患点的居民发送撤离预警（短信、广播）？撤离路线：", warned: "已发送预警",
+    rollouts: "固件升级", r_active: "进行中", r_paused: "已暂停", r_done: "已完成", r_cancelled: "已取消", wave: "批次",
+    r_pause: "暂停", r_resume: "继续", r_cancel: "取消升级", o_confirmed: "已确认", o_failed: "失败", o_rolled_back: "已回退",
+    o_pending: "待推送", o_busy: "升级中",
   },
   en: {
     console: "gridsentry console", password: "Password", name: "Name", login: "Log in", logout: "Log out",
@@ -66,6 +69,9 @@ const MESSAGES = {
     incidents: "Incidents (orders with one cause)", mass_offline: "Mass offline", incident: "incident", orders_n: "orders", open_n: "open",
     show_all: "Show all", only_this: "Only this", inhibited: "held back: gateway offline", ev_inhibited: "inhibited (gateway offline)", ev_released: "released",
     warn: "Warn residents", warn_confirm: "Send the evacuation warning to this hazard site's residents (SMS, loudspeakers)? Route: ", warned: "Warning sent",
+    rollouts: "Firmware roll-outs", r_active: "active", r_paused: "paused", r_done: "done", r_cancelled: "cancelled", wave: "wave",
+    r_pause: "Pause", r_resume: "Resume", r_cancel: "Cancel", o_confirmed: "confirmed", o_failed: "failed", o_rolled_back: "rolled back",
+    o_pending: "not offered yet", o_busy: "updating",
   },
 };
 let lang = localStorage.getItem("gridsentry-lang") || "zh";
@@ -439,6 +445,30 @@ function drawIncidents() {
   }));
 }
 
+// Firmware roll-outs (`GET /api/v1/rollouts`): the recent ones with their devices counted by
+// state; admins pause, resume or cancel one (audited). Hidden while there are none.
+async function readRollouts() {
+  if (!me || me.role === "field") return;
+  const r = await api("/api/v1/rollouts").catch(() => null);
+  if (!r) return;
+  const may = me.role === "admin" || me.role === "machine";
+  const list = r.rollouts.filter((x) => x.rollout.status !== "cancelled").slice(0, 5);
+  $("rollouts-box").hidden = !list.length;
+  $("rollouts").replaceChildren(...list.map(({ rollout: x, devices, by_state: n }) => {
+    const busy = n.offered + n.downloading + n.verifying + n.rebooting;
+    const line = "#" + x.id + " " + x.firmware.board + " " + x.firmware.version + " · " + t("r_" + x.status) + " · " +
+      t("wave") + " " + x.wave + "/" + x.waves.length + " · " + devices + " · " + t("o_confirmed") + " " + n.confirmed +
+      ", " + t("o_busy") + " " + busy + ", " + t("o_failed") + " " + (n.failed + n.rolled_back) + ", " + t("o_pending") + " " + n.pending +
+      (x.reason && x.status === "paused" ? " · " + x.reason : "");
+    const act = (a) => el("button", { type: "button", "data-rollout-action": a, onclick: async () => {
+      try { await api("/api/v1/rollouts/" + x.id + "/" + a, { method: "POST" }); } catch (e) { /* shown on the next read */ }
+      readRollouts();
+    } }, t("r_" + a));
+    const buttons = !may ? [] : x.status === "active" ? [act("pause")] : x.status === "paused" ? [act("resume"), act("cancel")] : [];
+    return el("li", { "data-rollout": String(x.id), "data-status": x.status }, line, ...buttons);
+  }));
+}
+
 // The map and the devices' table: redrawn when new data arrives (no buttons there).
 function drawData() {
   drawMap();
@@ -675,6 +705,8 @@ async function start() {
   setInterval(readSilences, 30000);
   readIncidents();
   setInterval(readIncidents, 10000);
+  readRollouts();
+  setInterval(readRollouts, 15000);
 }
 
 // Sound needs a user gesture to start: the login click (or any click later) provides it.
