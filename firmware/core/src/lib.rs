@@ -5,6 +5,8 @@
 //!   for chips without an FPU and f32 for chips with one.
 //! - [`alarm`]: the box's own buzzer, independent of the network.
 //! - [`noise_box`]: the noise box's loop without pins (a [`noise_box::Board`] drives them).
+//! - [`ota`]: fleet updates: offers, chunks by offset into the second slot with a progress record
+//!   that survives power cuts, signature check before the trial boot, confirm or revert.
 //! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
 //! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
 //! - [`sntp`]: the time server request and the checks on its reply, no I/O.
@@ -20,6 +22,7 @@ pub mod identity;
 pub mod mqtt;
 pub mod noise;
 pub mod noise_box;
+pub mod ota;
 pub mod outbox;
 pub mod sntp;
 pub mod uplink;
