@@ -40,6 +40,8 @@ pub struct Uplink<const W: usize> {
     format: Format,
     names: Names,
     data_topic: heapless::String<TOPIC_MAX>,
+    /// Fleet updates: this device's OTA topics (none: it takes no updates).
+    ota: Option<OtaTopics>,
     /// Readings the outbox dropped that no acknowledged birth has reported yet.
     dropped: u32,
     /// What the current connection's birth reports.
@@ -58,8 +60,31 @@ struct Names {
     password: heapless::String<CREDENTIAL_MAX>,
 }
 
+/// Longest OTA topic (`gs/v1/{site}/{device}/ota/chunk`).
+pub const OTA_TOPIC_MAX: usize = 96;
+
+/// A device's three fleet-update topics (`gridsentry_sensors::ota`).
+#[derive(Debug, Clone)]
+pub struct OtaTopics {
+    /// Offers arrive here.
+    pub offer: heapless::String<OTA_TOPIC_MAX>,
+    /// Chunks arrive here.
+    pub chunk: heapless::String<OTA_TOPIC_MAX>,
+    /// Reports go here (retained).
+    pub state: heapless::String<OTA_TOPIC_MAX>,
+}
+
+/// A fleet-update message from the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OtaMessage<'a> {
+    /// An offer (checked by the updater).
+    Offer(&'a gridsentry_sensors::ota::Offer),
+    /// A chunk.
+    Chunk(gridsentry_sensors::ota::Chunk<'a>),
+}
+
 impl Names {
-    fn ids(&self) -> mqtt::Identity<'_> {
+    fn ids<'a>(&'a self, subscribe: &'a [&'a str]) -> mqtt::Identity<'a> {
         mqtt::Identity {
             connect: Connect {
                 client_id: &self.client_id,
@@ -71,7 +96,16 @@ impl Names {
             },
             status_topic: &self.status_topic,
             birth: &self.birth,
+            subscribe,
         }
+    }
+}
+
+/// The topic filters a connection subscribes to.
+fn subscriptions(ota: &Option<OtaTopics>) -> ([&str; 2], usize) {
+    match ota {
+        Some(t) => ([t.offer.as_str(), t.chunk.as_str()], 2),
+        None => (["", ""], 0),
     }
 }
 
@@ -118,6 +152,7 @@ impl<const W: usize> Uplink<W> {
             firmware,
             format: Format::Json,
             data_topic: topic(T::STREAM),
+            ota: None,
             dropped: 0,
             reported: 0,
             session: Session::new(KEEPALIVE_S),
@@ -130,6 +165,20 @@ impl<const W: usize> Uplink<W> {
         self.names.user = heapless::String::try_from(user).ok()?;
         self.names.password = heapless::String::try_from(password).ok()?;
         Some(self)
+    }
+
+    /// Takes fleet updates: subscribes to this device's offer and chunk topics on every
+    /// connection ([`Uplink::received_with`], [`Uplink::report`]).
+    pub fn with_ota(mut self) -> Self {
+        let base = self.names.status_topic.trim_end_matches("status");
+        let t = |suffix: &str| {
+            let mut s = heapless::String::new();
+            let _ = s.push_str(base);
+            let _ = s.push_str(suffix);
+            s
+        };
+        self.ota = Some(OtaTopics { offer: t("ota"), chunk: t("ota/chunk"), state: t("ota/state") });
+        self
     }
 
     /// Publishes readings in `format` (JSON unless told otherwise).
@@ -160,7 +209,8 @@ impl<const W: usize> Uplink<W> {
         self.dropped = self.dropped.saturating_add(outbox.take_dropped());
         self.reported = self.dropped;
         self.names.birth = status(&self.identity, self.firmware, DeviceState::Online, self.reported, time);
-        self.session.connected(&self.names.ids(), now_ms, tx)
+        let (subs, n) = subscriptions(&self.ota);
+        self.session.connected(&self.names.ids(&subs[..n]), now_ms, tx)
     }
 
     /// Bytes from the broker; acknowledged readings leave the outbox.
@@ -169,12 +219,56 @@ impl<const W: usize> Uplink<W> {
         bytes: &[u8],
         outbox: &mut Outbox<T, N>,
     ) -> Result<(), SessionError> {
-        self.session.received(bytes, outbox)?;
+        self.received_with(bytes, outbox, &mut |_| {})
+    }
+
+    /// [`Uplink::received`], handing fleet-update messages to `on_ota` (malformed ones are
+    /// dropped here: the daemon offers again, the device asks again).
+    pub fn received_with<T: Clone, const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        outbox: &mut Outbox<T, N>,
+        on_ota: &mut dyn FnMut(OtaMessage<'_>),
+    ) -> Result<(), SessionError> {
+        let ota = &self.ota;
+        let mut handle = |topic: &str, payload: &[u8]| {
+            let Some(t) = ota else { return };
+            if topic == t.offer.as_str() {
+                let mut unescape = [0u8; 64];
+                if let Ok((o, _)) = serde_json_core::from_slice_escaped(payload, &mut unescape) {
+                    on_ota(OtaMessage::Offer(&o));
+                }
+            } else if topic == t.chunk.as_str() {
+                if let Ok(c) = gridsentry_sensors::ota::Chunk::parse(payload) {
+                    on_ota(OtaMessage::Chunk(c));
+                }
+            }
+        };
+        self.session.received_with(bytes, outbox, &mut handle)?;
         if self.session.birth_acked() && self.reported > 0 {
             self.dropped -= self.reported;
             self.reported = 0;
         }
         Ok(())
+    }
+
+    /// Publishes an update report (retained) on `ota/state`, written into `tx`; its length.
+    /// `Err(NoRoom)` while down or busy: the caller keeps it and tries again.
+    pub fn report(
+        &mut self,
+        r: &gridsentry_sensors::ota::Report,
+        now_ms: u64,
+        tx: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        let Some(t) = &self.ota else { return Ok(0) };
+        let mut payload = [0u8; 384];
+        let n = serde_json_core::to_slice(r, &mut payload).map_err(|_| SessionError::NoRoom)?;
+        self.session.publish(&t.state, &payload[..n], true, now_ms, tx)
+    }
+
+    /// Everything sent was acknowledged (a device restarts into a new image only then).
+    pub fn all_acked(&self) -> bool {
+        self.session.all_acked()
     }
 
     /// What is due at `now_ms` (birth, readings oldest first, PINGREQ), written into `tx`;
@@ -192,7 +286,8 @@ impl<const W: usize> Uplink<W> {
             let header = identity.header(e.seq, Timestamp::Unsynced(0), e.historical);
             codec::encode(format, &e.item.reading(header), buf).ok().map(|n| (topic, n))
         };
-        self.session.poll(&self.names.ids(), now_ms, outbox, &mut encode, scratch, tx)
+        let (subs, n) = subscriptions(&self.ota);
+        self.session.poll(&self.names.ids(&subs[..n]), now_ms, outbox, &mut encode, scratch, tx)
     }
 
     /// The transport is gone: what was not acknowledged goes again on the next connection.

@@ -20,6 +20,7 @@ fn identity() -> Identity<'static> {
         },
         status_topic: "gs/v1/plaza-3/nb-01/status",
         birth: b"online",
+        subscribe: &[],
     }
 }
 
@@ -169,7 +170,13 @@ fn a_refused_or_garbled_answer_drops_the_connection() {
     d.connect();
     assert_eq!(d.broker_says(&[0x20, 0x02, 0x00, 0x05]), Err(SessionError::Refused(5)));
     d.connect();
-    assert_eq!(d.broker_says(&[0x30, 0x00]), Err(SessionError::Packet(PacketError::Unexpected(3))));
+    assert_eq!(d.broker_says(&[0x50, 0x02, 0, 1]), Err(SessionError::Packet(PacketError::Unexpected(5))));
+    d.connect();
+    assert_eq!(
+        d.broker_says(&[0x30, 0x00]),
+        Err(SessionError::Packet(PacketError::Malformed)),
+        "a PUBLISH without a topic"
+    );
     d.connect();
     assert_eq!(d.broker_says(&[0x40, 0x03, 0, 1, 2]), Err(SessionError::Packet(PacketError::Malformed)));
 }
@@ -181,7 +188,8 @@ proptest! {
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
         if let Ok(Some((p, used))) = packet::decode(&bytes) {
             prop_assert!(used <= bytes.len());
-            let known = matches!(p, Incoming::ConnAck { .. } | Incoming::PubAck(_) | Incoming::PingResp);
+            let known = matches!(p, Incoming::ConnAck { .. } | Incoming::PubAck(_) | Incoming::PingResp
+                | Incoming::SubAck { .. } | Incoming::Publish { .. });
             prop_assert!(known);
         }
     }
@@ -205,4 +213,90 @@ proptest! {
         prop_assert_eq!(u16::from_be_bytes([buf[at + 2 + tl], buf[at + 3 + tl]]), pkid);
         prop_assert_eq!(&buf[at + 4 + tl..n], payload.as_slice());
     }
+}
+
+/// A PUBLISH from the broker (QoS 1 when `pkid` is given).
+fn incoming(topic: &str, payload: &[u8], pkid: Option<u16>) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend((topic.len() as u16).to_be_bytes());
+    body.extend(topic.as_bytes());
+    if let Some(id) = pkid {
+        body.extend(id.to_be_bytes());
+    }
+    body.extend(payload);
+    let mut out = vec![if pkid.is_some() { 0x32 } else { 0x30 }];
+    let mut n = body.len();
+    loop {
+        let b = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { b | 0x80 } else { b });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(body);
+    out
+}
+
+#[test]
+fn subscribes_after_connack_hands_over_publishes_and_acknowledges_them() {
+    let subs = ["gs/v1/plaza-3/nb-01/ota", "gs/v1/plaza-3/nb-01/ota/chunk"];
+    let id = Identity { subscribe: &subs, ..identity() };
+    let mut s: Session<4> = Session::new(30);
+    let mut outbox: Outbox<u8, 16> = Outbox::new();
+    let mut tx = [0u8; 8192];
+    s.connected(&id, 0, &mut tx).unwrap();
+    s.received(&[0x20, 2, 0, 0], &mut outbox).unwrap();
+    let (mut scratch, mut tx) = ([0u8; 64], [0u8; 512]);
+    let n = s.poll(&id, 1, &mut outbox, &mut encode, &mut scratch, &mut tx).unwrap();
+    // SUBSCRIBE (packet id, two filters at QoS 1) comes before the birth.
+    assert_eq!(tx[0], 0x82);
+    let body_len = tx[1] as usize;
+    let body = &tx[2..2 + body_len];
+    assert_eq!(&body[4..4 + subs[0].len()], subs[0].as_bytes());
+    assert_eq!(body[4 + subs[0].len()], 1, "QoS 1");
+    let birth = publishes(&tx[2 + body_len..n])[0].clone();
+    assert_eq!(birth.0, "gs/v1/plaza-3/nb-01/status", "then the birth");
+    let [hi, lo] = birth.2.to_be_bytes();
+    s.received(&[0x40, 2, hi, lo], &mut outbox).unwrap();
+
+    // A 4 KB chunk arrives in pieces; it is handed over whole, then acknowledged.
+    let big = vec![7u8; 4096 + 8];
+    let msg = incoming(subs[1], &big, Some(77));
+    let mut got = Vec::new();
+    for piece in msg.chunks(1000) {
+        s.received_with(piece, &mut outbox, &mut |t, p| got.push((t.to_string(), p.len()))).unwrap();
+    }
+    assert_eq!(got, [(subs[1].to_string(), 4104)]);
+    let qos0 = incoming(subs[0], b"{}", None);
+    s.received_with(&qos0, &mut outbox, &mut |t, _| got.push((t.to_string(), 0))).unwrap();
+    assert_eq!(got.len(), 2);
+    let n = s.poll(&id, 2, &mut outbox, &mut encode, &mut scratch, &mut tx).unwrap();
+    assert_eq!(&tx[..n], &[0x40, 2, 0, 77], "one PUBACK, for the QoS 1 message only");
+
+    // The device's own message is tracked until the broker acknowledges it.
+    assert!(s.all_acked());
+    let n = s.publish("gs/v1/plaza-3/nb-01/ota/state", b"{}", true, 3, &mut tx).unwrap();
+    let (_, _, pkid, retain) = publishes(&tx[..n])[0].clone();
+    assert!(retain);
+    assert!(!s.all_acked());
+    let [hi, lo] = pkid.to_be_bytes();
+    s.received(&[0x40, 2, hi, lo], &mut outbox).unwrap();
+    assert!(s.all_acked());
+}
+
+#[test]
+fn publishes_with_qos_2_or_cut_short_are_refused() {
+    let mut outbox: Outbox<u8, 16> = Outbox::new();
+    let mut s: Session<4> = Session::new(30);
+    let mut qos2 = incoming("t", b"x", Some(1));
+    qos2[0] = 0x34;
+    assert!(s.received(&qos2, &mut outbox).is_err());
+    // A topic length past the end of the packet.
+    let mut s: Session<4> = Session::new(30);
+    assert!(s.received(&[0x30, 3, 0, 9, b'a'], &mut outbox).is_err());
+    assert_eq!(
+        packet::decode(&[0x90, 3, 0, 1, 0x80]).unwrap().unwrap().0,
+        Incoming::SubAck { pkid: 1, granted: false }
+    );
 }

@@ -188,3 +188,81 @@ fn a_login_goes_into_connect() {
     assert!(body.ends_with(b"\x00\x07devices\x00\x06s3cret"), "{body:?}");
     assert!(Uplink::<4>::new::<NoiseRecord>(&identity(), "1.2.3").with_login(&"x".repeat(65), "").is_none());
 }
+
+#[test]
+fn with_ota_it_subscribes_reads_offers_and_chunks_and_reports_retained() {
+    use gridsentry_firmware_core::uplink::OtaMessage;
+    use gridsentry_sensors::ota::{Report, UpdateState};
+    let mut b =
+        Box { link: Uplink::new::<NoiseRecord>(&identity(), "1.2.3").with_ota(), outbox: Outbox::new() };
+    b.connect();
+    let (mut scratch, mut tx) = ([0u8; JSON_MAX], [0u8; 8192]);
+    let n = b.link.poll(&mut b.outbox, 1, &mut scratch, &mut tx).unwrap();
+    let sent = packets(&tx[..n]);
+    assert_eq!(sent[0].0, 0x82, "SUBSCRIBE first");
+    let text = String::from_utf8_lossy(&sent[0].1);
+    assert!(
+        text.contains("gs/v1/plaza-3/nb-01/ota") && text.contains("gs/v1/plaza-3/nb-01/ota/chunk"),
+        "{text}"
+    );
+
+    let publish = |topic: &str, payload: &[u8]| {
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend(topic.as_bytes());
+        body.extend(payload);
+        let mut p = vec![0x30];
+        let mut n = body.len();
+        loop {
+            let b = (n % 128) as u8;
+            n /= 128;
+            p.push(if n > 0 { b | 0x80 } else { b });
+            if n == 0 {
+                break;
+            }
+        }
+        p.extend(body);
+        p
+    };
+    let offer = format!(
+        r#"{{"v":1,"rollout":3,"board":"rp2040","version":"2.0.0","size":9000,"sha256":"{}","sig":"{}","chunk":1024}}"#,
+        "ab".repeat(32),
+        "cd".repeat(64)
+    );
+    let mut got = Vec::new();
+    let mut on = |m: OtaMessage<'_>| {
+        got.push(match m {
+            OtaMessage::Offer(o) => format!("offer {} {}", o.rollout, o.version),
+            OtaMessage::Chunk(c) => format!("chunk {} {} {}", c.rollout, c.offset, c.data.len()),
+        })
+    };
+    b.link
+        .received_with(&publish("gs/v1/plaza-3/nb-01/ota", offer.as_bytes()), &mut b.outbox, &mut on)
+        .unwrap();
+    let mut chunk = 3u32.to_le_bytes().to_vec();
+    chunk.extend(2048u32.to_le_bytes());
+    chunk.extend([1, 2, 3]);
+    b.link.received_with(&publish("gs/v1/plaza-3/nb-01/ota/chunk", &chunk), &mut b.outbox, &mut on).unwrap();
+    b.link.received_with(&publish("gs/v1/plaza-3/nb-01/ota", b"{not json"), &mut b.outbox, &mut on).unwrap();
+    b.link
+        .received_with(&publish("gs/v1/plaza-3/other/ota", offer.as_bytes()), &mut b.outbox, &mut on)
+        .unwrap();
+    assert_eq!(got, ["offer 3 2.0.0", "chunk 3 2048 3"], "malformed and foreign ones dropped");
+
+    let r = Report {
+        v: 1,
+        board: "rp2040".try_into().unwrap(),
+        version: "1.2.3".try_into().unwrap(),
+        slot: "a".try_into().unwrap(),
+        state: UpdateState::Downloading,
+        rollout: Some(3),
+        offset: Some(2048),
+        error: None,
+    };
+    let n = b.link.report(&r, 2, &mut tx).unwrap();
+    let (first, body) = &packets(&tx[..n])[0];
+    assert_eq!(*first, 0x33, "QoS 1, retained");
+    let tl = u16::from_be_bytes([body[0], body[1]]) as usize;
+    assert_eq!(&body[2..2 + tl], b"gs/v1/plaza-3/nb-01/ota/state");
+    let back: Report = serde_json_core::from_slice_escaped(&body[4 + tl..], &mut [0u8; 64]).unwrap().0;
+    assert_eq!(back, r);
+}

@@ -1,7 +1,8 @@
-//! The MQTT 3.1.1 packets a publishing device needs, encoded into and decoded from byte slices
-//! without an allocator. Only what a device sends (CONNECT with a will, PUBLISH QoS 0/1, PINGREQ,
-//! DISCONNECT) is encoded, and only what a broker answers it (CONNACK, PUBACK, PINGRESP, SUBACK
-//! is not needed: the device subscribes to nothing) is decoded; anything else is an error.
+//! The MQTT 3.1.1 packets a device needs, encoded into and decoded from byte slices without an
+//! allocator. Only what a device sends (CONNECT with a will, PUBLISH QoS 1, SUBSCRIBE, PUBACK,
+//! PINGREQ, DISCONNECT) is encoded, and only what a broker sends it (CONNACK, PUBACK, SUBACK,
+//! PINGRESP, and PUBLISH QoS 0/1 on the topics it subscribed to: fleet updates) is decoded;
+//! anything else is an error.
 
 /// A packet that did not fit or made no sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +17,9 @@ pub enum PacketError {
     Unexpected(u8),
 }
 
-/// What the broker sent.
+/// What the broker sent (a PUBLISH borrows its topic and payload from the input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming {
+pub enum Incoming<'a> {
     /// CONNACK.
     ConnAck {
         /// The broker kept the session (and what it had queued).
@@ -30,6 +31,22 @@ pub enum Incoming {
     PubAck(u16),
     /// PINGRESP.
     PingResp,
+    /// SUBACK: packet id, and whether every subscription was granted.
+    SubAck {
+        /// Packet id of the SUBSCRIBE.
+        pkid: u16,
+        /// No return code was 0x80 (failure).
+        granted: bool,
+    },
+    /// PUBLISH to this device.
+    Publish {
+        /// Topic.
+        topic: &'a str,
+        /// Payload.
+        payload: &'a [u8],
+        /// Packet id to acknowledge (QoS 1); none for QoS 0.
+        pkid: Option<u16>,
+    },
 }
 
 /// The will of a CONNECT.
@@ -166,6 +183,25 @@ pub fn publish(
     Ok(w.at)
 }
 
+/// Writes a SUBSCRIBE (packet id `pkid`, QoS 1 for each topic filter) into `buf`; returns its length.
+pub fn subscribe(topics: &[&str], pkid: u16, buf: &mut [u8]) -> Result<usize, PacketError> {
+    let remaining = 2 + topics.iter().map(|t| string_len(t.as_bytes()) + 1).sum::<usize>();
+    let mut w = Writer { buf, at: 0 };
+    w.header(0x82, remaining)?;
+    w.u16(pkid)?;
+    for t in topics {
+        w.string(t.as_bytes())?;
+        w.byte(1)?;
+    }
+    Ok(w.at)
+}
+
+/// PUBACK for `pkid`.
+pub fn puback(pkid: u16) -> [u8; 4] {
+    let [hi, lo] = pkid.to_be_bytes();
+    [0x40, 0x02, hi, lo]
+}
+
 /// PINGREQ.
 pub const PINGREQ: [u8; 2] = [0xC0, 0x00];
 /// DISCONNECT.
@@ -173,7 +209,7 @@ pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
 
 /// Decodes the first packet in `buf`: `Ok(None)` while it is incomplete, else the packet and the
 /// bytes it took.
-pub fn decode(buf: &[u8]) -> Result<Option<(Incoming, usize)>, PacketError> {
+pub fn decode(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, PacketError> {
     let Some(&first) = buf.first() else { return Ok(None) };
     let (mut remaining, mut shift, mut at) = (0usize, 0u32, 1usize);
     loop {
@@ -188,19 +224,54 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Incoming, usize)>, PacketError> {
             return Err(PacketError::Malformed);
         }
     }
-    let expected = match first >> 4 {
-        2 | 4 => 2,
-        13 => 0,
+    let (kind, flags) = (first >> 4, first & 0x0f);
+    let fixed = match kind {
+        2 | 4 => Some(2),
+        13 => Some(0),
+        3 | 9 => None,
         t => return Err(PacketError::Unexpected(t)),
     };
-    if remaining != expected || first & 0x0f != 0 {
+    if fixed.is_some_and(|n| n != remaining) || (kind != 3 && flags != 0) {
         return Err(PacketError::Malformed);
     }
     let Some(body) = buf.get(at..at + remaining) else { return Ok(None) };
-    let packet = match first >> 4 {
+    let packet = match kind {
         2 => Incoming::ConnAck { session_present: body[0] & 1 == 1, code: body[1] },
         4 => Incoming::PubAck(u16::from_be_bytes([body[0], body[1]])),
+        9 => {
+            let (Some(id), Some(codes)) = (body.get(..2), body.get(2..)) else {
+                return Err(PacketError::Malformed);
+            };
+            if codes.is_empty() {
+                return Err(PacketError::Malformed);
+            }
+            Incoming::SubAck { pkid: u16::from_be_bytes([id[0], id[1]]), granted: !codes.contains(&0x80) }
+        }
+        3 => publish_in(flags, body)?,
         _ => Incoming::PingResp,
     };
     Ok(Some((packet, at + remaining)))
+}
+
+/// A PUBLISH's body (QoS 0 or 1; a device subscribes with QoS 1, so QoS 2 is an error).
+fn publish_in(flags: u8, body: &[u8]) -> Result<Incoming<'_>, PacketError> {
+    let qos = (flags >> 1) & 3;
+    if qos > 1 {
+        return Err(PacketError::Malformed);
+    }
+    let len = usize::from(u16::from_be_bytes([
+        *body.first().ok_or(PacketError::Malformed)?,
+        *body.get(1).ok_or(PacketError::Malformed)?,
+    ]));
+    let topic = body.get(2..2 + len).ok_or(PacketError::Malformed)?;
+    let topic = core::str::from_utf8(topic).map_err(|_| PacketError::Malformed)?;
+    let mut rest = &body[2 + len..];
+    let pkid = if qos == 1 {
+        let id = rest.get(..2).ok_or(PacketError::Malformed)?;
+        rest = &rest[2..];
+        Some(u16::from_be_bytes([id[0], id[1]]))
+    } else {
+        None
+    };
+    Ok(Incoming::Publish { topic, payload: rest, pkid })
 }

@@ -11,6 +11,9 @@
 //!   connection: the daemon applies each (boot id, seq) once.
 //! - Keep-alive: PINGREQ after `keepalive_s` without sending; no PINGRESP (or CONNACK) within
 //!   the keep-alive → the caller is told to drop the connection. No reboot, ever.
+//! - Subscriptions (fleet updates): SUBSCRIBE with QoS 1 after every CONNACK; a PUBLISH from
+//!   the broker goes to the caller's handler and, at QoS 1, is acknowledged in the next poll.
+//!   Other messages (update reports) go out through [`Session::publish`], tracked like readings.
 
 use super::packet::{self, Connect, Incoming, PacketError};
 use crate::outbox::{Entry, Outbox};
@@ -42,17 +45,30 @@ enum State {
     Up,
 }
 
+/// Largest packet the device takes from the broker (a 4 KB update chunk, its topic and header).
+pub const RX_MAX: usize = 4096 + 256;
+
+/// What a packet in flight carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Birth,
+    Reading(u32),
+    Other,
+}
+
 /// Session state; `W` publishes in flight at most.
 #[derive(Debug)]
 pub struct Session<const W: usize> {
     state: State,
     next_pkid: u16,
-    /// (packet id, reading seq); the birth message has seq `None`.
-    in_flight: heapless::Vec<(u16, Option<u32>), W>,
+    in_flight: heapless::Vec<(u16, Tag), W>,
     last_tx_ms: u64,
     ping_sent_ms: Option<u64>,
     keepalive_ms: u64,
-    rx: heapless::Vec<u8, 16>,
+    rx: heapless::Vec<u8, RX_MAX>,
+    /// QoS 1 messages received and not yet acknowledged.
+    acks: heapless::Vec<u16, 16>,
+    subscribe_due: bool,
     birth_due: bool,
     /// The broker acknowledged this connection's birth message.
     birth_acked: bool,
@@ -68,6 +84,8 @@ pub struct Identity<'a> {
     pub status_topic: &'a str,
     /// Encoded birth (status online) payload.
     pub birth: &'a [u8],
+    /// Topic filters to subscribe to (QoS 1) on every connection; none for most devices.
+    pub subscribe: &'a [&'a str],
 }
 
 impl<const W: usize> Default for Session<W> {
@@ -87,6 +105,8 @@ impl<const W: usize> Session<W> {
             ping_sent_ms: None,
             keepalive_ms: u64::from(keepalive_s.max(1)) * 1000,
             rx: heapless::Vec::new(),
+            acks: heapless::Vec::new(),
+            subscribe_due: false,
             birth_due: false,
             birth_acked: false,
             connects: 0,
@@ -119,6 +139,7 @@ impl<const W: usize> Session<W> {
     pub fn connected(&mut self, id: &Identity, now_ms: u64, tx: &mut [u8]) -> Result<usize, SessionError> {
         self.state = State::Connecting(now_ms);
         self.rx.clear();
+        self.acks.clear();
         self.in_flight.clear();
         self.ping_sent_ms = None;
         self.birth_acked = false;
@@ -137,18 +158,42 @@ impl<const W: usize> Session<W> {
     /// Bytes from the broker. Acknowledged readings leave the outbox.
     pub fn received<T: Clone, const N: usize>(
         &mut self,
+        bytes: &[u8],
+        outbox: &mut Outbox<T, N>,
+    ) -> Result<(), SessionError> {
+        self.received_with(bytes, outbox, &mut |_, _| {})
+    }
+
+    /// [`Session::received`], handing every PUBLISH from the broker (topic, payload) to
+    /// `on_publish`.
+    pub fn received_with<T: Clone, const N: usize>(
+        &mut self,
         mut bytes: &[u8],
         outbox: &mut Outbox<T, N>,
+        on_publish: &mut dyn FnMut(&str, &[u8]),
     ) -> Result<(), SessionError> {
         while !bytes.is_empty() {
             let room = self.rx.capacity() - self.rx.len();
             let take = room.min(bytes.len());
             let _ = self.rx.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            while let Some((p, used)) = packet::decode(&self.rx)? {
+            loop {
+                let (control, ack, used) = match packet::decode(&self.rx)? {
+                    None => break,
+                    Some((Incoming::Publish { topic, payload, pkid }, used)) => {
+                        on_publish(topic, payload);
+                        (None, pkid, used)
+                    }
+                    Some((p, used)) => (Some(Control::from(p)), None, used),
+                };
                 self.rx.rotate_left(used);
                 self.rx.truncate(self.rx.len() - used);
-                self.on_packet(p, outbox)?;
+                if let Some(id) = ack {
+                    self.acks.push(id).map_err(|_| SessionError::NoRoom)?;
+                }
+                if let Some(c) = control {
+                    self.on_packet(c, outbox)?;
+                }
             }
             if self.rx.is_full() {
                 return Err(SessionError::Packet(PacketError::Malformed));
@@ -157,27 +202,56 @@ impl<const W: usize> Session<W> {
         Ok(())
     }
 
+    /// Sends a QoS 1 message of the device's own (not a reading), written into `tx`; its length.
+    /// `Err(NoRoom)` while the session is down or its window is full: try again later.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+        now_ms: u64,
+        tx: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        if self.state != State::Up || self.in_flight.is_full() {
+            return Err(SessionError::NoRoom);
+        }
+        let pkid = self.pkid();
+        let n = packet::publish(topic, payload, pkid, retain, tx).map_err(|_| SessionError::NoRoom)?;
+        let _ = self.in_flight.push((pkid, Tag::Other));
+        self.last_tx_ms = now_ms;
+        Ok(n)
+    }
+
+    /// Nothing sent is waiting for the broker's acknowledgement.
+    pub fn all_acked(&self) -> bool {
+        self.state == State::Up && self.in_flight.is_empty()
+    }
+
     fn on_packet<T: Clone, const N: usize>(
         &mut self,
-        p: Incoming,
+        p: Control,
         outbox: &mut Outbox<T, N>,
     ) -> Result<(), SessionError> {
         match p {
-            Incoming::ConnAck { code: 0, .. } => {
+            Control::ConnAck(0) => {
                 self.state = State::Up;
                 self.birth_due = true;
+                self.subscribe_due = true;
                 self.connects += 1;
             }
-            Incoming::ConnAck { code, .. } => return Err(SessionError::Refused(code)),
-            Incoming::PubAck(id) => {
+            Control::ConnAck(code) => return Err(SessionError::Refused(code)),
+            Control::PubAck(id) => {
                 if let Some(i) = self.in_flight.iter().position(|f| f.0 == id) {
                     match self.in_flight.swap_remove(i).1 {
-                        Some(seq) => _ = outbox.acked(seq),
-                        None => self.birth_acked = true,
+                        Tag::Reading(seq) => _ = outbox.acked(seq),
+                        Tag::Birth => self.birth_acked = true,
+                        Tag::Other => {}
                     }
                 }
             }
-            Incoming::PingResp => self.ping_sent_ms = None,
+            Control::PingResp => self.ping_sent_ms = None,
+            // A refused subscription: the device still publishes; updates will not reach it.
+            Control::SubAck => {}
         }
         Ok(())
     }
@@ -214,11 +288,20 @@ impl<const W: usize> Session<W> {
                 return Err(SessionError::Timeout);
             }
         }
+        if self.subscribe_due && !id.subscribe.is_empty() {
+            let pkid = self.pkid();
+            at += packet::subscribe(id.subscribe, pkid, &mut tx[at..]).map_err(|_| SessionError::NoRoom)?;
+        }
+        self.subscribe_due = false;
+        for pkid in core::mem::take(&mut self.acks) {
+            tx.get_mut(at..at + 4).ok_or(SessionError::NoRoom)?.copy_from_slice(&packet::puback(pkid));
+            at += 4;
+        }
         if self.birth_due && !self.in_flight.is_full() {
             let pkid = self.pkid();
             at += packet::publish(id.status_topic, id.birth, pkid, true, &mut tx[at..])
                 .map_err(|_| SessionError::NoRoom)?;
-            let _ = self.in_flight.push((pkid, None));
+            let _ = self.in_flight.push((pkid, Tag::Birth));
             self.birth_due = false;
         }
         while !self.in_flight.is_full() {
@@ -238,7 +321,7 @@ impl<const W: usize> Session<W> {
                     break;
                 }
             }
-            let _ = self.in_flight.push((pkid, Some(seq)));
+            let _ = self.in_flight.push((pkid, Tag::Reading(seq)));
         }
         if at == 0
             && self.ping_sent_ms.is_none()
@@ -252,5 +335,24 @@ impl<const W: usize> Session<W> {
             self.last_tx_ms = now_ms;
         }
         Ok(at)
+    }
+}
+
+/// What the session itself acts on (a PUBLISH goes to the caller).
+enum Control {
+    ConnAck(u8),
+    PubAck(u16),
+    PingResp,
+    SubAck,
+}
+
+impl From<Incoming<'_>> for Control {
+    fn from(p: Incoming<'_>) -> Control {
+        match p {
+            Incoming::ConnAck { code, .. } => Control::ConnAck(code),
+            Incoming::PubAck(id) => Control::PubAck(id),
+            Incoming::SubAck { .. } => Control::SubAck,
+            Incoming::PingResp | Incoming::Publish { .. } => Control::PingResp,
+        }
     }
 }
