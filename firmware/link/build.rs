@@ -12,6 +12,10 @@
 //! | `GRIDSENTRY_DEVICE`        | device id in the topics                   | `box-1`              |
 //! | `GRIDSENTRY_BANDS`         | wristbands a home gateway listens to,     | empty: any band      |
 //! |                            | `aa:bb:cc:dd:ee:ff,...`                   | (for installation)   |
+//! | `GRIDSENTRY_OTA_PUBLIC_KEY`| the fleet signing key's public half (64   | empty: takes no      |
+//! |                            | hex), `gridsentry firmware keygen`        | updates              |
+//! | `GRIDSENTRY_OTA_TRIAL_S`   | seconds a new image has to prove itself   | `120`                |
+//! |                            | before the board restarts into the old one|                     |
 //!
 //!
 //! And for the noise boxes:
@@ -170,6 +174,28 @@ fn main() {
     )
     .unwrap();
     ids.push_str(&noise_box());
+    let key = var("GRIDSENTRY_OTA_PUBLIC_KEY", "");
+    let key_bytes: Vec<u8> = match key.as_str() {
+        "" => Vec::new(),
+        k if k.len() == 64 && k.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            (0..32).map(|i| u8::from_str_radix(&k[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+        }
+        _ => fail(
+            "GRIDSENTRY_OTA_PUBLIC_KEY",
+            &key,
+            "64 lowercase hex characters (gridsentry firmware keygen prints them)",
+        ),
+    };
+    let trial = number("GRIDSENTRY_OTA_TRIAL_S", "120", 5.0..=3600.0, true);
+    writeln!(
+        ids,
+        "/// `GRIDSENTRY_OTA_PUBLIC_KEY`: images must be signed with its private half (none: no updates).\n\
+         pub const OTA_PUBLIC_KEY: Option<[u8; 32]> = {};\n\
+         /// `GRIDSENTRY_OTA_TRIAL_S`: a new image that has not proved itself by then is left.\n\
+         pub const OTA_TRIAL_S: u64 = {trial};",
+        if key_bytes.is_empty() { "None".to_string() } else { format!("Some({key_bytes:?})") }
+    )
+    .unwrap();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let settings = format!(
         "/// `GRIDSENTRY_WIFI_SSID`.\npub const WIFI_SSID: &str = {ssid:?};\n\

@@ -94,6 +94,13 @@ impl<T: Clone, const N: usize> Outbox<T, N> {
         }
     }
 
+    /// The newest reading and its sequence number (still queued; for a local log).
+    pub fn newest(&self) -> Option<(u32, &T)> {
+        let n = self.slots.len();
+        let slot = self.slots.back()?;
+        Some((self.front.wrapping_add(n as u32 - 1), &slot.item))
+    }
+
     /// The oldest reading not yet in flight, now marked in flight: send it.
     pub fn next_to_send(&mut self) -> Option<Entry<'_, T>> {
         let front = self.front;

@@ -192,6 +192,11 @@ impl<const W: usize> Uplink<W> {
         self.session.is_up()
     }
 
+    /// Whether the broker acknowledged this connection's birth message.
+    pub fn birth_acked(&self) -> bool {
+        self.session.birth_acked()
+    }
+
     /// Readings dropped that the broker has not been told about yet.
     pub fn unreported_drops(&self) -> u32 {
         self.dropped

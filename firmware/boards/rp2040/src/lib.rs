@@ -3,3 +3,5 @@
 #![no_std]
 
 pub mod audio;
+pub mod ota;
+pub mod serial;
