@@ -14,6 +14,7 @@
 //! |                            | `aa:bb:cc:dd:ee:ff,...`                   | (for installation)   |
 //! | `GRIDSENTRY_OTA_PUBLIC_KEY`| the fleet signing key's public half (64   | empty: takes no      |
 //! |                            | hex), `gridsentry firmware keygen`        | updates              |
+//! | `GRIDSENTRY_VERSION`       | firmware version the device reports       | the crate's version  |
 //! | `GRIDSENTRY_OTA_TRIAL_S`   | seconds a new image has to prove itself   | `120`                |
 //! |                            | before the board restarts into the old one|                     |
 //!
@@ -187,6 +188,12 @@ fn main() {
         ),
     };
     let trial = number("GRIDSENTRY_OTA_TRIAL_S", "120", 5.0..=3600.0, true);
+    let version = var("GRIDSENTRY_VERSION", env!("CARGO_PKG_VERSION"));
+    let ok = |c: char| c.is_ascii_alphanumeric() || ".+-_".contains(c);
+    if version.is_empty() || version.len() > 24 || !version.chars().all(ok) {
+        fail("GRIDSENTRY_VERSION", &version, "1 to 24 characters of A-Z a-z 0-9 . + - _");
+    }
+    writeln!(ids, "/// `GRIDSENTRY_VERSION`: the firmware version in status messages and update reports.\npub const VERSION: &str = {version:?};").unwrap();
     writeln!(
         ids,
         "/// `GRIDSENTRY_OTA_PUBLIC_KEY`: images must be signed with its private half (none: no updates).\n\

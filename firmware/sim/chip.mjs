@@ -15,8 +15,12 @@
 //   (rp2040js reads flash directly; there is no XIP cache to flush). An erase advances the
 //   emulated clock 45 ms per sector and a program 0.7 ms per page (the W25Q16JV's typical times),
 //   during which the CPU does not run — so a power cut can land inside one (see `cutDuring`).
+// - XIP_CTRL (0x14000000) is not modelled by rp2040js (reads gave all ones, so embassy's flash
+//   driver waited for ever for the streaming counter to reach 0): its registers read 0 — no
+//   background streaming, cache idle.
 // - Resets: a write of SYSRESETREQ to AIRCR and the watchdog's trigger restart the chip (flash
-//   kept, everything else new), as `onReset` decides.
+//   kept, everything else new), as `onReset` decides. (rp2040js's watchdog, left alone, re-fires
+//   its alarm for ever once its counter reaches 0.)
 
 const FLASH = 0x10000000;
 const SECTOR = 4096;
@@ -54,7 +58,7 @@ const ROUTINES = {
   FC: 5, // flash_flush_cache
   CX: 6, // flash_enter_cmd_xip
   MC: 7, // memcpy(dest, src, n)
-  M4: 8, // memcpy44
+  C4: 8, // memcpy44
   MS: 9, // memset(ptr, c, n)
   S4: 10, // memset4
 };
@@ -128,7 +132,7 @@ export function romCall(mcu, code, flash, hooks) {
       return;
     }
     case ROUTINES.MC:
-    case ROUTINES.M4: {
+    case ROUTINES.C4: {
       const bytes = mem(r[1], r[2]);
       for (let i = 0; i < bytes.length; i++) mcu.writeUint8(r[0] + i, bytes[i]);
       return; // r0 stays dest
@@ -147,6 +151,12 @@ export function romCall(mcu, code, flash, hooks) {
   }
 }
 
+/** XIP_CTRL's registers read 0 (see above). */
+export function fixXip(mcu) {
+  const read = mcu.readUint32.bind(mcu);
+  mcu.readUint32 = (address) => (address >>> 24 === 0x14 ? 0 : read(address));
+}
+
 /** Calls `onReset()` when the firmware writes SYSRESETREQ to AIRCR (0xE000ED0C). */
 export function onSysReset(mcu, onReset) {
   const ppb = mcu.ppb;
@@ -155,7 +165,14 @@ export function onSysReset(mcu, onReset) {
     if (offset === 0xd0c && value >>> 16 === 0x05fa && value & 4) return void onReset('sysresetreq');
     write(offset, value);
   };
-  mcu.peripherals[0x40058].onWatchdogTrigger = () => onReset('watchdog');
+  // rp2040js re-arms the watchdog's alarm at zero delay once its counter is 0 (the real chip
+  // resets instead), which loops for ever inside the clock: the alarm is stopped here first.
+  const wd = mcu.peripherals[0x40058];
+  wd.onWatchdogTrigger = () => {
+    wd.alarm.enable = false;
+    wd.timer.enable = false;
+    onReset('watchdog');
+  };
 }
 
 export { FLASH };

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Inmp441 } from './inmp441.mjs';
 import { boot, loadUf2 } from './uf2.mjs';
-import { fixUart, romCall, romImage } from './chip.mjs';
+import { fixUart, fixXip, romCall, romImage } from './chip.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -79,6 +79,7 @@ const mcu = new RP2040();
 mcu.logger = new ConsoleLogger(LogLevel.Error);
 mcu.loadBootrom(romImage());
 for (const u of mcu.uart) fixUart(u);
+fixXip(mcu);
 // Flash routines of the stand-in ROM (chip.mjs); no power cuts in this run.
 mcu.onBreak = (code) => romCall(mcu, code, mcu.flash, { during: () => null, powerOff: () => {} });
 const loaded = loadUf2(mcu, readFileSync(opt.uf2));

@@ -158,6 +158,9 @@ pub enum UpdateState {
     Verifying,
     /// Verified and marked: restarting into it (trial boot).
     Rebooting,
+    /// Running the new image on trial: it has not proved itself yet (a restart now goes back
+    /// to the previous image).
+    Trial,
     /// Running the new image, which proved itself and was confirmed (kept for good).
     Confirmed,
     /// The new image did not confirm; the device is back on the previous one.
@@ -174,6 +177,7 @@ impl UpdateState {
             UpdateState::Downloading => "downloading",
             UpdateState::Verifying => "verifying",
             UpdateState::Rebooting => "rebooting",
+            UpdateState::Trial => "trial",
             UpdateState::Confirmed => "confirmed",
             UpdateState::RolledBack => "rolled_back",
             UpdateState::Failed => "failed",

@@ -15,6 +15,7 @@ fn state() -> impl Strategy<Value = UpdateState> {
         Just(UpdateState::Downloading),
         Just(UpdateState::Verifying),
         Just(UpdateState::Rebooting),
+        Just(UpdateState::Trial),
         Just(UpdateState::Confirmed),
         Just(UpdateState::RolledBack),
         Just(UpdateState::Failed),

@@ -136,6 +136,8 @@ pub fn on_report(r: &Rollout, t: &Target, rep: &Report) -> Option<(String, Optio
     let bytes = rep.offset.map(i64::from);
     match (rep.rollout, rep.state) {
         (Some(id), UpdateState::Idle) if i64::from(id) == r.id => None,
+        // On trial: still restarting into it, as far as the roll-out goes, until it confirms.
+        (Some(id), UpdateState::Trial) if i64::from(id) == r.id => Some(("rebooting".into(), None, None)),
         (Some(id), s) if i64::from(id) == r.id => {
             if s == UpdateState::Confirmed && rep.version.as_str() != r.firmware.version {
                 let e = format!("confirmed version {} instead of {}", rep.version, r.firmware.version);

@@ -278,7 +278,7 @@ fn run(
             };
             server.reports.push(report.clone());
             step = match report.state {
-                UpdateState::Idle if u.on_trial() => {
+                UpdateState::Trial => {
                     if never_proves {
                         restart = true;
                         None

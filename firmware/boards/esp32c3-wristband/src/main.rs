@@ -203,7 +203,7 @@ async fn main(spawner: Spawner) -> ! {
         Locked::new(Home { gateway: Gateway::new(Settings::default()), outbox: Outbox::new() })
     });
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
-    let uplink = LINK.init(link::uplink_for::<HrRecord, WINDOW>(&identity, env!("CARGO_PKG_VERSION")));
+    let uplink = LINK.init(link::uplink_for::<HrRecord, WINDOW>(&identity, settings::VERSION));
     spawner.spawn(mqtt_task(stack, home, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
 
     let Ok(connector) = BleConnector::new(p.BT, Default::default()) else { panic!("BLE init") };

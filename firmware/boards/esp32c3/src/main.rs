@@ -71,7 +71,7 @@ async fn main(spawner: Spawner) -> ! {
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
     let uplink = LINK.init(link::uplink_for::<gridsentry_firmware_core::noise::NoiseRecord, WINDOW>(
         &identity,
-        env!("CARGO_PKG_VERSION"),
+        link::settings::VERSION,
     ));
     spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
 

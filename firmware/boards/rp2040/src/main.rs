@@ -125,7 +125,7 @@ async fn main(spawner: Spawner) {
     spawner.spawn(net_task(net_runner).expect("one net task"));
     spawner.spawn(wifi_task(control, stack).expect("one wifi task"));
     spawner.spawn(time_task(stack).expect("one time task"));
-    let uplink = LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, env!("CARGO_PKG_VERSION")));
+    let uplink = LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, settings::VERSION));
     spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
 
     let Pio { common, sm0, .. } = Pio::new(p.PIO1, Irqs);

@@ -42,6 +42,8 @@ pub struct Ota {
     pending: Option<Report>,
     /// Restart once the broker has the last report.
     restart_due: Option<Instant>,
+    /// Check the downloaded image once `verifying` is out.
+    verify_due: bool,
     inbox: Inbox,
     data: [u8; CHUNK_MAX as usize],
 }
@@ -52,8 +54,15 @@ impl Ota {
         let boot = chip.boot();
         let (rec, mut slots) = chip.parts();
         let step = updater.start(boot, rec, &mut slots);
-        let mut ota =
-            Ota { chip, updater, pending: None, restart_due: None, inbox: Inbox::Empty, data: [0; 4096] };
+        let mut ota = Ota {
+            chip,
+            updater,
+            pending: None,
+            restart_due: None,
+            verify_due: false,
+            inbox: Inbox::Empty,
+            data: [0; 4096],
+        };
         ota.follow(Some(step));
         ota
     }
@@ -63,16 +72,25 @@ impl Ota {
             match s {
                 Step::Report(r) => self.pending = Some(r),
                 Step::Verify(r) => {
-                    // Said before the (long) check, then checked.
+                    // Said first; the (long) check runs once the report is out.
                     self.pending = Some(r);
-                    let (rec, mut slots) = self.chip.parts();
-                    step = Some(self.updater.verify(rec, &mut slots));
+                    self.verify_due = true;
                 }
                 Step::Restart(r) => {
                     self.pending = Some(r);
                     self.restart_due = Some(Instant::now() + Duration::from_secs(3));
                 }
             }
+        }
+    }
+
+    /// Checks the image if that is due and its report went out.
+    fn verify_if_due(&mut self) {
+        if self.verify_due && self.pending.is_none() {
+            self.verify_due = false;
+            let (rec, mut slots) = self.chip.parts();
+            let step = self.updater.verify(rec, &mut slots);
+            self.follow(Some(step));
         }
     }
 
@@ -201,6 +219,7 @@ async fn session<T: Stored, const N: usize, const W: usize, U: Read + Write>(
                 Err(_) => ota.pending = Some(r), // not up, or the window is full: next round
             }
         }
+        ota.verify_if_due();
         if let Some(due) = ota.restart_due {
             if (ota.pending.is_none() && link.all_acked()) || Instant::now() >= due {
                 let _ = uart.flush().await;

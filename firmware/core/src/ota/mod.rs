@@ -175,7 +175,8 @@ impl Updater {
             Phase::Downloading => self.report(UpdateState::Downloading, rollout, Some(self.at), None),
             Phase::Verifying => self.report(UpdateState::Verifying, rollout, None, None),
             Phase::Restarting => self.report(UpdateState::Rebooting, rollout, None, None),
-            Phase::Idle | Phase::Trial => self.report(UpdateState::Idle, None, None, None),
+            Phase::Trial => self.report(UpdateState::Trial, rollout, None, None),
+            Phase::Idle => self.report(UpdateState::Idle, None, None, None),
         }
     }
 

@@ -44,7 +44,7 @@ bind_interrupts!(struct Irqs {
     UART1_IRQ => BufferedInterruptHandler<UART1>;
 });
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+const VERSION: &str = settings::VERSION;
 const WINDOW: usize = 4;
 type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 
