@@ -18,7 +18,7 @@ if [[ ! -s secrets/provisioned/broker/passwd ]]; then
     'mosquitto_passwd -b -c /s/provisioned/broker/passwd gridsentry "$(cat /s/mqtt-password)"'
 fi
 # Until the first `gridsentry provision`: the daemon reads, no device may publish.
-[[ -s secrets/provisioned/broker/acl ]] || printf 'user gridsentry\ntopic read gs/v1/#\n' > secrets/provisioned/broker/acl
+[[ -s secrets/provisioned/broker/acl ]] || printf 'user gridsentry\ntopic read gs/v1/#\ntopic write gs/v1/+/+/ota\ntopic write gs/v1/+/+/ota/chunk\n' > secrets/provisioned/broker/acl
 touch secrets/provisioned/registry/devices
 chmod 0640 secrets/provisioned/broker/passwd secrets/provisioned/broker/acl
 # The daemon runs as uid/gid 10001 in its image and refuses world-readable secret files: hand

@@ -150,12 +150,20 @@ pub fn provision(req: &Request) -> Result<Provisioned, ProvisionError> {
     Ok(Provisioned { user, env_file, devices: devices.len() })
 }
 
-/// The access list: the daemon reads every reading topic; each device writes only its own.
+/// The access list: the daemon reads every reading topic and sends fleet updates (offers,
+/// chunks); each device writes only its own readings and update reports, and reads only its own
+/// offers and chunks.
 pub fn acl(daemon_user: &str, devices: &std::collections::BTreeSet<String>) -> String {
     let mut s = String::from("# Written by `gridsentry provision`; edits are overwritten.\n");
-    let _ = writeln!(s, "user {daemon_user}\ntopic read gs/v1/#\n");
+    let _ = writeln!(
+        s,
+        "user {daemon_user}\ntopic read gs/v1/#\ntopic write gs/v1/+/+/ota\ntopic write gs/v1/+/+/ota/chunk\n"
+    );
     for d in devices {
-        let _ = writeln!(s, "user {d}\ntopic write gs/v1/{d}/+\n");
+        let _ = writeln!(
+            s,
+            "user {d}\ntopic write gs/v1/{d}/+\ntopic write gs/v1/{d}/ota/state\ntopic read gs/v1/{d}/ota\ntopic read gs/v1/{d}/ota/chunk\n"
+        );
     }
     s
 }
@@ -262,6 +270,10 @@ mod tests {
         assert!(passwd.starts_with("gridsentry:$7$101$abc$def\n"), "the daemon's user kept");
         let acl = std::fs::read_to_string(dir.path().join("broker/acl")).unwrap();
         assert!(acl.contains("user plaza-3/nb-02\ntopic write gs/v1/plaza-3/nb-02/+\n"));
+        assert!(
+            acl.contains("topic write gs/v1/plaza-3/nb-02/ota/state\ntopic read gs/v1/plaza-3/nb-02/ota\n")
+        );
+        assert!(acl.contains("user gridsentry\ntopic read gs/v1/#\ntopic write gs/v1/+/+/ota\n"), "{acl}");
         let mode = std::fs::metadata(&p.env_file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(read_registry(&dir.path().join("registry/devices")).unwrap().contains("plaza-3/nb-02"));

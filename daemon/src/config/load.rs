@@ -218,6 +218,10 @@ fn parse_as(file: &str, text: &str, delivers: bool) -> Result<Config, ConfigErro
     }
     if let Some(o) = &config.ota {
         errs.extend(o.get_ref().check().map_err(|m| at(o.span(), format!("[ota]: {m}"))).err());
+        if config.cluster.is_some() {
+            let m = "[ota] is for edge mode: cluster workers hold no broker session (serve roll-outs from an edge gateway of the street)";
+            errs.push(at(o.span(), m.into()));
+        }
     }
     if let Some(c) = &config.cluster {
         errs.extend(c.get_ref().check().map_err(|m| at(c.span(), format!("[cluster]: {m}"))).err());
