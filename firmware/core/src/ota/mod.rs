@@ -17,7 +17,9 @@
 //! the swap is the bootloader's to finish (embassy-boot's swap is restartable; on the ESP32-C3
 //! the switch is one otadata write).
 
+pub mod espidf;
 pub mod record;
+pub mod sign;
 
 use embedded_storage::nor_flash::NorFlash;
 use gridsentry_sensors::ota::{Chunk, Offer, Report, UpdateState, VERSION};

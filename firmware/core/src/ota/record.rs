@@ -141,7 +141,13 @@ pub fn clear<F: NorFlash>(flash: &mut F) -> Result<(), F::Error> {
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib computes it).
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
+    crc32_from(!0, bytes)
+}
+
+/// The same with the register starting at `start` instead of all ones (ESP-IDF's otadata
+/// starts it at zero).
+pub fn crc32_from(start: u32, bytes: &[u8]) -> u32 {
+    let mut crc = start;
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
