@@ -9,14 +9,20 @@ password, and the image must carry the device's settings (site, device, broker p
 its chip boots: a UF2 for the RP2040 whose blocks are well formed and whose first 256 bytes are a
 second-stage boot loader with a valid CRC (what the ROM checks), or a merged ESP32-C3 image with
 the boot loader, partition table and application where the ROM and boot loader look for them.
-An image holding a password must not be readable by others."""
+An ESP32-C3 image's partition table must hold both app slots (ota_0, ota_1), ESP-IDF's OTA data
+and the update's progress record (gs_ota), with the app in ota_0; esptool's image-info (PyPI
+esptool, path in $ESPTOOL) must find the boot loader's and the app's checksums and the app's
+hash valid. The update image (NAME.app.bin) must be what the manifest says and what the installer
+image carries. An image holding a password must not be readable by others."""
 
 import hashlib
 import json
 import os
 import stat
 import struct
+import subprocess
 import sys
+import tempfile
 
 
 def fail(msg):
@@ -45,7 +51,9 @@ def uf2_flash(data, name):
         fail(f"{name}: starts at 0x{base:x}, not at the start of flash")
     image = bytearray()
     for addr in sorted(flash):
-        image[addr - base:addr - base + len(flash[addr])] = flash[addr]
+        at = addr - base
+        image.extend(b"\xff" * max(0, at - len(image)))  # a gap (boot loader → ACTIVE) is erased flash
+        image[at:at + len(flash[addr])] = flash[addr]
     return bytes(image)
 
 
@@ -57,6 +65,55 @@ def boot2_crc(data):
             crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
             crc &= 0xFFFFFFFF
     return crc
+
+
+def partitions(flash, name):
+    """The partition table at 0x8000: {label: (type, subtype, offset, size)}."""
+    table = {}
+    for at in range(0x8000, 0x8C00, 32):
+        e = flash[at:at + 32]
+        if e[:2] != b"\xaa\x50":
+            break
+        kind, sub, offset, size = struct.unpack("<BBII", e[2:12])
+        table[e[12:28].rstrip(b"\0").decode()] = (kind, sub, offset, size)
+    return table
+
+
+def esptool_valid(data, name, what, want_hash):
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run([os.environ.get("ESPTOOL", "esptool"), "--chip", "esp32c3", "image-info", f.name],
+                             capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    if out.returncode != 0 or "Checksum:" not in text or "(invalid)" in text:
+        fail(f"{name}: esptool image-info finds the {what} broken:\n{text}")
+    if want_hash and "Validation hash:" not in text:
+        fail(f"{name}: the {what} carries no SHA-256 (the boot loader could not check it)")
+
+
+def check_esp(flash, app, name):
+    t = partitions(flash, name)
+    want = {"otadata": (1, 0), "ota_0": (0, 0x10), "ota_1": (0, 0x11), "gs_ota": (1, 0x80)}
+    for label, (kind, sub) in want.items():
+        if t.get(label, (None, None))[:2] != (kind, sub):
+            fail(f"{name}: the partition table has no {label} of type {kind}/{sub:#x}: {t}")
+    if t["otadata"][3] != 0x2000 or t["gs_ota"][3] < 0x1000:
+        fail(f"{name}: otadata must be 8 KB and gs_ota at least 4 KB")
+    slots = [t["ota_0"], t["ota_1"]]
+    if any(s[2] % 0x10000 for s in slots) or slots[0][3] != slots[1][3]:
+        fail(f"{name}: app slots must start on 64 KB and be the same size")
+    spans = sorted((p[2], p[2] + p[3], label) for label, p in t.items())
+    for (a0, a1, la), (b0, _b1, lb) in zip(spans, spans[1:]):
+        if a1 > b0:
+            fail(f"{name}: {la} overlaps {lb}")
+    if len(app) > slots[0][3]:
+        fail(f"{name}: the app ({len(app)} bytes) is larger than a slot ({slots[0][3]})")
+    if flash[slots[0][2]:slots[0][2] + len(app)] != app:
+        fail(f"{name}: ota_0 does not hold the update image's app")
+    esptool_valid(flash[:0x8000], name, "boot loader", False)
+    esptool_valid(app, name, "app", True)
+    return t
 
 
 def main():
@@ -85,14 +142,23 @@ def main():
             want = "(set, not shown)" if k == "GRIDSENTRY_MQTT_PASSWORD" else v
             if m["settings"].get(k) != want:
                 fail(f"{path}: settings[{k}] is {m['settings'].get(k)!r}, not {want!r}")
+        app_path = os.path.join(os.path.dirname(path), m.get("update_image", ""))
+        if "update_image" not in m or not os.path.isfile(app_path):
+            fail(f"{name}: the manifest names no update image, or it is missing")
+        app = open(app_path, "rb").read()
+        if len(app) != m["update_bytes"] or hashlib.sha256(app).hexdigest() != m["update_sha256"]:
+            fail(f"{m['update_image']}: size or sha256 differ from the manifest")
         if m["format"] == "uf2":
             flash = uf2_flash(data, name)
             if boot2_crc(flash[:252]) != struct.unpack("<I", flash[252:256])[0]:
                 fail(f"{name}: no valid boot2 at the start of flash: the ROM would not boot it")
+            if flash[0xA000:0xA000 + len(app)] != app:
+                fail(f"{name}: ACTIVE (0x1000A000) does not hold the update image's app")
         elif m["format"] == "esp-merged-bin":
             flash = data
             if flash[0] != 0xE9 or flash[0x8000:0x8002] != b"\xaa\x50" or flash[0x10000] != 0xE9:
                 fail(f"{name}: no boot loader at 0x0, partition table at 0x8000 or app at 0x10000")
+            check_esp(flash, app, name)
         else:
             fail(f"{name}: unknown format {m['format']}")
         # (Short constants such as the user name may be compiled into instructions, not stored.)

@@ -185,7 +185,12 @@ fn low_heart_rate_for_thirty_seconds_while_worn() {
 }
 
 fn status(at: u64, state: DeviceState) -> Reading {
-    let s = StatusReport { state, firmware: heapless::String::try_from("1.0").unwrap(), dropped: 0 };
+    let s = StatusReport {
+        state,
+        firmware: heapless::String::try_from("1.0").unwrap(),
+        dropped: 0,
+        slot: Default::default(),
+    };
     Reading { header: header(0, at), body: Body::Status(s) }
 }
 

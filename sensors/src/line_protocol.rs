@@ -199,6 +199,9 @@ pub fn write_reading_with<W: Write>(
                 add("online", Bool(s.state == DeviceState::Online))?;
                 add("firmware", Str(&s.firmware))?;
                 add("dropped", Int(s.dropped.into()))?;
+                if !s.slot.is_empty() {
+                    add("slot", Str(&s.slot))?;
+                }
             }
         }
         add("boot_id", Int(h.boot_id.into()))?;

@@ -230,6 +230,8 @@ pub fn reading(p: &ParsedLine<'_>, precision: Precision) -> Result<(i64, Reading
                 state: if online { DeviceState::Online } else { DeviceState::Offline },
                 firmware,
                 dropped: int("dropped", u32::MAX as f64)?.unwrap_or(0),
+                slot: heapless::String::try_from(text("slot").unwrap_or_default().as_str())
+                    .unwrap_or_default(),
             })
         }
     };

@@ -163,7 +163,16 @@ pub struct StatusReport {
     pub firmware: heapless::String<FIRMWARE_MAX>,
     /// Readings the device's outbox dropped (full) since its last status.
     pub dropped: u32,
+    /// The flash slot the firmware runs from (`active` on the RP2040, `ota_0`/`ota_1` on the
+    /// ESP32-C3); empty where a device does not say. JSON without it (older firmware) reads as
+    /// empty; binary status messages carry it always.
+    #[serde(default)]
+    pub slot: heapless::String<SLOT_MAX>,
 }
+
+/// Longest slot name in a status message.
+pub const SLOT_MAX: usize = 8;
+
 
 impl Body {
     /// The topic stream this body belongs on.

@@ -101,10 +101,11 @@ fn channels(rain: bool) -> impl Strategy<Value = DeformReport> {
 
 fn status() -> impl Strategy<Value = StatusReport> {
     let state = prop_oneof![Just(DeviceState::Online), Just(DeviceState::Offline)];
-    (state, "[ -~]{0,24}", any::<u32>()).prop_map(|(state, fw, dropped)| {
+    let slot = prop_oneof![Just(""), Just("active"), Just("ota_0"), Just("ota_1")];
+    (state, "[ -~]{0,24}", any::<u32>(), slot).prop_map(|(state, fw, dropped, slot)| {
         let mut firmware = heapless::String::<FIRMWARE_MAX>::new();
         firmware.push_str(&fw).unwrap();
-        StatusReport { state, firmware, dropped }
+        StatusReport { state, firmware, dropped, slot: slot.try_into().unwrap() }
     })
 }
 

@@ -210,8 +210,12 @@ impl Device {
 
 /// A status (birth / last will) payload.
 pub fn status_payload(site: &Id, device: &Id, state: DeviceState) -> Vec<u8> {
-    let body =
-        Body::Status(StatusReport { state, firmware: heapless::String::try_from("t").unwrap(), dropped: 0 });
+    let body = Body::Status(StatusReport {
+        state,
+        firmware: heapless::String::try_from("t").unwrap(),
+        dropped: 0,
+        slot: Default::default(),
+    });
     let header = Header {
         site: site.clone(),
         device: device.clone(),

@@ -253,7 +253,12 @@ async fn the_relay_acks_what_jetstream_holds_partitions_by_site_and_never_double
                 time: Timestamp::Utc(now_ms()),
                 historical: false,
             };
-            let body = Body::Status(StatusReport { state, firmware: "gw".try_into().unwrap(), dropped: 0 });
+            let body = Body::Status(StatusReport {
+                state,
+                firmware: "gw".try_into().unwrap(),
+                dropped: 0,
+                slot: Default::default(),
+            });
             let payload = codec::encode_vec(Format::Json, &Reading { header, body }).unwrap();
             ("gs/v1/site-0/gw-1/status".to_string(), payload)
         })

@@ -83,6 +83,7 @@ fn status(id: &Identity, state: DeviceState) -> Vec<u8> {
         state,
         firmware: heapless::String::try_from("demo-1.0").unwrap_or_default(),
         dropped: 0,
+        slot: Default::default(),
     });
     let header = Header {
         site: id.site.clone(),

@@ -34,5 +34,11 @@ pub(crate) fn field_reading(site: &Id, device: &Id, boot: u32, seq: u32, body: B
 /// A status reading (online/offline) of a polled or serial field device; `via` names the link.
 pub(crate) fn field_status(site: &Id, device: &Id, boot: u32, state: DeviceState, via: &str) -> Inbound {
     let firmware = heapless::String::try_from(via).unwrap_or_default();
-    field_reading(site, device, boot, 0, Body::Status(StatusReport { state, firmware, dropped: 0 }))
+    field_reading(
+        site,
+        device,
+        boot,
+        0,
+        Body::Status(StatusReport { state, firmware, dropped: 0, slot: Default::default() }),
+    )
 }

@@ -96,6 +96,7 @@ mod tests {
             state: DeviceState::Online,
             firmware: heapless::String::try_from("0.1.0").unwrap(),
             dropped: 0,
+            slot: heapless::String::try_from("ota_1").unwrap(),
         });
         let reading = id.reading(Timestamp::Unsynced(12), body);
         let mut buf = [0u8; JSON_MAX];

@@ -37,6 +37,8 @@ pub const KEEPALIVE_S: u16 = 30;
 pub struct Uplink<const W: usize> {
     identity: Identity,
     firmware: &'static str,
+    /// The flash slot it runs from (in the birth message).
+    slot: &'static str,
     format: Format,
     names: Names,
     data_topic: heapless::String<TOPIC_MAX>,
@@ -112,6 +114,7 @@ fn subscriptions(ota: &Option<OtaTopics>) -> ([&str; 2], usize) {
 fn status(
     identity: &Identity,
     firmware: &str,
+    slot: &str,
     state: DeviceState,
     dropped: u32,
     time: Timestamp,
@@ -120,6 +123,7 @@ fn status(
         state,
         firmware: heapless::String::try_from(firmware).unwrap_or_default(),
         dropped,
+        slot: heapless::String::try_from(slot).unwrap_or_default(),
     });
     // Status messages are not readings of the outbox: sequence number 0 of no stream.
     let reading = Reading { header: identity.header(0, time, false), body };
@@ -141,7 +145,7 @@ impl<const W: usize> Uplink<W> {
         }
         Uplink {
             names: Names {
-                will: status(identity, firmware, DeviceState::Offline, 0, Timestamp::Unsynced(0)),
+                will: status(identity, firmware, "", DeviceState::Offline, 0, Timestamp::Unsynced(0)),
                 birth: heapless::Vec::new(),
                 client_id,
                 status_topic,
@@ -150,6 +154,7 @@ impl<const W: usize> Uplink<W> {
             },
             identity: identity.clone(),
             firmware,
+            slot: "",
             format: Format::Json,
             data_topic: topic(T::STREAM),
             ota: None,
@@ -165,6 +170,14 @@ impl<const W: usize> Uplink<W> {
         self.names.user = heapless::String::try_from(user).ok()?;
         self.names.password = heapless::String::try_from(password).ok()?;
         Some(self)
+    }
+
+    /// Names the flash slot the firmware runs from in every birth message (and the will).
+    pub fn with_slot(mut self, slot: &'static str) -> Self {
+        self.slot = slot;
+        self.names.will =
+            status(&self.identity, self.firmware, slot, DeviceState::Offline, 0, Timestamp::Unsynced(0));
+        self
     }
 
     /// Takes fleet updates: subscribes to this device's offer and chunk topics on every
@@ -213,7 +226,8 @@ impl<const W: usize> Uplink<W> {
     ) -> Result<usize, SessionError> {
         self.dropped = self.dropped.saturating_add(outbox.take_dropped());
         self.reported = self.dropped;
-        self.names.birth = status(&self.identity, self.firmware, DeviceState::Online, self.reported, time);
+        self.names.birth =
+            status(&self.identity, self.firmware, self.slot, DeviceState::Online, self.reported, time);
         let (subs, n) = subscriptions(&self.ota);
         self.session.connected(&self.names.ids(&subs[..n]), now_ms, tx)
     }

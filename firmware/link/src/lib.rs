@@ -1,7 +1,8 @@
 //! The chips' network side, shared by the RP2040 (cyw43) and ESP32-C3 (esp-radio) boards: both
 //! hand embassy-net a Wi-Fi driver, and from there on everything is here, once.
 //!
-//! - [`uplink`]: the MQTT task. The core's [`Uplink`] decides what to send; this moves bytes
+//! - [`uplink`]: the MQTT task over Wi-Fi, with fleet updates ([`ota`]: the session itself,
+//!   shared with the radio-less Pico's serial line). The core's [`Uplink`] decides what to send; this moves bytes
 //!   between it and a `TcpSocket`, reconnecting with a doubling wait (0.5 s to 30 s) whenever
 //!   the broker, the network or DNS fails. The device never reboots for it: the outbox keeps the
 //!   readings and they go out, oldest first and flagged historical, once the broker is back.
@@ -17,9 +18,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ota;
+
 use core::cell::Cell;
 use core::convert::Infallible;
-use embassy_futures::select::{select3, Either3};
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
@@ -28,15 +30,15 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::signal::Signal;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
-use embedded_io_async::Write;
 use gridsentry_firmware_core::identity::Identity;
 use gridsentry_firmware_core::noise::{Chain, NoiseRecord};
 use gridsentry_firmware_core::noise_box::NoiseBox;
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_firmware_core::sntp;
 use gridsentry_firmware_core::uplink::{Stored, Uplink};
-use gridsentry_sensors::codec::JSON_MAX;
 use gridsentry_sensors::{Id, Timestamp};
+use ota::session;
+pub use ota::{Chip, Flags, Ota, SessionBuffers, SessionEnd};
 
 /// The device's settings (see `build.rs` for the variables and defaults).
 pub mod settings {
@@ -101,26 +103,18 @@ pub fn uplink_for<T: Stored, const W: usize>(identity: &Identity, firmware: &'st
         .unwrap_or_else(|| unreachable!("build.rs checks the credentials' length"))
 }
 
-/// Buffers of the MQTT task (static: they are part of the measured RAM).
-/// Sized for a window of 4 readings of ~300 bytes (JSON): the broker only sends small acks.
+/// Buffers of the MQTT task (static: they are part of the measured RAM). The socket's receive
+/// side holds an update chunk (1 KB and its header) at once.
 pub struct Buffers {
-    socket_rx: [u8; 512],
+    socket_rx: [u8; 1536],
     socket_tx: [u8; 1536],
-    scratch: [u8; JSON_MAX],
-    tx: [u8; 1536],
-    rx: [u8; 256],
+    session: SessionBuffers,
 }
 
 impl Buffers {
     /// Zeroed buffers.
     pub const fn new() -> Self {
-        Buffers {
-            socket_rx: [0; 512],
-            socket_tx: [0; 1536],
-            scratch: [0; JSON_MAX],
-            tx: [0; 1536],
-            rx: [0; 256],
-        }
+        Buffers { socket_rx: [0; 1536], socket_tx: [0; 1536], session: SessionBuffers::new() }
     }
 }
 
@@ -141,10 +135,8 @@ pub enum LinkError {
     Dns,
     /// TCP connect failed.
     Connect,
-    /// The socket failed or the broker closed it.
-    Io,
-    /// The session asked to drop the connection (refused, timeout, garbage).
-    Session(gridsentry_firmware_core::mqtt::SessionError),
+    /// The session ended (socket failure, broker gone, or the session dropped it).
+    Session(SessionEnd),
 }
 
 /// Raised by the board when it stored a reading: the uplink wakes and sends it at once (a
@@ -153,12 +145,13 @@ pub static READING: Signal<CriticalSectionRawMutex, ()> = Signal::new();
 
 /// The MQTT task: runs forever. Whether a reading goes out as backfill is the outbox's
 /// business (it waited past its report interval), not the connection's.
-pub async fn uplink<T: Stored, const N: usize, const W: usize>(
+pub async fn uplink<T: Stored, const N: usize, const W: usize, C: Chip>(
     stack: Stack<'_>,
     servers: Servers<'_>,
     link: &mut Uplink<W>,
     shared: &Locked<impl Holds<T, N>>,
     bufs: &mut Buffers,
+    ota: &mut Ota<C>,
 ) -> ! {
     let mut wait = Duration::from_millis(500);
     loop {
@@ -170,31 +163,8 @@ pub async fn uplink<T: Stored, const N: usize, const W: usize>(
             // A silent broker is noticed by the session's keep-alive; this bounds a stuck send.
             socket.set_timeout(Some(Duration::from_secs(60)));
             socket.connect((addr, servers.broker_port)).await.map_err(|_| (LinkError::Connect, false))?;
-            let ms = || Instant::now().as_millis();
-            let n = shared
-                .with_outbox(|o| link.connected(o, ms(), now(), &mut bufs.tx))
-                .map_err(|e| (LinkError::Session(e), false))?;
-            socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, false))?;
-            loop {
-                let up = link.is_up();
-                let n = shared
-                    .with_outbox(|o| link.poll(o, ms(), &mut bufs.scratch, &mut bufs.tx))
-                    .map_err(|e| (LinkError::Session(e), up))?;
-                if n > 0 {
-                    socket.write_all(&bufs.tx[..n]).await.map_err(|_| (LinkError::Io, up))?;
-                }
-                // Wake for the broker's bytes, a new reading, or every 100 ms for the keep-alive.
-                match select3(socket.read(&mut bufs.rx), Timer::after_millis(100), READING.wait()).await {
-                    Either3::First(Ok(0)) | Either3::First(Err(_)) => return Err((LinkError::Io, up)),
-                    Either3::First(Ok(n)) => {
-                        let rx = &bufs.rx[..n];
-                        shared
-                            .with_outbox(|o| link.received(rx, o))
-                            .map_err(|e| (LinkError::Session(e), up))?;
-                    }
-                    Either3::Second(()) | Either3::Third(()) => {}
-                }
-            }
+            let (end, up) = session(&mut socket, link, shared, ota, &mut bufs.session).await;
+            Err((LinkError::Session(end), up))
         }
         .await;
         let Err((_why, was_up)) = connection;

@@ -11,20 +11,26 @@
 //!   skin contact at once: "band removed" must reach the command centre quickly), the outbox
 //!   keeps an hour of them while the broker is away, and the link crate publishes them on
 //!   `gs/v1/{site}/{device}/hr` over Wi-Fi.
+//! - Fleet updates arrive in the MQTT session (as on the noise box: `esp32c3/src/ota.rs`); the
+//!   main loop feeds TIMG1's watchdog, except on a trial image that has not proved itself
+//!   (BLE host scanning, broker connected, birth acknowledged) within `GRIDSENTRY_OTA_TRIAL_S`.
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::Ordering::Relaxed;
 use embassy_executor::Spawner;
 use embassy_futures::select::select;
 use embassy_net::Stack as Net;
 use embassy_time::{Duration, Instant, Timer};
 use esp_hal::rng::Rng;
-use esp_hal::timer::timg::TimerGroup;
+use esp_hal::timer::timg::{MwdtStage, TimerGroup};
 use esp_radio::ble::controller::BleConnector;
+use gridsentry_board_esp32c3::ota::EspChip;
+use gridsentry_firmware_core::ota::Updater;
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_firmware_core::uplink::Uplink;
 use gridsentry_firmware_core::wristband::{band_id, Gateway, HrRecord, Settings};
-use gridsentry_firmware_link::{self as link, settings, Buffers, Holds, Locked};
+use gridsentry_firmware_link::{self as link, settings, Buffers, Flags, Holds, Locked, Ota};
 use gridsentry_sensors::{HeartRateReport, Id};
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -65,6 +71,8 @@ fn store(outbox: &mut Outbox<HrRecord, KEEP>) -> impl FnMut(HeartRateReport) + '
 static HOME: StaticCell<Locked<Home>> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+static OTA: StaticCell<Ota<EspChip>> = StaticCell::new();
+static FLAGS: Flags = Flags::new();
 static BLE: StaticCell<HostResources<Controller, DefaultPacketPool, 1, 2>> = StaticCell::new();
 
 fn now_ms() -> u64 {
@@ -133,6 +141,7 @@ async fn follow_bands(ble: &'static Ble, home: &'static Locked<Home>) -> ! {
         let mut scanner = Scanner::new(central);
         let passive = ScanConfig { active: false, ..Default::default() };
         if let Ok(_session) = scanner.scan(&passive).await {
+            FLAGS.working.store(true, Relaxed); // the radio works: part of a new image's proof
             Timer::after(Duration::from_secs(10)).await;
         } else {
             Timer::after(Duration::from_secs(1)).await;
@@ -184,8 +193,9 @@ async fn mqtt_task(
     home: &'static Locked<Home>,
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
+    ota: &'static mut Ota<EspChip>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, home, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, home, bufs, ota).await
 }
 
 #[esp_rtos::main]
@@ -196,6 +206,13 @@ async fn main(spawner: Spawner) -> ! {
     esp_alloc::heap_allocator!(size: 48 * 1024);
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
+    let mut watchdog = TimerGroup::new(p.TIMG1).wdt;
+    watchdog.set_timeout(MwdtStage::Stage0, esp_hal::time::Duration::from_secs(8));
+    watchdog.enable();
+    let (chip, boot) = EspChip::start(p.FLASH, settings::OTA_PUBLIC_KEY);
+    let slot = chip.slot();
+    let updater = Updater::new("esp32c3-wristband", settings::VERSION, slot);
+    let ota = OTA.init(Ota::start(chip, updater, boot, &FLAGS));
 
     let rng = Rng::new();
     let identity = link::identity(rng.random());
@@ -203,8 +220,9 @@ async fn main(spawner: Spawner) -> ! {
         Locked::new(Home { gateway: Gateway::new(Settings::default()), outbox: Outbox::new() })
     });
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
-    let uplink = LINK.init(link::uplink_for::<HrRecord, WINDOW>(&identity, settings::VERSION));
-    spawner.spawn(mqtt_task(stack, home, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
+    let uplink = LINK
+        .init(link::uplink_for::<HrRecord, WINDOW>(&identity, settings::VERSION).with_ota().with_slot(slot));
+    spawner.spawn(mqtt_task(stack, home, uplink, BUFFERS.init(Buffers::new()), ota).expect("one mqtt task"));
 
     let Ok(connector) = BleConnector::new(p.BT, Default::default()) else { panic!("BLE init") };
     static HOST: StaticCell<Ble> = StaticCell::new();
@@ -212,7 +230,13 @@ async fn main(spawner: Spawner) -> ! {
         .init(trouble_host::new(ExternalController::new(connector), BLE.init(HostResources::new())).build());
     spawner.spawn(ble_task(ble, home).expect("one ble task"));
     spawner.spawn(report_task(home).expect("one report task"));
+    let started = Instant::now();
     loop {
-        Timer::after(Duration::from_secs(3600)).await;
+        // A trial image that has not proved itself in time lets the watchdog restart the chip.
+        let overdue = started.elapsed() > Duration::from_secs(settings::OTA_TRIAL_S);
+        if !(FLAGS.on_trial.load(Relaxed) && overdue) {
+            watchdog.feed();
+        }
+        Timer::after(Duration::from_secs(1)).await;
     }
 }

@@ -1,11 +1,13 @@
-//! What every ESP32-C3 device shares (the plaza noise box and the home wristband gateway): the
-//! Wi-Fi station (esp-radio) kept associated, embassy-net with DHCP, and the SNTP task. Each
+//! What every ESP32-C3 device shares (the plaza noise box and the home wristband gateway): fleet
+//! updates ([`ota`]), the Wi-Fi station (esp-radio) kept associated, embassy-net with DHCP, and the SNTP task. Each
 //! device's binary adds what it measures and spawns its own MQTT uplink task (embassy tasks
 //! cannot be generic over the device's outbox).
 //!
 //! esp-rtos must run and the radio's heap must exist before [`start_wifi`]: both binaries do
 //! that first thing in `main`, each with the heap its radios need.
 #![no_std]
+
+pub mod ota;
 
 use embassy_executor::Spawner;
 use embassy_net::{Runner, Stack, StackResources};

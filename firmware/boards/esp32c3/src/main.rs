@@ -11,22 +11,31 @@
 //! the radio; esp-radio's Wi-Fi station feeds embassy-net, on which the link crate runs the MQTT
 //! uplink and SNTP. Wi-Fi, broker, ids, microphone preset, calibration and alarm levels are set
 //! at build time (`GRIDSENTRY_*`, see firmware/link/build.rs).
+//!
+//! Fleet updates arrive in the MQTT session (the link crate's `ota`, `ota.rs` here for the
+//! slots). The audio loop feeds TIMG1's watchdog (8 s), except on a trial image that has not
+//! proved itself within `GRIDSENTRY_OTA_TRIAL_S`: then the chip restarts, and after three such
+//! boots the image sends the boot loader back to the previous one.
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::Ordering::Relaxed;
 use embassy_executor::Spawner;
 use embassy_net::Stack;
+use embassy_time::Instant;
 use embassy_time::{Duration, Timer};
 use esp_hal::dma_rx_stream_buffer;
 use esp_hal::gpio::{Level, Output, OutputConfig};
 use esp_hal::i2s::master::{Channels, DataFormat, I2s, TdmConfig};
 use esp_hal::rng::Rng;
 use esp_hal::time::Rate;
-use esp_hal::timer::timg::TimerGroup;
+use esp_hal::timer::timg::{MwdtStage, TimerGroup};
+use gridsentry_board_esp32c3::ota::EspChip;
 use gridsentry_firmware_core::noise::FixedChain;
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
+use gridsentry_firmware_core::ota::Updater;
 use gridsentry_firmware_core::uplink::Uplink;
-use gridsentry_firmware_link::{self as link, Buffers, Locked};
+use gridsentry_firmware_link::{self as link, settings, Buffers, Flags, Locked, Ota};
 use panic_halt as _;
 use static_cell::StaticCell;
 
@@ -43,6 +52,8 @@ type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 static BOX: StaticCell<SharedBox> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+static OTA: StaticCell<Ota<EspChip>> = StaticCell::new();
+static FLAGS: Flags = Flags::new();
 
 #[embassy_executor::task]
 async fn mqtt_task(
@@ -50,8 +61,9 @@ async fn mqtt_task(
     noise: &'static SharedBox,
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
+    ota: &'static mut Ota<EspChip>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs, ota).await
 }
 
 #[esp_rtos::main]
@@ -63,17 +75,28 @@ async fn main(spawner: Spawner) -> ! {
     esp_alloc::heap_allocator!(size: 16 * 1024);
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
+    let mut watchdog = TimerGroup::new(p.TIMG1).wdt;
+    watchdog.set_timeout(MwdtStage::Stage0, esp_hal::time::Duration::from_secs(8));
+    watchdog.enable();
+    let (chip, boot) = EspChip::start(p.FLASH, settings::OTA_PUBLIC_KEY);
+    let slot = chip.slot();
+    let updater = Updater::new("esp32c3", settings::VERSION, slot);
+    let ota = OTA.init(Ota::start(chip, updater, boot, &FLAGS));
 
     let rng = Rng::new();
     let identity = link::identity(rng.random());
     let noise = BOX.init_with(|| Locked::new(link::noise_box()));
 
     let stack = gridsentry_board_esp32c3::start_wifi(spawner, p.WIFI, &rng);
-    let uplink = LINK.init(link::uplink_for::<gridsentry_firmware_core::noise::NoiseRecord, WINDOW>(
-        &identity,
-        link::settings::VERSION,
-    ));
-    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
+    let uplink = LINK.init(
+        link::uplink_for::<gridsentry_firmware_core::noise::NoiseRecord, WINDOW>(
+            &identity,
+            settings::VERSION,
+        )
+        .with_ota()
+        .with_slot(slot),
+    );
+    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new()), ota).expect("one mqtt task"));
 
     let config = TdmConfig::new_tdm_philips()
         .with_sample_rate(Rate::from_hz(48_000))
@@ -92,7 +115,13 @@ async fn main(spawner: Spawner) -> ! {
     };
     let (mut bytes, mut samples) = ([0u8; 4 * SAMPLES], [0i32; SAMPLES]);
     let mut fill = 0usize;
+    let started = Instant::now();
     loop {
+        // A trial image that has not proved itself in time lets the watchdog restart the chip.
+        let overdue = started.elapsed() > Duration::from_secs(settings::OTA_TRIAL_S);
+        if !(FLAGS.on_trial.load(Relaxed) && overdue) {
+            watchdog.feed();
+        }
         if transfer.available_bytes() == 0 {
             Timer::after(Duration::from_millis(5)).await;
             continue;
@@ -108,6 +137,7 @@ async fn main(spawner: Spawner) -> ! {
         }
         if noise.lock(|b| b.samples(&samples, &mut pins)) {
             link::READING.signal(());
+            FLAGS.working.store(true, Relaxed);
         }
     }
 }

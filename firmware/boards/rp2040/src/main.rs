@@ -10,11 +10,17 @@
 //! one-hour outbox. cyw43 joins the Wi-Fi network and feeds embassy-net, on which the link crate
 //! runs the MQTT uplink and SNTP. Wi-Fi, broker, ids, microphone preset, calibration and alarm
 //! levels are set at build time (`GRIDSENTRY_*`, see firmware/link/build.rs).
+//!
+//! It runs behind the boot loader (boards/rp2040-boot), which starts the watchdog: the audio
+//! loop feeds it, except on a trial image that has not proved itself within
+//! `GRIDSENTRY_OTA_TRIAL_S` — then the chip restarts and the boot loader goes back to the
+//! previous image. Fleet updates arrive in the MQTT session (the link crate's `ota`).
 #![no_std]
 #![no_main]
 
 mod nvram;
 
+use core::sync::atomic::Ordering::Relaxed;
 use cyw43::JoinOptions;
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use embassy_executor::Spawner;
@@ -24,12 +30,15 @@ use embassy_rp::clocks::RoscRng;
 use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, DMA_CH1, PIO0, PIO1};
 use embassy_rp::pio::{InterruptHandler, Pio};
-use embassy_time::{Duration, Timer};
+use embassy_rp::watchdog::Watchdog;
+use embassy_time::{Duration, Instant, Timer};
 use gridsentry_board_rp2040::audio::{AlarmPins, Microphone};
+use gridsentry_board_rp2040::ota::Updates;
 use gridsentry_firmware_core::noise::{FixedChain, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
+use gridsentry_firmware_core::ota::Updater;
 use gridsentry_firmware_core::uplink::Uplink;
-use gridsentry_firmware_link::{self as link, settings, Buffers, Locked};
+use gridsentry_firmware_link::{self as link, settings, Buffers, Flags, Locked, Ota};
 use panic_halt as _;
 use static_cell::StaticCell;
 
@@ -51,6 +60,8 @@ static CYW43: StaticCell<cyw43::State> = StaticCell::new();
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+static OTA: StaticCell<Ota<Updates>> = StaticCell::new();
+static FLAGS: Flags = Flags::new();
 
 #[embassy_executor::task]
 async fn radio_task(runner: cyw43::Runner<'static, Radio>) -> ! {
@@ -84,8 +95,9 @@ async fn mqtt_task(
     noise: &'static SharedBox,
     uplink: &'static mut Uplink<WINDOW>,
     bufs: &'static mut Buffers,
+    ota: &'static mut Ota<Updates>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs).await
+    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs, ota).await
 }
 
 #[embassy_executor::task]
@@ -96,6 +108,13 @@ async fn time_task(stack: Stack<'static>) -> ! {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
+    // The boot loader started the watchdog (8 s): from here the audio loop feeds it.
+    let mut watchdog = Watchdog::new(p.WATCHDOG);
+    watchdog.start(Duration::from_secs(8));
+    let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
+    let boot = updates.boot();
+    let ota =
+        OTA.init(Ota::start(updates, Updater::new("rp2040", settings::VERSION, "active"), boot, &FLAGS));
     let mut rng = RoscRng;
     let identity = link::identity(rng.next_u32());
     let noise: &'static SharedBox = BOX.init_with(|| Locked::new(link::noise_box()));
@@ -125,17 +144,26 @@ async fn main(spawner: Spawner) {
     spawner.spawn(net_task(net_runner).expect("one net task"));
     spawner.spawn(wifi_task(control, stack).expect("one wifi task"));
     spawner.spawn(time_task(stack).expect("one time task"));
-    let uplink = LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, settings::VERSION));
-    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new())).expect("one mqtt task"));
+    let uplink = LINK.init(
+        link::uplink_for::<NoiseRecord, WINDOW>(&identity, settings::VERSION).with_ota().with_slot("active"),
+    );
+    spawner.spawn(mqtt_task(stack, noise, uplink, BUFFERS.init(Buffers::new()), ota).expect("one mqtt task"));
 
     let Pio { common, sm0, .. } = Pio::new(p.PIO1, Irqs);
     let dma = embassy_rp::dma::Channel::new(p.DMA_CH1, Irqs);
     let mut mic = Microphone::new(common, sm0, dma, p.PIN_10, p.PIN_11, p.PIN_12);
     let AlarmPins { buzzer, led } = AlarmPins::new(p.PIN_15, p.PIN_14);
     let mut pins = Pins { buzzer, led, clock: link::now };
+    let started = Instant::now();
     mic.run(|samples, _overruns| {
         if noise.lock(|b| b.samples(samples, &mut pins)) {
             link::READING.signal(());
+            FLAGS.working.store(true, Relaxed);
+        }
+        // A trial image that has not proved itself in time lets the watchdog restart the chip.
+        let overdue = started.elapsed() > Duration::from_secs(settings::OTA_TRIAL_S);
+        if !(FLAGS.on_trial.load(Relaxed) && overdue) {
+            watchdog.feed(Duration::from_secs(8));
         }
     })
     .await

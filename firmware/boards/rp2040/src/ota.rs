@@ -15,6 +15,7 @@ use embassy_rp::Peri;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
 use gridsentry_firmware_core::ota::{Boot, Slots, VerifyError};
+use gridsentry_firmware_link::Chip;
 use static_cell::StaticCell;
 
 /// The Pico W's flash.
@@ -76,6 +77,19 @@ impl Updates {
     pub fn parts(&mut self) -> (&mut Part, SlotsOf<'_>) {
         let Updates { updater, record, public_key, dfu_size } = self;
         (record, SlotsOf { updater, public_key: *public_key, dfu_size: *dfu_size })
+    }
+}
+
+impl Chip for Updates {
+    type Record = Part;
+    type Slots<'a> = SlotsOf<'a>;
+
+    fn parts(&mut self) -> (&mut Part, SlotsOf<'_>) {
+        Updates::parts(self)
+    }
+
+    fn restart(&mut self) -> ! {
+        cortex_m::peripheral::SCB::sys_reset()
     }
 }
 

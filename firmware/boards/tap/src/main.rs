@@ -6,11 +6,15 @@
 //!
 //! ```text
 //! gridsentry-board-tap --tap NAME --ip 10.77.0.2 --broker 10.77.0.1:1883 --ntp 10.77.0.1:12300 \
-//!     --site plaza-3 --device nb-01 [--boot-id N] [--reports-per-second R]
+//!     --site plaza-3 --device nb-01 [--boot-id N] [--reports-per-second R] [--ota-key HEX]
 //! ```
+//! Fleet updates run as on the ESP32-C3, over flash in RAM (`chip.rs`).
 //! The TAP device must exist and be up, with the broker and time server reachable on it (the
 //! test creates it with `ip tuntap add` and gives the host end a /24 address).
 
+mod chip;
+
+use chip::RamChip;
 use embassy_executor::Spawner;
 use embassy_net::{Ipv4Address, Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
@@ -19,8 +23,9 @@ use gridsentry_firmware_core::alarm::AlarmSettings;
 use gridsentry_firmware_core::identity::Identity;
 use gridsentry_firmware_core::noise::{FixedChain, Mic, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{Board, NoiseBox};
+use gridsentry_firmware_core::ota::{Boot, Updater};
 use gridsentry_firmware_core::uplink::Uplink;
-use gridsentry_firmware_link::{self as link, Buffers, Locked, Servers};
+use gridsentry_firmware_link::{self as link, Buffers, Flags, Locked, Ota, Servers};
 use gridsentry_sensors::{Id, Timestamp};
 use static_cell::StaticCell;
 
@@ -30,6 +35,8 @@ static BOX: StaticCell<SharedBox> = StaticCell::new();
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static LINK: StaticCell<Uplink<4>> = StaticCell::new();
 static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+static OTA: StaticCell<Ota<RamChip>> = StaticCell::new();
+static FLAGS: Flags = Flags::new();
 
 struct Args {
     tap: String,
@@ -37,6 +44,7 @@ struct Args {
     servers: Servers<'static>,
     identity: Identity,
     per_second: u32,
+    ota_key: Option<[u8; 32]>,
 }
 
 fn host_port(s: &str, what: &str) -> Result<(&'static str, u16), String> {
@@ -48,7 +56,7 @@ fn host_port(s: &str, what: &str) -> Result<(&'static str, u16), String> {
 fn args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut tap, mut ip, mut broker, mut ntp, mut site, mut device) = (None, None, None, None, None, None);
-    let (mut boot_id, mut per_second) = (1u32, 10u32);
+    let (mut boot_id, mut per_second, mut ota_key) = (1u32, 10u32, None);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -69,6 +77,14 @@ fn args() -> Result<Args, String> {
             "--reports-per-second" => {
                 per_second = value()?.parse().map_err(|e| format!("--reports-per-second: {e}"))?
             }
+            "--ota-key" => {
+                let hex = value()?;
+                let bytes: Option<Vec<u8>> = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+                    .collect();
+                ota_key = Some(bytes.and_then(|b| b.try_into().ok()).ok_or("--ota-key: 64 hex digits")?);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -84,6 +100,7 @@ fn args() -> Result<Args, String> {
             boot_id,
         ),
         per_second: per_second.max(1),
+        ota_key,
     })
 }
 
@@ -116,8 +133,9 @@ async fn mqtt_task(
     servers: Servers<'static>,
     noise: &'static SharedBox,
     uplink: &'static mut Uplink<4>,
+    ota: &'static mut Ota<RamChip>,
 ) -> ! {
-    link::uplink(stack, servers, uplink, noise, BUFFERS.init(Buffers::new())).await
+    link::uplink(stack, servers, uplink, noise, BUFFERS.init(Buffers::new()), ota).await
 }
 
 /// One second of a 1 kHz tone at −30 dBFS (peak, 24-bit samples).
@@ -155,8 +173,11 @@ async fn main(spawner: Spawner) {
     spawner.spawn(time_task(stack, a.servers).expect("one time task"));
     let noise: &'static SharedBox =
         BOX.init_with(|| Locked::new(NoiseBox::new(&Mic::INMP441, 0.0, AlarmSettings::default(), 1)));
-    let uplink = LINK.init(Uplink::new::<NoiseRecord>(&a.identity, env!("CARGO_PKG_VERSION")));
-    spawner.spawn(mqtt_task(stack, a.servers, noise, uplink).expect("one mqtt task"));
+    let version = env!("CARGO_PKG_VERSION");
+    let updater = Updater::new("host", version, "ota_0");
+    let ota = OTA.init(Ota::start(RamChip::new(a.ota_key), updater, Boot::Normal, &FLAGS));
+    let uplink = LINK.init(Uplink::new::<NoiseRecord>(&a.identity, version).with_ota().with_slot("ota_0"));
+    spawner.spawn(mqtt_task(stack, a.servers, noise, uplink, ota).expect("one mqtt task"));
 
     let second = tone();
     let mut console = Console;

@@ -28,12 +28,12 @@ use embassy_rp::watchdog::Watchdog;
 use embassy_time::{Duration, Instant};
 use gridsentry_board_rp2040::audio::{AlarmPins, Microphone};
 use gridsentry_board_rp2040::ota::Updates;
-use gridsentry_board_rp2040::serial::{self, Flags, Ota, SerialBuffers};
+use gridsentry_board_rp2040::serial;
 use gridsentry_firmware_core::noise::{FixedChain, NoiseRecord};
 use gridsentry_firmware_core::noise_box::{NoiseBox, Pins};
 use gridsentry_firmware_core::ota::Updater;
 use gridsentry_firmware_core::uplink::Uplink;
-use gridsentry_firmware_link::{self as link, settings, Locked};
+use gridsentry_firmware_link::{self as link, settings, Flags, Locked, Ota, SessionBuffers};
 use heapless::String;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -51,8 +51,8 @@ type SharedBox = Locked<NoiseBox<FixedChain, 3600>>;
 /// An hour of 1 s reports, shared by the audio loop and the serial session.
 static BOX: StaticCell<SharedBox> = StaticCell::new();
 static LINK: StaticCell<Uplink<WINDOW>> = StaticCell::new();
-static OTA: StaticCell<Ota> = StaticCell::new();
-static BUFS: StaticCell<SerialBuffers> = StaticCell::new();
+static OTA: StaticCell<Ota<Updates>> = StaticCell::new();
+static BUFS: StaticCell<SessionBuffers> = StaticCell::new();
 static UART_TX: StaticCell<[u8; 1024]> = StaticCell::new();
 static UART_RX: StaticCell<[u8; 8192]> = StaticCell::new();
 static FLAGS: Flags = Flags::new();
@@ -70,13 +70,10 @@ async fn session(
     mut uart: BufferedUart,
     noise: &'static SharedBox,
     link: &'static mut Uplink<WINDOW>,
-    ota: &'static mut Ota,
-    bufs: &'static mut SerialBuffers,
+    ota: &'static mut Ota<Updates>,
+    bufs: &'static mut SessionBuffers,
 ) -> ! {
-    serial::run::<NoiseRecord, 3600, WINDOW, _>(&mut uart, link, noise, ota, bufs, &FLAGS, || {
-        cortex_m::peripheral::SCB::sys_reset()
-    })
-    .await
+    serial::run::<NoiseRecord, 3600, WINDOW, _>(&mut uart, link, noise, ota, bufs).await
 }
 
 #[embassy_executor::main]
@@ -89,9 +86,10 @@ async fn main(spawner: Spawner) {
     let mut watchdog = Watchdog::new(p.WATCHDOG);
     watchdog.start(Duration::from_secs(8));
 
-    let updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
-    let ota = OTA.init(Ota::start(updates, Updater::new("rp2040", VERSION, "active")));
-    let mut on_trial = ota.updater.on_trial();
+    let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
+    let boot = updates.boot();
+    let ota = OTA.init(Ota::start(updates, Updater::new("rp2040", VERSION, "active"), boot, &FLAGS));
+    let mut on_trial = ota.on_trial();
     let boot = if on_trial { "trial" } else { "normal" };
     line(
         &mut log,
@@ -103,11 +101,11 @@ async fn main(spawner: Spawner) {
     );
     let identity = link::identity(embassy_rp::clocks::RoscRng.next_u32());
     let noise: &'static SharedBox = BOX.init_with(|| Locked::new(link::noise_box()));
-    let uplink = LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, VERSION).with_ota());
+    let uplink =
+        LINK.init(link::uplink_for::<NoiseRecord, WINDOW>(&identity, VERSION).with_ota().with_slot("active"));
     let (tx, rx) = (UART_TX.init([0; 1024]), UART_RX.init([0; 8192]));
     let uart = BufferedUart::new(p.UART1, p.PIN_4, p.PIN_5, Irqs, tx, rx, config);
-    FLAGS.on_trial.store(on_trial, Relaxed);
-    spawner.spawn(session(uart, noise, uplink, ota, BUFS.init(SerialBuffers::new())).expect("one session"));
+    spawner.spawn(session(uart, noise, uplink, ota, BUFS.init(SessionBuffers::new())).expect("one session"));
 
     let Pio { common, sm0, .. } = Pio::new(p.PIO1, Irqs);
     let dma = embassy_rp::dma::Channel::new(p.DMA_CH1, Irqs);
@@ -123,7 +121,7 @@ async fn main(spawner: Spawner) {
         });
         if stored {
             link::READING.signal(());
-            FLAGS.meter_running.store(true, Relaxed);
+            FLAGS.working.store(true, Relaxed);
             let newest = noise.lock(|b| b.outbox().newest().map(|(seq, r)| (seq, r.levels_cdb())));
             if let Some((seq, [laeq, lafmax, ..])) = newest {
                 line(
