@@ -5,7 +5,7 @@ built from (scripts/test runs it):
     check-images.py DEVICE.env MANIFEST.json...
 
 Each manifest must describe its image truly (size, sha256), list the settings without the
-password, and the image must carry the device's settings (site, device, broker password) in a form
+password, and the image must carry the device's settings (all of them, in its settings sector) in a form
 its chip boots: a UF2 for the RP2040 whose blocks are well formed and whose first 256 bytes are a
 second-stage boot loader with a valid CRC (what the ROM checks), or a merged ESP32-C3 image with
 the boot loader, partition table and application where the ROM and boot loader look for them.
@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 
 def fail(msg):
@@ -94,12 +95,12 @@ def esptool_valid(data, name, what, want_hash):
 
 def check_esp(flash, app, name):
     t = partitions(flash, name)
-    want = {"otadata": (1, 0), "ota_0": (0, 0x10), "ota_1": (0, 0x11), "gs_ota": (1, 0x80)}
+    want = {"otadata": (1, 0), "ota_0": (0, 0x10), "ota_1": (0, 0x11), "gs_ota": (1, 0x06), "gs_set": (1, 0x06)}
     for label, (kind, sub) in want.items():
         if t.get(label, (None, None))[:2] != (kind, sub):
             fail(f"{name}: the partition table has no {label} of type {kind}/{sub:#x}: {t}")
-    if t["otadata"][3] != 0x2000 or t["gs_ota"][3] < 0x1000:
-        fail(f"{name}: otadata must be 8 KB and gs_ota at least 4 KB")
+    if t["otadata"][3] != 0x2000 or t["gs_ota"][3] < 0x1000 or t["gs_set"][3] < 0x1000:
+        fail(f"{name}: otadata must be 8 KB, gs_ota and gs_set at least 4 KB")
     slots = [t["ota_0"], t["ota_1"]]
     if any(s[2] % 0x10000 for s in slots) or slots[0][3] != slots[1][3]:
         fail(f"{name}: app slots must start on 64 KB and be the same size")
@@ -114,6 +115,15 @@ def check_esp(flash, app, name):
     esptool_valid(flash[:0x8000], name, "boot loader", False)
     esptool_valid(app, name, "app", True)
     return t
+
+
+def settings_sector(sector, name):
+    """The settings text of a settings sector (firmware/core/src/settings.rs) as a dict."""
+    magic, length, crc = sector[:4], *struct.unpack("<II", sector[4:12])
+    text = sector[12:12 + length]
+    if magic != b"GSST" or length > 4096 - 12 or zlib.crc32(text) != crc:
+        fail(f"{name}: no whole settings sector (magic, length or CRC)")
+    return dict(line.split("=", 1) for line in text.decode().splitlines() if line)
 
 
 def main():
@@ -154,17 +164,24 @@ def main():
                 fail(f"{name}: no valid boot2 at the start of flash: the ROM would not boot it")
             if flash[0xA000:0xA000 + len(app)] != app:
                 fail(f"{name}: ACTIVE (0x1000A000) does not hold the update image's app")
+            sector = flash[0x7000:0x8000]
         elif m["format"] == "esp-merged-bin":
             flash = data
             if flash[0] != 0xE9 or flash[0x8000:0x8002] != b"\xaa\x50" or flash[0x10000] != 0xE9:
                 fail(f"{name}: no boot loader at 0x0, partition table at 0x8000 or app at 0x10000")
-            check_esp(flash, app, name)
+            table = check_esp(flash, app, name)
+            sector = flash[table["gs_set"][2]:table["gs_set"][2] + 4096]
         else:
             fail(f"{name}: unknown format {m['format']}")
-        # (Short constants such as the user name may be compiled into instructions, not stored.)
+        # The device's settings in its sector; none of them in the update image, which every
+        # device of the board gets.
+        stored = settings_sector(sector, name)
+        for k, v in settings.items():
+            if stored.get(k) != v:
+                fail(f"{name}: the settings sector has {k}={stored.get(k)!r}, not the provisioned value")
         for k in ("GRIDSENTRY_SITE", "GRIDSENTRY_DEVICE", "GRIDSENTRY_MQTT_PASSWORD"):
-            if settings[k].encode() not in flash:
-                fail(f"{name}: {k} is not in the image")
+            if settings[k].encode() in app:
+                fail(f"{m['update_image']}: carries {k}: it would give every device this one's")
         print(f"check-images: {name}: {m['board']}, {len(data)} bytes, settings of "
               f"{settings['GRIDSENTRY_SITE']}/{settings['GRIDSENTRY_DEVICE']} inside, manifest true")
 

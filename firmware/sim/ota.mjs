@@ -309,7 +309,7 @@ let id = rollout(images.v2);
 const t0 = bench.cycle;
 const first = await settle(bench, id, 120);
 const at = (state) => bench.states.find((x) => x.s >= t0 && x.state === state)?.s;
-const trialBoot = bench.lines.find((l) => l.s >= t0 && l.text.includes(`${images.v2}`) && l.text.endsWith('trial'))?.s;
+const trialBoot = bench.lines.find((l) => l.s >= t0 && l.text.includes(`${images.v2}`) && l.text.includes(' trial '))?.s;
 const phases = {
   download: [at('downloading'), at('verifying')],
   verify: [at('verifying'), at('rebooting')],
@@ -318,6 +318,9 @@ const phases = {
 check(first === 'confirmed' && runningVersion(bench) === images.v2, `v2 did not confirm (${first}, running ${runningVersion(bench)})`);
 check(bench.lines.some((l) => l.s >= t0 && l.text === 'ota proved'), 'v2 never said it proved itself');
 check(activeHolds(bench, images.v2), 'ACTIVE does not hold the v2 image');
+// The update image carries no device settings: the new image reads the installer's sector.
+const v2Boot = lastBoot(bench)?.text ?? '';
+check(v2Boot.includes(' sim/box-1 ') && v2Boot.endsWith(' settings=sector'), `v2 did not take the device's settings sector (${v2Boot})`);
 for (const [k, [a, z]] of Object.entries(phases)) say(`phase_${k}_s`, a && z ? s(z - a) : 'none');
 say('update_s', at('downloading') && trialBoot ? s(trialBoot - at('downloading')) : 'none');
 
@@ -373,7 +376,7 @@ if (failures === 0) {
   id = rollout(images.v3);
   const t3 = bench.cycle;
   const end = await settle(bench, id, 180);
-  const tried = bench.lines.some((l) => l.s >= t3 && l.text.includes(` ${images.v3} `) && l.text.endsWith('trial'));
+  const tried = bench.lines.some((l) => l.s >= t3 && l.text.includes(` ${images.v3} `) && l.text.includes(' trial '));
   check(tried, 'v3 never booted on trial');
   check(end === 'rolled_back' && runningVersion(bench) === before && activeHolds(bench, before), `v3: ${end}, running ${runningVersion(bench)} (expected rolled_back to ${before})`);
   say('never_confirms', `${end} back_on=${runningVersion(bench)}`);

@@ -195,7 +195,8 @@ pub struct Report {
     pub board: heapless::String<NAME_MAX>,
     /// Version running now.
     pub version: heapless::String<NAME_MAX>,
-    /// Slot running now (`a`/`b` on the RP2040's active/DFU scheme, `ota_0`/`ota_1` on the C3).
+    /// Slot running now (`active` on the RP2040, where the boot loader swaps images in;
+    /// `ota_0`/`ota_1` on the ESP32-C3).
     #[serde(default)]
     pub slot: heapless::String<8>,
     /// Where the update stands.

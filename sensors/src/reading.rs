@@ -173,7 +173,6 @@ pub struct StatusReport {
 /// Longest slot name in a status message.
 pub const SLOT_MAX: usize = 8;
 
-
 impl Body {
     /// The topic stream this body belongs on.
     pub const fn stream(&self) -> Stream {

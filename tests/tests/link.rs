@@ -9,6 +9,7 @@
 //! test fails and says so.
 
 use gridsentry_sensors::codec::decode;
+use gridsentry_sensors::ota::{Report, UpdateState};
 use gridsentry_sensors::{Body, DeviceState, Reading, Timestamp};
 use gridsentry_tests::{binary, Mosquitto};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -87,12 +88,14 @@ async fn time_server(socket: UdpSocket, answered: tokio::sync::watch::Sender<u32
     }
 }
 
-/// What the subscriber saw: readings by sequence number (duplicates compared), the last status.
+/// What the subscriber saw: readings by sequence number (duplicates compared), the last status,
+/// the last update report (the link's session takes fleet updates).
 #[derive(Default)]
 struct Seen {
     readings: BTreeMap<u32, Reading>,
     duplicates: u32,
     status: Option<Reading>,
+    ota: Option<Report>,
 }
 
 async fn collect_until(
@@ -108,6 +111,11 @@ async fn collect_until(
             continue;
         };
         let Event::Incoming(Packet::Publish(p)) = event else { continue };
+        if p.topic.ends_with("/ota/state") {
+            seen.ota =
+                Some(serde_json::from_slice(&p.payload).unwrap_or_else(|e| panic!("{}: {e}", p.topic)));
+            continue;
+        }
         let r = decode(&p.payload).unwrap_or_else(|e| panic!("{}: {e}", p.topic));
         if p.topic.ends_with("/status") {
             seen.status = Some(r);
@@ -152,6 +160,7 @@ async fn the_chips_network_code_publishes_in_utc_and_loses_nothing_across_a_brok
     let mut seen = Seen::default();
     collect_until(&mut events, &mut seen, "birth and UTC readings", |s| {
         s.status.is_some()
+            && s.ota.is_some()
             && s.readings.values().filter(|r| matches!(r.header.time, Timestamp::Utc(_))).count() >= 10
     })
     .await;
@@ -160,6 +169,13 @@ async fn the_chips_network_code_publishes_in_utc_and_loses_nothing_across_a_brok
     assert_eq!(
         (status.state, status.firmware.as_str(), birth.header.boot_id),
         (DeviceState::Online, env!("CARGO_PKG_VERSION"), 77)
+    );
+    assert_eq!(status.slot.as_str(), "ota_0", "the birth names the slot");
+    let ota = seen.ota.clone().unwrap();
+    assert_eq!(
+        (ota.board.as_str(), ota.version.as_str(), ota.slot.as_str(), ota.state),
+        ("host", env!("CARGO_PKG_VERSION"), "ota_0", UpdateState::Idle),
+        "the update report at connection"
     );
     assert!(*answers.borrow_and_update() >= 1, "the time server was asked");
     let start = SERVER_EPOCH_MS;

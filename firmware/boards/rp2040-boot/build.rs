@@ -7,7 +7,7 @@ fn main() {
     std::fs::write(
         out.join("memory.x"),
         format!(
-            "MEMORY {{\n  BOOT2 : ORIGIN = 0x10000000, LENGTH = 0x100\n  FLASH : ORIGIN = 0x10000100, LENGTH = 32K - 0x100\n  RAM : ORIGIN = 0x20000000, LENGTH = 264K\n}}\n{partitions}"
+            "MEMORY {{\n  BOOT2 : ORIGIN = 0x10000000, LENGTH = 0x100\n  FLASH : ORIGIN = 0x10000100, LENGTH = 28K - 0x100\n  RAM : ORIGIN = 0x20000000, LENGTH = 264K\n}}\n{partitions}"
         ),
     )
     .unwrap();

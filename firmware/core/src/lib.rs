@@ -7,6 +7,7 @@
 //! - [`noise_box`]: the noise box's loop without pins (a [`noise_box::Board`] drives them).
 //! - [`ota`]: fleet updates: offers, chunks by offset into the second slot with a progress record
 //!   that survives power cuts, signature check before the trial boot, confirm or revert.
+//! - [`settings`]: the device's own settings, read from a flash sector at start (checked).
 //! - [`outbox`]: the store-and-forward ring that keeps readings while the broker is away.
 //! - [`mqtt`]: MQTT 3.1.1 packets and the session (birth, will, QoS 1 resend, keep-alive), no I/O.
 //! - [`sntp`]: the time server request and the checks on its reply, no I/O.
@@ -24,6 +25,7 @@ pub mod noise;
 pub mod noise_box;
 pub mod ota;
 pub mod outbox;
+pub mod settings;
 pub mod sntp;
 pub mod uplink;
 pub mod wristband;

@@ -9,8 +9,9 @@
 //! - [`time_sync`]: asks the SNTP server at start and every hour; from the first answer on,
 //!   [`now`] is UTC (readings before that say "unsynced" + time since boot, as the wire contract
 //!   allows).
-//! - [`settings`]: Wi-Fi, broker, time server, site and device, fixed at build time and checked
-//!   by `build.rs` (a wrong value fails the build naming the variable).
+//! - [`settings`]: Wi-Fi, broker, time server, site and device: the device's own from its
+//!   settings sector over the build's defaults, all checked with the same rules (a wrong build
+//!   value fails the build naming the variable; a wrong sector is not taken).
 //!
 //! The outbox lives in a blocking mutex shared with the audio loop ([`Locked`]); each lock is
 //! short (a poll encodes at most `W` readings), and socket I/O happens outside it.
@@ -36,13 +37,42 @@ use gridsentry_firmware_core::noise_box::NoiseBox;
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_firmware_core::sntp;
 use gridsentry_firmware_core::uplink::{Stored, Uplink};
-use gridsentry_sensors::{Id, Timestamp};
+use gridsentry_sensors::Timestamp;
 use ota::session;
 pub use ota::{Chip, Flags, Ota, SessionBuffers, SessionEnd};
 
-/// The device's settings (see `build.rs` for the variables and defaults).
+/// The device's settings: the build's (see `build.rs`) and, over them, the device's own from its
+/// settings sector ([`settings::load`]).
 pub mod settings {
+    use embassy_sync::once_lock::OnceLock;
+    pub use gridsentry_firmware_core::settings::Settings;
+
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+
+    static CURRENT: OnceLock<Settings> = OnceLock::new();
+
+    /// Reads the settings sector's contents (once, first thing at start; later calls and
+    /// [`get`] return what the first one found). A blank, damaged or refused sector leaves the
+    /// build's defaults; the second value says whether the sector's settings were taken.
+    pub fn load(sector: &[u8]) -> (&'static Settings, bool) {
+        let mut taken = false;
+        let s = CURRENT.get_or_init(|| {
+            let defaults = Settings::default().with_text(DEFAULTS).unwrap_or_default();
+            match gridsentry_firmware_core::settings::sector_text(sector).map(|t| defaults.with_text(t)) {
+                Some(Ok(s)) => {
+                    taken = true;
+                    s
+                }
+                _ => defaults,
+            }
+        });
+        (s, taken)
+    }
+
+    /// The settings in force (the build's alone if [`load`] was not called).
+    pub fn get() -> &'static Settings {
+        load(&[]).0
+    }
 }
 
 /// The servers a device talks to: the build settings on the chips; given at run time where a
@@ -60,13 +90,16 @@ pub struct Servers<'a> {
 }
 
 impl Servers<'static> {
-    /// `GRIDSENTRY_BROKER` and `GRIDSENTRY_NTP`.
-    pub const SETTINGS: Servers<'static> = Servers {
-        broker_host: settings::BROKER_HOST,
-        broker_port: settings::BROKER_PORT,
-        ntp_host: settings::NTP_HOST,
-        ntp_port: sntp::PORT,
-    };
+    /// `GRIDSENTRY_BROKER` and `GRIDSENTRY_NTP` of the settings.
+    pub fn from_settings() -> Servers<'static> {
+        let s = settings::get();
+        Servers {
+            broker_host: s.broker_host.as_str(),
+            broker_port: s.broker_port,
+            ntp_host: s.ntp_host.as_str(),
+            ntp_port: sntp::PORT,
+        }
+    }
 }
 
 /// UTC minus the monotonic clock, in ms, once a time server answered.
@@ -83,24 +116,24 @@ pub fn now() -> Timestamp {
 
 /// This boot's identity: the site and device of the settings, and a random boot id.
 pub fn identity(boot_id: u32) -> Identity {
-    match (Id::new(settings::SITE), Id::new(settings::DEVICE)) {
-        (Ok(site), Ok(device)) => Identity::new(site, device, boot_id),
-        _ => unreachable!("build.rs checks GRIDSENTRY_SITE and GRIDSENTRY_DEVICE with the same rules"),
-    }
+    let s = settings::get();
+    Identity::new(s.site.clone(), s.device.clone(), boot_id)
 }
 
 /// A noise box as the settings describe it (microphone, calibration, alarm, report interval).
 pub fn noise_box<C: Chain, const N: usize>() -> NoiseBox<C, N> {
-    NoiseBox::new(&settings::MIC, settings::CAL_DB, settings::ALARM, settings::REPORT_S)
+    let s = settings::get();
+    NoiseBox::new(&s.mic, s.cal_db, s.alarm, s.report_s)
 }
 
 /// The device's uplink for readings of type `T`, logged in as the settings say.
 pub fn uplink_for<T: Stored, const W: usize>(identity: &Identity, firmware: &'static str) -> Uplink<W> {
+    let s = settings::get();
     let uplink = Uplink::new::<T>(identity, firmware);
-    // Cannot fail: build.rs checked the lengths against the same limit.
+    // Cannot fail: the settings' checks keep the lengths within the same limit.
     uplink
-        .with_login(settings::MQTT_USER, settings::MQTT_PASSWORD)
-        .unwrap_or_else(|| unreachable!("build.rs checks the credentials' length"))
+        .with_login(s.mqtt_user.as_str(), s.mqtt_password.as_str())
+        .unwrap_or_else(|| unreachable!("the settings check the credentials' length"))
 }
 
 /// Buffers of the MQTT task (static: they are part of the measured RAM). The socket's receive

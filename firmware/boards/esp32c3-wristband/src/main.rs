@@ -83,7 +83,8 @@ fn now_ms() -> u64 {
 fn wanted(le: [u8; 6]) -> bool {
     let mut msb_first = le;
     msb_first.reverse();
-    settings::BANDS.is_empty() || settings::BANDS.contains(&msb_first)
+    let bands = &settings::get().bands;
+    bands.is_empty() || bands.contains(&msb_first)
 }
 
 /// Adverts, handed over by the BLE host's runner.
@@ -124,7 +125,7 @@ async fn listen(ble: &Ble, conn: &Connection<'_, DefaultPacketPool>, home: &Lock
 async fn follow_bands(ble: &'static Ble, home: &'static Locked<Home>) -> ! {
     let mut central = ble.central();
     loop {
-        for band in settings::BANDS {
+        for band in &settings::get().bands {
             let mut le = *band;
             le.reverse();
             let addr = BdAddr::new(le);
@@ -195,7 +196,7 @@ async fn mqtt_task(
     bufs: &'static mut Buffers,
     ota: &'static mut Ota<EspChip>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, home, bufs, ota).await
+    link::uplink(stack, link::Servers::from_settings(), uplink, home, bufs, ota).await
 }
 
 #[esp_rtos::main]

@@ -39,21 +39,22 @@ async fn wifi_task(mut wifi: WifiController<'static>) -> ! {
 
 #[embassy_executor::task]
 async fn time_task(stack: Stack<'static>) -> ! {
-    link::time_sync(stack, link::Servers::SETTINGS).await
+    link::time_sync(stack, link::Servers::from_settings()).await
 }
 
 /// Joins the network of the build settings and returns the IP stack (the Wi-Fi, network and
 /// time tasks run on `spawner`). The devices send a few hundred bytes a second, so the driver
 /// runs with fewer receive buffers and no frame aggregation: a smaller heap suffices.
 pub fn start_wifi(spawner: Spawner, wifi: WIFI<'static>, rng: &Rng) -> Stack<'static> {
-    let auth = if settings::WIFI_PASSWORD.is_empty() {
+    let s = settings::get();
+    let auth = if s.wifi_password.is_empty() {
         AuthenticationMethodConfig::Open
     } else {
         // Cannot fail: build.rs checked the length.
-        AuthenticationMethodConfig::Wpa2Personal(settings::WIFI_PASSWORD.try_into().unwrap_or_default())
+        AuthenticationMethodConfig::Wpa2Personal(s.wifi_password.as_str().try_into().unwrap_or_default())
     };
     let station = StationConfig::default()
-        .with_ssid(settings::WIFI_SSID.try_into().unwrap_or_default())
+        .with_ssid(s.wifi_ssid.as_str().try_into().unwrap_or_default())
         .with_authentication(auth);
     let config = ControllerConfig::default()
         .with_initial_config(Config::Station(station))

@@ -63,7 +63,7 @@ async fn mqtt_task(
     bufs: &'static mut Buffers,
     ota: &'static mut Ota<EspChip>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs, ota).await
+    link::uplink(stack, link::Servers::from_settings(), uplink, noise, bufs, ota).await
 }
 
 #[esp_rtos::main]

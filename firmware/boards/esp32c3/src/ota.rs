@@ -11,9 +11,7 @@ use core::cell::RefCell;
 use embassy_embedded_hal::flash::partition::BlockingPartition;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
-use esp_bootloader_esp_idf::partitions::{
-    read_partition_table, AppPartitionSubType, DataPartitionSubType, PartitionType, PARTITION_TABLE_MAX_LEN,
-};
+use esp_bootloader_esp_idf::partitions::{read_partition_table, PARTITION_TABLE_MAX_LEN};
 use esp_hal::peripherals::FLASH;
 use esp_storage::FlashStorage;
 use gridsentry_firmware_core::ota::espidf::{EspSlots, OtaData};
@@ -37,21 +35,24 @@ pub struct EspChip {
 }
 
 impl EspChip {
-    /// Reads the partition table and what this boot is. A trial image past its boots is sent
-    /// back here: the chip restarts into the old one before anything else runs.
+    /// Reads the partition table, the device's settings (`link::settings::load`) and what this
+    /// boot is. A trial image past its boots is sent back here: the chip restarts into the old
+    /// one before anything else runs.
     pub fn start(flash: FLASH<'static>, public_key: Option<[u8; 32]>) -> (EspChip, Boot) {
         let mut storage = FlashStorage::new(flash);
         let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
-        // (offset, size) of otadata, ota_0, ota_1, gs_ota; the running slot.
-        let mut parts = [(0u32, 0u32); 4];
+        // (offset, size) of otadata, ota_0, ota_1, gs_ota, gs_set; the running slot.
+        let mut parts = [(0u32, 0u32); 5];
         let mut booted = 0u8;
         if let Ok(pt) = read_partition_table(&mut storage, &mut table) {
+            // Raw types: the crate's typed view panics on subtypes it does not know.
             for p in pt.iter() {
-                let i = match p.partition_type() {
-                    PartitionType::Data(DataPartitionSubType::Ota) => 0,
-                    PartitionType::App(AppPartitionSubType::Ota0) => 1,
-                    PartitionType::App(AppPartitionSubType::Ota1) => 2,
-                    _ if p.label_as_str() == "gs_ota" => 3,
+                let i = match (p.raw_type(), p.raw_subtype(), p.label_as_str()) {
+                    (1, 0x00, _) => 0,
+                    (0, 0x10, _) => 1,
+                    (0, 0x11, _) => 2,
+                    (1, _, "gs_ota") => 3,
+                    (1, _, "gs_set") => 4,
                     _ => continue,
                 };
                 parts[i] = (p.offset(), p.len());
@@ -60,6 +61,12 @@ impl EspChip {
                 booted = u8::from(running.offset() == parts[2].0 && parts[2].1 > 0);
             }
         }
+        // The device's settings first: everything after depends on them.
+        let mut sector = [0xffu8; 4096];
+        if parts[4].1 >= 4096 && storage.read(parts[4].0, &mut sector).is_err() {
+            sector.fill(0xff);
+        }
+        gridsentry_firmware_link::settings::load(&sector);
         let shared: &'static Shared = SHARED.init(Mutex::new(RefCell::new(storage)));
         let part = |(offset, size): (u32, u32)| BlockingPartition::new(shared, offset, size);
         let mut chip = EspChip {

@@ -77,12 +77,13 @@ async fn net_task(mut runner: embassy_net::Runner<'static, cyw43::NetDriver<'sta
 #[embassy_executor::task]
 async fn wifi_task(mut control: cyw43::Control<'static>, stack: Stack<'static>) -> ! {
     loop {
-        let options = if settings::WIFI_PASSWORD.is_empty() {
+        let s = settings::get();
+        let options = if s.wifi_password.is_empty() {
             JoinOptions::new_open()
         } else {
-            JoinOptions::new(settings::WIFI_PASSWORD.as_bytes())
+            JoinOptions::new(s.wifi_password.as_bytes())
         };
-        if control.join(settings::WIFI_SSID, options).await.is_ok() {
+        if control.join(&s.wifi_ssid, options).await.is_ok() {
             stack.wait_link_down().await;
         }
         Timer::after(Duration::from_secs(5)).await;
@@ -97,12 +98,12 @@ async fn mqtt_task(
     bufs: &'static mut Buffers,
     ota: &'static mut Ota<Updates>,
 ) -> ! {
-    link::uplink(stack, link::Servers::SETTINGS, uplink, noise, bufs, ota).await
+    link::uplink(stack, link::Servers::from_settings(), uplink, noise, bufs, ota).await
 }
 
 #[embassy_executor::task]
 async fn time_task(stack: Stack<'static>) -> ! {
-    link::time_sync(stack, link::Servers::SETTINGS).await
+    link::time_sync(stack, link::Servers::from_settings()).await
 }
 
 #[embassy_executor::main]
@@ -112,6 +113,10 @@ async fn main(spawner: Spawner) {
     let mut watchdog = Watchdog::new(p.WATCHDOG);
     watchdog.start(Duration::from_secs(8));
     let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
+    // The device's settings first: everything after depends on them.
+    let mut sector = [0u8; 4096];
+    updates.read_settings(&mut sector);
+    settings::load(&sector);
     let boot = updates.boot();
     let ota =
         OTA.init(Ota::start(updates, Updater::new("rp2040", settings::VERSION, "active"), boot, &FLAGS));

@@ -36,6 +36,7 @@ pub struct Updates {
     pub record: Part,
     public_key: Option<[u8; 32]>,
     dfu_size: u32,
+    shared: &'static Mutex<NoopRawMutex, RefCell<ChipFlash>>,
 }
 
 impl Updates {
@@ -61,6 +62,21 @@ impl Updates {
             record,
             public_key,
             dfu_size,
+            shared,
+        }
+    }
+
+    /// The settings sector's contents (`SETTINGS` in partitions.x), for `link::settings::load`.
+    pub fn read_settings(&mut self, out: &mut [u8; 4096]) {
+        // SAFETY: as in `new`, only the symbols' addresses are taken.
+        let start = unsafe {
+            unsafe extern "C" {
+                static __settings_start: u32;
+            }
+            &__settings_start as *const u32 as u32
+        };
+        if self.shared.lock(|f| f.borrow_mut().blocking_read(start, out)).is_err() {
+            out.fill(0xff); // unreadable: the build's settings
         }
     }
 
@@ -75,7 +91,7 @@ impl Updates {
 
     /// The record partition and the slots, for the core's updater (both borrow the chip).
     pub fn parts(&mut self) -> (&mut Part, SlotsOf<'_>) {
-        let Updates { updater, record, public_key, dfu_size } = self;
+        let Updates { updater, record, public_key, dfu_size, .. } = self;
         (record, SlotsOf { updater, public_key: *public_key, dfu_size: *dfu_size })
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! UART0 TX on GP0, 921600 baud 8N1 (a line is ~70 bytes: 0.8 ms, well inside the 10 ms a DMA
 //! buffer takes to fill). Lines:
-//! - `boot noise-box-rp2040-offline VERSION SITE/DEVICE BOOT` (BOOT: `normal` or `trial`)
+//! - `boot noise-box-rp2040-offline VERSION SITE/DEVICE BOOT settings=FROM` (BOOT: `normal` or
+//!   `trial`; FROM: `sector`, the device's own, or `build`, the build's defaults)
 //! - `report seq=N laeq_cdb=X lafmax_cdb=Y overruns=Z` (levels in hundredths of a dB(A))
 //! - `alarm on` / `alarm off`
 //! - `ota proved` (a trial image kept itself)
@@ -87,6 +88,10 @@ async fn main(spawner: Spawner) {
     watchdog.start(Duration::from_secs(8));
 
     let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
+    // The device's settings first: everything after depends on them.
+    let mut sector = [0u8; 4096];
+    updates.read_settings(&mut sector);
+    let (s, own) = settings::load(&sector);
     let boot = updates.boot();
     let ota = OTA.init(Ota::start(updates, Updater::new("rp2040", VERSION, "active"), boot, &FLAGS));
     let mut on_trial = ota.on_trial();
@@ -94,9 +99,10 @@ async fn main(spawner: Spawner) {
     line(
         &mut log,
         format_args!(
-            "boot noise-box-rp2040-offline {VERSION} {}/{} {boot}",
-            settings::SITE,
-            settings::DEVICE
+            "boot noise-box-rp2040-offline {VERSION} {}/{} {boot} settings={}",
+            s.site.as_str(),
+            s.device.as_str(),
+            if own { "sector" } else { "build" }
         ),
     );
     let identity = link::identity(embassy_rp::clocks::RoscRng.next_u32());
