@@ -165,11 +165,17 @@ def main():
             if flash[0xA000:0xA000 + len(app)] != app:
                 fail(f"{name}: ACTIVE (0x1000A000) does not hold the update image's app")
             sector = flash[0x7000:0x8000]
+            if flash[0x8000:0xA000] != b"\xff" * 0x2000:
+                fail(f"{name}: the boot state and progress record (0x8000-0xA000) are not written blank")
         elif m["format"] == "esp-merged-bin":
             flash = data
             if flash[0] != 0xE9 or flash[0x8000:0x8002] != b"\xaa\x50" or flash[0x10000] != 0xE9:
                 fail(f"{name}: no boot loader at 0x0, partition table at 0x8000 or app at 0x10000")
             table = check_esp(flash, app, name)
+            for label in ("otadata", "gs_ota"):
+                at, size = table[label][2], table[label][3]
+                if flash[at:at + size] != b"\xff" * size:
+                    fail(f"{name}: {label} is not written blank: a reflashed box would keep its old update state")
             sector = flash[table["gs_set"][2]:table["gs_set"][2] + 4096]
         else:
             fail(f"{name}: unknown format {m['format']}")
