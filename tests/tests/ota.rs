@@ -82,6 +82,45 @@ async fn a_failing_first_wave_pauses_the_roll_out_and_leaves_the_rest_untouched(
     let other = SimDevice::start(broker.port, "plaza-2", "nb-x", BOARD, "1.0.0", &public, Fault::None);
     until(&d, "SELECT COUNT(*) FROM ota_fleet WHERE state = 'idle'", 201, Duration::from_secs(30)).await;
 
+    // A broken or hostile device's reports: garbage, 2 KB, a state that does not exist, an
+    // offset past any image. Counted and dropped; the fleet as it was.
+    let (hostile, mut hostile_loop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("hostile", "127.0.0.1", broker.port), 16);
+    tokio::spawn(async move { while hostile_loop.poll().await.is_ok() {} });
+    let bad: [Vec<u8>; 4] = [
+        b"\xff\x00not json".to_vec(),
+        format!(r#"{{"v":1,"board":"host","version":"{}","state":"idle"}}"#, "9".repeat(2000)).into_bytes(),
+        br#"{"v":1,"board":"host","version":"1.0.0","state":"exploded"}"#.to_vec(),
+        br#"{"v":1,"board":"host","version":"1.0.0","state":"downloading","offset":-1}"#.to_vec(),
+    ];
+    for payload in bad {
+        hostile
+            .publish("gs/v1/plaza-1/nb-001/ota/state", rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    let malformed = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("gridsentry_malformed_total{reason=\"ota_report\"} "))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = reqwest::get(format!("{}/metrics", d.api)).await.unwrap().text().await.unwrap();
+        if malformed(&text) == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "malformed ota reports counted {}, not 4", malformed(&text));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until(
+        &d,
+        "SELECT COUNT(*) FROM ota_fleet WHERE state = 'idle' AND version = '1.0.0'",
+        201,
+        Duration::from_secs(5),
+    )
+    .await;
+
     let image = signed_image(keys.path(), "fleet.pem", "2.0.0");
     let added = cli(&["firmware", "add", &image, "--config", config, "--board", BOARD, "--version", "2.0.0"]);
     assert!(added.contains("signature checked"), "{added}");
