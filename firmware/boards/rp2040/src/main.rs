@@ -114,9 +114,7 @@ async fn main(spawner: Spawner) {
     watchdog.start(Duration::from_secs(8));
     let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
     // The device's settings first: everything after depends on them.
-    let mut sector = [0u8; 4096];
-    updates.read_settings(&mut sector);
-    settings::load(&sector);
+    updates.load_settings();
     let boot = updates.boot();
     let ota =
         OTA.init(Ota::start(updates, Updater::new("rp2040", settings::VERSION, "active"), boot, &FLAGS));

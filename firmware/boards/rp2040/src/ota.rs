@@ -15,6 +15,7 @@ use embassy_rp::Peri;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
 use gridsentry_firmware_core::ota::{Boot, Slots, VerifyError};
+use gridsentry_firmware_link::settings::{self, Settings};
 use gridsentry_firmware_link::Chip;
 use static_cell::StaticCell;
 
@@ -66,8 +67,15 @@ impl Updates {
         }
     }
 
-    /// The settings sector's contents (`SETTINGS` in partitions.x), for `link::settings::load`.
-    pub fn read_settings(&mut self, out: &mut [u8; 4096]) {
+    /// Reads the device's settings from its sector (`link::settings::load`; the sector is read
+    /// into a stack buffer here, not into the async main task's state, where it would stay).
+    pub fn load_settings(&mut self) -> (&'static Settings, bool) {
+        let mut sector = [0xffu8; 4096];
+        self.read_settings(&mut sector);
+        settings::load(&sector)
+    }
+
+    fn read_settings(&mut self, out: &mut [u8; 4096]) {
         // SAFETY: as in `new`, only the symbols' addresses are taken.
         let start = unsafe {
             unsafe extern "C" {

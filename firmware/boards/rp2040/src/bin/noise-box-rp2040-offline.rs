@@ -89,9 +89,7 @@ async fn main(spawner: Spawner) {
 
     let mut updates = Updates::new(p.FLASH, settings::OTA_PUBLIC_KEY);
     // The device's settings first: everything after depends on them.
-    let mut sector = [0u8; 4096];
-    updates.read_settings(&mut sector);
-    let (s, own) = settings::load(&sector);
+    let (s, own) = updates.load_settings();
     let boot = updates.boot();
     let ota = OTA.init(Ota::start(updates, Updater::new("rp2040", VERSION, "active"), boot, &FLAGS));
     let mut on_trial = ota.on_trial();
