@@ -207,6 +207,41 @@ async fn a_failing_first_wave_pauses_the_roll_out_and_leaves_the_rest_untouched(
         count(&db, "SELECT COUNT(*) FROM audit WHERE action = 'rollout.active' AND who = 'legacy-token'"),
         1
     );
+
+    // A device that asks for chunks as fast as it can (1000 requests at once) is answered at
+    // most 64 times a second, and counted.
+    let (flood, mut flood_loop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("flood", "127.0.0.1", broker.port), 2000);
+    flood.subscribe("gs/v1/plaza-1/nb-005/ota/chunk", rumqttc::QoS::AtMostOnce).await.unwrap();
+    let chunks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = chunks.clone();
+    tokio::spawn(async move {
+        while let Ok(e) = flood_loop.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) = e {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription in place
+    let ask = br#"{"v":1,"board":"host","version":"1.0.0","state":"downloading","rollout":1,"offset":0}"#;
+    let state = "gs/v1/plaza-1/nb-005/ota/state";
+    for _ in 0..1000 {
+        flood.publish(state, rumqttc::QoS::AtLeastOnce, false, ask.to_vec()).await.unwrap();
+    }
+    // Then a malformed report: once it is counted, the daemon has handled all 1000 before it.
+    flood.publish(state, rumqttc::QoS::AtLeastOnce, false, b"end".to_vec()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = reqwest::get(format!("{}/metrics", d.api)).await.unwrap().text().await.unwrap();
+        if malformed(&text) == 5 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the flood's end not seen ({} malformed)", malformed(&text));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let n = chunks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(text.contains("gridsentry_malformed_total{reason=\"ota_chunk_flood\"}"), "the flood is counted");
+    assert!((1..=128).contains(&n), "{n} chunks answered to 1000 requests (two seconds' worth at most)");
     d.stop().await;
 }
 

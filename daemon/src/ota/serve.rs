@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Largest `ota/state` report read (a report is ~200 bytes).
 pub const REPORT_MAX: usize = 1024;
+/// Chunks one device is sent per second at most. A device writing flash takes a few dozen a
+/// second (an ESP32-C3 erases 4 KB in ~45 ms); one that asks faster is broken or hostile, and
+/// must not turn the daemon into a firehose on the street's broker.
+pub const CHUNKS_PER_S: u32 = 64;
 /// Who the daemon's own actions are recorded as.
 const DAEMON: &str = "daemon:ota";
 
@@ -60,6 +64,8 @@ pub(super) struct Server {
     /// Devices that moved, to record with the next batch.
     moves: Vec<Move>,
     seen: Vec<FleetDevice>,
+    /// Chunks sent per device in the current second.
+    sent: HashMap<String, (Instant, u32)>,
 }
 
 impl Server {
@@ -82,6 +88,7 @@ impl Server {
             fleet: HashMap::new(),
             moves: Vec::new(),
             seen: Vec::new(),
+            sent: HashMap::new(),
         }
     }
 
@@ -196,7 +203,17 @@ impl Server {
                 && rep.rollout.map(i64::from) == Some(live.rollout.id)
                 && live.rollout.status != "cancelled";
             if let (true, Some(offset)) = (asks, rep.offset) {
-                send_chunk(&self.client, site, device, live, offset, self.tuning.chunk);
+                let (since, n) = self.sent.entry(key.clone()).or_insert((Instant::now(), 0));
+                if since.elapsed() >= Duration::from_secs(1) {
+                    (*since, *n) = (Instant::now(), 0);
+                }
+                *n += 1;
+                if *n <= CHUNKS_PER_S {
+                    send_chunk(&self.client, site, device, live, offset, self.tuning.chunk);
+                } else if *n == CHUNKS_PER_S + 1 {
+                    self.metrics.malformed("ota_chunk_flood");
+                    tracing::warn!(%site, %device, "ota: device asks for chunks faster than {CHUNKS_PER_S}/s; ignored this second");
+                }
             }
         }
     }
