@@ -191,7 +191,8 @@ impl UpdateState {
 pub struct Report {
     /// Contract version ([`VERSION`]).
     pub v: u8,
-    /// Board (`rp2040`, `esp32c3`, `esp32c3-wristband`, `host`).
+    /// Board (`rp2040`, `rp2040-offline`, `esp32c3`, `esp32c3-wristband`, `host`): the Pico W and
+    /// the radio-less Pico are different boards — one's app would not run on the other.
     pub board: heapless::String<NAME_MAX>,
     /// Version running now.
     pub version: heapless::String<NAME_MAX>,

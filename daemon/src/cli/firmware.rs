@@ -40,7 +40,8 @@ pub enum FirmwareCommand {
         image: PathBuf,
         #[arg(long)]
         config: PathBuf,
-        /// Board it is built for: rp2040, esp32c3, esp32c3-wristband, host.
+        /// Board it is built for: rp2040 (Pico W), rp2040-offline (plain Pico), esp32c3,
+        /// esp32c3-wristband, host.
         #[arg(long)]
         board: String,
         /// Its firmware version (what the device reports once it runs it).
@@ -135,8 +136,10 @@ pub fn firmware(cmd: FirmwareCommand) -> ExitCode {
             done(with_store(&config, move |s, cfg| {
                 let ota =
                     cfg.ota.as_ref().ok_or("the config has no [ota] section (public_key)")?.get_ref().clone();
-                if !["rp2040", "esp32c3", "esp32c3-wristband", "host"].contains(&board.as_str()) {
-                    return Err(format!("--board {board}: rp2040, esp32c3, esp32c3-wristband or host"));
+                if !["rp2040", "rp2040-offline", "esp32c3", "esp32c3-wristband", "host"].contains(&board.as_str()) {
+                    return Err(format!(
+                        "--board {board}: rp2040, rp2040-offline, esp32c3, esp32c3-wristband or host"
+                    ));
                 }
                 let ok = |c: char| c.is_ascii_alphanumeric() || ".+-_".contains(c);
                 if version.is_empty() || version.len() > 24 || !version.chars().all(ok) {

@@ -91,7 +91,7 @@ async fn main(spawner: Spawner) {
     // The device's settings first: everything after depends on them.
     let (s, own) = updates.load_settings();
     let boot = updates.boot();
-    let ota = OTA.init(Ota::start(updates, Updater::new("rp2040", VERSION, "active"), boot, &FLAGS));
+    let ota = OTA.init(Ota::start(updates, Updater::new("rp2040-offline", VERSION, "active"), boot, &FLAGS));
     let mut on_trial = ota.on_trial();
     let boot = if on_trial { "trial" } else { "normal" };
     line(
