@@ -136,7 +136,9 @@ pub fn firmware(cmd: FirmwareCommand) -> ExitCode {
             done(with_store(&config, move |s, cfg| {
                 let ota =
                     cfg.ota.as_ref().ok_or("the config has no [ota] section (public_key)")?.get_ref().clone();
-                if !["rp2040", "rp2040-offline", "esp32c3", "esp32c3-wristband", "host"].contains(&board.as_str()) {
+                if !["rp2040", "rp2040-offline", "esp32c3", "esp32c3-wristband", "host"]
+                    .contains(&board.as_str())
+                {
                     return Err(format!(
                         "--board {board}: rp2040, rp2040-offline, esp32c3, esp32c3-wristband or host"
                     ));
