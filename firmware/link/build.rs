@@ -75,10 +75,9 @@ fn main() {
     for name in DEVICE_VARS {
         println!("cargo:rerun-if-env-changed={name}");
         if let Ok(value) = std::env::var(name) {
-            if let Err(e) = Settings::default().with_text(&format!("{name}={value}")) {
-                if e.name.as_str() == name {
-                    fail(name, &value, e.why);
-                }
+            // Alone first, so the error names this variable; together below (password needs user…).
+            if let Err(e) = Settings::default().set(name, &value) {
+                fail(name, &value, e.why);
             }
             writeln!(defaults, "{name}={value}").unwrap();
         }
