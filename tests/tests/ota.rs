@@ -215,14 +215,22 @@ async fn a_failing_first_wave_pauses_the_roll_out_and_leaves_the_rest_untouched(
     flood.subscribe("gs/v1/plaza-1/nb-005/ota/chunk", rumqttc::QoS::AtMostOnce).await.unwrap();
     let chunks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let seen = chunks.clone();
+    let (subscribed, is_subscribed) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
+        let mut subscribed = Some(subscribed);
         while let Ok(e) = flood_loop.poll().await {
-            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) = e {
-                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match e {
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                    subscribed.take().map(|s| s.send(()));
+                }
+                _ => {}
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription in place
+    is_subscribed.await.unwrap(); // the broker has the subscription: no chunk is missed
     let ask = br#"{"v":1,"board":"host","version":"1.0.0","state":"downloading","rollout":1,"offset":0}"#;
     let state = "gs/v1/plaza-1/nb-005/ota/state";
     for _ in 0..1000 {
