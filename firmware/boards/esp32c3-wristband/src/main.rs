@@ -23,10 +23,9 @@ use embassy_futures::select::select;
 use embassy_net::Stack as Net;
 use embassy_time::{Duration, Instant, Timer};
 use esp_hal::rng::Rng;
-use esp_hal::timer::timg::{MwdtStage, TimerGroup};
+use esp_hal::timer::timg::TimerGroup;
 use esp_radio::ble::controller::BleConnector;
-use gridsentry_board_esp32c3::ota::EspChip;
-use gridsentry_firmware_core::ota::Updater;
+use gridsentry_board_esp32c3::ota::{self, EspChip};
 use gridsentry_firmware_core::outbox::Outbox;
 use gridsentry_firmware_core::uplink::Uplink;
 use gridsentry_firmware_core::wristband::{band_id, Gateway, HrRecord, Settings};
@@ -207,13 +206,8 @@ async fn main(spawner: Spawner) -> ! {
     esp_alloc::heap_allocator!(size: 48 * 1024);
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
-    let mut watchdog = TimerGroup::new(p.TIMG1).wdt;
-    watchdog.set_timeout(MwdtStage::Stage0, esp_hal::time::Duration::from_secs(8));
-    watchdog.enable();
-    let (chip, boot) = EspChip::start(p.FLASH, settings::OTA_PUBLIC_KEY);
-    let slot = chip.slot();
-    let updater = Updater::new("esp32c3-wristband", settings::VERSION, slot);
-    let ota = OTA.init(Ota::start(chip, updater, boot, &FLAGS));
+    let (mut watchdog, ota, slot) = ota::start_updates(p.FLASH, p.TIMG1, "esp32c3-wristband", &FLAGS);
+    let ota = OTA.init(ota);
 
     let rng = Rng::new();
     let identity = link::identity(rng.random());

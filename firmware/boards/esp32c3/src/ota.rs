@@ -12,11 +12,12 @@ use embassy_embedded_hal::flash::partition::BlockingPartition;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
 use esp_bootloader_esp_idf::partitions::{read_partition_table, PARTITION_TABLE_MAX_LEN};
-use esp_hal::peripherals::FLASH;
+use esp_hal::peripherals::{FLASH, TIMG1};
+use esp_hal::timer::timg::{MwdtStage, TimerGroup, Wdt};
 use esp_storage::FlashStorage;
 use gridsentry_firmware_core::ota::espidf::{EspSlots, OtaData};
-use gridsentry_firmware_core::ota::Boot;
-use gridsentry_firmware_link::Chip;
+use gridsentry_firmware_core::ota::{Boot, Updater};
+use gridsentry_firmware_link::{settings, Chip, Flags, Ota};
 use static_cell::StaticCell;
 
 type Shared = Mutex<NoopRawMutex, RefCell<FlashStorage<'static>>>;
@@ -111,4 +112,22 @@ impl Chip for EspChip {
     fn restart(&mut self) -> ! {
         esp_hal::system::software_reset()
     }
+}
+
+/// What both ESP32-C3 devices do first: start TIMG1's watchdog (8 s; the caller feeds it, except
+/// on an overdue trial), read the partition table and the settings, and start the update side
+/// of `board`. Returns the watchdog, the update side and the running slot's name.
+pub fn start_updates(
+    flash: FLASH<'static>,
+    timg1: TIMG1<'static>,
+    board: &'static str,
+    flags: &'static Flags,
+) -> (Wdt<TIMG1<'static>>, Ota<EspChip>, &'static str) {
+    let mut watchdog = TimerGroup::new(timg1).wdt;
+    watchdog.set_timeout(MwdtStage::Stage0, esp_hal::time::Duration::from_secs(8));
+    watchdog.enable();
+    let (chip, boot) = EspChip::start(flash, settings::OTA_PUBLIC_KEY);
+    let slot = chip.slot();
+    let updater = Updater::new(board, settings::VERSION, slot);
+    (watchdog, Ota::start(chip, updater, boot, flags), slot)
 }
